@@ -1,14 +1,17 @@
-"""Peer consensus (Layer B'): the one rule that turns validator votes into a decision.
+"""Peer consensus (Layer B'): who votes on a submission, and the rule that turns votes into a decision.
 
-Arithmetic is exact (``fractions.Fraction``): a vote weighs ``TIER_WEIGHT[tier] * confidence``,
-and a side wins when its share of the total weight is at least 2/3, compared exactly, so a
-2-of-3 majority of equal weights (share exactly 2/3) decides instead of escalating.
+``assign`` picks the validators, never the submitter nor any agent of the same owner. ``decide``
+turns their votes into approved / rejected / escalated with exact arithmetic
+(``fractions.Fraction``): a vote weighs ``TIER_WEIGHT[tier] * confidence``, and a side wins when
+its share of the total weight is at least 2/3, compared exactly, so a 2-of-3 majority of equal
+weights (share exactly 2/3) decides instead of escalating.
 """
 
 from __future__ import annotations
 
+import hashlib
 import math
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import timedelta
 from fractions import Fraction
@@ -34,6 +37,10 @@ SUPERMAJORITY = Fraction(2, 3)
 QUORUM = 3
 OVER_ASSIGN = 6
 EVALUATION_EXPIRY = timedelta(minutes=30)
+DAILY_QUOTA = 10
+NEARBY_KM = 100.0
+RECENT_SUBMISSIONS = 3  # validators of the submitter's last 3 submissions sit this one out
+EARTH_RADIUS_KM = 6371.0088
 
 
 def exact_confidence(confidence: float | Fraction) -> Fraction:
@@ -136,3 +143,94 @@ def decide(votes: Sequence[Vote], *, quorum: int = QUORUM) -> ConsensusOutcome:
     if weights["reject"] / total >= SUPERMAJORITY:
         return outcome("rejected", "reject_supermajority")
     return outcome("escalated", "no_supermajority")
+
+
+# --- assignment ----------------------------------------------------------------------------
+
+LatLng = tuple[float, float]
+
+
+@dataclass(frozen=True)
+class Candidate:
+    """A validator in the pool, as assignment sees it."""
+
+    validator_id: str
+    owner_id: str
+    tier: Tier
+    evaluations_today: int = 0
+    suspended: bool = False
+    home_regions: tuple[LatLng, ...] = ()
+
+
+@dataclass(frozen=True)
+class AssignmentRequest:
+    """The submission to assign: who wrote it and where it is about, if anywhere."""
+
+    submission_id: str
+    submitter_id: str
+    submitter_owner_id: str
+    recent_validator_ids: frozenset[str] = frozenset()
+    location: LatLng | None = None
+
+
+def distance_km(a: LatLng, b: LatLng) -> float:
+    """Great-circle (haversine) distance between two (lat, lng) points in degrees."""
+    lat1, lng1, lat2, lng2 = map(math.radians, (*a, *b))
+    h = math.sin((lat2 - lat1) / 2) ** 2 + math.cos(lat1) * math.cos(lat2) * math.sin((lng2 - lng1) / 2) ** 2
+    return 2 * EARTH_RADIUS_KM * math.asin(math.sqrt(min(1.0, h)))
+
+
+def exclusion_reason(candidate: Candidate, request: AssignmentRequest, daily_quota: int = DAILY_QUOTA) -> str | None:
+    """Why a candidate may not review this submission, or None if it may."""
+    if candidate.validator_id == request.submitter_id:
+        return "submitter"
+    if candidate.owner_id == request.submitter_owner_id:
+        return "same_owner"
+    if candidate.validator_id in request.recent_validator_ids:
+        return "reviewed_recent_submission"
+    if candidate.suspended:
+        return "suspended"
+    if candidate.evaluations_today >= daily_quota:
+        return "over_quota"
+    return None
+
+
+def _is_nearby(candidate: Candidate, location: LatLng | None) -> bool:
+    return location is not None and any(distance_km(home, location) <= NEARBY_KM for home in candidate.home_regions)
+
+
+def _lottery(submission_id: str, validator_id: str) -> str:
+    # Deterministic per submission, uncorrelated across submissions: spreads the load fairly.
+    return hashlib.sha256(f"{submission_id}:{validator_id}".encode()).hexdigest()
+
+
+def assign(
+    candidates: Iterable[Candidate],
+    request: AssignmentRequest,
+    *,
+    count: int = OVER_ASSIGN,
+    quorum: int = QUORUM,
+    daily_quota: int = DAILY_QUOTA,
+) -> list[Candidate]:
+    """Pick up to ``count`` validators for a submission; empty when fewer than ``quorum`` may review.
+
+    Excluded: the submitter, every agent of the same owner, validators of the submitter's recent
+    submissions, suspended and over-quota validators. Among the rest, validators with a home
+    region within 100 km of the submission come first, then a per-submission lottery; when the
+    pick holds no journeyman or expert but one is eligible, the best-placed one replaces the last
+    pick. An empty result means Layer B decides at once: a submission never waits on a quorum
+    that cannot form. Deterministic for the same inputs, whatever the candidates' order.
+    """
+    eligible = [c for c in candidates if exclusion_reason(c, request, daily_quota) is None]
+    if len(eligible) < quorum:
+        return []
+    ranked = sorted(
+        eligible,
+        key=lambda c: (not _is_nearby(c, request.location), _lottery(request.submission_id, c.validator_id)),
+    )
+    picked = ranked[:count]
+    if picked and all(c.tier == "apprentice" for c in picked):
+        senior = next((c for c in ranked[count:] if c.tier != "apprentice"), None)
+        if senior is not None:
+            picked[-1] = senior
+    return picked

@@ -16,13 +16,18 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from chalicelib.domain.consensus import (
+    OVER_ASSIGN,
     QUORUM,
     TIER_WEIGHT,
+    AssignmentRequest,
+    Candidate,
     ConsensusOutcome,
     Decision,
     Tier,
     Vote,
+    assign,
     decide,
+    distance_km,
 )
 
 TIERS: tuple[Tier, ...] = get_args(Tier)
@@ -77,9 +82,7 @@ def test_shares_are_fractions_of_the_whole(votes: list[Vote]) -> None:
     st.sampled_from(["approve", "reject"]),
     st.lists(st.tuples(st.sampled_from(TIERS), positive_confidences), min_size=QUORUM, max_size=6),
 )
-def test_a_unanimous_unflagged_quorum_always_decides(
-    decision: Decision, members: list[tuple[Tier, float]]
-) -> None:
+def test_a_unanimous_unflagged_quorum_always_decides(decision: Decision, members: list[tuple[Tier, float]]) -> None:
     votes = [vote(i, decision, tier, confidence) for i, (tier, confidence) in enumerate(members)]
     result = decide(votes)
     assert result.outcome == ("approved" if decision == "approve" else "rejected")
@@ -194,9 +197,7 @@ def test_fewer_votes_than_the_quorum_escalate() -> None:
 
 def test_zero_weight_escalates() -> None:
     result = decide([vote(i, "approve", confidence=0.0) for i in range(3)])
-    assert result == ConsensusOutcome(
-        "escalated", Fraction(0), Fraction(0), Fraction(0), Fraction(0), "zero_weight"
-    )
+    assert result == ConsensusOutcome("escalated", Fraction(0), Fraction(0), Fraction(0), Fraction(0), "zero_weight")
 
 
 def test_a_validator_counts_once() -> None:
@@ -215,6 +216,75 @@ def test_unknown_tier_or_decision_is_refused() -> None:
         Vote("v0", "master", "approve", 1.0)  # type: ignore[arg-type]
     with pytest.raises(ValueError, match="decision"):
         Vote("v0", "expert", "maybe", 1.0)  # type: ignore[arg-type]
+
+
+# --- assignment -------------------------------------------------------------------------
+
+BERLIN, POTSDAM, MUNICH = (52.52, 13.405), (52.39, 13.06), (48.14, 11.58)
+REQUEST = AssignmentRequest(
+    submission_id="sub-1",
+    submitter_id="author",
+    submitter_owner_id="acme",
+    recent_validator_ids=frozenset({"recent"}),
+    location=BERLIN,
+)
+
+
+def candidate(validator_id: str, owner: str = "", tier: Tier = "apprentice", **kwargs: object) -> Candidate:
+    return Candidate(validator_id, owner or f"owner-{validator_id}", tier, **kwargs)  # type: ignore[arg-type]
+
+
+def test_conflicts_of_interest_are_never_assigned() -> None:
+    # Defect 14: agents of the submitter's owner were never excluded
+    pool = [
+        candidate("author", owner="acme"),
+        candidate("sibling", owner="acme", tier="expert"),
+        candidate("recent"),
+        candidate("suspended", suspended=True),
+        candidate("busy", evaluations_today=10),
+        *(candidate(f"ok{i}") for i in range(4)),
+    ]
+    assert sorted(c.validator_id for c in assign(pool, REQUEST)) == ["ok0", "ok1", "ok2", "ok3"]
+
+
+def test_fewer_eligible_than_a_quorum_assigns_nobody() -> None:
+    pool = [candidate("ok0"), candidate("ok1"), candidate("sibling", owner="acme")]
+    assert assign(pool, REQUEST) == []
+
+
+def test_nearby_validators_come_first_and_a_senior_is_included() -> None:
+    far = [candidate(f"far{i}", home_regions=(MUNICH,)) for i in range(10)]
+    near = [candidate(f"near{i}", home_regions=(POTSDAM,)) for i in range(4)]
+    senior = candidate("senior", tier="journeyman", home_regions=(MUNICH,))
+    picked = assign([*far, senior, *near], REQUEST)
+    assert len(picked) == OVER_ASSIGN
+    assert {c.validator_id for c in picked[:4]} == {f"near{i}" for i in range(4)}
+    assert senior in picked
+    assert distance_km(BERLIN, POTSDAM) == pytest.approx(27, abs=2)
+    assert distance_km(BERLIN, MUNICH) == pytest.approx(504, abs=5)
+
+
+@given(
+    st.lists(
+        st.tuples(st.sampled_from(["acme", "other", "third"]), st.sampled_from(TIERS), st.integers(0, 12)),
+        max_size=20,
+    ),
+    st.randoms(use_true_random=False),
+)
+def test_assignment_is_deterministic_and_never_picks_the_submitters_side(
+    rows: list[tuple[str, Tier, int]], rnd: random.Random
+) -> None:
+    pool = [candidate(f"v{i}", owner, tier, evaluations_today=n) for i, (owner, tier, n) in enumerate(rows)]
+    picked = assign(pool, REQUEST)
+    shuffled = list(pool)
+    rnd.shuffle(shuffled)
+    assert assign(shuffled, REQUEST) == picked
+    assert picked == [] or QUORUM <= len(picked) <= OVER_ASSIGN
+    assert all(c.owner_id != "acme" and c.evaluations_today < 10 for c in picked)
+    assert len({c.validator_id for c in picked}) == len(picked)
+    eligible_seniors = [c for c in pool if c.owner_id != "acme" and c.evaluations_today < 10 and c.tier != "apprentice"]
+    if picked and eligible_seniors:
+        assert any(c.tier != "apprentice" for c in picked)
 
 
 # --- the replay benchmark -------------------------------------------------------------------
