@@ -180,9 +180,7 @@ def majority(labels: Sequence[str]) -> str | None:
     return counts[0][0]
 
 
-def dawid_skene(
-    quorums: dict[str, list[tuple[str, str]]], labels: Sequence[str], rounds: int = 50
-) -> dict[str, str]:
+def dawid_skene(quorums: dict[str, list[tuple[str, str]]], labels: Sequence[str], rounds: int = 50) -> dict[str, str]:
     """Dawid-Skene: EM over class priors and per-worker confusion matrices, started at majority."""
     k = len(labels)
     index = {label: i for i, label in enumerate(labels)}
@@ -204,8 +202,7 @@ def dawid_skene(
                     matrix[c][index[label]] += posterior[task_id][c]
         log_prior = [math.log(p / sum(prior)) for p in prior]
         log_confusion = {
-            worker: [[math.log(x / sum(row)) for x in row] for row in matrix]
-            for worker, matrix in confusion.items()
+            worker: [[math.log(x / sum(row)) for x in row] for row in matrix] for worker, matrix in confusion.items()
         }
         for task_id, answers in quorums.items():
             logs = list(log_prior)

@@ -92,9 +92,7 @@ def is_spot_checked(submission_id: str, pct: int = SPOT_CHECK_PCT) -> bool:
     return spot_check_bucket(submission_id) < pct
 
 
-def spot_check_agrees(
-    peer_outcome: PeerOutcome, layer_b_decision: Verdict
-) -> tuple[bool, Disagreement | None]:
+def spot_check_agrees(peer_outcome: PeerOutcome, layer_b_decision: Verdict) -> tuple[bool, Disagreement | None]:
     """Compare a peer outcome with Layer B's re-evaluation.
 
     Agreement: both approved, or peers rejected and Layer B rejected or flagged. Otherwise the
@@ -162,7 +160,5 @@ def traffic_raise_allowed(
     if shadow_agreement is None or comparisons < min_comparisons:
         return False, f"insufficient_evidence: {comparisons} comparisons, need {min_comparisons}"
     if shadow_agreement < min_agreement:
-        return False, (
-            f"shadow_agreement_too_low: {float(shadow_agreement):.4f} < {float(min_agreement):.4f}"
-        )
+        return False, (f"shadow_agreement_too_low: {float(shadow_agreement):.4f} < {float(min_agreement):.4f}")
     return True, "shadow_agreement_ok"

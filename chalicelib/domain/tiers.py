@@ -32,7 +32,10 @@ class Scores:
 
 
 def score(pairs: Sequence[tuple[Decision, Verdict]]) -> Scores:
-    """Precision, recall and F1 of the positive class over the last 100 pairs (oldest first).
+    """Precision, recall and F1 of the positive class over the last 100 pairs.
+
+    ``pairs`` are (decision, ground truth), oldest first, ordered by the time the truth became
+    known with a unique tie-breaker (never by a random id alone), so "the last 100" is stable.
 
     Zero divisions: with no pairs everything is 0 (no evidence earns nothing). With pairs but
     neither a positive truth nor a positive prediction, the validator made no mistake and every
@@ -82,9 +85,7 @@ def next_tier(current: Tier, f1: float, evaluations: int, evaluations_since_chan
     return current
 
 
-def ground_truth(
-    admin_verdict: Verdict | None, spot_check: Verdict | None, layer_b: Verdict | None
-) -> Verdict | None:
+def ground_truth(admin_verdict: Verdict | None, spot_check: Verdict | None, layer_b: Verdict | None) -> Verdict | None:
     """The best available truth about a submission: admin verdict, then spot check, then Layer B."""
     for verdict in (admin_verdict, spot_check, layer_b):
         if verdict is not None:

@@ -192,9 +192,7 @@ def test_lowering_is_always_allowed(a: int, b: int, agreement: Fraction | None, 
     st.fractions(min_value=0, max_value=1),
     st.integers(min_value=0, max_value=10_000),
 )
-def test_a_raise_needs_both_agreement_and_evidence(
-    a: int, b: int, agreement: Fraction, comparisons: int
-) -> None:
+def test_a_raise_needs_both_agreement_and_evidence(a: int, b: int, agreement: Fraction, comparisons: int) -> None:
     current, new = min(a, b), max(a, b)
     allowed, _ = traffic_raise_allowed(current, new, agreement, comparisons, forced=False)
     assert allowed == (new == current or (agreement >= Fraction(4, 5) and comparisons >= 100))

@@ -15,9 +15,7 @@ TIERS: tuple[Tier, ...] = get_args(Tier)
 CORRECT_APPROVAL: tuple[Decision, Verdict] = ("approve", "approved")
 MISSED: tuple[Decision, Verdict] = ("approve", "rejected")
 CAUGHT: tuple[Decision, Verdict] = ("reject", "rejected")
-pairs = st.lists(
-    st.tuples(st.sampled_from(get_args(Decision)), st.sampled_from(get_args(Verdict))), max_size=250
-)
+pairs = st.lists(st.tuples(st.sampled_from(get_args(Decision)), st.sampled_from(get_args(Verdict))), max_size=250)
 f1s = st.floats(min_value=0.0, max_value=1.0, allow_nan=False)
 
 
@@ -114,9 +112,7 @@ def test_demotion_waits_30_evaluations_since_the_last_change(
     st.integers(min_value=0, max_value=1_000),
     st.integers(min_value=0, max_value=29),
 )
-def test_no_demotion_within_30_evaluations_of_a_change(
-    current: Tier, f1: float, evaluations: int, since: int
-) -> None:
+def test_no_demotion_within_30_evaluations_of_a_change(current: Tier, f1: float, evaluations: int, since: int) -> None:
     new = next_tier(current, f1, evaluations, since)
     assert TIERS.index(new) >= TIERS.index(current)
 
@@ -127,9 +123,7 @@ def test_no_demotion_within_30_evaluations_of_a_change(
     st.integers(min_value=0, max_value=1_000),
     st.integers(min_value=0, max_value=1_000),
 )
-def test_the_next_tier_is_the_current_or_the_earned_one(
-    current: Tier, f1: float, evaluations: int, since: int
-) -> None:
+def test_the_next_tier_is_the_current_or_the_earned_one(current: Tier, f1: float, evaluations: int, since: int) -> None:
     assert next_tier(current, f1, evaluations, since) in (current, earned_tier(f1, evaluations))
 
 
