@@ -1,0 +1,96 @@
+"""The transactional outbox: enqueue inside the state change's transaction, relay after commit."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any, Protocol
+
+from psycopg.types.json import Jsonb
+
+from chalicelib.db.pool import Connection
+
+TOPICS = ("guardrail", "consensus", "spot_check", "privacy")
+MAX_ATTEMPTS = 5
+LEASE_SECONDS = 60
+
+
+@dataclass(frozen=True)
+class OutboxMessage:
+    id: int
+    topic: str
+    payload: dict[str, Any]
+    correlation_id: str | None
+    attempts: int
+
+    @property
+    def message_key(self) -> str:
+        """Stable across redeliveries and resends: consumers deduplicate on it."""
+        return f"outbox:{self.id}"
+
+
+class MessageSender(Protocol):
+    def send(self, messages: Sequence[OutboxMessage]) -> set[int]:
+        """Deliver messages; return the ids that failed (they are retried later)."""
+
+
+def enqueue(
+    conn: Connection, topic: str, payload: dict[str, Any], *, correlation_id: str | None = None,
+    delay_seconds: int = 0,
+) -> int:
+    """Add a message in the caller's transaction; it leaves only if that transaction commits."""
+    if topic not in TOPICS:
+        raise ValueError(f"unknown topic {topic}")
+    row = conn.execute(
+        "INSERT INTO outbox (topic, payload, correlation_id, available_at)"
+        " VALUES (%s, %s, %s, now() + make_interval(secs => %s)) RETURNING id",
+        (topic, Jsonb(payload), correlation_id, delay_seconds),
+    ).fetchone()
+    assert row is not None
+    return int(row["id"])
+
+
+def claim(conn: Connection, *, limit: int, ids: Sequence[int] | None = None) -> list[OutboxMessage]:
+    """Lease due unsent messages (or the given ids) so that no other relay sends them meanwhile."""
+    id_filter = " AND id = ANY(%(ids)s)" if ids is not None else ""
+    rows = conn.execute(
+        "WITH due AS ("
+        "  SELECT id FROM outbox WHERE sent_at IS NULL AND dead_at IS NULL AND available_at <= now()"
+        + id_filter
+        + "  ORDER BY available_at, id LIMIT %(limit)s FOR UPDATE SKIP LOCKED)"
+        " UPDATE outbox o SET attempts = o.attempts + 1,"
+        "   available_at = now() + make_interval(secs => %(lease)s)"
+        " FROM due WHERE o.id = due.id"
+        " RETURNING o.id, o.topic, o.payload, o.correlation_id, o.attempts",
+        {"ids": list(ids) if ids is not None else None, "limit": limit, "lease": LEASE_SECONDS},
+    ).fetchall()
+    return [OutboxMessage(r["id"], r["topic"], r["payload"], r["correlation_id"], r["attempts"])
+            for r in sorted(rows, key=lambda r: int(r["id"]))]
+
+
+def mark_sent(conn: Connection, ids: Sequence[int]) -> None:
+    if ids:
+        conn.execute("UPDATE outbox SET sent_at = now(), last_error = NULL WHERE id = ANY(%s)", (list(ids),))
+
+
+def mark_failed(conn: Connection, messages: Sequence[OutboxMessage], error: str) -> None:
+    """Back off exponentially; after MAX_ATTEMPTS a message is dead (the local DLQ)."""
+    for m in messages:
+        if m.attempts >= MAX_ATTEMPTS:
+            conn.execute(
+                "UPDATE outbox SET dead_at = now(), last_error = %s WHERE id = %s", (error[:500], m.id)
+            )
+        else:
+            conn.execute(
+                "UPDATE outbox SET available_at = now() + make_interval(secs => %s), last_error = %s"
+                " WHERE id = %s",
+                (2 ** m.attempts, error[:500], m.id),
+            )
+
+
+def oldest_unsent_age_seconds(conn: Connection) -> float | None:
+    row = conn.execute(
+        "SELECT EXTRACT(EPOCH FROM now() - min(created_at)) AS age FROM outbox"
+        " WHERE sent_at IS NULL AND dead_at IS NULL"
+    ).fetchone()
+    return float(row["age"]) if row and row["age"] is not None else None

@@ -1,0 +1,87 @@
+"""Submissions and their decision trail."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+from uuid import UUID
+
+from psycopg.types.json import Jsonb
+
+from chalicelib.db.pool import Connection
+
+
+def insert(conn: Connection, values: dict[str, Any]) -> dict[str, Any]:
+    columns = list(values)
+    row = conn.execute(
+        f"INSERT INTO submissions ({', '.join(columns)}) VALUES ({', '.join(['%s'] * len(columns))})"
+        " RETURNING *",
+        [values[c] for c in columns],
+    ).fetchone()
+    assert row is not None
+    return row
+
+
+def get(conn: Connection, submission_id: UUID, *, for_update: bool = False) -> dict[str, Any] | None:
+    lock = " FOR UPDATE" if for_update else ""
+    return conn.execute("SELECT * FROM submissions WHERE id = %s" + lock, (submission_id,)).fetchone()
+
+
+def find_by_idempotency_key(conn: Connection, agent_id: UUID, key: str) -> dict[str, Any] | None:
+    return conn.execute(
+        "SELECT * FROM submissions WHERE agent_id = %s AND idempotency_key = %s", (agent_id, key)
+    ).fetchone()
+
+
+def add_trail(conn: Connection, submission_id: UUID, stage: str, verdict: dict[str, Any]) -> None:
+    conn.execute(
+        "INSERT INTO decision_trail (submission_id, stage, verdict) VALUES (%s, %s, %s)",
+        (submission_id, stage, Jsonb(verdict)),
+    )
+
+
+def trail(conn: Connection, submission_id: UUID) -> list[dict[str, Any]]:
+    return conn.execute(
+        "SELECT stage, verdict, created_at FROM decision_trail WHERE submission_id = %s ORDER BY id",
+        (submission_id,),
+    ).fetchall()
+
+
+def has_trail_stage(conn: Connection, submission_id: UUID, stage: str) -> bool:
+    row = conn.execute(
+        "SELECT 1 FROM decision_trail WHERE submission_id = %s AND stage = %s LIMIT 1", (submission_id, stage)
+    ).fetchone()
+    return row is not None
+
+
+def decide(
+    conn: Connection, submission_id: UUID, *, status: str, decided_by: str, now: datetime,
+    route_path: str | None = None,
+) -> bool:
+    """Move a pending submission to a terminal status; False if it was no longer pending."""
+    cur = conn.execute(
+        "UPDATE submissions SET status = %s, decided_by = %s, decided_at = %s,"
+        " route_path = COALESCE(%s, route_path)"
+        " WHERE id = %s AND status = 'pending'",
+        (status, decided_by, now, route_path, submission_id),
+    )
+    return cur.rowcount == 1
+
+
+def list_for_agent(
+    conn: Connection, agent_id: UUID, *, limit: int, before: tuple[datetime, str] | None,
+    status: str | None = None,
+) -> list[dict[str, Any]]:
+    """Newest first, keyset-paged on (created_at, id)."""
+    params: list[Any] = [agent_id]
+    where = "agent_id = %s"
+    if status is not None:
+        where += " AND status = %s"
+        params.append(status)
+    if before is not None:
+        where += " AND (created_at, id) < (%s, %s::uuid)"
+        params += [before[0], before[1]]
+    params.append(limit)
+    return conn.execute(
+        "SELECT * FROM submissions WHERE " + where + " ORDER BY created_at DESC, id DESC LIMIT %s", params
+    ).fetchall()

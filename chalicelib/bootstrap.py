@@ -1,0 +1,54 @@
+"""Composition: which real adapters this process uses, built lazily on first use."""
+
+from __future__ import annotations
+
+from functools import lru_cache
+
+from chalicelib.adapters.outbox import MessageSender
+from chalicelib.config import get_settings
+from chalicelib.domain.layer_b import Classifier
+
+
+@lru_cache(maxsize=1)
+def classifier() -> Classifier:
+    """Claude when an API key is configured, the deterministic offline classifier otherwise."""
+    settings = get_settings()
+    if settings.anthropic_configured:
+        from chalicelib.adapters.anthropic_classifier import AnthropicClassifier
+
+        assert settings.anthropic_api_key is not None
+        return AnthropicClassifier(
+            api_key=settings.anthropic_api_key.get_secret_value(),
+            model=settings.layer_b_model,
+            base_url=settings.anthropic_base_url,
+            timeout_s=settings.layer_b_timeout_s,
+            max_attempts=settings.layer_b_max_attempts,
+        )
+    from chalicelib.adapters.offline_classifier import OfflineClassifier
+
+    return OfflineClassifier()
+
+
+_sender: MessageSender | None = None
+
+
+def sender() -> MessageSender:
+    """SQS in AWS; in local mode the local runner installs its in-process dispatcher here."""
+    global _sender  # noqa: PLW0603 - one sender per process
+    if _sender is None:
+        from chalicelib.adapters.sqs_sender import SqsSender
+
+        settings = get_settings()
+        _sender = SqsSender(prefix=settings.queue_prefix, region=settings.aws_region)
+    return _sender
+
+
+def install_sender(new_sender: MessageSender | None) -> None:
+    global _sender  # noqa: PLW0603
+    _sender = new_sender
+
+
+def reset() -> None:
+    """Forget built adapters (tests change settings between cases)."""
+    classifier.cache_clear()
+    install_sender(None)

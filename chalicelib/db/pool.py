@@ -1,0 +1,73 @@
+"""The connection pool, opened on first use. One use case = one transaction (`transaction()`)."""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
+from typing import Any
+
+import psycopg
+from psycopg.rows import DictRow, dict_row
+from psycopg_pool import ConnectionPool
+
+from chalicelib.config import get_settings
+
+Connection = psycopg.Connection[DictRow]
+
+_lock = threading.Lock()
+_pool: ConnectionPool[Connection] | None = None
+
+
+def _configure(conn: Connection) -> None:
+    settings = get_settings()
+    conn.execute(f"SET statement_timeout = {int(settings.db_statement_timeout_ms)}")
+    conn.execute("SET TIME ZONE 'UTC'")
+    conn.commit()
+
+
+def get_pool() -> ConnectionPool[Connection]:
+    """The process-wide pool; created lazily so that importing the app never connects."""
+    global _pool  # noqa: PLW0603 - one pool per process, created on first use
+    if _pool is None:
+        with _lock:
+            if _pool is None:
+                settings = get_settings()
+                if not settings.database_url:
+                    raise RuntimeError("DATABASE_URL is not set")
+                kwargs: dict[str, Any] = {"row_factory": dict_row, "autocommit": False}
+                _pool = ConnectionPool(
+                    settings.database_url,
+                    min_size=settings.db_pool_min_size,
+                    max_size=settings.db_pool_max_size,
+                    kwargs=kwargs,
+                    configure=_configure,
+                    timeout=settings.db_connect_timeout_s,
+                    open=True,
+                    name="peerguard",
+                )
+    return _pool
+
+
+def close_pool() -> None:
+    """Close the pool (tests and the local runner)."""
+    global _pool  # noqa: PLW0603
+    with _lock:
+        if _pool is not None:
+            _pool.close()
+            _pool = None
+
+
+@contextmanager
+def transaction() -> Iterator[Connection]:
+    """A connection inside one transaction: committed on success, rolled back on any exception."""
+    with get_pool().connection() as conn:
+        with conn.transaction():
+            yield conn
+
+
+def pool_stats() -> dict[str, int]:
+    """Pool figures for worker health and alerts (empty when the pool is not open)."""
+    if _pool is None:
+        return {}
+    return {k: int(v) for k, v in _pool.get_stats().items()}

@@ -1,0 +1,293 @@
+"""The HTTP contract in one place: envelope, error mapping, auth, rate limits, validation, OpenAPI.
+
+Route functions are thin: they receive a validated RequestContext, call one service and return a
+pydantic model (or a Reply). Everything else about HTTP happens here.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import uuid
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from typing import Any, Literal
+
+from chalice.app import Blueprint, Response
+from chalice.app import Request
+from pydantic import BaseModel, ValidationError
+
+from chalicelib.adapters.agents_repo import Principal
+from chalicelib.config import get_settings
+from chalicelib.domain.errors import (
+    DomainError,
+    Forbidden,
+    PayloadTooLarge,
+    RateLimited,
+    ValidationFailed,
+)
+from chalicelib.observability import logger
+
+Auth = Literal["public", "optional", "agent", "human", "member", "admin", "any"]
+JSON_CONTENT_TYPES = ["application/json"]
+_TOKEN_RE = re.compile(r"^[A-Za-z0-9._:-]{1,128}$")
+
+
+@dataclass(frozen=True)
+class Reply:
+    """A success answer with a status other than 200, extra headers or list metadata."""
+
+    data: Any
+    status: int = 200
+    headers: dict[str, str] = field(default_factory=dict)
+    meta: dict[str, Any] | None = None
+
+
+@dataclass
+class RequestContext:
+    request_id: str
+    correlation_id: str
+    principal: Principal | None
+    body: Any
+    query: Any
+    path: Any
+    headers: dict[str, str]
+    source_ip: str
+
+    @property
+    def caller(self) -> Principal:
+        """The authenticated principal (routes that require auth always have one)."""
+        assert self.principal is not None
+        return self.principal
+
+
+@dataclass(frozen=True)
+class RouteSpec:
+    method: str
+    path: str
+    summary: str
+    auth: Auth
+    tag: str
+    body: type[BaseModel] | None
+    query: type[BaseModel] | None
+    path_params: type[BaseModel] | None
+    response: type[BaseModel] | None
+    status: int
+    is_list: bool
+    errors: tuple[int, ...]
+    public_rate_limit: int | None
+
+
+ROUTES: list[RouteSpec] = []
+
+
+# --- envelope ---------------------------------------------------------------------------------
+
+def _dump(value: Any) -> Any:
+    if isinstance(value, BaseModel):
+        return value.model_dump(mode="json")
+    if isinstance(value, list):
+        return [_dump(v) for v in value]
+    return value
+
+
+def envelope_response(
+    request_id: str, *, data: Any = None, meta: dict[str, Any] | None = None, status: int = 200,
+    headers: dict[str, str] | None = None,
+) -> Response:
+    body: dict[str, Any] = {"ok": True, "data": _dump(data)}
+    if meta is not None:
+        body["meta"] = meta
+    body["requestId"] = request_id
+    return _json_response(body, status, request_id, headers)
+
+
+def error_response(
+    request_id: str, *, code: str, message: str, status: int, details: Any = None,
+    headers: dict[str, str] | None = None,
+) -> Response:
+    error: dict[str, Any] = {"code": code, "message": message}
+    if details is not None:
+        error["details"] = details
+    return _json_response({"ok": False, "error": error, "requestId": request_id}, status, request_id, headers)
+
+
+def _json_response(body: dict[str, Any], status: int, request_id: str, headers: dict[str, str] | None) -> Response:
+    all_headers: dict[str, str | list[str]] = {"Content-Type": "application/json", "X-Request-Id": request_id, **(headers or {})}
+    return Response(body=json.dumps(body, ensure_ascii=False, default=str), status_code=status,
+                    headers=all_headers)
+
+
+def map_exception(exc: Exception, request_id: str) -> Response:
+    """The one mapping from exceptions to envelopes. Unknown errors are logged, never leaked."""
+    if isinstance(exc, DomainError):
+        headers = {"Retry-After": str(exc.retry_after_s)} if isinstance(exc, RateLimited) else None
+        return error_response(request_id, code=exc.code, message=exc.message, status=exc.status,
+                              details=exc.details, headers=headers)
+    if isinstance(exc, ValidationError):
+        return error_response(request_id, code="VALIDATION_ERROR", message="request is not valid",
+                              status=400, details=validation_details(exc))
+    logger.exception("unhandled error", extra={"request_id": request_id})
+    return error_response(request_id, code="INTERNAL_ERROR", message="an internal error occurred", status=500)
+
+
+def validation_details(exc: ValidationError) -> list[dict[str, Any]]:
+    details = []
+    for err in exc.errors(include_url=False, include_input=False, include_context=False):
+        details.append({
+            "field": ".".join(str(p) for p in err["loc"]) or "body",
+            "message": err["msg"],
+            "type": err["type"],
+        })
+    return details
+
+
+# --- request handling ---------------------------------------------------------------------------
+
+def request_id_of(request: Request | None) -> str:
+    context = getattr(request, "context", None) or {}
+    rid = context.get("requestId") if isinstance(context, dict) else None
+    return str(rid) if rid and _TOKEN_RE.match(str(rid)) else str(uuid.uuid4())
+
+
+def _parse_body(request: Request, model: type[BaseModel]) -> BaseModel:
+    raw = request.raw_body or b""
+    if len(raw) > get_settings().max_request_bytes:
+        raise PayloadTooLarge(
+            "request body is too large", details={"max_bytes": get_settings().max_request_bytes}
+        )
+    if not raw.strip():
+        raise ValidationFailed("a JSON body is required", details=[{"field": "body", "message": "empty body"}])
+    # Validating the JSON text directly: strict types, and malformed JSON is a field error too.
+    return model.model_validate_json(raw)
+
+
+def _parse_params(values: Mapping[str, str] | None, model: type[BaseModel], where: str) -> BaseModel:
+    try:
+        return model.model_validate(dict(values or {}))
+    except ValidationError as exc:
+        details = validation_details(exc)
+        for d in details:
+            d["field"] = f"{where}.{d['field']}"
+        raise ValidationFailed(f"{where} parameters are not valid", details=details) from exc
+
+
+def _authorize(spec: RouteSpec, request: Request) -> Principal | None:
+    from chalicelib.services import agents as agent_service
+
+    header = request.headers.get("authorization")
+    if spec.auth == "public" or (spec.auth == "optional" and not header):
+        return None
+    principal = agent_service.authenticate(header)
+    allowed = {
+        "optional": {"agent", "human", "admin"},
+        "any": {"agent", "human", "admin"},
+        "agent": {"agent"},
+        "human": {"human"},
+        "member": {"agent", "human"},
+        "admin": {"admin"},
+    }[spec.auth]
+    if principal.role not in allowed:
+        raise Forbidden(f"this route is for {spec.auth} keys")
+    agent_service.enforce_rate_limit(f"key:{principal.key_id}", agent_service.limit_for(principal))
+    return principal
+
+
+def _source_ip(request: Request) -> str:
+    context = request.context if isinstance(request.context, dict) else {}
+    identity = context.get("identity") or {}
+    return str(identity.get("sourceIp") or "unknown")
+
+
+def _handle(spec: RouteSpec, fn: Callable[[RequestContext], Any], request: Request,
+            path_args: dict[str, str]) -> Response:
+    request_id = request_id_of(request)
+    headers = {k.lower(): v for k, v in (request.headers or {}).items()}
+    correlation = headers.get("x-correlation-id", "")
+    correlation_id = correlation if _TOKEN_RE.match(correlation) else request_id
+    logger.append_keys(request_id=request_id, correlation_id=correlation_id)
+    try:
+        principal = _authorize(spec, request)
+        if principal is None and spec.public_rate_limit is not None:
+            from chalicelib.services import agents as agent_service
+
+            agent_service.enforce_rate_limit(f"ip:{_source_ip(request)}:{spec.path}", spec.public_rate_limit)
+        ctx = RequestContext(
+            request_id=request_id,
+            correlation_id=correlation_id,
+            principal=principal,
+            body=_parse_body(request, spec.body) if spec.body else None,
+            query=_parse_params(request.query_params, spec.query, "query") if spec.query else None,
+            path=_parse_params(path_args, spec.path_params, "path") if spec.path_params else None,
+            headers=headers,
+            source_ip=_source_ip(request),
+        )
+        result = fn(ctx)
+        if isinstance(result, Response):
+            result.headers.setdefault("X-Request-Id", request_id)
+            return result
+        reply = result if isinstance(result, Reply) else Reply(data=result, status=spec.status)
+        return envelope_response(request_id, data=reply.data, meta=reply.meta, status=reply.status,
+                                 headers=reply.headers)
+    except Exception as exc:
+        return map_exception(exc, request_id)
+    finally:
+        logger.remove_keys(["request_id", "correlation_id"])
+
+
+def api_route(
+    bp: Blueprint,
+    method: str,
+    path: str,
+    *,
+    summary: str,
+    auth: Auth,
+    tag: str,
+    body: type[BaseModel] | None = None,
+    query: type[BaseModel] | None = None,
+    path_params: type[BaseModel] | None = None,
+    response: type[BaseModel] | None = None,
+    status: int = 200,
+    is_list: bool = False,
+    errors: tuple[int, ...] = (),
+    public_rate_limit: int | None = None,
+) -> Callable[[Callable[[RequestContext], Any]], Callable[[RequestContext], Any]]:
+    """Register a route with Chalice and with the OpenAPI registry."""
+    spec = RouteSpec(method, path, summary, auth, tag, body, query, path_params, response, status, is_list,
+                     errors, public_rate_limit)
+    ROUTES.append(spec)
+
+    def register(fn: Callable[[RequestContext], Any]) -> Callable[[RequestContext], Any]:
+        def view(**path_args: str) -> Response:
+            return _handle(spec, fn, bp.current_request, path_args)
+
+        view.__name__ = fn.__name__
+        view.__doc__ = fn.__doc__
+        content_types = JSON_CONTENT_TYPES if method in ("POST", "PUT", "PATCH") else None
+        if content_types:
+            bp.route(path, methods=[method], content_types=content_types)(view)
+        else:
+            bp.route(path, methods=[method])(view)
+        return fn
+
+    return register
+
+
+def wrap_foreign_errors(event: Request, get_response: Callable[[Request], Response]) -> Response:
+    """HTTP middleware: answers Chalice produces itself (415, 405, 500) get our envelope too."""
+    request_id = request_id_of(event)
+    try:
+        response = get_response(event)
+    except Exception as exc:
+        return map_exception(exc, request_id)
+    body = response.body
+    if isinstance(body, dict) and "ok" not in body and response.status_code >= 400:
+        code = {400: "VALIDATION_ERROR", 403: "FORBIDDEN", 404: "NOT_FOUND", 405: "METHOD_NOT_ALLOWED",
+                415: "UNSUPPORTED_MEDIA_TYPE"}.get(response.status_code, "INTERNAL_ERROR")
+        message = str(body.get("Message") or body.get("message") or "request failed")
+        if response.status_code >= 500:
+            message = "an internal error occurred"
+        extra = {k: str(v) for k, v in response.headers.items() if k.lower() in ("allow",)}
+        return error_response(request_id, code=code, message=message, status=response.status_code,
+                              headers=extra)
+    return response

@@ -1,0 +1,41 @@
+"""Health and the API description."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from chalice.app import Blueprint, Response
+from pydantic import BaseModel
+
+from chalicelib.db.pool import transaction
+from chalicelib.domain.errors import Unavailable
+from chalicelib.entrypoints.api.framework import Reply, RequestContext, api_route
+
+bp = Blueprint(__name__)
+
+
+class HealthOut(BaseModel):
+    status: str
+    database: str
+    version: str
+
+
+@api_route(bp, "GET", "/v1/health", summary="Liveness and database reachability", auth="public",
+           tag="meta", response=HealthOut, errors=(503,))
+def health(ctx: RequestContext) -> Reply:
+    try:
+        with transaction() as conn:
+            conn.execute("SELECT 1")
+    except Exception as exc:
+        raise Unavailable("database unreachable") from exc
+    return Reply(HealthOut(status="ok", database="ok", version="1"))
+
+
+@api_route(bp, "GET", "/v1/openapi.json", summary="This API's OpenAPI 3.1 description", auth="public",
+           tag="meta")
+def openapi(ctx: RequestContext) -> Response:
+    from chalicelib.entrypoints.api.openapi import build_openapi
+
+    document: dict[str, Any] = build_openapi()
+    return Response(body=json.dumps(document), status_code=200, headers={"Content-Type": "application/json"})

@@ -1,0 +1,109 @@
+"""Use case of the guardrail stage: run Layer B on a pending submission, route it, apply the decision."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import Literal
+from uuid import UUID
+
+from chalicelib.adapters import agents_repo, flags_repo, submissions_repo
+from chalicelib.adapters.idempotency import first_delivery
+from chalicelib.config import get_settings
+from chalicelib.db.pool import Connection, transaction
+from chalicelib.domain import layer_b, routing
+from chalicelib.domain.layer_b import Classifier, ClassifierInput, ClassifierResult
+from chalicelib.domain.trust import trust_tier
+from chalicelib.observability import logger, metrics
+
+CONSUMER = "guardrail"
+Outcome = Literal["decided", "duplicate", "not_pending", "missing"]
+
+
+def run_guardrail(
+    submission_id: UUID, message_key: str, classifier: Classifier, *, now: datetime | None = None
+) -> Outcome:
+    """Classify with Layer B outside any transaction, then decide in one transaction.
+
+    Idempotent: the message key is recorded with the effect, and only a pending submission without a
+    Layer B verdict changes, so a duplicate delivery changes nothing.
+    """
+    with transaction() as conn:
+        sub = submissions_repo.get(conn, submission_id)
+        if sub is None:
+            logger.warning("guardrail message for an unknown submission", extra={"submission_id": str(submission_id)})
+            return "missing"
+        if sub["status"] != "pending" or submissions_repo.has_trail_stage(conn, submission_id, "layer_b"):
+            return "not_pending"
+    # The model call may take seconds: no locks are held meanwhile.
+    result = classifier.classify(
+        ClassifierInput(kind=sub["kind"], title=sub["title"], body=sub["body"], domain=sub["domain"])
+    )
+    now = now or datetime.now(UTC)
+    with transaction() as conn:
+        if not first_delivery(conn, CONSUMER, message_key):
+            return "duplicate"
+        sub = submissions_repo.get(conn, submission_id, for_update=True)
+        assert sub is not None
+        if sub["status"] != "pending" or submissions_repo.has_trail_stage(conn, submission_id, "layer_b"):
+            return "not_pending"
+        apply_layer_b(conn, sub, result, now)
+    _emit(result)
+    return "decided"
+
+
+def apply_layer_b(conn: Connection, sub: dict[str, object], result: ClassifierResult, now: datetime) -> None:
+    """Store the Layer B verdict and the routing decision; on the Layer B path, decide now."""
+    settings = get_settings()
+    submission_id = sub["id"]
+    assert isinstance(submission_id, UUID)
+    agent = agents_repo.get_agent(conn, sub["agent_id"])  # type: ignore[arg-type]
+    assert agent is not None
+    trust = trust_tier(
+        created_at=agent["created_at"], approvals=agent["approvals_count"], now=now,
+        min_age_days=settings.trust_verified_min_age_days,
+        min_approvals=settings.trust_verified_min_approvals,
+    )
+    verdict = layer_b.decide(result.assessment, trust)
+    submissions_repo.add_trail(
+        conn, submission_id, "layer_b", {**result.to_dict(), "trust": trust, "decision": verdict}
+    )
+    flags = flags_repo.current(conn)
+    decision = routing.route(
+        routing.RoutingInput(
+            submission_id=str(submission_id),
+            agent_verified=trust == "verified",
+            is_mission=sub.get("mission_id") is not None,
+            peer_enabled=bool(flags["PEER_VALIDATION_ENABLED"]),
+            traffic_pct=int(flags["PEER_VALIDATION_TRAFFIC_PCT"]),
+        )
+    )
+    submissions_repo.add_trail(
+        conn, submission_id, "routing",
+        {"path": decision.path, "bucket": decision.bucket, "reason": decision.reason,
+         "shadow": decision.shadow, "flags": flags},
+    )
+    apply_verdict(conn, submission_id, verdict, decided_by="layer_b", now=now, route_path=decision.path)
+
+
+def apply_verdict(
+    conn: Connection, submission_id: UUID, verdict: str, *, decided_by: str, now: datetime,
+    route_path: str | None = None,
+) -> bool:
+    """Move a pending submission to its terminal status; approvals count towards the agent's trust."""
+    changed = submissions_repo.decide(
+        conn, submission_id, status=verdict, decided_by=decided_by, now=now, route_path=route_path
+    )
+    if changed and verdict == "approved":
+        conn.execute(
+            "UPDATE agents SET approvals_count = approvals_count + 1"
+            " WHERE id = (SELECT agent_id FROM submissions WHERE id = %s)",
+            (submission_id,),
+        )
+    if changed:
+        metrics.add_metric(name="Decisions", unit="Count", value=1)
+    return changed
+
+
+def _emit(result: ClassifierResult) -> None:
+    metrics.add_metric(name="LayerBCalls", unit="Count", value=1)
+    metrics.add_metric(name="LayerBCostMicroUsd", unit="Count", value=result.cost_usd_micros)

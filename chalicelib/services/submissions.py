@@ -1,0 +1,170 @@
+"""Use case: an agent submits content. Layer A, persistence and the guardrail message in one transaction."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any
+from uuid import UUID, uuid4
+
+import psycopg
+
+from chalicelib.adapters import outbox, submissions_repo
+from chalicelib.adapters.agents_repo import Principal
+from chalicelib.db.pool import Connection, transaction
+from chalicelib.domain import layer_a
+from chalicelib.domain.errors import Conflict, GuardrailRejected, NotFound
+
+
+@dataclass(frozen=True)
+class SubmissionDraft:
+    kind: str
+    title: str
+    body: str
+    domain: str | None = None
+    latitude: float | None = None
+    longitude: float | None = None
+    mission_id: UUID | None = None
+
+    def request_hash(self) -> str:
+        canonical = json.dumps(
+            [self.kind, self.title, self.body, self.domain, self.latitude, self.longitude,
+             str(self.mission_id) if self.mission_id else None],
+            ensure_ascii=False,
+        )
+        return hashlib.sha256(canonical.encode()).hexdigest()
+
+
+@dataclass(frozen=True)
+class SubmitOutcome:
+    submission: dict[str, Any]
+    replayed: bool  # True when an Idempotency-Key returned an earlier result
+    outbox_ids: tuple[int, ...] = ()
+
+
+def content_hash(kind: str, title: str, body: str) -> str:
+    return hashlib.sha256(f"{kind}\x00{title}\x00{body}".encode()).hexdigest()
+
+
+def submit_content(
+    principal: Principal,
+    draft: SubmissionDraft,
+    *,
+    idempotency_key: str | None = None,
+    correlation_id: str | None = None,
+    now: datetime | None = None,
+) -> SubmitOutcome:
+    """Screen with Layer A, then store the submission and its guardrail message atomically.
+
+    A Layer A hard block is stored as rejected (for the compliance record), charges nothing and raises
+    GuardrailRejected. A retried request with the same Idempotency-Key returns the first result; the
+    same key with a different body is a Conflict.
+    """
+    assert principal.agent_id is not None
+    now = now or datetime.now(UTC)
+    request_hash = draft.request_hash()
+    if idempotency_key is not None:
+        earlier = _replay(principal.agent_id, idempotency_key, request_hash)
+        if earlier is not None:
+            return earlier
+
+    title_scan = layer_a.evaluate(draft.title)
+    body_scan = layer_a.evaluate(draft.body)
+    blocked = title_scan.blocked or body_scan.blocked
+    submission_id = uuid4()
+    values: dict[str, Any] = {
+        "id": submission_id,
+        "agent_id": principal.agent_id,
+        "kind": draft.kind,
+        "title": title_scan.masked_text,
+        "body": body_scan.masked_text,
+        "domain": draft.domain,
+        "latitude": draft.latitude,
+        "longitude": draft.longitude,
+        "mission_id": draft.mission_id,
+        "content_hash": content_hash(draft.kind, draft.title, draft.body),
+        "status": "rejected" if blocked else "pending",
+        "decided_by": "layer_a" if blocked else None,
+        "decided_at": now if blocked else None,
+        "idempotency_key": idempotency_key,
+        "request_hash": request_hash,
+        "correlation_id": correlation_id,
+        "created_at": now,
+    }
+    verdict = {
+        "blocked": blocked,
+        "title": title_scan.to_dict(),
+        "body": body_scan.to_dict(),
+        "categories": sorted(set(title_scan.categories) | set(body_scan.categories)),
+    }
+    try:
+        with transaction() as conn:
+            row = submissions_repo.insert(conn, values)
+            submissions_repo.add_trail(conn, submission_id, "layer_a", verdict)
+            outbox_ids: tuple[int, ...] = ()
+            if not blocked:
+                charge_hook(conn, principal, row, now)
+                outbox_ids = (outbox.enqueue(conn, "guardrail", {"submission_id": str(submission_id)},
+                                             correlation_id=correlation_id),)
+    except psycopg.errors.UniqueViolation:
+        # A concurrent retry with the same Idempotency-Key won the race: answer with its result.
+        if idempotency_key is None:
+            raise
+        earlier = _replay(principal.agent_id, idempotency_key, request_hash)
+        if earlier is None:
+            raise
+        return earlier
+    if blocked:
+        raise _rejection(row, verdict["categories"])
+    return SubmitOutcome(submission=row, replayed=False, outbox_ids=outbox_ids)
+
+
+def charge_hook(conn: Connection, principal: Principal, submission: dict[str, Any], now: datetime) -> None:
+    """Charges for a submission in its own transaction (the economy decides whether and how much)."""
+    from chalicelib.services import economy  # the economy depends on flags; imported where used
+
+    economy.charge_submission(conn, principal, submission, now)
+
+
+def _rejection(row: dict[str, Any], categories: list[str]) -> GuardrailRejected:
+    return GuardrailRejected(
+        "content matches forbidden patterns",
+        details={"submission_id": str(row["id"]), "categories": categories},
+    )
+
+
+def _replay(agent_id: UUID, key: str, request_hash: str) -> SubmitOutcome | None:
+    with transaction() as conn:
+        row = submissions_repo.find_by_idempotency_key(conn, agent_id, key)
+        trail = submissions_repo.trail(conn, row["id"]) if row else []
+    if row is None:
+        return None
+    if row["request_hash"] != request_hash:
+        raise Conflict("Idempotency-Key was used with a different request",
+                       details={"idempotency_key": key})
+    if row["decided_by"] == "layer_a":
+        layer_a_verdict: dict[str, Any] = next((t["verdict"] for t in trail if t["stage"] == "layer_a"), {})
+        raise _rejection(row, list(layer_a_verdict.get("categories", [])))
+    return SubmitOutcome(submission=row, replayed=True)
+
+
+def get_submission(principal: Principal, submission_id: UUID) -> dict[str, Any]:
+    """A submission with its decision trail; agents see their own, admins see all."""
+    with transaction() as conn:
+        row = submissions_repo.get(conn, submission_id)
+        if row is None or (principal.role != "admin" and row["agent_id"] != principal.agent_id):
+            raise NotFound("submission not found")
+        trail = submissions_repo.trail(conn, submission_id)
+    return {**row, "trail": trail}
+
+
+def list_submissions(
+    principal: Principal, *, limit: int, before: tuple[datetime, str] | None, status: str | None
+) -> list[dict[str, Any]]:
+    """The caller's submissions, newest first (keyset page)."""
+    assert principal.agent_id is not None
+    with transaction() as conn:
+        return submissions_repo.list_for_agent(conn, principal.agent_id, limit=limit, before=before,
+                                               status=status)

@@ -1,0 +1,148 @@
+"""Local runner: `python -m local serve|admin-key|migrate|seed|db-url`."""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import os
+import signal
+import sys
+import threading
+from pathlib import Path
+
+from local import database
+
+ROOT = Path(__file__).resolve().parent.parent
+
+LOCAL_DEFAULTS = {
+    "STAGE": "local",
+    "DISPATCH_MODE": "local",
+    "TRUST_VERIFIED_MIN_AGE_DAYS": "0",
+    "TRUST_VERIFIED_MIN_APPROVALS": "0",
+    "DB_POOL_MAX_SIZE": "10",
+    "POWERTOOLS_METRICS_NAMESPACE": "peerguard",
+    "POWERTOOLS_LOG_LEVEL": "WARNING",
+    "AWS_DEFAULT_REGION": "us-east-1",
+}
+
+
+def prepare() -> str:
+    """Environment, database and schema: everything the app needs before it serves."""
+    for key, value in LOCAL_DEFAULTS.items():
+        os.environ.setdefault(key, value)
+    url = database.ensure_database()
+    os.environ["DATABASE_URL"] = url
+    from chalicelib.config import reset_settings
+    from chalicelib.db.migrate import migrate
+
+    reset_settings()
+    migrate(url)
+    return url
+
+
+def cmd_admin_key(_: argparse.Namespace) -> int:
+    prepare()
+    from chalicelib.services.agents import create_admin_key
+
+    sys.stdout.write(create_admin_key(label="cli") + "\n")
+    return 0
+
+
+def cmd_migrate(_: argparse.Namespace) -> int:
+    url = database.ensure_database()
+    from chalicelib.db.migrate import migrate
+
+    applied = migrate(url)
+    sys.stdout.write(f"applied: {', '.join(applied) or 'nothing (up to date)'}\n")
+    return 0
+
+
+def cmd_db_url(_: argparse.Namespace) -> int:
+    sys.stdout.write(database.ensure_database() + "\n")
+    return 0
+
+
+def cmd_seed(_: argparse.Namespace) -> int:
+    prepare()
+    from local.seed import seed_demo
+
+    keys = seed_demo()
+    sys.stdout.write(_format_keys(keys))
+    return 0
+
+
+def _format_keys(keys: dict[str, object]) -> str:
+    lines = ["demo keys (local only; also in .local/demo-keys.json):", f"  admin: {keys['admin_key']}"]
+    for agent in keys["agents"]:  # type: ignore[attr-defined]
+        lines.append(f"  agent {agent['name']}: {agent['api_key']}")
+    return "\n".join(lines) + "\n"
+
+
+def cmd_serve(args: argparse.Namespace) -> int:
+    prepare()
+    os.environ["PUBLIC_BASE_URL"] = f"http://{args.host}:{args.port}"
+    from chalice.cli.factory import CLIFactory
+    from chalice.local import create_local_server
+
+    from app import app
+    from chalicelib import bootstrap
+    from chalicelib.db.pool import close_pool
+    from chalicelib.entrypoints.schedules import JOBS
+    from local.dispatcher import Dispatcher, LocalSender, Scheduler
+    from local.handlers import local_handlers
+
+    if not args.no_seed:
+        from local.seed import seed_demo
+
+        sys.stdout.write(_format_keys(seed_demo()))
+    sender = LocalSender(local_handlers())
+    bootstrap.install_sender(sender)
+    dispatcher = Dispatcher(sender)
+    scheduler = Scheduler(JOBS)
+    config = CLIFactory(str(ROOT)).create_config_obj(chalice_stage_name="local")
+    server = create_local_server(app, config, args.host, args.port)
+    stop = threading.Event()
+
+    def shutdown(signum: int, frame: object) -> None:
+        if not stop.is_set():
+            stop.set()
+            threading.Thread(target=server.shutdown, daemon=True).start()
+
+    signal.signal(signal.SIGINT, shutdown)
+    signal.signal(signal.SIGTERM, shutdown)
+    dispatcher.start()
+    scheduler.start()
+    sys.stdout.write(f"peerguard listening on http://{args.host}:{args.port} (Ctrl-C stops)\n")
+    sys.stdout.flush()
+    try:
+        server.server.serve_forever(poll_interval=0.2)
+    finally:
+        dispatcher.stopped.set()
+        scheduler.stopped.set()
+        dispatcher.join(timeout=10)
+        scheduler.join(timeout=10)
+        server.server.server_close()
+        close_pool()
+        sys.stdout.write("stopped\n")
+    return 0
+
+
+def main(argv: list[str] | None = None) -> int:
+    logging.basicConfig(level=logging.WARNING)
+    parser = argparse.ArgumentParser(prog="python -m local")
+    sub = parser.add_subparsers(dest="command", required=True)
+    serve = sub.add_parser("serve", help="serve the API with the dispatcher and the scheduler")
+    serve.add_argument("--host", default="127.0.0.1")
+    serve.add_argument("--port", type=int, default=int(os.environ.get("PORT", "8000")))
+    serve.add_argument("--no-seed", action="store_true", help="do not create demo identities")
+    serve.set_defaults(func=cmd_serve)
+    sub.add_parser("admin-key", help="print a new admin key").set_defaults(func=cmd_admin_key)
+    sub.add_parser("migrate", help="apply pending migrations").set_defaults(func=cmd_migrate)
+    sub.add_parser("seed", help="create demo identities and print their keys").set_defaults(func=cmd_seed)
+    sub.add_parser("db-url", help="print the database URL").set_defaults(func=cmd_db_url)
+    args = parser.parse_args(argv)
+    return int(args.func(args))
+
+
+if __name__ == "__main__":
+    sys.exit(main())

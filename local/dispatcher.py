@@ -1,0 +1,135 @@
+"""In-process stand-ins for SQS and EventBridge: the outbox goes straight to the same Lambda handlers."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import threading
+import time
+import uuid
+from collections.abc import Callable, Sequence
+from datetime import UTC, datetime
+from typing import Any
+
+from chalicelib.adapters.outbox import OutboxMessage
+from chalicelib.observability import logger
+
+Handler = Callable[[dict[str, Any], Any], Any]
+
+
+class FakeLambdaContext:
+    """The few attributes Powertools reads from a Lambda context."""
+
+    function_name = "peerguard-local"
+    memory_limit_in_mb = 512
+    invoked_function_arn = "arn:aws:lambda:local:000000000000:function:peerguard-local"
+    aws_request_id = "local"
+
+    def get_remaining_time_in_millis(self) -> int:
+        return 300_000
+
+
+def sqs_record(message: OutboxMessage, message_id: str) -> dict[str, Any]:
+    """One record shaped as Lambda receives it from SQS (what our relay would have sent)."""
+    body = json.dumps({**message.payload, "message_key": message.message_key})
+    return {
+        "messageId": message_id,
+        "receiptHandle": message_id,
+        "body": body,
+        "attributes": {
+            "ApproximateReceiveCount": str(message.attempts),
+            "SentTimestamp": str(int(time.time() * 1000)),
+            "SenderId": "local",
+            "ApproximateFirstReceiveTimestamp": str(int(time.time() * 1000)),
+        },
+        "messageAttributes": {
+            "correlation_id": {"stringValue": message.correlation_id or "-", "dataType": "String",
+                               "stringListValues": [], "binaryListValues": []},
+            "message_key": {"stringValue": message.message_key, "dataType": "String",
+                            "stringListValues": [], "binaryListValues": []},
+        },
+        "md5OfBody": hashlib.md5(body.encode(), usedforsecurity=False).hexdigest(),
+        "eventSource": "aws:sqs",
+        "eventSourceARN": f"arn:aws:sqs:local:000000000000:peerguard-{message.topic.replace('_', '-')}",
+        "awsRegion": "local",
+    }
+
+
+class LocalSender:
+    """Delivers outbox messages by invoking the topic's handler with a Lambda-shaped SQS event."""
+
+    def __init__(self, handlers: dict[str, Handler]) -> None:
+        self._handlers = handlers
+
+    def send(self, messages: Sequence[OutboxMessage]) -> set[int]:
+        failed: set[int] = set()
+        by_topic: dict[str, list[OutboxMessage]] = {}
+        for m in messages:
+            by_topic.setdefault(m.topic, []).append(m)
+        for topic, items in by_topic.items():
+            handler = self._handlers.get(topic)
+            if handler is None:
+                logger.warning("no local handler for topic", extra={"topic": topic})
+                failed |= {m.id for m in items}
+                continue
+            for start in range(0, len(items), 10):
+                chunk = items[start:start + 10]
+                ids = {str(uuid.uuid4()): m.id for m in chunk}
+                event = {"Records": [sqs_record(m, mid) for mid, m in zip(ids, chunk, strict=True)]}
+                try:
+                    result = handler(event, FakeLambdaContext()) or {}
+                except Exception:
+                    logger.exception("local handler raised", extra={"topic": topic})
+                    failed |= set(ids.values())
+                    continue
+                failed |= {ids[f["itemIdentifier"]] for f in result.get("batchItemFailures", [])}
+        return failed
+
+
+class Dispatcher(threading.Thread):
+    """Polls the outbox and relays due messages through the LocalSender until stopped."""
+
+    def __init__(self, sender: LocalSender, *, idle_sleep_s: float = 0.05) -> None:
+        super().__init__(name="outbox-dispatcher", daemon=True)
+        self._sender = sender
+        self._idle_sleep_s = idle_sleep_s
+        self.stopped = threading.Event()
+
+    def run(self) -> None:
+        from chalicelib.services.outbox_relay import relay
+
+        while not self.stopped.is_set():
+            try:
+                sent = relay(self._sender, limit=10)
+            except Exception:
+                logger.exception("dispatcher cycle failed")
+                sent = 0
+            if sent == 0:
+                self.stopped.wait(self._idle_sleep_s)
+
+
+class Scheduler(threading.Thread):
+    """Runs every scheduled job at its cadence, the first run shortly after start."""
+
+    def __init__(self, jobs: Sequence[Any], *, first_delay_s: float = 2.0) -> None:
+        super().__init__(name="scheduler", daemon=True)
+        self._jobs = list(jobs)
+        start = time.monotonic() + first_delay_s
+        self._next = {job.name: start for job in self._jobs}
+        self.stopped = threading.Event()
+        self.runs: dict[str, datetime] = {}
+
+    def run(self) -> None:
+        from chalicelib.entrypoints.schedules import run_job
+
+        while not self.stopped.is_set():
+            now = time.monotonic()
+            for job in self._jobs:
+                if now >= self._next[job.name]:
+                    self._next[job.name] = now + job.every_seconds
+                    try:
+                        run_job(job)
+                    except Exception:
+                        logger.exception("scheduled job failed", extra={"job": job.name})
+                    self.runs[job.name] = datetime.now(UTC)
+            self.stopped.wait(0.5)

@@ -1,0 +1,74 @@
+"""The ledger core: balanced entries, once per key, never below zero, rebuildable."""
+
+from __future__ import annotations
+
+import psycopg
+import pytest
+
+from chalicelib.adapters import ledger_repo
+from chalicelib.db.pool import transaction
+from chalicelib.domain.errors import InsufficientCredits
+from chalicelib.domain.ledger import FAUCET, SINK, Leg, agent_account, transfer
+from chalicelib.services import agents as agent_service
+from chalicelib.services.credits import verify_ledger
+
+
+def new_agent(name: str = "a") -> str:
+    reg = agent_service.register_agent(kind="agent", name=name, description="", caller=None)
+    return agent_account(reg.agent["id"])
+
+
+def test_an_idempotency_key_moves_money_once(db: str) -> None:
+    account = new_agent()
+    for _ in range(3):
+        with transaction() as conn:
+            ledger_repo.post_entry(conn, idempotency_key="fee:1", kind="submission_fee",
+                                   legs=transfer(account, SINK, 2_000))
+    with transaction() as conn:
+        assert ledger_repo.balance_of(conn, account) == 48_000
+        assert ledger_repo.balance_of(conn, SINK) == 2_000
+    assert verify_ledger() == {"accounts_checked": 3, "mismatches": []}
+
+
+def test_overspending_raises_and_writes_nothing(db: str) -> None:
+    account = new_agent()
+    with pytest.raises(InsufficientCredits), transaction() as conn:
+        ledger_repo.post_entry(conn, idempotency_key="big", kind="submission_fee",
+                               legs=transfer(account, SINK, 50_001))
+    with transaction() as conn:
+        assert ledger_repo.balance_of(conn, account) == 50_000
+        assert conn.execute("SELECT count(*) AS n FROM journal_entries WHERE idempotency_key = 'big'"
+                            ).fetchone()["n"] == 0  # type: ignore[index]
+
+
+def test_unbalanced_entries_are_refused_by_the_code_and_by_the_database(db: str) -> None:
+    account = new_agent()
+    with pytest.raises(ValueError, match="sum to zero"), transaction() as conn:
+        ledger_repo.post_entry(conn, idempotency_key="bad", kind="x", legs=[Leg(account, 5), Leg(SINK, -4)])
+    with pytest.raises(psycopg.errors.CheckViolation), psycopg.connect(db) as conn:
+        entry = conn.execute("INSERT INTO journal_entries (idempotency_key, kind) VALUES ('raw', 'x') RETURNING id"
+                             ).fetchone()[0]  # type: ignore[index]
+        conn.execute("INSERT INTO journal_legs (entry_id, account_id, amount, balance_before, balance_after)"
+                     " VALUES (%s, 1, 5, 0, 5)", (entry,))
+        conn.commit()
+
+
+def test_the_journal_is_append_only(db: str) -> None:
+    new_agent()
+    with pytest.raises(psycopg.errors.InsufficientPrivilege), psycopg.connect(db) as conn:
+        conn.execute("UPDATE journal_legs SET amount = amount + 1")
+
+
+def test_verification_finds_a_tampered_balance(db: str) -> None:
+    account = new_agent()
+    with psycopg.connect(db) as conn:
+        conn.execute("UPDATE accounts SET balance = balance + 7 WHERE code = %s", (account,))
+    report = verify_ledger()
+    assert report["mismatches"] == [{"account": account, "stored": 50_007, "rebuilt": 50_000}]
+
+
+def test_starter_grants_come_from_the_faucet(db: str) -> None:
+    new_agent("one")
+    new_agent("two")
+    with transaction() as conn:
+        assert ledger_repo.balance_of(conn, FAUCET) == -100_000
