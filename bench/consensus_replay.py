@@ -303,6 +303,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     answered = {task.task_id for task in tasks}
     tasks += [Task(task_id) for task_id in gold if task_id not in answered]
     labels = sorted({label for t in tasks for _, label in t.answers} | set(gold.values()), key=_label_order)
+    if not labels:
+        raise SystemExit("no labels in the answers or the gold file")
     if len(labels) > 2:
         raise SystemExit(f"expected two labels, found {len(labels)}: {labels[:10]}")
     approve_label = labels[0] if args.approve_label is None else args.approve_label
