@@ -6,7 +6,7 @@ from datetime import UTC, datetime
 from typing import Literal
 from uuid import UUID
 
-from chalicelib.adapters import agents_repo, flags_repo, submissions_repo
+from chalicelib.adapters import agents_repo, flags_repo, review_repo, submissions_repo
 from chalicelib.adapters.idempotency import first_delivery
 from chalicelib.config import get_settings
 from chalicelib.db.pool import Connection, transaction
@@ -83,6 +83,12 @@ def apply_layer_b(conn: Connection, sub: dict[str, object], result: ClassifierRe
          "shadow": decision.shadow, "flags": flags},
     )
     apply_verdict(conn, submission_id, verdict, decided_by="layer_b", now=now, route_path=decision.path)
+    if verdict == "flagged":
+        review_repo.enqueue(
+            conn, subject_type="submission", subject_id=submission_id, source="layer_b",
+            reason="layer_b_error" if result.assessment is None else "layer_b_flag",
+            details={"error": result.error, "trust": trust}, dedup_key=f"layer_b:{submission_id}",
+        )
 
 
 def apply_verdict(
