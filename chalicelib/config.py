@@ -37,6 +37,9 @@ class Settings(BaseSettings):
     trust_verified_min_age_days: int = Field(default=8, ge=0)
     trust_verified_min_approvals: int = Field(default=3, ge=0)
 
+    # Peer validation: evaluations a validator may be asked for per UTC day.
+    validator_daily_quota: int = Field(default=10, ge=1)
+
     # API limits (per key per minute) and request size.
     rate_limit_agent_per_min: int = Field(default=60, ge=1)
     rate_limit_human_per_min: int = Field(default=120, ge=1)
