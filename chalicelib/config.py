@@ -52,6 +52,18 @@ class Settings(BaseSettings):
     blob_dir: str = ".local/blobs"
     local_key_file: str = ".local/data-key"
     public_base_url: str = "http://127.0.0.1:8000"
+    # Evidence: "auto" is the directory store in local dispatch mode and S3 otherwise.
+    evidence_store: Literal["auto", "s3", "local"] = "auto"
+    evidence_max_bytes: int = Field(default=15 * 1024 * 1024, ge=1024, le=15 * 1024 * 1024)
+    evidence_upload_ttl_s: int = Field(default=900, ge=60, le=3600)
+    evidence_download_ttl_s: int = Field(default=900, ge=60, le=3600)
+    evidence_uploads_per_hour: int = Field(default=10, ge=1)
+    attestations_per_hour: int = Field(default=20, ge=1)
+    # A photo whose processing started longer ago than this may be claimed again (crashed worker).
+    privacy_lease_s: int = Field(default=900, ge=30)
+    # Signs local upload/download links; a random per-process secret when unset.
+    upload_token_secret: SecretStr | None = None
+    vision_model: str = "claude-haiku-4-5"
 
     # Alert notifiers
     alert_sns_topic_arn: str | None = None

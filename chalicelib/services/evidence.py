@@ -1,0 +1,530 @@
+"""Use cases of photo evidence: register an upload, receive it (local mode), the privacy stage,
+before/after verification, reading results, admin retries.
+
+Nothing a human uploads is readable before the privacy stage has run: originals live under
+``quarantine/`` (no route ever reads that prefix), only processed copies under ``processed/`` get
+download links. A photo the stage cannot clean stays in quarantine, unreadable, so that an
+operator can retry it (at most 3 times); its original is deleted when the last retry fails (and by
+the bucket's lifecycle rule on ``quarantine/`` in AWS).
+
+Duplicates: the evidence row's state is the deduplication key, not the message. The same photo
+can legitimately arrive through two kinds of message (the S3 notification and an operator's retry
+through the outbox), so a claim token on the row decides who may finish it, and a finished or
+rejected row ignores every later message.
+"""
+
+from __future__ import annotations
+
+import re
+import secrets
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from functools import lru_cache
+from pathlib import Path
+from typing import Any, Literal
+from uuid import UUID, uuid4
+
+import psycopg
+
+from chalicelib.adapters import evidence_repo, flags_repo, hyperlocal_repo, outbox, review_repo
+from chalicelib.adapters.agents_repo import Principal
+from chalicelib.adapters.blob_store import (
+    Action,
+    BlobNotFound,
+    BlobStore,
+    DownloadLink,
+    LocalBlobStore,
+    S3BlobStore,
+    UploadTicket,
+)
+from chalicelib.config import get_settings
+from chalicelib.db.pool import Connection, transaction
+from chalicelib.domain import hyperlocal
+from chalicelib.domain.errors import Conflict, Duplicate, Forbidden, NotFound, PayloadTooLarge, ValidationFailed
+from chalicelib.domain.hyperlocal import (
+    PairPhoto,
+    PairRuleBroken,
+    PairTask,
+    PairVerification,
+    PairVerifier,
+    PhotoFacts,
+    PhotoProcessor,
+    PhotoRefused,
+)
+from chalicelib.observability import logger, metrics
+from chalicelib.services import agents as agent_service
+from chalicelib.services import missions as mission_service
+from chalicelib.services.delivery import relay_after_commit
+
+QUARANTINE = "quarantine"
+PROCESSED = "processed"
+_QUARANTINE_KEY = re.compile(r"^quarantine/([0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12})$")
+_EXTENSIONS = {"image/jpeg": "jpg", "image/png": "png"}
+MAX_RETRIES = evidence_repo.MAX_RETRIES
+PAIR_METRICS = {"approved": "PairsApproved", "rejected": "PairsRejected", "peer_review": "PairsPeerReview"}
+
+
+# --- keys and the store --------------------------------------------------------------------------
+
+
+def quarantine_key(evidence_id: UUID) -> str:
+    return f"{QUARANTINE}/{evidence_id}"
+
+
+def processed_key(evidence_id: UUID, content_type: str) -> str:
+    return f"{PROCESSED}/{evidence_id}.{_EXTENSIONS.get(content_type, 'bin')}"
+
+
+def evidence_id_from_key(key: str) -> UUID | None:
+    """The evidence id of a quarantine key; None for any other key."""
+    match = _QUARANTINE_KEY.match(key)
+    return UUID(match.group(1)) if match else None
+
+
+_process_secret: bytes | None = None
+
+
+def _local_secret() -> bytes:
+    global _process_secret  # noqa: PLW0603 - one random secret per process when none is configured
+    configured = get_settings().upload_token_secret
+    if configured is not None and configured.get_secret_value():
+        return configured.get_secret_value().encode()
+    if _process_secret is None:
+        _process_secret = secrets.token_bytes(32)
+    return _process_secret
+
+
+def blob_store() -> BlobStore:
+    """The evidence store of this process: S3 in AWS, a directory in local mode (see EVIDENCE_STORE)."""
+    settings = get_settings()
+    kind = settings.evidence_store
+    if kind == "auto":
+        kind = "local" if settings.dispatch_mode == "local" else "s3"
+    if kind == "s3":
+        return _s3_store(settings.evidence_bucket, settings.aws_region)
+    return _local_store(settings.blob_dir, settings.public_base_url.rstrip("/"), _local_secret())
+
+
+@lru_cache(maxsize=4)
+def _s3_store(bucket: str, region: str) -> BlobStore:
+    return S3BlobStore(bucket, region=region)
+
+
+@lru_cache(maxsize=4)
+def _local_store(blob_dir: str, base_url: str, secret: bytes) -> BlobStore:
+    def url_for(key: str, action: Action) -> str:
+        evidence_id = key.split("/", 1)[1].split(".", 1)[0]
+        return f"{base_url}/v1/evidence/{evidence_id}/{action}"
+
+    return LocalBlobStore(root=Path(blob_dir), url_for=url_for, secret=secret)
+
+
+def reset_blob_store() -> None:
+    """Forget built stores (tests switch between S3 and local stores)."""
+    _s3_store.cache_clear()
+    _local_store.cache_clear()
+
+
+# --- registering an upload -----------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class EvidenceDraft:
+    mission_id: UUID
+    sequence: hyperlocal.Sequence
+    content_type: str
+    size_bytes: int
+    captured_at: datetime
+    pair_id: UUID | None = None
+    latitude: float | None = None
+    longitude: float | None = None
+
+
+@dataclass(frozen=True)
+class Registration:
+    evidence: dict[str, Any]
+    upload: UploadTicket
+
+
+def register_evidence(human: Principal, draft: EvidenceDraft, *, correlation_id: str | None = None,
+                      now: datetime | None = None) -> Registration:
+    """Check the photo's type, size and pair rules, store its record and hand out an upload URL into
+    quarantine. An after photo names the pair its before photo opened; a before photo may name a new
+    pair id or get one."""
+    assert human.agent_id is not None
+    settings = get_settings()
+    now = now or datetime.now(UTC)
+    content_type = hyperlocal.check_photo(draft.content_type, draft.size_bytes, max_bytes=settings.evidence_max_bytes)
+    hyperlocal.check_capture_time(draft.captured_at, now)
+    if draft.sequence == "standalone" and draft.pair_id is not None:
+        raise ValidationFailed("a standalone photo belongs to no pair",
+                               details=[{"field": "pair_id", "message": "not allowed for standalone"}])
+    if draft.sequence == "after" and draft.pair_id is None:
+        raise ValidationFailed("an after photo names the pair of its before photo",
+                               details=[{"field": "pair_id", "message": "required for after"}])
+    agent_service.enforce_rate_limit(f"evidence:{human.agent_id}", settings.evidence_uploads_per_hour,
+                                     window=timedelta(hours=1))
+    evidence_id = uuid4()
+    try:
+        with transaction() as conn:
+            mission = hyperlocal_repo.get_mission(conn, draft.mission_id, for_share=True)
+            if mission is None:
+                raise NotFound("mission not found")
+            if mission["status"] != "open" or mission["expires_at"] <= now:
+                raise Conflict("the mission is not open for evidence",
+                               details={"status": mission["status"], "expires_at": mission["expires_at"].isoformat()})
+            pair_id = None
+            if draft.sequence != "standalone":
+                pair_id = _place_in_pair(conn, human.agent_id, mission, draft)
+            row = evidence_repo.insert(conn, {
+                "id": evidence_id,
+                "mission_id": mission["id"],
+                "human_id": human.agent_id,
+                "pair_id": pair_id,
+                "sequence": draft.sequence,
+                "content_type": content_type,
+                "size_bytes": draft.size_bytes,
+                "captured_at": draft.captured_at,
+                "latitude": draft.latitude,
+                "longitude": draft.longitude,
+                "correlation_id": correlation_id,
+                "created_at": now,
+            })
+    except psycopg.errors.UniqueViolation:
+        # A concurrent request took the slot (or the pair id) first.
+        raise Duplicate(f"the pair already has a {draft.sequence} photo", details={"pair_id": str(draft.pair_id)}) \
+            from None
+    ticket = blob_store().presign_upload(quarantine_key(evidence_id), content_type=content_type,
+                                         size_bytes=draft.size_bytes, expires_s=settings.evidence_upload_ttl_s)
+    metrics.add_metric(name="EvidenceRegistered", unit="Count", value=1)
+    return Registration(evidence=row, upload=ticket)
+
+
+def _place_in_pair(conn: Connection, human_id: UUID, mission: dict[str, Any], draft: EvidenceDraft) -> UUID:
+    """The pair the photo joins, after checking one before, one after, the order, time and distance."""
+    criteria = mission_service.pair_criteria(mission)
+    photo = PhotoFacts(draft.captured_at, draft.latitude, draft.longitude)
+    hyperlocal.check_pair_photo(photo, criteria)
+    pair_id = draft.pair_id or uuid4()
+    pair = evidence_repo.get_pair(conn, pair_id, for_update=True)
+    if pair is None:
+        if draft.sequence == "after":
+            raise PairRuleBroken("the before photo comes first: no pair with this id has one",
+                                 details={"rule": "order", "pair_id": str(pair_id)})
+        evidence_repo.insert_pair(conn, pair_id=pair_id, mission_id=mission["id"], human_id=human_id)
+        return pair_id
+    if pair["human_id"] != human_id:
+        raise NotFound("pair not found")
+    if pair["mission_id"] != mission["id"]:
+        raise Conflict("the pair belongs to another mission", details={"pair_id": str(pair_id)})
+    live = evidence_repo.live_in_pair(conn, pair_id)
+    if draft.sequence in live:
+        raise Duplicate(f"the pair already has a {draft.sequence} photo",
+                        details={"pair_id": str(pair_id), "evidence_id": str(live[draft.sequence]["id"])})
+    other = live.get("before" if draft.sequence == "after" else "after")
+    if other is None:
+        if draft.sequence == "after":
+            raise PairRuleBroken("the before photo comes first", details={"rule": "order", "pair_id": str(pair_id)})
+        return pair_id
+    other_facts = PhotoFacts(other["captured_at"], other["latitude"], other["longitude"])
+    before, after = (photo, other_facts) if draft.sequence == "before" else (other_facts, photo)
+    hyperlocal.check_pair(before, after, criteria)
+    return pair_id
+
+
+# --- local uploads and downloads -----------------------------------------------------------------
+
+
+def _local_store_or_404() -> LocalBlobStore:
+    store = blob_store()
+    if not isinstance(store, LocalBlobStore):
+        raise NotFound("uploads and downloads go straight to the evidence bucket")
+    return store
+
+
+@dataclass(frozen=True)
+class Received:
+    evidence: dict[str, Any]
+    outbox_ids: tuple[int, ...]
+
+
+def receive_upload(evidence_id: UUID, token: str, content_type: str, data: bytes, *,
+                   correlation_id: str | None = None, now: datetime | None = None) -> Received:
+    """Local mode's stand-in for the presigned S3 PUT: check the token and the declared type and
+    length, store into quarantine, and send the photo to the privacy stage (the S3 notification's job
+    in AWS). The caller relays the outbox ids."""
+    store = _local_store_or_404()
+    now = now or datetime.now(UTC)
+    with transaction() as conn:
+        row = evidence_repo.get(conn, evidence_id)
+    key = quarantine_key(evidence_id)
+    if row is None or not store.verify(token, key, "upload", content_type=row["content_type"],
+                                       size_bytes=row["size_bytes"]):
+        raise Forbidden("the upload link is invalid or has expired")
+    if content_type.split(";", 1)[0].strip().lower() != row["content_type"]:
+        raise hyperlocal.UnsupportedPhotoType(f"the upload must be sent as {row['content_type']}, as declared",
+                                              details={"declared": row["content_type"]})
+    if len(data) > row["size_bytes"]:
+        raise PayloadTooLarge("the upload is longer than the declared size_bytes",
+                              details={"size_bytes": row["size_bytes"], "received": len(data)})
+    if len(data) != row["size_bytes"]:
+        raise ValidationFailed("the upload is shorter than the declared size_bytes",
+                               details={"size_bytes": row["size_bytes"], "received": len(data)})
+    if row["uploaded_at"] is not None or row["status"] != "quarantined":
+        raise Conflict("this photo was already uploaded")
+    store.put(key, data, row["content_type"])
+    with transaction() as conn:
+        if not evidence_repo.mark_uploaded(conn, evidence_id, now):
+            raise Conflict("this photo was already uploaded")
+        message = outbox.enqueue(conn, "privacy", {"task": "process_photo", "evidence_id": str(evidence_id)},
+                                 correlation_id=row["correlation_id"] or correlation_id)
+        updated = evidence_repo.get(conn, evidence_id)
+    assert updated is not None
+    return Received(evidence={**updated, "download": None}, outbox_ids=(message,))
+
+
+def download(evidence_id: UUID, token: str) -> tuple[bytes, str]:
+    """Local mode's stand-in for a presigned S3 GET: the processed photo only, never the original."""
+    store = _local_store_or_404()
+    with transaction() as conn:
+        row = evidence_repo.get(conn, evidence_id)
+    if row is None or row["status"] != "ready":
+        raise NotFound("evidence not found")
+    if not store.verify(token, row["processed_key"], "download"):
+        raise Forbidden("the download link is invalid or has expired")
+    return store.get(row["processed_key"]), row["processed_content_type"]
+
+
+# --- reading -------------------------------------------------------------------------------------
+
+
+def _may_read(caller: Principal, human_id: UUID, mission: dict[str, Any] | None) -> bool:
+    if caller.role == "admin":
+        return True
+    if caller.agent_id is None:
+        return False
+    return caller.agent_id == human_id or (mission is not None and mission["creator_agent_id"] == caller.agent_id)
+
+
+def _with_link(row: dict[str, Any]) -> dict[str, Any]:
+    link: DownloadLink | None = None
+    if row["status"] == "ready":
+        link = blob_store().presign_download(row["processed_key"], expires_s=get_settings().evidence_download_ttl_s)
+    return {**row, "download": link}
+
+
+def get_evidence(caller: Principal, evidence_id: UUID) -> dict[str, Any]:
+    """The record: status, what the privacy stage removed and blurred, and a download link to the
+    processed photo once it is ready. The uploader, the mission's creator and admins may read it."""
+    with transaction() as conn:
+        row = evidence_repo.get(conn, evidence_id)
+        mission = hyperlocal_repo.get_mission(conn, row["mission_id"]) if row else None
+    if row is None or not _may_read(caller, row["human_id"], mission):
+        raise NotFound("evidence not found")
+    return _with_link(row)
+
+
+def get_pair(caller: Principal, pair_id: UUID) -> dict[str, Any]:
+    """A pair with its live before and after photos and its verification."""
+    with transaction() as conn:
+        pair = evidence_repo.get_pair(conn, pair_id)
+        mission = hyperlocal_repo.get_mission(conn, pair["mission_id"]) if pair else None
+        photos = evidence_repo.pair_photos(conn, pair_id) if pair else []
+    if pair is None or not _may_read(caller, pair["human_id"], mission):
+        raise NotFound("pair not found")
+    assert mission is not None
+    live = {p["sequence"]: p for p in photos if p["status"] != "rejected"}
+    return {
+        **pair,
+        "before": _with_link(live["before"]) if "before" in live else None,
+        "after": _with_link(live["after"]) if "after" in live else None,
+        "rejected_photos": [p["id"] for p in photos if p["status"] == "rejected"],
+        "criteria": mission_service.pair_criteria(mission),
+    }
+
+
+# --- admin retry ---------------------------------------------------------------------------------
+
+
+def retry(admin: Principal, evidence_id: UUID, *, correlation_id: str | None = None,
+          now: datetime | None = None) -> dict[str, Any]:
+    """Send a rejected photo (or one stuck in processing past the lease) through the privacy stage
+    again; at most MAX_RETRIES times, and only while its original is still in quarantine."""
+    now = now or datetime.now(UTC)
+    lease = timedelta(seconds=get_settings().privacy_lease_s)
+    store = blob_store()
+    with transaction() as conn:
+        row = evidence_repo.get(conn, evidence_id, for_update=True)
+        if row is None:
+            raise NotFound("evidence not found")
+        stuck = row["status"] == "processing" and row["processing_started_at"] < now - lease
+        if row["status"] != "rejected" and not stuck:
+            raise Conflict("only rejected photos can be retried", details={"status": row["status"]})
+        if row["retry_count"] >= MAX_RETRIES:
+            raise Conflict(f"this photo has been retried {MAX_RETRIES} times already",
+                           details={"retries": row["retry_count"], "max_retries": MAX_RETRIES})
+        if row["original_deleted_at"] is not None or not store.exists(quarantine_key(evidence_id)):
+            raise Conflict("the original is no longer in quarantine; the photo must be uploaded again")
+        evidence_repo.requeue(conn, evidence_id)
+        message = outbox.enqueue(conn, "privacy", {"task": "process_photo", "evidence_id": str(evidence_id)},
+                                 correlation_id=correlation_id)
+        updated = evidence_repo.get(conn, evidence_id)
+    assert updated is not None
+    logger.info("evidence retry", extra={"evidence_id": str(evidence_id), "actor": admin.actor,
+                                         "retry": updated["retry_count"]})
+    relay_after_commit([message])
+    return _with_link(updated)
+
+
+# --- the privacy stage ---------------------------------------------------------------------------
+
+StageOutcome = Literal["ready", "rejected", "duplicate", "in_progress", "unknown", "lost"]
+
+
+def process_evidence(evidence_id: UUID, process: PhotoProcessor, *, now: datetime | None = None) -> StageOutcome:
+    """Clean one quarantined photo: claim it, process it outside any transaction, store the processed
+    copy, record what was removed and blurred (and the coarse location) and delete the original.
+
+    Any failure of the processing, a detector error included, rejects the photo: it is never
+    published and never counted as "nothing found". A duplicate message changes nothing.
+    """
+    store = blob_store()
+    settings = get_settings()
+    now = now or datetime.now(UTC)
+    key = quarantine_key(evidence_id)
+    lease = timedelta(seconds=settings.privacy_lease_s)
+    token = uuid4()
+    blur = True
+    outcome: StageOutcome | None = None  # None: claimed by this call
+    with transaction() as conn:
+        row = evidence_repo.get(conn, evidence_id, for_update=True)
+        if row is None:
+            outcome = "unknown"
+        elif row["status"] == "quarantined" or (
+                row["status"] == "processing" and row["processing_started_at"] < now - lease):
+            blur = bool(flags_repo.current(conn)["PRIVACY_BLUR_ENABLED"])
+            evidence_repo.claim(conn, evidence_id, token=token, now=now)
+        elif row["status"] == "processing":
+            outcome = "in_progress"
+        else:
+            outcome = "duplicate"
+    if outcome is not None:
+        if row is None or row["status"] == "ready":
+            # Nobody registered this object, or it is a second upload of a finished photo: never kept.
+            store.delete(key)
+        logger.info("privacy stage skipped", extra={"evidence_id": str(evidence_id), "outcome": outcome})
+        return outcome
+    assert row is not None
+
+    failure: tuple[str, str] | None = None
+    clean = None
+    try:
+        original = store.get(key)
+        if len(original) > settings.evidence_max_bytes:
+            raise PhotoRefused("TOO_LARGE", "the photo is larger than the upload limit")
+        clean = process(original, blur=blur)
+        store.put(processed_key(evidence_id, clean.content_type), clean.data, clean.content_type)
+    except BlobNotFound:
+        failure = ("ORIGINAL_MISSING", "the upload was not found in quarantine")
+    except PhotoRefused as refused:
+        failure = (refused.code, refused.message)
+    except Exception:
+        logger.exception("privacy processing failed", extra={"evidence_id": str(evidence_id)})
+        failure = ("PROCESSING_ERROR", "the photo could not be processed; an operator may retry it")
+
+    outbox_ids: list[int] = []
+    with transaction() as conn:
+        if row["pair_id"] is not None:
+            evidence_repo.get_pair(conn, row["pair_id"], for_update=True)  # serialises the pair's two photos
+        if failure is not None:
+            applied = evidence_repo.mark_rejected(conn, evidence_id, token=token, code=failure[0], message=failure[1])
+        else:
+            assert clean is not None
+            applied = evidence_repo.mark_ready(conn, evidence_id, token=token, now=now, result={
+                "key": processed_key(evidence_id, clean.content_type),
+                "content_type": clean.content_type,
+                "bytes": len(clean.data),
+                "width": clean.width,
+                "height": clean.height,
+                "sha256": clean.sha256,
+                "removed": list(clean.removed_metadata),
+                "orientation": clean.orientation_applied,
+                "blur": blur,
+                "faces": clean.faces_blurred,
+                "plates": clean.plates_blurred,
+                "lat": clean.coarse_location[0] if clean.coarse_location else None,
+                "lng": clean.coarse_location[1] if clean.coarse_location else None,
+            })
+            if applied and row["pair_id"] is not None:
+                outbox_ids += _start_verification(conn, row["pair_id"], row["correlation_id"])
+    if not applied:
+        logger.warning("privacy claim lost", extra={"evidence_id": str(evidence_id)})
+        return "lost"
+    if failure is None or row["retry_count"] >= MAX_RETRIES:
+        # Published (or given up on): the original goes. A rejected photo with retries left keeps it.
+        store.delete(key)
+        with transaction() as conn:
+            evidence_repo.mark_original_deleted(conn, evidence_id, datetime.now(UTC))
+    relay_after_commit(outbox_ids)
+    result: StageOutcome = "rejected" if failure else "ready"
+    metrics.add_metric(name="PrivacyReady" if failure is None else "PrivacyRejected", unit="Count", value=1)
+    if clean is not None and failure is None:
+        metrics.add_metric(name="PrivacyRegionsBlurred", unit="Count",
+                           value=clean.faces_blurred + clean.plates_blurred)
+    logger.info("privacy stage", extra={"evidence_id": str(evidence_id), "outcome": result,
+                                        "code": failure[0] if failure else None})
+    return result
+
+
+def _start_verification(conn: Connection, pair_id: UUID, correlation_id: str | None) -> list[int]:
+    """Once both photos of a pair are ready (the caller holds the pair's lock), queue its verification."""
+    live = evidence_repo.live_in_pair(conn, pair_id)
+    both_ready = all(seq in live and live[seq]["status"] == "ready" for seq in ("before", "after"))
+    if not both_ready or not evidence_repo.start_verification(conn, pair_id):
+        return []
+    return [outbox.enqueue(conn, "privacy", {"task": "verify_pair", "pair_id": str(pair_id)},
+                           correlation_id=correlation_id)]
+
+
+def verify_pair(pair_id: UUID, verifier: PairVerifier, *, now: datetime | None = None) -> str:
+    """Compare the pair's processed photos and decide: approved, rejected or peer review (which
+    queues it for human review). A failed comparison is never an approval."""
+    store = blob_store()
+    with transaction() as conn:
+        pair = evidence_repo.get_pair(conn, pair_id)
+        if pair is None or pair["status"] != "verifying":
+            return "duplicate"
+        live = evidence_repo.live_in_pair(conn, pair_id)
+        mission = hyperlocal_repo.get_mission(conn, pair["mission_id"])
+    assert mission is not None
+    before, after = live["before"], live["after"]
+    template = mission["template"]
+    task = PairTask(title=mission["title"], domain=str(template["domain"]), steps=tuple(template["steps"]))
+    try:
+        verification = verifier.verify(
+            PairPhoto(store.get(before["processed_key"]), before["processed_content_type"]),
+            PairPhoto(store.get(after["processed_key"]), after["processed_content_type"]),
+            task,
+        )
+    except Exception as exc:
+        logger.exception("pair verification failed", extra={"pair_id": str(pair_id)})
+        verification = PairVerification(assessment=None, verifier=verifier.kind,
+                                         error=f"verifier error: {type(exc).__name__}")
+    decision = hyperlocal.decide_pair(verification)
+    with transaction() as conn:
+        if not evidence_repo.decide_pair(conn, pair_id, status=decision, verification=verification.to_dict(),
+                                         now=now or datetime.now(UTC)):
+            return "duplicate"
+        if decision == "peer_review":
+            review_repo.enqueue(
+                conn, subject_type="evidence", subject_id=after["id"], source="pair_verification",
+                reason="before/after verification was not conclusive" if verification.assessment
+                else "before/after verification failed",
+                details={"pair_id": str(pair_id), "before_id": str(before["id"]), "after_id": str(after["id"]),
+                         **verification.to_dict()},
+                dedup_key=f"pair-verification:{pair_id}",
+            )
+    metrics.add_metric(name=PAIR_METRICS[decision], unit="Count", value=1)
+    logger.info("pair verified", extra={"pair_id": str(pair_id), "decision": decision,
+                                        "verifier": verification.verifier})
+    return decision
