@@ -82,3 +82,8 @@ def revoke_agent_keys(conn: Connection, agent_id: UUID) -> int:
         "UPDATE api_keys SET revoked_at = now() WHERE agent_id = %s AND revoked_at IS NULL", (agent_id,)
     )
     return cur.rowcount
+
+
+def add_approval(conn: Connection, agent_id: UUID) -> None:
+    """One more approved submission towards the agent's trust tier."""
+    conn.execute("UPDATE agents SET approvals_count = approvals_count + 1 WHERE id = %s", (agent_id,))

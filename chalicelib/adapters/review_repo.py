@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from datetime import datetime
 from typing import Any
 from uuid import UUID
 
@@ -43,4 +44,64 @@ def for_subject(conn: Connection, subject_type: str, subject_id: UUID) -> list[d
     return conn.execute(
         "SELECT * FROM review_items WHERE subject_type = %s AND subject_id = %s ORDER BY created_at, id",
         (subject_type, subject_id),
+    ).fetchall()
+
+
+def list_items(
+    conn: Connection,
+    *,
+    status: str | None,
+    subject_type: str | None,
+    limit: int,
+    after: tuple[datetime, str] | None,
+) -> list[dict[str, Any]]:
+    """The queue in arrival order (oldest first), keyset-paged on (created_at, id)."""
+    where: list[str] = ["TRUE"]
+    params: list[Any] = []
+    if status is not None:
+        where.append("status = %s")
+        params.append(status)
+    if subject_type is not None:
+        where.append("subject_type = %s")
+        params.append(subject_type)
+    if after is not None:
+        where.append("(created_at, id) > (%s, %s::uuid)")
+        params += [after[0], after[1]]
+    return conn.execute(
+        "SELECT * FROM review_items WHERE " + " AND ".join(where) + " ORDER BY created_at, id LIMIT %s",
+        [*params, limit],
+    ).fetchall()
+
+
+def update_item(conn: Connection, item_id: UUID, values: dict[str, Any]) -> dict[str, Any]:
+    """Write the columns a transition changes (the service has checked the transition)."""
+    allowed = {"status", "claimed_by", "claimed_at", "resolution", "notes", "resolved_by", "resolved_at", "priority"}
+    unknown = set(values) - allowed
+    if unknown:
+        raise ValueError(f"cannot update {sorted(unknown)}")
+    columns = list(values)
+    row = conn.execute(
+        "UPDATE review_items SET " + ", ".join(f"{c} = %s" for c in columns) + " WHERE id = %s RETURNING *",
+        [*(values[c] for c in columns), item_id],
+    ).fetchone()
+    assert row is not None
+    return row
+
+
+def add_event(
+    conn: Connection, item_id: UUID, *, action: str, from_status: str, to_status: str, actor: str,
+    notes: str | None, details: dict[str, Any] | None = None, now: datetime,
+) -> None:
+    conn.execute(
+        "INSERT INTO review_item_events (item_id, action, from_status, to_status, actor, notes, details,"
+        " created_at) VALUES (%s, %s, %s, %s, %s, %s, %s, %s)",
+        (item_id, action, from_status, to_status, actor, notes, Jsonb(details or {}), now),
+    )
+
+
+def events(conn: Connection, item_id: UUID) -> list[dict[str, Any]]:
+    return conn.execute(
+        "SELECT action, from_status, to_status, actor, notes, details, created_at FROM review_item_events"
+        " WHERE item_id = %s ORDER BY id",
+        (item_id,),
     ).fetchall()

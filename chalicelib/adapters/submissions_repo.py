@@ -85,3 +85,13 @@ def list_for_agent(
     return conn.execute(
         "SELECT * FROM submissions WHERE " + where + " ORDER BY created_at DESC, id DESC LIMIT %s", params
     ).fetchall()
+
+
+def decide_open(conn: Connection, submission_id: UUID, *, status: str, decided_by: str, now: datetime) -> bool:
+    """Decide a submission still pending or flagged (a reviewer's verdict); False if it was final."""
+    cur = conn.execute(
+        "UPDATE submissions SET status = %s, decided_by = %s, decided_at = %s"
+        " WHERE id = %s AND status IN ('pending', 'flagged')",
+        (status, decided_by, now, submission_id),
+    )
+    return cur.rowcount == 1

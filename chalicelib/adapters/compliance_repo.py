@@ -1,0 +1,43 @@
+"""What the compliance score counts, read from submissions and their decision trail."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+from uuid import UUID
+
+from chalicelib.db.pool import Connection
+
+
+def layer_a_blocks(conn: Connection, agent_id: UUID, *, since: datetime, until: datetime) -> int:
+    """Submissions of the agent that Layer A blocked within (since, until]."""
+    row = conn.execute(
+        "SELECT count(*) AS n FROM submissions WHERE agent_id = %s AND decided_by = 'layer_a'"
+        " AND decided_at > %s AND decided_at <= %s",
+        (agent_id, since, until),
+    ).fetchone()
+    return int(row["n"]) if row else 0
+
+
+def admin_overturns_against(conn: Connection, agent_id: UUID, *, since: datetime, until: datetime) -> int:
+    """Reviewer verdicts within (since, until] that rejected what the machines had approved."""
+    row = conn.execute(
+        "SELECT count(*) AS n FROM decision_trail t JOIN submissions s ON s.id = t.submission_id"
+        " WHERE s.agent_id = %s AND t.stage = 'admin_review' AND t.created_at > %s AND t.created_at <= %s"
+        " AND t.verdict -> 'overturn' ->> 'against_agent' = 'true'",
+        (agent_id, since, until),
+    ).fetchone()
+    return int(row["n"]) if row else 0
+
+
+def flagged_layer_b_verdicts(
+    conn: Connection, agent_id: UUID, *, since: datetime, until: datetime
+) -> list[dict[str, Any]]:
+    """The Layer B trail entries within (since, until] that flagged one of the agent's submissions."""
+    rows = conn.execute(
+        "SELECT t.verdict FROM decision_trail t JOIN submissions s ON s.id = t.submission_id"
+        " WHERE s.agent_id = %s AND t.stage = 'layer_b' AND t.created_at > %s AND t.created_at <= %s"
+        " AND t.verdict ->> 'decision' = 'flagged'",
+        (agent_id, since, until),
+    ).fetchall()
+    return [r["verdict"] for r in rows]
