@@ -11,9 +11,10 @@ from chalicelib.adapters.idempotency import first_delivery
 from chalicelib.config import get_settings
 from chalicelib.db.pool import Connection, transaction
 from chalicelib.domain import layer_b, routing
-from chalicelib.domain.layer_b import Classifier, ClassifierInput, ClassifierResult
+from chalicelib.domain.layer_b import Classifier, ClassifierResult
 from chalicelib.domain.trust import trust_tier
 from chalicelib.observability import logger, metrics
+from chalicelib.services import compliance, layer_b_service
 
 CONSUMER = "guardrail"
 Outcome = Literal["decided", "duplicate", "not_pending", "missing"]
@@ -35,9 +36,7 @@ def run_guardrail(
         if sub["status"] != "pending" or submissions_repo.has_trail_stage(conn, submission_id, "layer_b"):
             return "not_pending"
     # The model call may take seconds: no locks are held meanwhile.
-    result = classifier.classify(
-        ClassifierInput(kind=sub["kind"], title=sub["title"], body=sub["body"], domain=sub["domain"])
-    )
+    result = layer_b_service.classify_for_guardrail(sub, classifier, now=now)
     now = now or datetime.now(UTC)
     with transaction() as conn:
         if not first_delivery(conn, CONSUMER, message_key):
@@ -63,9 +62,11 @@ def apply_layer_b(conn: Connection, sub: dict[str, object], result: ClassifierRe
         min_age_days=settings.trust_verified_min_age_days,
         min_approvals=settings.trust_verified_min_approvals,
     )
-    verdict = layer_b.decide(result.assessment, trust)
+    in_force = layer_b_service.thresholds_in_force(conn, sub.get("domain"), result.assessment)
+    verdict = layer_b.decide(result.assessment, trust, in_force.thresholds)
     submissions_repo.add_trail(
-        conn, submission_id, "layer_b", {**result.to_dict(), "trust": trust, "decision": verdict}
+        conn, submission_id, "layer_b",
+        {**result.to_dict(), "trust": trust, "decision": verdict, "thresholds": in_force.to_dict()},
     )
     flags = flags_repo.current(conn)
     decision = routing.route(
@@ -75,6 +76,7 @@ def apply_layer_b(conn: Connection, sub: dict[str, object], result: ClassifierRe
             is_mission=sub.get("mission_id") is not None,
             peer_enabled=bool(flags["PEER_VALIDATION_ENABLED"]),
             traffic_pct=int(flags["PEER_VALIDATION_TRAFFIC_PCT"]),
+            agent_compliance_ok=compliance.compliance_ok(conn, sub["agent_id"], now),  # type: ignore[arg-type]
         )
     )
     submissions_repo.add_trail(

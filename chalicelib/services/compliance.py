@@ -1,0 +1,77 @@
+"""The agent compliance score over the last 30 days, and the gate other stages ask before trusting
+an agent with the peer path or validator duty."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any
+from uuid import UUID
+
+from chalicelib.adapters import agents_repo, compliance_repo
+from chalicelib.db.pool import Connection, transaction
+from chalicelib.domain import compliance
+from chalicelib.domain.errors import NotFound
+
+
+@dataclass(frozen=True)
+class ComplianceReport:
+    agent_id: UUID
+    counts: compliance.ComplianceCounts
+    score: int
+    as_of: datetime
+
+    @property
+    def compliant(self) -> bool:
+        return compliance.is_compliant(self.score)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "agent_id": self.agent_id,
+            "score": self.score,
+            "compliant": self.compliant,
+            "threshold": compliance.THRESHOLD,
+            "window_days": compliance.WINDOW.days,
+            "counts": {
+                "layer_a_blocks": self.counts.layer_a_blocks,
+                "admin_overturns": self.counts.admin_overturns,
+                "flags": self.counts.flags,
+            },
+            "weights": {
+                "layer_a_blocks": compliance.LAYER_A_BLOCK_WEIGHT,
+                "admin_overturns": compliance.ADMIN_OVERTURN_WEIGHT,
+                "flags": compliance.FLAG_WEIGHT,
+            },
+            "as_of": self.as_of,
+        }
+
+
+def counts(conn: Connection, agent_id: UUID, now: datetime) -> compliance.ComplianceCounts:
+    """What counts against the agent in the 30 days up to ``now``."""
+    since = now - compliance.WINDOW
+    flagged = compliance_repo.flagged_layer_b_verdicts(conn, agent_id, since=since, until=now)
+    return compliance.ComplianceCounts(
+        layer_a_blocks=compliance_repo.layer_a_blocks(conn, agent_id, since=since, until=now),
+        admin_overturns=compliance_repo.admin_overturns_against(conn, agent_id, since=since, until=now),
+        flags=sum(1 for verdict in flagged if compliance.counts_as_flag(verdict)),
+    )
+
+
+def report(conn: Connection, agent_id: UUID, now: datetime | None = None) -> ComplianceReport:
+    """The agent's score with its counts, in the caller's transaction."""
+    now = now or datetime.now(UTC)
+    found = counts(conn, agent_id, now)
+    return ComplianceReport(agent_id=agent_id, counts=found, score=compliance.score(found), as_of=now)
+
+
+def compliance_ok(conn: Connection, agent_id: UUID, now: datetime | None = None) -> bool:
+    """Whether the agent may take the peer path and serve as a validator (score >= 60)."""
+    return report(conn, agent_id, now).compliant
+
+
+def agent_compliance(agent_id: UUID, now: datetime | None = None) -> ComplianceReport:
+    """Use case: read an agent's compliance report; NotFound for an unknown agent."""
+    with transaction() as conn:
+        if agents_repo.get_agent(conn, agent_id) is None:
+            raise NotFound("agent not found")
+        return report(conn, agent_id, now)

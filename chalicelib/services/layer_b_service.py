@@ -1,0 +1,431 @@
+"""Use cases around the Layer B classifier: the daily budget, the result cache and the cost record of
+every call; and the per-domain decision thresholds operators may override.
+
+A classification takes up to two short transactions around the model call (which may take
+seconds and holds no lock): the first consults the cache and the budget, the second records the
+call, its cost and the cache entry, and raises the budget alerts.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import re
+import unicodedata
+from collections.abc import Mapping
+from dataclasses import dataclass
+from datetime import UTC, date, datetime, timedelta
+from typing import Any
+from uuid import UUID
+
+from pydantic import ValidationError
+
+from chalicelib.adapters import flags_repo, layer_b_repo
+from chalicelib.db.pool import Connection, transaction
+from chalicelib.domain.errors import NotFound, ValidationFailed
+from chalicelib.domain.layer_b import (
+    DEFAULT_THRESHOLDS,
+    DOMAINS,
+    ZERO_USAGE,
+    Assessment,
+    Classifier,
+    ClassifierInput,
+    ClassifierName,
+    ClassifierResult,
+    Thresholds,
+)
+from chalicelib.observability import logger, metrics
+
+CACHE_TTL = timedelta(hours=1)
+MICROS_PER_CENT = 10_000
+BUDGET_EXHAUSTED = "budget_exhausted"
+PURPOSE_GUARDRAIL = "guardrail"
+PURPOSE_SPOT_CHECK = "spot_check"
+_PURPOSE = re.compile(r"^[a-z][a-z_]{0,39}$")
+_WHITESPACE = re.compile(r"\s+")
+THRESHOLD_NAMES = ("approve", "flag", "harm_warn", "harm_block")
+
+
+# --- budget ---------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class BudgetStatus:
+    """Today's Layer B spend (UTC day) against the ``LAYER_B_DAILY_BUDGET_CENTS`` flag."""
+
+    day: date
+    budget_cents: int
+    spent_usd_micros: int
+    calls: int
+
+    @property
+    def budget_usd_micros(self) -> int:
+        return self.budget_cents * MICROS_PER_CENT
+
+    @property
+    def exhausted(self) -> bool:
+        """No call may be made: the spend reached the budget (a budget of 0 allows none)."""
+        return self.spent_usd_micros >= self.budget_usd_micros
+
+    @property
+    def alert_due(self) -> bool:
+        """Spend reached 80 % of a non-zero budget (integers compared exactly)."""
+        return self.budget_cents > 0 and self.spent_usd_micros * 5 >= self.budget_usd_micros * 4
+
+    def to_dict(self) -> dict[str, Any]:
+        budget = self.budget_usd_micros
+        return {
+            "day": self.day.isoformat(),
+            "budget_cents": self.budget_cents,
+            "budget_usd_micros": budget,
+            "spent_usd_micros": self.spent_usd_micros,
+            "spent_share": round(self.spent_usd_micros / budget, 4) if budget else None,
+            "calls": self.calls,
+            "exhausted": self.exhausted,
+        }
+
+
+def budget_status(conn: Connection, now: datetime) -> BudgetStatus:
+    """Today's spend and budget."""
+    day = _day(now)
+    row = layer_b_repo.spend_of(conn, day)
+    budget_cents = int(flags_repo.current(conn)["LAYER_B_DAILY_BUDGET_CENTS"])
+    return BudgetStatus(
+        day=day, budget_cents=budget_cents,
+        spent_usd_micros=int(row["cost_usd_micros"]) if row else 0, calls=int(row["calls"]) if row else 0,
+    )
+
+
+def is_budget_exhausted(conn: Connection, now: datetime) -> bool:
+    """Whether today's budget is spent (raises the exhaustion alert once a day when it is)."""
+    status = budget_status(conn, now)
+    if status.exhausted:
+        _alert_exhausted(conn, status, now)
+    return status.exhausted
+
+
+# --- classification -------------------------------------------------------------------------
+
+
+def classify_for_guardrail(
+    submission: Mapping[str, Any], classifier: Classifier, *, now: datetime | None = None
+) -> ClassifierResult:
+    """Layer B for the guardrail stage: cached, budgeted and recorded (purpose ``guardrail``)."""
+    return classify_submission(submission, classifier, purpose=PURPOSE_GUARDRAIL, now=now)
+
+
+def classify_submission(
+    submission: Mapping[str, Any],
+    classifier: Classifier,
+    *,
+    purpose: str,
+    use_cache: bool = True,
+    now: datetime | None = None,
+) -> ClassifierResult:
+    """Classify one submission row, within the daily budget, reusing a fresh cached assessment.
+
+    Guarantees:
+    - a cache hit (same normalised content, classifier and model, less than an hour old) makes no
+      call, costs nothing and says ``cached`` in the result;
+    - when today's budget is spent no call is made: the result has no assessment and its error
+      starts with ``budget_exhausted``, so the caller sends the content to human review;
+    - every outcome is recorded in ``layer_b_calls`` with its tokens and cost; real calls add to
+      the day's spend, and 80 % and 100 % of the budget each raise one alert per day.
+    """
+    _check_purpose(purpose)
+    submission_id = submission.get("id")
+    sub_id = submission_id if isinstance(submission_id, UUID) else None
+    item = ClassifierInput(
+        kind=str(submission["kind"]), title=str(submission["title"]), body=str(submission["body"]),
+        domain=submission.get("domain"),
+    )
+    name, model = classifier_identity(classifier)
+    key = cache_key(item)
+    started = now or datetime.now(UTC)
+
+    with transaction() as conn:
+        if use_cache:
+            hit = _cached(conn, key, name, model, started)
+            if hit is not None:
+                result = ClassifierResult(
+                    assessment=hit, classifier=name, model=model, usage=ZERO_USAGE, cost_usd_micros=0,
+                    attempts=0, latency_ms=0, error=None, cached=True,
+                )
+                layer_b_repo.record_call(conn, submission_id=sub_id, purpose=purpose, outcome="cache_hit",
+                                         result=result, now=started)
+                metrics.add_metric(name="LayerBCacheHits", unit="Count", value=1)
+                return result
+        status = budget_status(conn, started)
+        if status.exhausted:
+            result = ClassifierResult(
+                assessment=None, classifier=name, model=model, usage=ZERO_USAGE, cost_usd_micros=0,
+                attempts=0, latency_ms=0,
+                error=f"{BUDGET_EXHAUSTED}: today's Layer B budget of {status.budget_cents} cents is spent;"
+                " no call was made",
+            )
+            layer_b_repo.record_call(conn, submission_id=sub_id, purpose=purpose, outcome=BUDGET_EXHAUSTED,
+                                     result=result, now=started)
+            _alert_exhausted(conn, status, started)
+            metrics.add_metric(name="LayerBBudgetExhausted", unit="Count", value=1)
+            return result
+
+    result = classifier.classify(item)
+
+    finished = now or datetime.now(UTC)
+    with transaction() as conn:
+        record_call(conn, submission_id=sub_id, purpose=purpose, result=result, now=finished)
+        if result.assessment is not None:
+            layer_b_repo.cache_put(conn, key, name, model, result.assessment.model_dump(mode="json"),
+                                   now=finished, expires_at=finished + CACHE_TTL)
+            layer_b_repo.purge_expired_cache(conn, finished)
+    return result
+
+
+def record_call(
+    conn: Connection, *, submission_id: UUID | None, purpose: str, result: ClassifierResult,
+    batch: bool = False, now: datetime,
+) -> BudgetStatus:
+    """Record a real call (one Messages call, or one Message Batches result) and add its cost to
+    today's spend; raises the 80 % and exhaustion alerts, once a day each. Returns the new status."""
+    _check_purpose(purpose)
+    layer_b_repo.record_call(conn, submission_id=submission_id, purpose=purpose, outcome="called",
+                             result=result, batch=batch, now=now)
+    day = layer_b_repo.add_spend(conn, _day(now), result.cost_usd_micros)
+    status = BudgetStatus(
+        day=day["day"], budget_cents=int(flags_repo.current(conn)["LAYER_B_DAILY_BUDGET_CENTS"]),
+        spent_usd_micros=int(day["cost_usd_micros"]), calls=int(day["calls"]),
+    )
+    if status.alert_due and layer_b_repo.mark_day(conn, status.day, "alerted_80_at", now):
+        _raise_alert(
+            conn, rule="layer_b_budget_80", severity="warning",
+            title="Layer B spend reached 80 % of the daily budget",
+            details=status.to_dict(), dedup_key=f"layer_b_budget_80:{status.day.isoformat()}", now=now,
+        )
+    if status.exhausted:
+        _alert_exhausted(conn, status, now)
+    usage = result.usage
+    tokens = (usage.input_tokens + usage.output_tokens + usage.cache_creation_input_tokens
+              + usage.cache_read_input_tokens)
+    metrics.add_metric(name="LayerBTokens", unit="Count", value=tokens)
+    return status
+
+
+def classifier_identity(classifier: Classifier) -> tuple[ClassifierName, str]:
+    """Which classifier and model answer: the offline stand-in is labelled as such."""
+    from chalicelib.adapters.offline_classifier import MODEL, OfflineClassifier
+
+    if isinstance(classifier, OfflineClassifier):
+        return "offline", MODEL
+    model = getattr(classifier, "model", None)
+    return "anthropic", model if isinstance(model, str) and model else "unknown"
+
+
+def cache_key(item: ClassifierInput) -> str:
+    """SHA-256 of the content the classifier sees, normalised (Unicode NFKC, runs of whitespace
+    collapsed, ends trimmed): trivially reformatted resubmissions hit the cache. Case is kept, as
+    shouting is part of what the classifier judges; the declared domain is part of the key."""
+
+    def norm(text: str) -> str:
+        return _WHITESPACE.sub(" ", unicodedata.normalize("NFKC", text)).strip()
+
+    canonical = json.dumps([item.kind, norm(item.title), norm(item.body), item.domain], ensure_ascii=False)
+    return hashlib.sha256(canonical.encode("utf-8")).hexdigest()
+
+
+def _cached(conn: Connection, key: str, classifier: str, model: str, now: datetime) -> Assessment | None:
+    raw = layer_b_repo.cache_get(conn, key, classifier, model, now)
+    if raw is None:
+        return None
+    try:
+        return Assessment.model_validate(raw)
+    except ValidationError:
+        # An entry written under an older schema is a miss, not an error.
+        logger.warning("layer_b_cache_entry_invalid", extra={"cache_key": key})
+        return None
+
+
+def _alert_exhausted(conn: Connection, status: BudgetStatus, now: datetime) -> None:
+    if layer_b_repo.mark_day(conn, status.day, "exhausted_at", now):
+        _raise_alert(
+            conn, rule="layer_b_budget_exhausted", severity="critical",
+            title="Layer B daily budget spent: new content goes to human review",
+            details=status.to_dict(), dedup_key=f"layer_b_budget_exhausted:{status.day.isoformat()}", now=now,
+        )
+
+
+def _raise_alert(
+    conn: Connection, *, rule: str, severity: str, title: str, details: dict[str, Any], dedup_key: str,
+    now: datetime,
+) -> None:
+    from chalicelib.adapters import alerts_repo
+
+    logger.warning("layer_b_budget_alert", extra={"rule": rule, **details})
+    alerts_repo.raise_alert(conn, rule=rule, severity=severity, title=title, details=details, dedup_key=dedup_key,
+                            now=now)
+
+
+def _check_purpose(purpose: str) -> None:
+    if not _PURPOSE.match(purpose):
+        raise ValueError(f"purpose must match {_PURPOSE.pattern}, got {purpose!r}")
+
+
+def _day(now: datetime) -> date:
+    return now.astimezone(UTC).date()
+
+
+# --- thresholds -----------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class ThresholdsInForce:
+    """The thresholds a decision used and where they came from (for the decision trail)."""
+
+    thresholds: Thresholds
+    overridden: tuple[str, ...]  # domains whose overrides applied, empty for the defaults
+
+    def to_dict(self) -> dict[str, Any]:
+        return {**_values(self.thresholds), "overrides": list(self.overridden)}
+
+
+def thresholds_in_force(
+    conn: Connection, declared_domain: object, assessment: Assessment | None
+) -> ThresholdsInForce:
+    """The thresholds for a submission: the overrides of its declared domain and of the domain
+    Layer B found, the stricter of the two where both exist, the defaults where neither does.
+
+    Taking the stricter means declaring a domain with looser thresholds gains an agent nothing.
+    """
+    domains = sorted({d for d in (declared_domain, assessment and assessment.aligned_domain)
+                      if isinstance(d, str) and d in DOMAINS})
+    if not domains:
+        return ThresholdsInForce(DEFAULT_THRESHOLDS, ())
+    overrides = layer_b_repo.threshold_overrides(conn, domains)
+    if not overrides:
+        return ThresholdsInForce(DEFAULT_THRESHOLDS, ())
+    found = [_thresholds_of(overrides[d]) for d in domains if d in overrides]
+    # A domain without an override contributes the defaults.
+    candidates = found if len(found) == len(domains) else [*found, DEFAULT_THRESHOLDS]
+    effective = candidates[0]
+    for other in candidates[1:]:
+        effective = stricter(effective, other)
+    return ThresholdsInForce(effective, tuple(d for d in domains if d in overrides))
+
+
+def stricter(a: Thresholds, b: Thresholds) -> Thresholds:
+    """Thresholds at least as strict as both: higher approve and flag bars, lower harm bars."""
+    return Thresholds(
+        approve=max(a.approve, b.approve), flag=max(a.flag, b.flag),
+        harm_warn=min(a.harm_warn, b.harm_warn), harm_block=min(a.harm_block, b.harm_block),
+    )
+
+
+def validate_thresholds(values: Mapping[str, float]) -> Thresholds:
+    """Operator input: each in [0, 1], ``flag < approve`` and ``harm_warn < harm_block`` (strictly,
+    so each band is non-empty). Raises ValidationFailed with the offending fields."""
+    problems = [
+        {"field": name, "message": "must be a number between 0 and 1"}
+        for name in THRESHOLD_NAMES
+        if not isinstance(values.get(name), int | float) or isinstance(values.get(name), bool)
+        or not 0 <= float(values[name]) <= 1
+    ]
+    if not problems:
+        if not float(values["flag"]) < float(values["approve"]):
+            problems.append({"field": "flag", "message": "flag must be below approve"})
+        if not float(values["harm_warn"]) < float(values["harm_block"]):
+            problems.append({"field": "harm_warn", "message": "harm_warn must be below harm_block"})
+    if problems:
+        raise ValidationFailed("thresholds are not valid", details=problems)
+    return Thresholds(**{name: float(values[name]) for name in THRESHOLD_NAMES})
+
+
+def list_thresholds() -> dict[str, Any]:
+    """The defaults and, per domain, the thresholds in force and the override if any."""
+    with transaction() as conn:
+        overrides = layer_b_repo.threshold_overrides(conn)
+    rows = []
+    for domain in DOMAINS:
+        row = overrides.get(domain)
+        rows.append({
+            "domain": domain,
+            "overridden": row is not None,
+            **_values(_thresholds_of(row) if row else DEFAULT_THRESHOLDS),
+            "updated_by": row["updated_by"] if row else None,
+            "updated_at": row["updated_at"] if row else None,
+        })
+    return {"defaults": _values(DEFAULT_THRESHOLDS), "domains": rows}
+
+
+def set_threshold_override(
+    domain: str, values: Mapping[str, float], *, actor: str, reason: str, now: datetime | None = None
+) -> dict[str, Any]:
+    """Create or replace the override of one domain, audited (who, when, old, new, why)."""
+    _check_domain(domain)
+    thresholds = validate_thresholds(values)
+    now = now or datetime.now(UTC)
+    new = _values(thresholds)
+    with transaction() as conn:
+        old_row = layer_b_repo.threshold_override(conn, domain, for_update=True)
+        row = layer_b_repo.put_threshold_override(conn, domain, new, actor=actor, now=now)
+        layer_b_repo.add_threshold_change(conn, domain, old=_values(_thresholds_of(old_row)) if old_row else None,
+                                          new=new, reason=reason, actor=actor, now=now)
+    logger.info("layer_b_thresholds_set", extra={"domain": domain, "actor": actor, **new})
+    return {"domain": domain, "overridden": True, **new, "updated_by": row["updated_by"],
+            "updated_at": row["updated_at"]}
+
+
+def remove_threshold_override(domain: str, *, actor: str, reason: str, now: datetime | None = None) -> dict[str, Any]:
+    """Drop a domain's override so the defaults apply again (audited); NotFound if there is none."""
+    _check_domain(domain)
+    now = now or datetime.now(UTC)
+    with transaction() as conn:
+        old_row = layer_b_repo.threshold_override(conn, domain, for_update=True)
+        if old_row is None:
+            raise NotFound(f"no threshold override for {domain}", details={"domain": domain})
+        layer_b_repo.delete_threshold_override(conn, domain)
+        layer_b_repo.add_threshold_change(conn, domain, old=_values(_thresholds_of(old_row)), new=None,
+                                          reason=reason, actor=actor, now=now)
+    logger.info("layer_b_thresholds_removed", extra={"domain": domain, "actor": actor})
+    return {"domain": domain, "overridden": False, **_values(DEFAULT_THRESHOLDS), "updated_by": None,
+            "updated_at": None}
+
+
+def threshold_changes(
+    *, domain: str | None, limit: int, before: tuple[datetime, str] | None
+) -> list[dict[str, Any]]:
+    """The audit of threshold overrides, newest first."""
+    if domain is not None:
+        _check_domain(domain)
+    if before is not None and not before[1].isdigit():
+        raise ValidationFailed("cursor is not valid", details=[{"field": "cursor", "message": "malformed cursor"}])
+    with transaction() as conn:
+        return layer_b_repo.threshold_changes(conn, domain=domain, limit=limit, before=before)
+
+
+def usage_summary(days: int, now: datetime | None = None) -> dict[str, Any]:
+    """Today's budget status, spend per day over the last ``days`` days and outcome counts."""
+    now = now or datetime.now(UTC)
+    since_day = _day(now) - timedelta(days=days - 1)
+    with transaction() as conn:
+        status = budget_status(conn, now)
+        history = layer_b_repo.spend_days(conn, since_day)
+        outcomes = layer_b_repo.outcome_counts(conn, datetime.combine(since_day, datetime.min.time(), UTC))
+    return {
+        "today": status.to_dict(),
+        "days": [{"day": r["day"].isoformat(), "spent_usd_micros": int(r["cost_usd_micros"]),
+                  "calls": int(r["calls"]), "alerted_80_at": r["alerted_80_at"],
+                  "exhausted_at": r["exhausted_at"]} for r in history],
+        "outcomes": {k: outcomes.get(k, 0) for k in ("called", "cache_hit", BUDGET_EXHAUSTED)},
+    }
+
+
+def _check_domain(domain: str) -> None:
+    if domain not in DOMAINS:
+        raise ValidationFailed(f"unknown domain {domain}", details=[{"field": "domain", "message": "unknown domain"}])
+
+
+def _thresholds_of(row: Mapping[str, Any]) -> Thresholds:
+    return Thresholds(**{name: float(row[name]) for name in THRESHOLD_NAMES})
+
+
+def _values(thresholds: Thresholds) -> dict[str, float]:
+    return {name: float(getattr(thresholds, name)) for name in THRESHOLD_NAMES}
