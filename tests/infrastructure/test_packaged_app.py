@@ -1,0 +1,173 @@
+"""The app as `make package` builds it (once per session): the template CloudFormation receives and the zip
+Lambda runs. Given the current app.py and chalicelib, whatever handlers they hold."""
+
+from __future__ import annotations
+
+import fnmatch
+import json
+import zipfile
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from infra import INFRA_DIR, ROOT, STACKS
+from infra.package import PackageResult, load_template
+from tests.infrastructure.templates import (
+    STAGE,
+    exports,
+    imports,
+    lint_findings,
+    queue_name_of,
+    resources_of_type,
+    sqs_sources,
+    substitute,
+)
+
+pytestmark = pytest.mark.packaging
+
+LAMBDA_UNZIPPED_LIMIT = 262_144_000  # bytes, function code and all its layers together
+NOT_IN_THE_API_PACKAGE = ("cv2", "opencv", "pil", "pillow", "numpy", "pgserver", "moto", "pytest", "_pytest")
+
+
+def unzipped_bytes(path: Path) -> int:
+    with zipfile.ZipFile(path) as archive:
+        return sum(info.file_size for info in archive.infolist())
+
+
+def top_level_names(path: Path) -> set[str]:
+    with zipfile.ZipFile(path) as archive:
+        return {name.split("/", 1)[0] for name in archive.namelist()}
+
+
+def shipped_forbidden(path: Path) -> list[str]:
+    """Top-level entries of the zip that belong to a forbidden project (its modules, .libs or dist-info)."""
+
+    def project(top: str) -> str:
+        return top.lower() if top.startswith("_") else top.lower().replace("-", ".").replace("_", ".").split(".")[0]
+
+    return sorted(top for top in top_level_names(path) if project(top) in NOT_IN_THE_API_PACKAGE)
+
+
+def configured_timeout(function: str) -> int:
+    """The timeout .chalice/config.json gives a function of the dev stage, with Chalice's own precedence."""
+    from chalice.config import Config
+    from chalice.constants import DEFAULT_LAMBDA_TIMEOUT
+
+    config = Config(
+        chalice_stage=STAGE,
+        function_name=function,
+        config_from_disk=json.loads((ROOT / ".chalice" / "config.json").read_text()),
+        default_params={"lambda_timeout": DEFAULT_LAMBDA_TIMEOUT},
+    )
+    return int(config.lambda_timeout)
+
+
+def test_the_packaged_template_passes_cfn_lint(packaged: PackageResult) -> None:
+    assert lint_findings(packaged.template) == []
+
+
+def test_every_sqs_event_source_reports_batch_item_failures(app_template: dict[str, Any]) -> None:
+    sources = sqs_sources(app_template)
+    # Given the app has SQS handlers (the guardrail stage at least)
+    assert any(name.startswith("GuardrailWorker/") for name, _, _ in sources)
+    # Then Lambda honours every handler's batchItemFailures
+    missing = [name for name, properties, _ in sources
+               if properties.get("FunctionResponseTypes") != ["ReportBatchItemFailures"]]
+    assert missing == []
+
+
+def test_every_queue_the_app_consumes_is_declared_by_the_queues_stack(
+    app_template: dict[str, Any], queues: dict[str, Any]
+) -> None:
+    declared = {q["Properties"]["QueueName"] for q in resources_of_type(queues, "AWS::SQS::Queue").values()}
+    consumed = {queue_name_of(properties["Queue"]) for _, properties, _ in sqs_sources(app_template)}
+    assert consumed - declared == set()
+
+
+def test_every_queue_hides_a_message_for_six_times_its_consumers_timeout(
+    app_template: dict[str, Any], queues: dict[str, Any]
+) -> None:
+    from chalice.utils import to_cfn_resource_name
+
+    consumers = {queue_name_of(p["Queue"]): (name, p, fn) for name, p, fn in sqs_sources(app_template)}
+    checked = []
+    for logical_id, queue in resources_of_type(queues, "AWS::SQS::Queue").items():
+        if "Metadata" not in queue:
+            continue  # a dead-letter queue: nothing consumes it
+        consumer = queue["Metadata"]["Consumer"]
+        queue_name = queue["Properties"]["QueueName"]
+        if consumer["Template"] == "chalice" and queue_name in consumers:
+            source, properties, function = consumers[queue_name]
+            assert source.split("/")[0] == to_cfn_resource_name(consumer["Function"]), f"{logical_id} metadata"
+            timeout = function["Properties"]["Timeout"]
+            window = properties.get("MaximumBatchingWindowInSeconds", 0)
+        elif consumer["Template"] == "chalice":  # its handler is not written yet: what the config will give it
+            timeout, window = configured_timeout(consumer["Function"]), 0
+        else:
+            template = load_template(INFRA_DIR / consumer["Template"])
+            timeout = template["Resources"][consumer["Function"]]["Properties"]["Timeout"]
+            [(_, properties, _)] = sqs_sources(template)
+            window = properties.get("MaximumBatchingWindowInSeconds", 0)
+        # AWS: at least six times the function timeout plus the batching window (retries of throttled batches)
+        assert queue["Properties"]["VisibilityTimeout"] >= 6 * timeout + window, f"{queue_name}: {timeout} s"
+        checked.append(queue_name)
+    assert len(checked) == 4
+
+
+def test_every_import_is_exported_by_a_stack_deployed_before(app_template: dict[str, Any]) -> None:
+    exported: set[str] = set()
+    for suffix, path in STACKS:
+        template = app_template if suffix == "app" else load_template(ROOT / path)
+        assert imports(template) - exported == set(), f"the {suffix} stack imports what no earlier stack exports"
+        assert exports(template) & exported == set(), f"the {suffix} stack exports a name already exported"
+        exported |= exports(template)
+
+
+def test_every_function_has_its_stage_name_and_a_log_group_its_role_may_write(app_template: dict[str, Any]) -> None:
+    resources = app_template["Resources"]
+    functions = resources_of_type(app_template, "AWS::Serverless::Function")
+    for logical_id, function in functions.items():
+        properties = function["Properties"]
+        name = properties["FunctionName"]
+        assert name == f"peerguard-{STAGE}-{logical_id}"
+        log_group = resources[properties["LoggingConfig"]["LogGroup"]["Ref"]]["Properties"]
+        assert log_group["LogGroupName"] == f"/aws/lambda/{name}"
+        assert log_group["RetentionInDays"] == {"Ref": "LogRetentionDays"}
+        role = resources[properties["Role"]["Fn::GetAtt"][0]]
+        statements = role["Properties"]["Policies"][0]["PolicyDocument"]["Statement"]
+        [logs] = [s for s in statements if s["Sid"] == "Logs"]
+        group_patterns = [substitute(r).split(":log-group:")[1].removesuffix(":*") for r in logs["Resource"]]
+        assert any(fnmatch.fnmatchcase(log_group["LogGroupName"], p) for p in group_patterns), logical_id
+
+
+def test_the_template_only_deploys_as_the_stage_it_was_packaged_for(app_template: dict[str, Any]) -> None:
+    stage = app_template["Parameters"]["Stage"]
+    assert (stage["Default"], stage["AllowedValues"]) == (STAGE, [STAGE])
+    environments = [f["Properties"]["Environment"]["Variables"]["STAGE"]
+                    for f in resources_of_type(app_template, "AWS::Serverless::Function").values()]
+    assert set(environments) == {STAGE}
+
+
+def test_the_api_package_holds_sources_and_runtime_dependencies_only(packaged: PackageResult) -> None:
+    with zipfile.ZipFile(packaged.deployment_zip) as archive:
+        names = archive.namelist()
+    assert {"app.py", "chalicelib/__init__.py", "chalice/app.py"} <= set(names)
+    assert shipped_forbidden(packaged.deployment_zip) == []
+    assert [n for n in names if n.startswith(("app.py", "chalicelib/")) and n.endswith(".pyc")] == []
+    assert unzipped_bytes(packaged.deployment_zip) < LAMBDA_UNZIPPED_LIMIT
+
+
+def test_the_privacy_function_code_is_the_app_package_plus_its_handler(packaged: PackageResult) -> None:
+    if packaged.privacy_zip is None:
+        pytest.skip("functions/privacy/handler.py is not written yet")
+    names = set(zipfile.ZipFile(packaged.privacy_zip).namelist())
+    assert {"functions/privacy/handler.py", "chalicelib/__init__.py"} <= names
+    assert shipped_forbidden(packaged.privacy_zip) == []  # the imaging libraries come from the layer
+
+
+def test_the_privacy_function_and_the_imaging_layer_fit_lambdas_size_limit(packaged: PackageResult) -> None:
+    layer = ROOT / "build" / "layers" / "imaging.zip"
+    if packaged.privacy_zip is None or not layer.exists():
+        pytest.skip("needs functions/privacy/handler.py and `make layer`")
+    assert unzipped_bytes(packaged.privacy_zip) + unzipped_bytes(layer) < LAMBDA_UNZIPPED_LIMIT

@@ -1,0 +1,118 @@
+"""The stack templates of infra/: they lint clean and keep the promises the design makes of them."""
+
+from __future__ import annotations
+
+import ast
+import json
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from infra import INFRA_DIR, ROOT, standalone_templates
+from tests.infrastructure.templates import (
+    STAGE,
+    lint_findings,
+    resources_of_type,
+    sqs_sources,
+    substitute,
+)
+
+STAGE_QUEUES = {"peerguard-guardrail", "peerguard-consensus", "peerguard-spot-check", "peerguard-privacy"}
+
+
+@pytest.mark.parametrize("template", standalone_templates(), ids=lambda p: p.name)
+def test_every_stack_template_passes_cfn_lint(template: Path) -> None:
+    assert lint_findings(template) == []
+
+
+def test_the_linter_reports_a_broken_template(tmp_path: Path) -> None:
+    # Given a queue whose visibility timeout is not a number
+    broken = tmp_path / "broken.yaml"
+    broken.write_text("Resources:\n  Q:\n    Type: AWS::SQS::Queue\n    Properties:\n      VisibilityTimeout: forty\n")
+    # Then the same check that passes our templates fails it
+    assert lint_findings(broken)
+
+
+def test_every_stage_queue_exists_with_a_dead_letter_queue_after_five_receives(queues: dict[str, Any]) -> None:
+    all_queues = resources_of_type(queues, "AWS::SQS::Queue")
+    dead_letter = {
+        q["Properties"]["RedrivePolicy"]["deadLetterTargetArn"]["Fn::GetAtt"][0]
+        for q in all_queues.values()
+        if "RedrivePolicy" in q["Properties"]
+    }
+    sources = {name: q for name, q in all_queues.items() if name not in dead_letter}
+
+    assert {q["Properties"]["QueueName"] for q in sources.values()} == STAGE_QUEUES
+    for name, queue in sources.items():
+        redrive = queue["Properties"]["RedrivePolicy"]
+        target = all_queues[redrive["deadLetterTargetArn"]["Fn::GetAtt"][0]]["Properties"]
+        assert redrive["maxReceiveCount"] == 5, name
+        assert target["QueueName"] == queue["Properties"]["QueueName"] + "-dlq"
+        # A message's age counts from its first enqueue: the DLQ must keep it longer than the source did.
+        assert target["MessageRetentionPeriod"] > queue["Properties"]["MessageRetentionPeriod"], name
+        assert "RedrivePolicy" not in target, f"{name}: dead-letter queues do not chain"
+
+
+def test_uploads_stay_unreadable_until_the_privacy_stage_has_run(storage: dict[str, Any]) -> None:
+    bucket = storage["Resources"]["EvidenceBucket"]["Properties"]
+    # Nothing is public, everything is encrypted with the data key
+    assert all(bucket["PublicAccessBlockConfiguration"].values())
+    rule = bucket["BucketEncryption"]["ServerSideEncryptionConfiguration"][0]["ServerSideEncryptionByDefault"]
+    assert rule == {"SSEAlgorithm": "aws:kms", "KMSMasterKeyID": {"Fn::GetAtt": ["DataKey", "Arn"]}}
+    # Deleted originals are gone (no versions kept), and quarantine never outlives a day
+    assert "VersioningConfiguration" not in bucket
+    expiring = [r for r in bucket["LifecycleConfiguration"]["Rules"] if r.get("ExpirationInDays")]
+    assert [(r["Prefix"], r["ExpirationInDays"]) for r in expiring] == [("quarantine/", 1)]
+    # Every upload under quarantine/ notifies the privacy queue, which admits this bucket only
+    [notification] = bucket["NotificationConfiguration"]["QueueConfigurations"]
+    assert notification["Event"] == "s3:ObjectCreated:*"
+    assert notification["Filter"]["S3Key"]["Rules"] == [{"Name": "prefix", "Value": "quarantine/"}]
+    assert substitute(notification["Queue"]["Fn::ImportValue"]) == f"peerguard-{STAGE}-PrivacyQueueArn"
+    [statement] = storage["Resources"]["PrivacyQueuePolicy"]["Properties"]["PolicyDocument"]["Statement"]
+    assert statement["Principal"] == {"Service": "s3.amazonaws.com"}
+    admitted = substitute(statement["Condition"]["ArnLike"]["aws:SourceArn"]).split(":::", 1)[1]
+    assert admitted == substitute(bucket["BucketName"])
+
+
+def test_the_privacy_function_reports_batch_failures_and_runs_the_handler_that_exists(privacy: dict[str, Any]) -> None:
+    [(_, source, function)] = sqs_sources(privacy)
+    assert source["FunctionResponseTypes"] == ["ReportBatchItemFailures"]
+    assert substitute(source["EventSourceArn"]["Fn::ImportValue"]) == f"peerguard-{STAGE}-PrivacyQueueArn"
+    properties = function["Properties"]
+    assert (properties["Runtime"], properties["Timeout"], properties["MemorySize"]) == ("python3.11", 120, 2048)
+    assert properties["Layers"] == [{"Ref": "ImagingLayer"}]
+    module, _, attribute = properties["Handler"].rpartition(".")
+    handler_file = ROOT / f"{module}.py"
+    if not handler_file.exists():
+        pytest.skip(f"{handler_file.relative_to(ROOT)} is not written yet")
+    top_level = {node.name for node in ast.parse(handler_file.read_text()).body if isinstance(node, ast.FunctionDef)}
+    assert attribute in top_level
+
+
+def test_the_database_is_private_encrypted_and_its_password_is_managed_by_rds(database: dict[str, Any]) -> None:
+    instance = database["Resources"]["Database"]["Properties"]
+    assert instance["Engine"] == "postgres"
+    assert instance["EngineVersion"] == {"Ref": "EngineVersion"}
+    assert database["Parameters"]["EngineVersion"]["Default"].startswith("16.")
+    assert instance["PubliclyAccessible"] is False
+    assert instance["StorageEncrypted"] is True
+    assert instance["ManageMasterUserPassword"] is True
+    assert "MasterUserPassword" not in instance
+    assert instance["MultiAZ"] == {"Ref": "MultiAZ"}
+    assert database["Resources"]["Database"]["DeletionPolicy"] == "Snapshot"
+
+
+def test_the_prod_policy_is_the_dev_policy_for_the_prod_stage() -> None:
+    dev = (ROOT / ".chalice" / "policy-dev.json").read_text()
+    prod = (ROOT / ".chalice" / "policy-prod.json").read_text()
+    assert json.loads(prod) == json.loads(dev.replace("peerguard-dev-", "peerguard-prod-").replace(
+        "peerguard/dev/", "peerguard/prod/"))
+
+
+def test_the_merge_template_names_no_chalice_resource() -> None:
+    # A key under Resources would create a half resource whenever Chalice does not generate it.
+    from infra.package import load_yaml_template
+
+    merge = load_yaml_template(INFRA_DIR / "chalice-merge.yaml")
+    assert "Resources" not in merge
