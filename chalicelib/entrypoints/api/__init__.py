@@ -1,5 +1,21 @@
 """HTTP routes, one blueprint per resource."""
 
-from chalicelib.entrypoints.api import agents, attestations, credits, evidence, health, missions, submissions
+from chalicelib.entrypoints.api import (
+    admin_guardrails,
+    admin_reviews,
+    agents,
+    compliance,
+    credits,
+    health,
+    submissions,
+)
 
-BLUEPRINTS = [health.bp, agents.bp, submissions.bp, credits.bp, evidence.bp, attestations.bp, missions.bp]
+BLUEPRINTS = [
+    health.bp,
+    agents.bp,
+    submissions.bp,
+    credits.bp,
+    admin_guardrails.bp,
+    admin_reviews.bp,
+    compliance.bp,
+]
