@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 from typing import Literal
 
@@ -33,7 +34,12 @@ class FlagSpec:
                 raise ValidationFailed(f"{self.name} takes a whole number", details={"flag": self.name})
             value = int(value)
         else:
-            value = float(value)
+            try:
+                value = float(value)
+            except OverflowError:  # an integer too large for a float is out of any range
+                raise ValidationFailed(f"{self.name} is out of range", details={"flag": self.name}) from None
+        if isinstance(value, float) and not math.isfinite(value):
+            raise ValidationFailed(f"{self.name} takes a finite number", details={"flag": self.name})
         if (self.minimum is not None and value < self.minimum) or (
             self.maximum is not None and value > self.maximum
         ):

@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from fractions import Fraction
 from typing import Literal
 
-from chalicelib.domain.consensus import Verdict
+from chalicelib.domain.consensus import Outcome, Verdict
 
 Path = Literal["layer_b", "peer"]
 PeerOutcome = Literal["approved", "rejected"]
@@ -112,6 +112,21 @@ def spot_check_agrees(peer_outcome: PeerOutcome, layer_b_decision: Verdict) -> t
         if layer_b_decision == "approved":
             return False, "false_positive"
     raise ValueError(f"cannot compare peer {peer_outcome!r} with Layer B {layer_b_decision!r}")
+
+
+def shadow_agrees(consensus_outcome: Outcome, layer_b_decision: Verdict) -> bool:
+    """Whether peers' consensus on a shadow submission agrees with the Layer B decision that applied.
+
+    Approved agrees with approved; rejected with rejected or flagged (both keep it unpublished, as
+    in :func:`spot_check_agrees`); escalated only with flagged (both hand it to humans).
+    """
+    if consensus_outcome == "approved":
+        return layer_b_decision == "approved"
+    if consensus_outcome == "rejected":
+        return layer_b_decision in ("rejected", "flagged")
+    if consensus_outcome == "escalated":
+        return layer_b_decision == "flagged"
+    raise ValueError(f"unknown consensus outcome {consensus_outcome!r}")
 
 
 def _check_pct(name: str, pct: int) -> None:

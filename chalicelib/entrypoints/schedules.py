@@ -6,8 +6,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
-from chalice.app import Blueprint
-from chalice.app import CloudWatchEvent
+from chalice.app import Blueprint, CloudWatchEvent
 
 from chalicelib import bootstrap
 from chalicelib.observability import logger, metrics
@@ -38,8 +37,31 @@ def purge_rate_limit_windows() -> int:
         return rate_limits.purge_old(conn)
 
 
+def resolve_evaluation_timeouts() -> dict[str, int]:
+    """Expire overdue evaluations; reviews past expiry fall back to the stored Layer B decision."""
+    from chalicelib.services.consensus import resolve_timeouts
+
+    return resolve_timeouts()
+
+
+def poll_spot_check_batches() -> dict[str, int]:
+    """Collect ended Layer B batches of spot checks; requeue claims a crashed worker left behind."""
+    from chalicelib.services.spot_checks import poll_batches
+
+    return poll_batches(bootstrap.classifier())
+
+
+def reset_validator_quotas() -> int:
+    from chalicelib.services.peer_validation import reset_quotas
+
+    return reset_quotas()
+
+
 JOBS: list[Job] = [
     Job("outbox_sweep", "rate(1 minute)", 60, sweep_outbox),
+    Job("evaluation_timeouts", "rate(1 minute)", 60, resolve_evaluation_timeouts),
+    Job("spot_check_batches", "rate(1 minute)", 60, poll_spot_check_batches),
+    Job("validator_quota_reset", "cron(0 0 * * ? *)", 86_400, reset_validator_quotas),
     Job("rate_limit_purge", "rate(1 day)", 86_400, purge_rate_limit_windows),
 ]
 

@@ -9,8 +9,7 @@ from uuid import UUID
 
 from aws_lambda_powertools.utilities.batch import BatchProcessor, EventType, process_partial_response
 from aws_lambda_powertools.utilities.data_classes.sqs_event import SQSRecord
-from chalice.app import Blueprint
-from chalice.app import SQSEvent
+from chalice.app import Blueprint, SQSEvent
 from pydantic import BaseModel, ConfigDict
 
 from chalicelib import bootstrap
@@ -20,6 +19,8 @@ bp = Blueprint(__name__)
 
 # Queue names are fixed at packaging time; infra/ creates them (with DLQs) under the same names.
 GUARDRAIL_QUEUE = "peerguard-guardrail"
+CONSENSUS_QUEUE = "peerguard-consensus"
+SPOT_CHECK_QUEUE = "peerguard-spot-check"
 
 
 class OutboxEnvelope(BaseModel):
@@ -31,6 +32,14 @@ class OutboxEnvelope(BaseModel):
 
 class GuardrailMessage(OutboxEnvelope):
     submission_id: UUID
+
+
+class ConsensusMessage(OutboxEnvelope):
+    submission_id: UUID
+
+
+class SpotCheckMessage(OutboxEnvelope):
+    spot_check_id: UUID
 
 
 def message_key(record: SQSRecord, parsed: OutboxEnvelope) -> str:
@@ -78,7 +87,35 @@ def guardrail_worker(event: SQSEvent) -> dict[str, Any]:
     return run_batch(event, handle_guardrail)
 
 
+def handle_consensus(record: SQSRecord) -> None:
+    from chalicelib.services.consensus import run_consensus
+
+    message = ConsensusMessage.model_validate(json.loads(record.body))
+    outcome = run_consensus(message.submission_id, message_key(record, message))
+    logger.info("consensus stage", extra={"submission_id": str(message.submission_id), "outcome": outcome})
+
+
+@bp.on_sqs_message(queue=CONSENSUS_QUEUE, batch_size=10, name="consensus_worker")
+def consensus_worker(event: SQSEvent) -> dict[str, Any]:
+    return run_batch(event, handle_consensus)
+
+
+def handle_spot_check(record: SQSRecord) -> None:
+    from chalicelib.services.spot_checks import run_spot_check
+
+    message = SpotCheckMessage.model_validate(json.loads(record.body))
+    outcome = run_spot_check(message.spot_check_id, message_key(record, message), bootstrap.classifier())
+    logger.info("spot-check stage", extra={"spot_check_id": str(message.spot_check_id), "outcome": outcome})
+
+
+@bp.on_sqs_message(queue=SPOT_CHECK_QUEUE, batch_size=10, name="spot_check_worker")
+def spot_check_worker(event: SQSEvent) -> dict[str, Any]:
+    return run_batch(event, handle_spot_check)
+
+
 # Topic of the outbox -> the Lambda handler that consumes its queue (the local dispatcher uses this too).
 HANDLERS: dict[str, Callable[[dict[str, Any], Any], Any]] = {
     "guardrail": guardrail_worker,  # type: ignore[dict-item]
+    "consensus": consensus_worker,  # type: ignore[dict-item]
+    "spot_check": spot_check_worker,  # type: ignore[dict-item]
 }

@@ -84,7 +84,12 @@ def apply_layer_b(conn: Connection, sub: dict[str, object], result: ClassifierRe
         {"path": decision.path, "bucket": decision.bucket, "reason": decision.reason,
          "shadow": decision.shadow, "flags": flags},
     )
-    apply_verdict(conn, submission_id, verdict, decided_by="layer_b", now=now, route_path=decision.path)
+    from chalicelib.services.peer_validation import begin_review  # the peer branch: assignment or shadow
+
+    handler = begin_review(conn, sub, decision, verdict, layer_b_valid=result.assessment is not None, now=now)
+    if handler == "peer":
+        return  # validators decide; the consensus stage applies their decision (Layer B's on timeout)
+    apply_verdict(conn, submission_id, verdict, decided_by=handler, now=now, route_path=decision.path)
     if verdict == "flagged":
         review_repo.enqueue(
             conn, subject_type="submission", subject_id=submission_id, source="layer_b",

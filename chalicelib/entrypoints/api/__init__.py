@@ -1,13 +1,17 @@
 """HTTP routes, one blueprint per resource."""
 
 from chalicelib.entrypoints.api import (
+    admin_flags,
     admin_guardrails,
+    admin_peer,
     admin_reviews,
     agents,
     compliance,
     credits,
+    evaluations,
     health,
     submissions,
+    validators,
 )
 
 BLUEPRINTS = [
@@ -18,4 +22,8 @@ BLUEPRINTS = [
     admin_guardrails.bp,
     admin_reviews.bp,
     compliance.bp,
+    evaluations.bp,
+    validators.bp,
+    admin_flags.bp,
+    admin_peer.bp,
 ]

@@ -1,0 +1,258 @@
+"""Peer reviews in PostgreSQL: one consensus row per submission, its evaluations, shadow comparisons."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from datetime import datetime
+from typing import Any
+from uuid import UUID
+
+from psycopg.types.json import Jsonb
+
+from chalicelib.db.pool import Connection
+
+
+def lock_submission(conn: Connection, submission_id: UUID) -> None:
+    """Serialise everything that may complete or decide this submission's consensus (until commit)."""
+    conn.execute("SELECT pg_advisory_xact_lock(hashtextextended(%s::text, 0))", (str(submission_id),))
+
+
+# --- consensus rows ---------------------------------------------------------------------------
+
+
+def open_review(
+    conn: Connection, submission_id: UUID, *, mode: str, layer_b_decision: str, layer_b_valid: bool,
+    assigned: int, now: datetime, expires_at: datetime,
+) -> bool:
+    """Open the submission's peer review; False if one was opened before (assignment is idempotent)."""
+    row = conn.execute(
+        "INSERT INTO consensus_decisions (submission_id, mode, layer_b_decision, layer_b_valid, assigned,"
+        " opened_at, expires_at) VALUES (%s, %s, %s, %s, %s, %s, %s)"
+        " ON CONFLICT (submission_id) DO NOTHING RETURNING submission_id",
+        (submission_id, mode, layer_b_decision, layer_b_valid, assigned, now, expires_at),
+    ).fetchone()
+    return row is not None
+
+
+def get_review(conn: Connection, submission_id: UUID, *, for_update: bool = False) -> dict[str, Any] | None:
+    lock = " FOR UPDATE" if for_update else ""
+    return conn.execute(
+        "SELECT * FROM consensus_decisions WHERE submission_id = %s" + lock, (submission_id,)
+    ).fetchone()
+
+
+def mark_quorum(conn: Connection, submission_id: UUID, now: datetime) -> None:
+    conn.execute(
+        "UPDATE consensus_decisions SET quorum_reached_at = %s WHERE submission_id = %s"
+        " AND quorum_reached_at IS NULL",
+        (now, submission_id),
+    )
+
+
+def record_decision(conn: Connection, submission_id: UUID, values: dict[str, Any]) -> None:
+    columns = list(values)
+    assignments = ", ".join(f"{c} = %s" for c in columns)
+    params = [Jsonb(values[c]) if c == "arithmetic" else values[c] for c in columns]
+    conn.execute(
+        f"UPDATE consensus_decisions SET status = 'decided', {assignments} WHERE submission_id = %s",
+        [*params, submission_id],
+    )
+
+
+def set_truth(conn: Connection, submission_id: UUID, column: str, verdict: str) -> None:
+    if column not in ("truth_spot_check", "truth_admin"):
+        raise ValueError(f"not a ground-truth column: {column}")
+    conn.execute(
+        f"UPDATE consensus_decisions SET {column} = %s WHERE submission_id = %s", (verdict, submission_id)
+    )
+
+
+def due_reviews(conn: Connection, now: datetime, *, limit: int) -> list[UUID]:
+    """Open reviews past their expiry: quorum timeouts to resolve."""
+    rows = conn.execute(
+        "SELECT submission_id FROM consensus_decisions WHERE status = 'open' AND expires_at <= %s"
+        " ORDER BY expires_at LIMIT %s",
+        (now, limit),
+    ).fetchall()
+    return [r["submission_id"] for r in rows]
+
+
+def recent_reviewers(conn: Connection, submitter_id: UUID, *, exclude: UUID, submissions: int) -> set[str]:
+    """Validators assigned to the submitter's last ``submissions`` submissions (before this one)."""
+    rows = conn.execute(
+        "SELECT DISTINCT e.validator_id FROM evaluations e WHERE e.submission_id IN ("
+        "  SELECT s.id FROM submissions s JOIN consensus_decisions c ON c.submission_id = s.id"
+        "  WHERE s.agent_id = %s AND s.id <> %s ORDER BY s.created_at DESC, s.id DESC LIMIT %s)",
+        (submitter_id, exclude, submissions),
+    ).fetchall()
+    return {str(r["validator_id"]) for r in rows}
+
+
+# --- evaluations ------------------------------------------------------------------------------
+
+
+def insert_evaluations(
+    conn: Connection, submission_id: UUID, picks: Sequence[tuple[UUID, str]], *, mode: str, now: datetime,
+    expires_at: datetime,
+) -> list[UUID]:
+    """One pending evaluation per (validator, tier at assignment); duplicates are ignored."""
+    ids: list[UUID] = []
+    for validator_id, tier in picks:
+        row = conn.execute(
+            "INSERT INTO evaluations (submission_id, validator_id, mode, tier_at_assignment, assigned_at,"
+            " expires_at) VALUES (%s, %s, %s, %s, %s, %s) ON CONFLICT (submission_id, validator_id) DO NOTHING"
+            " RETURNING id",
+            (submission_id, validator_id, mode, tier, now, expires_at),
+        ).fetchone()
+        if row is not None:
+            ids.append(row["id"])
+    return ids
+
+
+def get_evaluation(conn: Connection, evaluation_id: UUID, *, for_update: bool = False) -> dict[str, Any] | None:
+    lock = " FOR UPDATE" if for_update else ""
+    return conn.execute("SELECT * FROM evaluations WHERE id = %s" + lock, (evaluation_id,)).fetchone()
+
+
+def for_submission(conn: Connection, submission_id: UUID, *, for_update: bool = False) -> list[dict[str, Any]]:
+    lock = " FOR UPDATE" if for_update else ""
+    return conn.execute(
+        "SELECT * FROM evaluations WHERE submission_id = %s ORDER BY assigned_at, id" + lock, (submission_id,)
+    ).fetchall()
+
+
+def answer(
+    conn: Connection, evaluation_id: UUID, *, decision: str, confidence: float, reasoning: str,
+    safety_flagged: bool, now: datetime,
+) -> None:
+    conn.execute(
+        "UPDATE evaluations SET status = 'answered', decision = %s, confidence = %s, reasoning = %s,"
+        " safety_flagged = %s, responded_at = %s, closed_at = %s WHERE id = %s AND status = 'pending'",
+        (decision, confidence, reasoning, safety_flagged, now, now, evaluation_id),
+    )
+
+
+def answered_count(conn: Connection, submission_id: UUID) -> int:
+    row = conn.execute(
+        "SELECT count(*) AS n FROM evaluations WHERE submission_id = %s AND status = 'answered'", (submission_id,)
+    ).fetchone()
+    assert row is not None
+    return int(row["n"])
+
+
+def close_pending(conn: Connection, submission_id: UUID, *, status: str, now: datetime) -> list[dict[str, Any]]:
+    """Close the submission's pending evaluations as ``expired`` or ``cancelled``; returns them."""
+    return conn.execute(
+        "UPDATE evaluations SET status = %s, closed_at = %s WHERE submission_id = %s AND status = 'pending'"
+        " RETURNING id, validator_id, tier_at_assignment, assigned_at, status",
+        (status, now, submission_id),
+    ).fetchall()
+
+
+def expire_due(conn: Connection, now: datetime, *, limit: int) -> list[dict[str, Any]]:
+    """Expire pending evaluations past their deadline (skipping rows another transaction holds)."""
+    return conn.execute(
+        "UPDATE evaluations SET status = 'expired', closed_at = %(now)s WHERE id IN ("
+        "  SELECT id FROM evaluations WHERE status = 'pending' AND expires_at <= %(now)s"
+        "  ORDER BY expires_at LIMIT %(limit)s FOR UPDATE SKIP LOCKED)"
+        " RETURNING id, validator_id, submission_id",
+        {"now": now, "limit": limit},
+    ).fetchall()
+
+
+def set_truth_on_answers(
+    conn: Connection, submission_id: UUID, *, truth: str, source: str, now: datetime
+) -> list[UUID]:
+    """Give the submission's answered evaluations their (best) ground truth; returns affected validators.
+
+    The first truth stamps ``scored_at`` (it orders the F1 window); a better one later only replaces
+    the verdict, so an evaluation is counted once however its truth improves.
+    """
+    rows = conn.execute(
+        "UPDATE evaluations SET truth = %s, truth_source = %s, scored_at = COALESCE(scored_at, %s)"
+        " WHERE submission_id = %s AND status = 'answered'"
+        "   AND (truth IS DISTINCT FROM %s OR truth_source IS DISTINCT FROM %s)"
+        " RETURNING validator_id",
+        (truth, source, now, submission_id, truth, source),
+    ).fetchall()
+    return sorted({r["validator_id"] for r in rows}, key=str)
+
+
+def record_reward(conn: Connection, evaluation_id: UUID, millicredits: int) -> None:
+    conn.execute("UPDATE evaluations SET reward_millicredits = %s WHERE id = %s", (millicredits, evaluation_id))
+
+
+def pending_for_validator(
+    conn: Connection, validator_id: UUID, now: datetime, *, limit: int, after: tuple[datetime, str] | None,
+) -> list[dict[str, Any]]:
+    """The validator's open evaluations with the content to judge, oldest first, keyset on (assigned_at, id)."""
+    params: list[Any] = [validator_id, now]
+    where = ""
+    if after is not None:
+        where = " AND (e.assigned_at, e.id) > (%s, %s::uuid)"
+        params += [after[0], after[1]]
+    params.append(limit)
+    return conn.execute(
+        "SELECT e.id, e.submission_id, e.mode, e.assigned_at, e.expires_at, s.kind, s.title, s.body, s.domain,"
+        " s.latitude, s.longitude FROM evaluations e JOIN submissions s ON s.id = e.submission_id"
+        " WHERE e.validator_id = %s AND e.status = 'pending' AND e.expires_at > %s" + where
+        + " ORDER BY e.assigned_at, e.id LIMIT %s",
+        params,
+    ).fetchall()
+
+
+# --- shadow comparisons -----------------------------------------------------------------------
+
+
+def record_comparison(
+    conn: Connection, submission_id: UUID, *, outcome: str, layer_b_decision: str, agrees: bool, now: datetime
+) -> None:
+    conn.execute(
+        "INSERT INTO shadow_comparisons (submission_id, consensus_outcome, layer_b_decision, agrees, created_at)"
+        " VALUES (%s, %s, %s, %s, %s) ON CONFLICT (submission_id) DO NOTHING",
+        (submission_id, outcome, layer_b_decision, agrees, now),
+    )
+
+
+def shadow_agreement(conn: Connection, since: datetime) -> tuple[int, int]:
+    """(agreements, comparisons) since ``since``."""
+    row = conn.execute(
+        "SELECT count(*) FILTER (WHERE agrees) AS agreements, count(*) AS comparisons"
+        " FROM shadow_comparisons WHERE created_at >= %s",
+        (since,),
+    ).fetchone()
+    assert row is not None
+    return int(row["agreements"]), int(row["comparisons"])
+
+
+def consensus_stats(conn: Connection, since: datetime) -> dict[str, Any]:
+    """Decided rounds since ``since``: counts by mode, cause and outcome, and the latencies."""
+    rows = conn.execute(
+        "SELECT mode, cause, outcome, decided_by, latency_ms FROM consensus_decisions"
+        " WHERE status = 'decided' AND decided_at >= %s",
+        (since,),
+    ).fetchall()
+    return {
+        "rounds": len(rows),
+        "timeouts": sum(1 for r in rows if r["cause"] == "timeout"),
+        "latencies_ms": [int(r["latency_ms"]) for r in rows if r["latency_ms"] is not None],
+        "by_outcome": _count(rows, "outcome"),
+        "by_mode": _count(rows, "mode"),
+        "by_decided_by": _count([r for r in rows if r["decided_by"]], "decided_by"),
+    }
+
+
+def _count(rows: Sequence[dict[str, Any]], key: str) -> dict[str, int]:
+    counts: dict[str, int] = {}
+    for r in rows:
+        counts[r[key]] = counts.get(r[key], 0) + 1
+    return counts
+
+
+def shared_reviews(conn: Connection, since: datetime) -> list[dict[str, Any]]:
+    """Answered evaluations since ``since`` with the ground truth of their submission (collusion input)."""
+    return conn.execute(
+        "SELECT submission_id, validator_id, decision, truth FROM evaluations"
+        " WHERE status = 'answered' AND responded_at >= %s ORDER BY responded_at, id",
+        (since,),
+    ).fetchall()

@@ -1,0 +1,256 @@
+"""The validator pool in PostgreSQL: members, home regions, quotas, scores and tier history."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from datetime import datetime
+from typing import Any
+from uuid import UUID
+
+from chalicelib.db.pool import Connection
+from chalicelib.domain.consensus import Candidate, LatLng, Tier
+
+RESPONSE_WINDOW = 100  # response rate over the last 100 closed evaluations
+_SUSPENDED = "(v.suspended_at IS NOT NULL AND (v.suspended_until IS NULL OR v.suspended_until > now()))"
+
+
+def get(conn: Connection, agent_id: UUID, *, for_update: bool = False) -> dict[str, Any] | None:
+    lock = " FOR UPDATE" if for_update else ""
+    return conn.execute("SELECT * FROM validators WHERE agent_id = %s" + lock, (agent_id,)).fetchone()
+
+
+def backfill(conn: Connection, *, verified_before: datetime, min_approvals: int, now: datetime) -> list[UUID]:
+    """Add every active verified AI agent not yet in the pool as an apprentice; returns those added."""
+    rows = conn.execute(
+        "INSERT INTO validators (agent_id, joined_at, tier_changed_at, updated_at, quota_day)"
+        " SELECT a.id, %(now)s, %(now)s, %(now)s, (%(now)s AT TIME ZONE 'UTC')::date FROM agents a"
+        " WHERE a.kind = 'agent' AND a.status = 'active' AND a.created_at <= %(before)s"
+        "   AND a.approvals_count >= %(approvals)s"
+        " ORDER BY a.created_at, a.id"
+        " ON CONFLICT (agent_id) DO NOTHING RETURNING agent_id",
+        {"now": now, "before": verified_before, "approvals": min_approvals},
+    ).fetchall()
+    return [r["agent_id"] for r in rows]
+
+
+def count(conn: Connection) -> dict[str, int]:
+    """Pool size: all members and the active (not suspended) ones, at the database's clock."""
+    row = conn.execute(
+        "SELECT count(*) AS total, count(*) FILTER (WHERE NOT " + _SUSPENDED + ") AS active FROM validators v"
+    ).fetchone()
+    assert row is not None
+    return {"total": int(row["total"]), "active": int(row["active"])}
+
+
+
+def candidates(conn: Connection, *, today: datetime) -> list[Candidate]:
+    """Every pool member as assignment sees it (suspended and over-quota ones included: the rule excludes)."""
+    rows = conn.execute(
+        "SELECT v.agent_id, a.owner_id, v.tier,"
+        " CASE WHEN v.quota_day = (%(today)s AT TIME ZONE 'UTC')::date THEN v.evaluations_today ELSE 0 END"
+        "   AS evaluations_today,"
+        " (v.suspended_at IS NOT NULL AND (v.suspended_until IS NULL OR v.suspended_until > %(today)s))"
+        "   OR a.status <> 'active' AS suspended,"
+        " COALESCE(array_agg(ARRAY[r.latitude, r.longitude] ORDER BY r.id)"
+        "   FILTER (WHERE r.id IS NOT NULL), '{}') AS regions"
+        " FROM validators v JOIN agents a ON a.id = v.agent_id"
+        " LEFT JOIN validator_regions r ON r.agent_id = v.agent_id"
+        " GROUP BY v.agent_id, a.owner_id, a.status",
+        {"today": today},
+    ).fetchall()
+    return [
+        Candidate(
+            validator_id=str(r["agent_id"]),
+            owner_id=str(r["owner_id"]),
+            tier=r["tier"],
+            evaluations_today=int(r["evaluations_today"]),
+            suspended=bool(r["suspended"]),
+            home_regions=tuple((float(p[0]), float(p[1])) for p in r["regions"]),
+        )
+        for r in rows
+    ]
+
+
+def reserve_quota(conn: Connection, agent_ids: Sequence[UUID], *, now: datetime, quota: int) -> set[UUID]:
+    """Count one evaluation against each validator's daily quota; returns those still under it.
+
+    Atomic per row: two assignments racing for a validator's last slot cannot both get it.
+    """
+    if not agent_ids:
+        return set()
+    rows = conn.execute(
+        "UPDATE validators SET"
+        " evaluations_today = CASE WHEN quota_day = (%(now)s AT TIME ZONE 'UTC')::date"
+        "   THEN evaluations_today + 1 ELSE 1 END,"
+        " quota_day = (%(now)s AT TIME ZONE 'UTC')::date"
+        " WHERE agent_id = ANY(%(ids)s)"
+        "   AND (quota_day <> (%(now)s AT TIME ZONE 'UTC')::date OR evaluations_today < %(quota)s)"
+        " RETURNING agent_id",
+        {"now": now, "ids": list(agent_ids), "quota": quota},
+    ).fetchall()
+    return {r["agent_id"] for r in rows}
+
+
+def release_quota(conn: Connection, agent_ids: Sequence[UUID], *, assigned_day: datetime) -> None:
+    """Give back the quota of cancelled evaluations (only if still counted on that day)."""
+    if agent_ids:
+        conn.execute(
+            "UPDATE validators SET evaluations_today = greatest(0, evaluations_today - 1)"
+            " WHERE agent_id = ANY(%s) AND quota_day = (%s AT TIME ZONE 'UTC')::date",
+            (list(agent_ids), assigned_day),
+        )
+
+
+def reset_quotas(conn: Connection, *, now: datetime) -> int:
+    """The daily reset: every counter from an earlier day goes back to zero."""
+    cur = conn.execute(
+        "UPDATE validators SET evaluations_today = 0, quota_day = (%(now)s AT TIME ZONE 'UTC')::date"
+        " WHERE quota_day < (%(now)s AT TIME ZONE 'UTC')::date AND evaluations_today > 0",
+        {"now": now},
+    )
+    return cur.rowcount
+
+
+def regions(conn: Connection, agent_id: UUID) -> list[dict[str, Any]]:
+    return conn.execute(
+        "SELECT latitude, longitude, label FROM validator_regions WHERE agent_id = %s ORDER BY id", (agent_id,)
+    ).fetchall()
+
+
+def replace_regions(conn: Connection, agent_id: UUID, new: Sequence[tuple[LatLng, str]]) -> None:
+    """Replace the validator's home regions (the caller holds the validator's row lock)."""
+    conn.execute("DELETE FROM validator_regions WHERE agent_id = %s", (agent_id,))
+    with conn.cursor() as cur:
+        cur.executemany(
+            "INSERT INTO validator_regions (agent_id, latitude, longitude, label) VALUES (%s, %s, %s, %s)",
+            [(agent_id, lat, lng, label) for (lat, lng), label in new],
+        )
+
+
+def set_suspension(
+    conn: Connection, agent_id: UUID, *, suspended: bool, reason: str | None, until: datetime | None, now: datetime
+) -> None:
+    if suspended:
+        conn.execute(
+            "UPDATE validators SET suspended_at = %s, suspended_until = %s, suspension_reason = %s,"
+            " updated_at = %s WHERE agent_id = %s",
+            (now, until, reason, now, agent_id),
+        )
+    else:
+        conn.execute(
+            "UPDATE validators SET suspended_at = NULL, suspended_until = NULL, suspension_reason = NULL,"
+            " updated_at = %s WHERE agent_id = %s",
+            (now, agent_id),
+        )
+
+
+def scored_pairs(conn: Connection, agent_id: UUID, *, limit: int) -> list[tuple[str, str]]:
+    """The last ``limit`` (decision, truth) pairs, oldest first, ordered by when truth arrived then id."""
+    rows = conn.execute(
+        "SELECT decision, truth FROM evaluations WHERE validator_id = %s AND scored_at IS NOT NULL"
+        " ORDER BY scored_at DESC, id DESC LIMIT %s",
+        (agent_id, limit),
+    ).fetchall()
+    return [(r["decision"], r["truth"]) for r in reversed(rows)]
+
+
+def scored_counts(conn: Connection, agent_id: UUID, since: datetime) -> tuple[int, int]:
+    """(evaluations with ground truth, of which the truth first arrived after ``since``)."""
+    row = conn.execute(
+        "SELECT count(*) AS total, count(*) FILTER (WHERE scored_at > %s) AS recent"
+        " FROM evaluations WHERE validator_id = %s AND scored_at IS NOT NULL",
+        (since, agent_id),
+    ).fetchone()
+    assert row is not None
+    return int(row["total"]), int(row["recent"])
+
+
+def update_scores(
+    conn: Connection, agent_id: UUID, *, f1: float, precision: float, recall: float, scored: int,
+    tier: Tier, tier_changed: bool, now: datetime,
+) -> None:
+    conn.execute(
+        "UPDATE validators SET f1_score = %s, precision_score = %s, recall_score = %s,"
+        " scored_evaluations = %s, tier = %s,"
+        " tier_changed_at = CASE WHEN %s THEN %s ELSE tier_changed_at END, updated_at = %s"
+        " WHERE agent_id = %s",
+        (f1, precision, recall, scored, tier, tier_changed, now, now, agent_id),
+    )
+
+
+def log_tier_change(
+    conn: Connection, agent_id: UUID, *, old: Tier, new: Tier, f1: float, scored: int, reason: str, now: datetime
+) -> None:
+    conn.execute(
+        "INSERT INTO validator_tier_changes (agent_id, old_tier, new_tier, f1_score, scored_evaluations, reason,"
+        " created_at) VALUES (%s, %s, %s, %s, %s, %s, %s)",
+        (agent_id, old, new, f1, scored, reason, now),
+    )
+
+
+def tier_history(conn: Connection, agent_id: UUID, *, limit: int = 50) -> list[dict[str, Any]]:
+    return conn.execute(
+        "SELECT old_tier, new_tier, f1_score, scored_evaluations, reason, created_at"
+        " FROM validator_tier_changes WHERE agent_id = %s ORDER BY created_at DESC, id DESC LIMIT %s",
+        (agent_id, limit),
+    ).fetchall()
+
+
+def refresh_response_rates(conn: Connection, agent_ids: Sequence[UUID]) -> None:
+    """Response rate = answered / (answered + expired) over each validator's last 100 closed evaluations."""
+    if not agent_ids:
+        return
+    conn.execute(
+        "UPDATE validators v SET response_rate = r.rate FROM ("
+        "  SELECT validator_id, avg((status = 'answered')::int)::double precision AS rate FROM ("
+        "    SELECT validator_id, status, row_number() OVER ("
+        "      PARTITION BY validator_id ORDER BY closed_at DESC, id DESC) AS n"
+        "    FROM evaluations WHERE validator_id = ANY(%(ids)s) AND status IN ('answered', 'expired')"
+        "  ) last WHERE n <= %(window)s GROUP BY validator_id"
+        ") r WHERE v.agent_id = r.validator_id",
+        {"ids": list(agent_ids), "window": RESPONSE_WINDOW},
+    )
+
+
+def evaluation_counts(conn: Connection, agent_id: UUID) -> dict[str, int]:
+    rows = conn.execute(
+        "SELECT status, count(*) AS n FROM evaluations WHERE validator_id = %s GROUP BY status", (agent_id,)
+    ).fetchall()
+    counts = {"pending": 0, "answered": 0, "expired": 0, "cancelled": 0}
+    counts.update({r["status"]: int(r["n"]) for r in rows})
+    return counts
+
+
+def page(conn: Connection, *, limit: int, before: tuple[datetime, str] | None) -> list[dict[str, Any]]:
+    """Pool members, newest first, keyset-paged on (joined_at, agent_id) — the same pair as the order."""
+    params: list[Any] = []
+    where = ""
+    if before is not None:
+        where = " WHERE (v.joined_at, v.agent_id) < (%s, %s::uuid)"
+        params += [before[0], before[1]]
+    params.append(limit)
+    return conn.execute(
+        "SELECT v.*, a.name, a.owner_id FROM validators v JOIN agents a ON a.id = v.agent_id"
+        + where + " ORDER BY v.joined_at DESC, v.agent_id DESC LIMIT %s",
+        params,
+    ).fetchall()
+
+
+def pool_quality(conn: Connection) -> dict[str, Any]:
+    """Mean F1 of validators with ground truth and the pooled response rate (go/no-go inputs)."""
+    row = conn.execute(
+        "SELECT avg(f1_score) FILTER (WHERE scored_evaluations > 0) AS avg_f1,"
+        " count(*) FILTER (WHERE scored_evaluations > 0) AS scored_validators FROM validators"
+    ).fetchone()
+    closed = conn.execute(
+        "SELECT count(*) FILTER (WHERE status = 'answered') AS answered,"
+        " count(*) FILTER (WHERE status = 'expired') AS expired FROM evaluations"
+        " WHERE closed_at > now() - interval '7 days'"
+    ).fetchone()
+    assert row is not None and closed is not None
+    return {
+        "avg_f1": None if row["avg_f1"] is None else float(row["avg_f1"]),
+        "scored_validators": int(row["scored_validators"]),
+        "answered": int(closed["answered"]),
+        "expired": int(closed["expired"]),
+    }

@@ -1,0 +1,174 @@
+"""The validator pool: a validator's own stats and home regions; backfill, listing and suspension for admins."""
+
+from __future__ import annotations
+
+from datetime import date, datetime
+from typing import Annotated, Any, Literal
+from uuid import UUID
+
+from chalice.app import Blueprint
+from pydantic import BaseModel, Field
+
+from chalicelib.domain.pagination import decode_cursor, encode_cursor
+from chalicelib.entrypoints.api.framework import Reply, RequestContext, api_route
+from chalicelib.entrypoints.api.models import IdPath, PageQuery, ParamsModel, Reason, RequestModel, SafeText
+from chalicelib.services import peer_validation
+
+bp = Blueprint(__name__)
+
+Tier = Literal["apprentice", "journeyman", "expert"]
+
+
+class Region(RequestModel):
+    latitude: Annotated[float, Field(ge=-90, le=90, allow_inf_nan=False)]
+    longitude: Annotated[float, Field(ge=-180, le=180, allow_inf_nan=False)]
+    label: Annotated[SafeText, Field(max_length=100)] = ""
+
+
+class RegionsBody(RequestModel):
+    regions: Annotated[list[Region], Field(max_length=peer_validation.MAX_REGIONS)]
+
+
+class RegionOut(BaseModel):
+    latitude: float
+    longitude: float
+    label: str
+
+
+class TierChange(BaseModel):
+    old_tier: Tier
+    new_tier: Tier
+    f1_score: float
+    scored_evaluations: int
+    reason: str
+    created_at: datetime
+
+
+class ValidatorStats(BaseModel):
+    agent_id: UUID
+    tier: Tier
+    f1: float
+    precision: float
+    recall: float
+    scored_evaluations: int
+    response_rate: float | None
+    daily_quota: int
+    evaluations_today: int
+    quota_left: int
+    suspended: bool
+    suspension_reason: str | None
+    suspended_until: datetime | None
+    home_regions: list[RegionOut]
+    evaluations: dict[str, int]
+    tier_history: list[TierChange]
+    joined_at: datetime
+    tier_changed_at: datetime
+
+
+class BackfillOut(BaseModel):
+    added: int
+    added_ids: list[UUID]
+    pool_size: int
+    active: int
+
+
+class ValidatorRow(BaseModel):
+    agent_id: UUID
+    name: str
+    owner_id: UUID
+    tier: Tier
+    f1: float
+    scored_evaluations: int
+    response_rate: float | None
+    evaluations_today: int
+    quota_day: date
+    suspended_at: datetime | None
+    joined_at: datetime
+
+
+class SuspensionBody(RequestModel):
+    suspended: bool
+    reason: Reason | None = None
+    until: datetime | None = None
+
+
+class CollusionQuery(ParamsModel):
+    days: Annotated[int, Field(ge=1, le=365)] = 30
+    against_truth: bool = True
+
+
+class CollusionPair(BaseModel):
+    a: UUID
+    b: UUID
+    shared: int
+    agreement: float
+
+
+class CollusionReport(BaseModel):
+    days: int
+    against_truth: bool
+    reviews: int
+    min_shared: int
+    threshold: float
+    pairs: list[CollusionPair]
+
+
+@api_route(bp, "GET", "/v1/validator/stats", summary="Your tier, F1, response rate, quota and tier history",
+           auth="agent", tag="validators", response=ValidatorStats, errors=(404,))
+def stats(ctx: RequestContext) -> ValidatorStats:
+    assert ctx.caller.agent_id is not None
+    return ValidatorStats(**peer_validation.validator_stats(ctx.caller.agent_id))
+
+
+@api_route(bp, "PUT", "/v1/validator/regions", summary="Replace your home regions (at most 3)", auth="agent",
+           tag="validators", body=RegionsBody, response=RegionOut, is_list=True, errors=(404,))
+def regions(ctx: RequestContext) -> Reply:
+    assert ctx.caller.agent_id is not None
+    body: RegionsBody = ctx.body
+    rows = peer_validation.set_regions(
+        ctx.caller.agent_id, [((r.latitude, r.longitude), r.label) for r in body.regions])
+    return Reply([RegionOut(**r) for r in rows])
+
+
+@api_route(bp, "POST", "/v1/admin/validators/backfill",
+           summary="Add every active verified agent to the pool as apprentice (idempotent)", auth="admin",
+           tag="validators", response=BackfillOut)
+def backfill(ctx: RequestContext) -> BackfillOut:
+    return BackfillOut(**peer_validation.backfill())
+
+
+def _row(r: dict[str, Any]) -> ValidatorRow:
+    return ValidatorRow(
+        agent_id=r["agent_id"], name=r["name"], owner_id=r["owner_id"], tier=r["tier"], f1=r["f1_score"],
+        scored_evaluations=r["scored_evaluations"], response_rate=r["response_rate"],
+        evaluations_today=r["evaluations_today"], quota_day=r["quota_day"], suspended_at=r["suspended_at"],
+        joined_at=r["joined_at"],
+    )
+
+
+@api_route(bp, "GET", "/v1/admin/validators", summary="The validator pool, newest members first", auth="admin",
+           tag="validators", query=PageQuery, response=ValidatorRow, is_list=True)
+def list_pool(ctx: RequestContext) -> Reply:
+    q: PageQuery = ctx.query
+    before = decode_cursor(q.cursor) if q.cursor else None
+    rows = peer_validation.list_validators(limit=q.limit + 1, before=before)
+    page, more = rows[: q.limit], len(rows) > q.limit
+    next_cursor = encode_cursor(page[-1]["joined_at"], page[-1]["agent_id"]) if more else None
+    return Reply([_row(r) for r in page], meta={"next_cursor": next_cursor, "limit": q.limit})
+
+
+@api_route(bp, "PUT", "/v1/admin/validators/{id}/suspension", summary="Suspend or reinstate a validator",
+           auth="admin", tag="validators", path_params=IdPath, body=SuspensionBody, response=ValidatorStats,
+           errors=(404,))
+def suspension(ctx: RequestContext) -> ValidatorStats:
+    body: SuspensionBody = ctx.body
+    return ValidatorStats(**peer_validation.set_suspension(
+        ctx.path.id, suspended=body.suspended, reason=body.reason, until=body.until, actor=ctx.caller.actor))
+
+
+@api_route(bp, "GET", "/v1/admin/validators/collusion",
+           summary="Validator pairs agreeing on more than 90 % of 20+ shared reviews", auth="admin",
+           tag="validators", query=CollusionQuery, response=CollusionReport)
+def collusion(ctx: RequestContext) -> CollusionReport:
+    q: CollusionQuery = ctx.query
+    return CollusionReport(**peer_validation.collusion_report(days=q.days, against_truth=q.against_truth))

@@ -1,0 +1,90 @@
+"""Assign validators to a submission on the guardrail stage (runs inside the stage's transaction)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any, Literal
+from uuid import UUID
+
+from chalicelib.adapters import agents_repo, evaluations_repo, submissions_repo, validators_repo
+from chalicelib.config import get_settings
+from chalicelib.db.pool import Connection
+from chalicelib.domain import consensus as rules
+from chalicelib.observability import metrics
+
+Mode = Literal["live", "shadow"]
+
+
+@dataclass(frozen=True)
+class Assignment:
+    """Who reviews the submission. Empty ``evaluation_ids`` with ``opened`` False: nobody could."""
+
+    evaluation_ids: tuple[UUID, ...]
+    opened: bool  # a review is open (now or from an earlier delivery)
+    repeated: bool  # the review had been opened before: nothing was assigned this time
+    reason: str
+
+
+def assign_validators(
+    conn: Connection, sub: dict[str, Any], *, mode: Mode, layer_b_decision: str, layer_b_valid: bool,
+    now: datetime,
+) -> Assignment:
+    """Over-assign up to 6 validators to a submission, or none when fewer than 3 may review it.
+
+    Idempotent: a submission is assigned once (a redelivered message finds the open review and
+    assigns nobody new). Each pick counts against the validator's daily quota atomically; if a
+    race leaves fewer than the quorum, the reservations are given back and nobody is assigned.
+    """
+    submission_id: UUID = sub["id"]
+    existing = evaluations_repo.get_review(conn, submission_id)
+    if existing is not None:
+        ids = tuple(e["id"] for e in evaluations_repo.for_submission(conn, submission_id))
+        return Assignment(ids, opened=True, repeated=True, reason="already_assigned")
+
+    settings = get_settings()
+    submitter = agents_repo.get_agent(conn, sub["agent_id"])
+    assert submitter is not None
+    location = (float(sub["latitude"]), float(sub["longitude"])) if sub.get("latitude") is not None else None
+    request = rules.AssignmentRequest(
+        submission_id=str(submission_id),
+        submitter_id=str(submitter["id"]),
+        submitter_owner_id=str(submitter["owner_id"]),
+        recent_validator_ids=frozenset(evaluations_repo.recent_reviewers(
+            conn, submitter["id"], exclude=submission_id, submissions=rules.RECENT_SUBMISSIONS)),
+        location=location,
+    )
+    picks = rules.assign(validators_repo.candidates(conn, today=now), request,
+                         daily_quota=settings.validator_daily_quota)
+    if not picks:
+        metrics.add_metric(name="InsufficientValidators", unit="Count", value=1)
+        return Assignment((), opened=False, repeated=False, reason="insufficient_validators")
+
+    reserved = validators_repo.reserve_quota(conn, [UUID(p.validator_id) for p in picks], now=now,
+                                             quota=settings.validator_daily_quota)
+    kept = [p for p in picks if UUID(p.validator_id) in reserved]
+    if len(kept) < rules.QUORUM:
+        validators_repo.release_quota(conn, sorted(reserved, key=str), assigned_day=now)
+        metrics.add_metric(name="InsufficientValidators", unit="Count", value=1)
+        return Assignment((), opened=False, repeated=False, reason="insufficient_validators")
+
+    expires_at = now + rules.EVALUATION_EXPIRY
+    evaluations_repo.open_review(conn, submission_id, mode=mode, layer_b_decision=layer_b_decision,
+                                 layer_b_valid=layer_b_valid, assigned=len(kept), now=now, expires_at=expires_at)
+    new_ids = evaluations_repo.insert_evaluations(
+        conn, submission_id, [(UUID(p.validator_id), p.tier) for p in kept], mode=mode, now=now,
+        expires_at=expires_at,
+    )
+    nearby = sum(1 for p in kept if location is not None and any(
+        rules.distance_km(home, location) <= rules.NEARBY_KM for home in p.home_regions))
+    submissions_repo.add_trail(conn, submission_id, "assignment", {
+        "mode": mode,
+        "assigned": len(new_ids),
+        "quorum": rules.QUORUM,
+        "tiers": sorted(p.tier for p in kept),
+        "nearby": nearby,
+        "expires_at": expires_at.isoformat(),
+        "evaluation_ids": [str(i) for i in new_ids],
+    })
+    metrics.add_metric(name="EvaluationsAssigned", unit="Count", value=len(new_ids))
+    return Assignment(tuple(new_ids), opened=True, repeated=False, reason="assigned")

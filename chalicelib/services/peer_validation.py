@@ -1,0 +1,356 @@
+"""Peer validation use cases: the peer branch of routing, the validator pool, evaluations, reports."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from fractions import Fraction
+from typing import Any, Literal
+from uuid import UUID
+
+from chalicelib.adapters import (
+    evaluations_repo,
+    flags_repo,
+    outbox,
+    spot_checks_repo,
+    submissions_repo,
+    validators_repo,
+)
+from chalicelib.adapters.agents_repo import Principal
+from chalicelib.config import get_settings
+from chalicelib.db.pool import Connection, transaction
+from chalicelib.domain import collusion, gates, routing
+from chalicelib.domain import consensus as rules
+from chalicelib.domain.consensus import LatLng
+from chalicelib.domain.errors import Conflict, Forbidden, Gone, NotFound, ValidationFailed
+from chalicelib.observability import logger, metrics
+from chalicelib.services.assignment import assign_validators
+
+MAX_REGIONS = 3
+Handler = Literal["peer", "layer_b", "fallback"]
+
+
+# --- routing: the peer branch of the guardrail stage -----------------------------------------
+
+
+def begin_review(
+    conn: Connection, sub: dict[str, Any], decision: routing.RouteDecision, layer_b_decision: str, *,
+    layer_b_valid: bool, now: datetime,
+) -> Handler:
+    """After Layer B and routing: who decides this submission now.
+
+    ``peer``: validators were assigned and the submission waits for their consensus. ``layer_b``:
+    Layer B's decision applies (the Layer B path, and shadow mode, where peers are assigned too and
+    their consensus is only compared). ``fallback``: peer-routed but fewer than 3 validators may
+    review it, so Layer B's decision applies at once. Any error on the peer branch is contained
+    (rolled back to a savepoint) and Layer B decides.
+    """
+    if decision.path == "layer_b" and not decision.shadow:
+        return "layer_b"
+    mode: Literal["live", "shadow"] = "live" if decision.path == "peer" else "shadow"
+    try:
+        with conn.transaction():  # a savepoint: an error here undoes only the peer branch
+            assignment = assign_validators(conn, sub, mode=mode, layer_b_decision=layer_b_decision,
+                                           layer_b_valid=layer_b_valid, now=now)
+    except Exception:
+        logger.exception("peer assignment failed; Layer B decides", extra={"submission_id": str(sub["id"])})
+        metrics.add_metric(name="RoutingErrors", unit="Count", value=1)
+        submissions_repo.add_trail(conn, sub["id"], "assignment", {"mode": mode, "error": "assignment_failed"})
+        return "layer_b" if mode == "shadow" else "fallback"
+    if mode == "shadow":
+        if not assignment.opened:
+            submissions_repo.add_trail(conn, sub["id"], "assignment",
+                                       {"mode": mode, "assigned": 0, "reason": assignment.reason})
+        return "layer_b"
+    if not assignment.opened:
+        submissions_repo.add_trail(conn, sub["id"], "assignment",
+                                   {"mode": mode, "assigned": 0, "reason": assignment.reason,
+                                    "applied": "layer_b_decision"})
+        return "fallback"
+    conn.execute("UPDATE submissions SET route_path = 'peer' WHERE id = %s AND status = 'pending'", (sub["id"],))
+    return "peer"
+
+
+# --- the validator pool ------------------------------------------------------------------------
+
+
+def backfill(*, now: datetime | None = None) -> dict[str, Any]:
+    """Every active verified agent joins the pool as an apprentice; running it again adds only newcomers."""
+    now = now or datetime.now(UTC)
+    settings = get_settings()
+    with transaction() as conn:
+        added = validators_repo.backfill(
+            conn, verified_before=now - timedelta(days=settings.trust_verified_min_age_days),
+            min_approvals=settings.trust_verified_min_approvals, now=now)
+        pool = validators_repo.count(conn)
+    logger.info("validator pool backfilled", extra={"added": len(added), "pool": pool["total"]})
+    return {"added": len(added), "added_ids": [str(a) for a in added], "pool_size": pool["total"],
+            "active": pool["active"]}
+
+
+def _member(conn: Connection, agent_id: UUID, *, for_update: bool = False) -> dict[str, Any]:
+    validator = validators_repo.get(conn, agent_id, for_update=for_update)
+    if validator is None:
+        raise NotFound("not in the validator pool", details={"agent_id": str(agent_id)})
+    return validator
+
+
+def validator_stats(agent_id: UUID, *, now: datetime | None = None) -> dict[str, Any]:
+    """A validator's tier, scores, response rate, quota today, regions, counts and tier history."""
+    now = now or datetime.now(UTC)
+    quota = get_settings().validator_daily_quota
+    with transaction() as conn:
+        v = _member(conn, agent_id)
+        today = v["evaluations_today"] if v["quota_day"] == now.date() else 0
+        return {
+            "agent_id": v["agent_id"], "tier": v["tier"], "f1": v["f1_score"], "precision": v["precision_score"],
+            "recall": v["recall_score"], "scored_evaluations": v["scored_evaluations"],
+            "response_rate": v["response_rate"], "daily_quota": quota, "evaluations_today": today,
+            "quota_left": max(0, quota - today),
+            "suspended": _is_suspended(v, now), "suspension_reason": v["suspension_reason"],
+            "suspended_until": v["suspended_until"],
+            "home_regions": validators_repo.regions(conn, agent_id),
+            "evaluations": validators_repo.evaluation_counts(conn, agent_id),
+            "tier_history": validators_repo.tier_history(conn, agent_id),
+            "joined_at": v["joined_at"], "tier_changed_at": v["tier_changed_at"],
+        }
+
+
+def _is_suspended(v: dict[str, Any], now: datetime) -> bool:
+    return v["suspended_at"] is not None and (v["suspended_until"] is None or v["suspended_until"] > now)
+
+
+def set_regions(agent_id: UUID, regions: Sequence[tuple[LatLng, str]]) -> list[dict[str, Any]]:
+    """Replace the validator's home regions (at most 3, valid coordinates)."""
+    if len(regions) > MAX_REGIONS:
+        raise ValidationFailed(f"at most {MAX_REGIONS} home regions",
+                               details=[{"field": "regions", "message": f"at most {MAX_REGIONS}"}])
+    for (lat, lng), _ in regions:
+        if not (-90 <= lat <= 90 and -180 <= lng <= 180):
+            raise ValidationFailed("coordinates out of range", details=[{"field": "regions", "message": "lat/lng"}])
+    with transaction() as conn:
+        _member(conn, agent_id, for_update=True)  # the row lock serialises concurrent replacements
+        validators_repo.replace_regions(conn, agent_id, regions)
+        return validators_repo.regions(conn, agent_id)
+
+
+def set_suspension(agent_id: UUID, *, suspended: bool, reason: str | None, until: datetime | None,
+                   actor: str, now: datetime | None = None) -> dict[str, Any]:
+    """Suspend (no new assignments; pending evaluations may still be answered) or reinstate a validator."""
+    now = now or datetime.now(UTC)
+    if suspended and not reason:
+        raise ValidationFailed("a suspension needs a reason", details=[{"field": "reason", "message": "required"}])
+    if until is not None and until <= now:
+        raise ValidationFailed("until must be in the future", details=[{"field": "until", "message": "past"}])
+    with transaction() as conn:
+        _member(conn, agent_id, for_update=True)
+        validators_repo.set_suspension(conn, agent_id, suspended=suspended, reason=reason, until=until, now=now)
+    logger.info("validator suspension changed", extra={"agent_id": str(agent_id), "suspended": suspended,
+                                                         "actor": actor})
+    return validator_stats(agent_id, now=now)
+
+
+def reset_quotas(*, now: datetime | None = None) -> int:
+    """The daily schedule: counters of earlier days go back to zero (assignment also ignores them)."""
+    with transaction() as conn:
+        return validators_repo.reset_quotas(conn, now=now or datetime.now(UTC))
+
+
+def list_validators(*, limit: int, before: tuple[datetime, str] | None) -> list[dict[str, Any]]:
+    with transaction() as conn:
+        return validators_repo.page(conn, limit=limit, before=before)
+
+
+# --- evaluations -------------------------------------------------------------------------------
+
+
+def pending_evaluations(principal: Principal, *, limit: int, after: tuple[datetime, str] | None,
+                        now: datetime | None = None) -> list[dict[str, Any]]:
+    """The caller's open evaluations with the content to judge (never the submitter's identity)."""
+    assert principal.agent_id is not None
+    now = now or datetime.now(UTC)
+    with transaction() as conn:
+        return evaluations_repo.pending_for_validator(conn, principal.agent_id, now, limit=limit, after=after)
+
+
+@dataclass(frozen=True)
+class EvaluationAnswer:
+    decision: rules.Decision
+    confidence: float
+    reasoning: str
+    safety_flagged: bool = False
+
+
+@dataclass(frozen=True)
+class Answered:
+    evaluation: dict[str, Any]
+    quorum_reached: bool
+    outbox_ids: tuple[int, ...]
+
+
+def answer_evaluation(principal: Principal, evaluation_id: UUID, answer: EvaluationAnswer, *,
+                      now: datetime | None = None) -> Answered:
+    """Record a validator's answer; the answer that completes the quorum queues the consensus.
+
+    404 unknown evaluation; 403 someone else's evaluation, or one about the caller's own
+    submission; 409 already answered; 410 expired or cancelled (consensus reached without it).
+    Answers to one submission are serialised by its advisory lock, so exactly one answer sees the
+    quorum complete and queues exactly one consensus message.
+    """
+    assert principal.agent_id is not None
+    now = now or datetime.now(UTC)
+    with transaction() as conn:
+        evaluation = evaluations_repo.get_evaluation(conn, evaluation_id)
+        if evaluation is None:
+            raise NotFound("evaluation not found")
+        if evaluation["validator_id"] != principal.agent_id:
+            raise Forbidden("this evaluation is assigned to another validator")
+        sub = submissions_repo.get(conn, evaluation["submission_id"])
+        assert sub is not None
+        if sub["agent_id"] == principal.agent_id:
+            raise Forbidden("validators never evaluate their own submissions")
+        evaluations_repo.lock_submission(conn, evaluation["submission_id"])
+        evaluation = evaluations_repo.get_evaluation(conn, evaluation_id, for_update=True)
+        assert evaluation is not None
+        if evaluation["status"] == "answered":
+            raise Conflict("this evaluation has been answered already",
+                           details={"responded_at": evaluation["responded_at"].isoformat()})
+        if evaluation["status"] != "pending" or evaluation["expires_at"] <= now:
+            status = "expired" if evaluation["status"] == "pending" else evaluation["status"]
+            raise Gone("this evaluation is closed", details={"status": status,
+                                                              "expires_at": evaluation["expires_at"].isoformat()})
+        evaluations_repo.answer(conn, evaluation_id, decision=answer.decision, confidence=answer.confidence,
+                                reasoning=answer.reasoning, safety_flagged=answer.safety_flagged, now=now)
+        submissions_repo.add_trail(conn, evaluation["submission_id"], "evaluation", {
+            "evaluation_id": str(evaluation_id), "mode": evaluation["mode"],
+            "tier": evaluation["tier_at_assignment"], "decision": answer.decision,
+            "confidence": answer.confidence, "safety_flagged": answer.safety_flagged,
+        })
+        quorum = evaluations_repo.answered_count(conn, evaluation["submission_id"]) == rules.QUORUM
+        outbox_ids: tuple[int, ...] = ()
+        if quorum:
+            evaluations_repo.mark_quorum(conn, evaluation["submission_id"], now)
+            outbox_ids = (outbox.enqueue(conn, "consensus", {"submission_id": str(evaluation["submission_id"])},
+                                         correlation_id=sub["correlation_id"]),)
+        updated = evaluations_repo.get_evaluation(conn, evaluation_id)
+    assert updated is not None
+    metrics.add_metric(name="EvaluationsAnswered", unit="Count", value=1)
+    return Answered(updated, quorum, outbox_ids)
+
+
+# --- reports -----------------------------------------------------------------------------------
+
+
+def shadow_report(*, days: int = 7, now: datetime | None = None) -> dict[str, Any]:
+    now = now or datetime.now(UTC)
+    with transaction() as conn:
+        agreements, comparisons = evaluations_repo.shadow_agreement(conn, now - timedelta(days=days))
+        rows = conn.execute(
+            "SELECT consensus_outcome, layer_b_decision, count(*) AS n, count(*) FILTER (WHERE agrees) AS agree"
+            " FROM shadow_comparisons WHERE created_at >= %s GROUP BY 1, 2 ORDER BY 1, 2",
+            (now - timedelta(days=days),),
+        ).fetchall()
+    return {
+        "days": days, "comparisons": comparisons, "agreements": agreements,
+        "agreement": agreements / comparisons if comparisons else None,
+        "matrix": [{"consensus": r["consensus_outcome"], "layer_b": r["layer_b_decision"], "count": int(r["n"]),
+                    "agree": int(r["agree"])} for r in rows],
+    }
+
+
+def collusion_report(*, days: int, against_truth: bool, now: datetime | None = None) -> dict[str, Any]:
+    """Validator pairs agreeing on more than 90 % of 20+ shared reviews in the window.
+
+    ``against_truth``: count only the shared reviews with a ground truth where at least one of the
+    pair was wrong (honest, accurate validators agree often; they rarely err together).
+    """
+    now = now or datetime.now(UTC)
+    with transaction() as conn:
+        rows = evaluations_repo.shared_reviews(conn, now - timedelta(days=days))
+    reviews = [(str(r["submission_id"]), str(r["validator_id"]), r["decision"]) for r in rows]
+    truth = {str(r["submission_id"]): r["truth"] for r in rows if r["truth"] is not None}
+    pairs = collusion.collusive_pairs(reviews, ground_truth=truth if against_truth else None)
+    return {
+        "days": days, "against_truth": against_truth, "reviews": len(reviews),
+        "min_shared": collusion.MIN_SHARED_REVIEWS, "threshold": collusion.AGREEMENT_THRESHOLD,
+        "pairs": [{"a": p.a, "b": p.b, "shared": p.shared, "agreement": p.agreement} for p in pairs],
+    }
+
+
+def _daily_economy_ratios(conn: Connection, now: datetime) -> tuple[list[Fraction | None], str]:
+    """One faucet/sink ratio per day (newest first) from economy_snapshots, when that table exists."""
+    columns = {r["column_name"] for r in conn.execute(
+        "SELECT column_name FROM information_schema.columns WHERE table_schema = current_schema()"
+        " AND table_name = 'economy_snapshots'").fetchall()}
+    if not columns:
+        return [], "no economy_snapshots table"
+    time_column = next((c for c in ("taken_at", "created_at", "snapshot_at", "window_end") if c in columns), None)
+    if time_column is None or "ratio" not in columns:
+        return [], "economy_snapshots has no ratio/time columns"
+    rows = conn.execute(
+        f"SELECT DISTINCT ON (day) (({time_column}) AT TIME ZONE 'UTC')::date AS day, ratio"
+        f" FROM economy_snapshots WHERE {time_column} > %s ORDER BY day DESC, {time_column} DESC",
+        (now - timedelta(days=gates.WINDOW_DAYS),),
+    ).fetchall()
+    by_day = {r["day"]: r["ratio"] for r in rows}
+    ratios: list[Fraction | None] = []
+    for offset in range(gates.WINDOW_DAYS):
+        value = by_day.get((now - timedelta(days=offset)).date())
+        ratios.append(None if value is None else Fraction(str(value)))
+    return ratios, f"{len(by_day)} days with a snapshot"
+
+
+def decision_gates(*, now: datetime | None = None) -> dict[str, Any]:
+    """The production-shift gates and seed 001's go/no-go, computed from the data now."""
+    from chalicelib.domain.economy import HARDSHIP_THRESHOLD
+
+    now = now or datetime.now(UTC)
+    window_start = now - timedelta(days=gates.WINDOW_DAYS)
+    with transaction() as conn:
+        flags = flags_repo.load(conn)
+        pool = validators_repo.count(conn)
+        quality = validators_repo.pool_quality(conn)
+        spot = spot_checks_repo.stats(conn, window_start)
+        rounds = evaluations_repo.consensus_stats(conn, window_start)
+        agreements, comparisons = evaluations_repo.shadow_agreement(conn, window_start)
+        ratios, economy_source = _daily_economy_ratios(conn, now)
+        hardship = conn.execute(
+            "SELECT count(*) FILTER (WHERE a.balance < %s) AS poor, count(*) AS agents FROM accounts a"
+            " JOIN agents g ON g.id = a.agent_id WHERE a.kind = 'agent' AND g.status = 'active'",
+            (HARDSHIP_THRESHOLD,),
+        ).fetchone()
+        dead = conn.execute("SELECT count(*) AS n FROM outbox WHERE dead_at > %s", (window_start,)).fetchone()
+    assert hardship is not None and dead is not None
+    first = spot["first_completed"]
+    days_covered = 0.0 if first is None else min(gates.WINDOW_DAYS, (now - first).total_seconds() / 86_400)
+    latencies = rounds["latencies_ms"]
+    report = gates.GateReport((
+        gates.traffic_gate(int(flags["PEER_VALIDATION_TRAFFIC_PCT"])),
+        gates.false_negative_gate(int(spot["confirmed_false_negative"]), int(spot["completed"]), days_covered),
+        gates.economy_gate(ratios),
+        gates.pool_gate(pool["active"]),
+        gates.consensus_latency_gate(gates.percentile(latencies, 95), len(latencies)),
+        gates.hardship_gate(int(hardship["poor"]), int(hardship["agents"])),
+    ))
+    answered, expired = quality["answered"], quality["expired"]
+    verdict = gates.go_no_go(
+        agreements=agreements, comparisons=comparisons,
+        average_f1=None if quality["avg_f1"] is None else Fraction(str(quality["avg_f1"])),
+        response_rate=gates.rate(answered, answered + expired),
+        quorum_timeouts=rounds["timeouts"], consensus_rounds=rounds["rounds"],
+        active_validators=pool["active"], dead_letters=int(dead["n"]),
+    )
+    return {
+        "computed_at": now, "window_days": gates.WINDOW_DAYS, **report.to_dict(), "go_no_go": verdict.to_dict(),
+        "figures": {
+            "traffic_pct": flags["PEER_VALIDATION_TRAFFIC_PCT"], "peer_validation_enabled":
+                flags["PEER_VALIDATION_ENABLED"], "pool": pool, "shadow_agreements": agreements,
+            "shadow_comparisons": comparisons, "consensus_rounds": rounds["rounds"],
+            "quorum_timeouts": rounds["timeouts"], "consensus_p50_ms": gates.percentile(latencies, 50),
+            "consensus_p95_ms": gates.percentile(latencies, 95), "decided_by": rounds["by_decided_by"],
+            "spot_checks_completed": int(spot["completed"]),
+            "false_negatives": int(spot["confirmed_false_negative"]), "economy": economy_source,
+            "average_f1": quality["avg_f1"], "answered_7d": answered, "expired_7d": expired,
+        },
+    }

@@ -1,0 +1,262 @@
+"""Spot checks: Layer B re-evaluates the real content of ~5 % of peer decisions.
+
+Several waiting spot checks go to the Message Batches API together (half price, results within
+hours, collected by a schedule); a single one, or any with a classifier that has no batches (the
+offline stand-in), is classified at once. Disagreements are typed, queued for human review and
+counted; an admin verdict settles the ground truth the validators are scored against.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from typing import Any, Literal, Protocol, cast, runtime_checkable
+from uuid import UUID
+
+from chalicelib.adapters import evaluations_repo, review_repo, spot_checks_repo, submissions_repo
+from chalicelib.adapters.idempotency import first_delivery
+from chalicelib.db.pool import Connection, transaction
+from chalicelib.domain import layer_b, routing
+from chalicelib.domain.consensus import Verdict
+from chalicelib.domain.errors import Conflict, NotFound
+from chalicelib.domain.layer_b import Classifier, ClassifierInput, ClassifierResult
+from chalicelib.observability import logger, metrics
+from chalicelib.services.consensus import apply_ground_truth
+
+CONSUMER = "spot_check"
+MAX_BATCH = 100
+STALE_CLAIM = timedelta(minutes=10)
+Outcome = Literal["completed", "batched", "not_waiting", "failed"]
+SpotVerdict = Literal["peer_correct", "layer_b_correct"]
+
+
+@runtime_checkable
+class BatchClassifier(Protocol):
+    """A classifier with the Message Batches API (the Anthropic adapter)."""
+
+    def submit_batch(self, items: list[tuple[str, ClassifierInput]]) -> str: ...
+
+    def collect_batch(self, batch_id: str) -> dict[str, ClassifierResult] | None: ...
+
+
+@dataclass(frozen=True)
+class _Claimed:
+    id: UUID
+    submission_id: UUID
+    peer_outcome: str
+    item: ClassifierInput
+
+    @property
+    def custom_id(self) -> str:
+        return self.id.hex
+
+
+def _content(row: dict[str, Any]) -> ClassifierInput:
+    # The real content, exactly as stored (defect 4 of the earlier system sent an empty string).
+    item = ClassifierInput(kind=row["kind"], title=row["title"], body=row["body"], domain=row["domain"])
+    if not item.title.strip() or not item.body.strip():
+        raise ValueError("a spot check needs the submission's content")
+    return item
+
+
+def run_spot_check(spot_check_id: UUID, message_key: str, classifier: Classifier, *,
+                   now: datetime | None = None) -> Outcome:
+    """The spot-check worker's use case for one message.
+
+    Claims this spot check and, when the classifier has batches, every other one waiting: more
+    than one goes out as a single Message Batch; otherwise they are classified one by one now. A
+    spot check already claimed, batched or completed makes the message a no-op.
+    """
+    now = now or datetime.now(UTC)
+    batching = isinstance(classifier, BatchClassifier)
+    with transaction() as conn:
+        mine = spot_checks_repo.claim(conn, now, ids=[spot_check_id], limit=1, stale_after=STALE_CLAIM)
+        if not mine:
+            return "not_waiting"
+        others = spot_checks_repo.claim(conn, now, limit=MAX_BATCH - 1, stale_after=STALE_CLAIM) if batching else []
+    claimed = [_Claimed(r["id"], r["submission_id"], r["peer_outcome"], _content(r)) for r in [*mine, *others]]
+    if batching and len(claimed) > 1:
+        batch_id = _submit(cast(BatchClassifier, classifier), claimed, now)
+        if batch_id is not None:
+            return "batched"
+    outcome: Outcome = "failed"
+    for spot in claimed:
+        result = classifier.classify(spot.item)
+        with transaction() as conn:
+            key = message_key if spot.id == spot_check_id else f"claimed-with:{message_key}:{spot.id}"
+            if not first_delivery(conn, CONSUMER, key):
+                continue
+            done = _record(conn, spot.id, result, now=datetime.now(UTC))
+        if spot.id == spot_check_id:
+            outcome = "completed" if done else "failed"
+    return outcome
+
+
+def _submit(classifier: BatchClassifier, claimed: list[_Claimed], now: datetime) -> str | None:
+    """Submit one batch; on failure give the claims back (the caller classifies them one by one)."""
+    from chalicelib.adapters.anthropic_classifier import BatchUnavailable
+
+    try:
+        batch_id = classifier.submit_batch([(c.custom_id, c.item) for c in claimed])
+    except BatchUnavailable as exc:
+        logger.warning("spot-check batch unavailable; classifying one by one", extra={"error": str(exc)})
+        metrics.add_metric(name="SpotCheckBatchFailures", unit="Count", value=1)
+        return None
+    with transaction() as conn:
+        spot_checks_repo.insert_batch(conn, batch_id, items=len(claimed), now=now)
+        spot_checks_repo.mark_batched(conn, [c.id for c in claimed], batch_id)
+    metrics.add_metric(name="SpotCheckBatches", unit="Count", value=1)
+    return batch_id
+
+
+def poll_batches(classifier: Classifier, *, now: datetime | None = None, limit: int = 20) -> dict[str, int]:
+    """The schedule: collect ended batches, and put stuck claims back in the queue.
+
+    A batch still processing is left for the next run. A spot check the batch has no result for
+    fails with that reason (it is not compared).
+    """
+    now = now or datetime.now(UTC)
+    requeued = _requeue_stuck(now)
+    if not isinstance(classifier, BatchClassifier):
+        return {"collected": 0, "still_processing": 0, "requeued": requeued}
+    with transaction() as conn:
+        batches = [b["id"] for b in spot_checks_repo.processing_batches(conn, limit=limit)]
+    collected = processing = 0
+    for batch_id in batches:
+        try:
+            results = classifier.collect_batch(batch_id)
+        except Exception as exc:
+            logger.warning("collecting a spot-check batch failed", extra={"batch_id": batch_id, "error": str(exc)})
+            with transaction() as conn:
+                spot_checks_repo.note_poll(conn, batch_id, type(exc).__name__)
+            continue
+        with transaction() as conn:
+            if spot_checks_repo.lock_batch(conn, batch_id) is None:
+                continue
+            if results is None:
+                spot_checks_repo.note_poll(conn, batch_id, None)
+                processing += 1
+                continue
+            for spot in spot_checks_repo.in_batch(conn, batch_id):
+                result = results.get(spot["id"].hex)
+                if result is None:
+                    spot_checks_repo.fail(conn, spot["id"], error="no result in the batch", result=None, now=now)
+                else:
+                    _record(conn, spot["id"], result, now=now)
+            spot_checks_repo.end_batch(conn, batch_id, now)
+            collected += 1
+    return {"collected": collected, "still_processing": processing, "requeued": requeued}
+
+
+def _requeue_stuck(now: datetime) -> int:
+    """Claims left in ``submitting`` by a crashed worker go back to pending with a new message."""
+    from chalicelib.adapters import outbox
+    from chalicelib.services.delivery import relay_after_commit
+
+    with transaction() as conn:
+        stuck = conn.execute(
+            "UPDATE spot_checks SET status = 'pending', claimed_at = NULL"
+            " WHERE status = 'submitting' AND claimed_at < %s RETURNING id",
+            (now - STALE_CLAIM,),
+        ).fetchall()
+        ids = tuple(outbox.enqueue(conn, "spot_check", {"spot_check_id": str(r["id"])}) for r in stuck)
+    relay_after_commit(ids)
+    return len(ids)
+
+
+def _record(conn: Connection, spot_check_id: UUID, result: ClassifierResult, *, now: datetime) -> bool:
+    """Compare Layer B's re-evaluation with the peers, queue a disagreement, update the ground truth."""
+    spot = spot_checks_repo.get(conn, spot_check_id, for_update=True)
+    if spot is None or spot["status"] not in spot_checks_repo.OPEN_STATUSES:
+        return False
+    submission_id: UUID = spot["submission_id"]
+    if result.assessment is None:
+        spot_checks_repo.fail(conn, spot_check_id, error=result.error or "no assessment", result=result.to_dict(),
+                              now=now)
+        submissions_repo.add_trail(conn, submission_id, "spot_check", {
+            "spot_check_id": str(spot_check_id), "status": "failed", "error": result.error})
+        metrics.add_metric(name="SpotCheckFailures", unit="Count", value=1)
+        return False
+    # Peer-routed submissions come from verified agents only.
+    decision: Verdict = layer_b.decide(result.assessment, "verified")
+    agrees, disagreement = routing.spot_check_agrees(spot["peer_outcome"], decision)
+    spot_checks_repo.complete(conn, spot_check_id, layer_b_decision=decision, result=result.to_dict(),
+                              agrees=agrees, disagreement=disagreement, now=now)
+    evaluations_repo.set_truth(conn, submission_id, "truth_spot_check", decision)
+    apply_ground_truth(conn, submission_id, now=now)
+    if disagreement is not None:
+        item_id = review_repo.enqueue(
+            conn, subject_type="submission", subject_id=submission_id, source="spot_check", reason=disagreement,
+            details={"spot_check_id": str(spot_check_id), "peer_outcome": spot["peer_outcome"],
+                     "layer_b_decision": decision},
+            priority=2 if disagreement == "false_negative" else 1, dedup_key=f"spot_check:{spot_check_id}")
+        if item_id is not None:
+            spot_checks_repo.link_review_item(conn, spot_check_id, item_id)
+        metrics.add_metric(name="SpotCheckDisagreements", unit="Count", value=1)
+    metrics.add_metric(name="SpotChecks", unit="Count", value=1)
+    submissions_repo.add_trail(conn, submission_id, "spot_check", {
+        "spot_check_id": str(spot_check_id), "status": "completed", "peer_outcome": spot["peer_outcome"],
+        "layer_b_decision": decision, "agrees": agrees, "disagreement": disagreement,
+        "classifier": result.classifier, "model": result.model, "cost_usd_micros": result.cost_usd_micros,
+    })
+    return True
+
+
+def record_verdict(spot_check_id: UUID, verdict: SpotVerdict, *, notes: str | None, actor: str,
+                   now: datetime | None = None) -> dict[str, Any]:
+    """An admin settles a spot check: whose call was right becomes the submission's ground truth.
+
+    ``layer_b_correct`` makes Layer B's re-evaluation the truth (a wrong peer call counts against
+    each validator's F1); ``peer_correct`` makes the peers' outcome the truth. Given once: a second
+    verdict is a Conflict, as is a verdict on a spot check that has no result yet.
+    """
+    now = now or datetime.now(UTC)
+    with transaction() as conn:
+        spot = spot_checks_repo.get(conn, spot_check_id, for_update=True)
+        if spot is None:
+            raise NotFound("spot check not found")
+        if spot["verdict"] is not None:
+            raise Conflict("this spot check has been reviewed already",
+                           details={"verdict": spot["verdict"], "verdict_at": spot["verdict_at"].isoformat()})
+        if spot["status"] != "completed":
+            raise Conflict("this spot check has no Layer B result to judge", details={"status": spot["status"]})
+        truth = spot["layer_b_decision"] if verdict == "layer_b_correct" else spot["peer_outcome"]
+        spot_checks_repo.set_verdict(conn, spot_check_id, verdict=verdict, notes=notes, actor=actor, now=now)
+        evaluations_repo.set_truth(conn, spot["submission_id"], "truth_admin", truth)
+        changes = apply_ground_truth(conn, spot["submission_id"], now=now)
+        if spot["review_item_id"] is not None:
+            spot_checks_repo.resolve_review_item(conn, spot["review_item_id"], resolution=verdict, notes=notes,
+                                                 actor=actor, now=now)
+        submissions_repo.add_trail(conn, spot["submission_id"], "spot_check_verdict", {
+            "spot_check_id": str(spot_check_id), "verdict": verdict, "truth": truth, "by": actor})
+        updated = spot_checks_repo.get(conn, spot_check_id)
+    assert updated is not None
+    return {**updated, "tier_changes": changes}
+
+
+def list_spot_checks(*, limit: int, before: tuple[datetime, str] | None, status: str | None,
+                     disagreement_only: bool) -> list[dict[str, Any]]:
+    with transaction() as conn:
+        return spot_checks_repo.page(conn, limit=limit, before=before, status=status,
+                                     disagreement_only=disagreement_only)
+
+
+def spot_check_stats(*, days: int, now: datetime | None = None) -> dict[str, Any]:
+    """Counts over the last ``days``: agreement, disagreements by type, verdicts, the false-negative rate."""
+    now = now or datetime.now(UTC)
+    with transaction() as conn:
+        row = spot_checks_repo.stats(conn, now - timedelta(days=days))
+    completed = int(row["completed"])
+    return {
+        "days": days,
+        "total": int(row["total"]),
+        "open": int(row["open"]),
+        "completed": completed,
+        "failed": int(row["failed"]),
+        "agreements": int(row["agreements"]),
+        "agreement_rate": int(row["agreements"]) / completed if completed else None,
+        "disagreements": {k: int(row[k]) for k in ("false_negative", "false_positive", "missed_flag")},
+        "false_negative_rate": int(row["confirmed_false_negative"]) / completed if completed else None,
+        "verdicts": {k: int(row[k]) for k in ("peer_correct", "layer_b_correct")},
+        "awaiting_verdict": int(row["awaiting_verdict"]),
+    }
