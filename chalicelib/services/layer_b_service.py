@@ -207,6 +207,9 @@ def record_call(
     tokens = (usage.input_tokens + usage.output_tokens + usage.cache_creation_input_tokens
               + usage.cache_read_input_tokens)
     metrics.add_metric(name="LayerBTokens", unit="Count", value=tokens)
+    if status.budget_cents > 0:
+        used_pct = 100 * status.spent_usd_micros / status.budget_usd_micros
+        metrics.add_metric(name="LayerBBudgetUsedPct", unit="Percent", value=round(used_pct, 2))
     return status
 
 
