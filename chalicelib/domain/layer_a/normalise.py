@@ -1,0 +1,210 @@
+"""Fold a text into the ASCII views that patterns are matched against.
+
+The plain view is lowercase ASCII bytes. Every original character becomes zero, one or
+more plain-view characters:
+
+- ASCII: letters lowercased, ``_`` becomes ``-`` (a separator), control characters other
+  than tab and newlines are dropped;
+- invisible characters (format characters such as zero-width spaces and joiners, the
+  soft hyphen, combining marks, variation selectors, tag characters, Hangul fillers)
+  are dropped, so that they cannot split a word;
+- look-alike characters (Cyrillic, Greek, Armenian, Cherokee, small capitals, ...) are
+  folded to the ASCII letter they imitate, from the Unicode confusables data;
+- everything else goes through NFKC (fullwidth forms, ligatures, mathematical letters,
+  circled letters), casefolding and accent stripping; remaining decimal digits become
+  ASCII digits, remaining letters of other scripts are dropped and anything else
+  (punctuation, symbols, spaces) becomes a space.
+
+Pure ASCII text takes a fast path (one ``bytes.translate``). Positions in the plain view
+are mapped back to the original text only when something matched.
+
+The word view, which forbidden patterns and profanity are matched against, has the same
+length as the plain view: leetspeak symbols followed by a letter or digit become the
+letter they stand for ("$py", "k!ll"), other symbols and every other non-alphanumeric
+character become a space, digits become the letters they stand for ("g0n", "b0mb";
+only 2 and 6 stay digits) and "l" becomes "i" (both are written "1" and "|"). PII and
+spam detectors read the plain view.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import unicodedata
+from collections.abc import Callable
+from functools import cache
+from pathlib import Path
+
+from chalicelib.domain.layer_a.dsl import CANONICAL_FROM, CANONICAL_TO
+
+_PATTERN_DIR = Path(__file__).resolve().parent.parent / "patterns"
+
+_CONTROL = bytes([*range(0, 9), 11, 12, *range(14, 32), 127])
+_ASCII_TABLE = bytes.maketrans(
+    bytes(range(ord("A"), ord("Z") + 1)) + b"_",
+    bytes(range(ord("a"), ord("z") + 1)) + b"-",
+)
+# Invisible or near-invisible characters that are not format characters or marks.
+_EXTRA_INVISIBLE = frozenset("\u115f\u1160\u3164\uffa0\u2800\u200a\u2006\u2009\u202f\u205f\u180e")
+_TABLE_LIMIT = 65536
+
+_LEET_SYMBOLS = b"@$!|+"
+_SYMBOL_RUN = re.compile(rb"[@$!|+]+(?=[a-z0-9])")
+_CANON = dict(zip(CANONICAL_FROM, CANONICAL_TO, strict=True))
+_SYMBOL_LETTERS = bytes.maketrans(_LEET_SYMBOLS, "".join(_CANON[chr(c)] for c in _LEET_SYMBOLS).encode())
+
+
+def _word_byte(b: int) -> int:
+    ch = chr(b)
+    if b >= 128 or not (ch.islower() or ch.isdigit()):
+        return ord(" ")  # separators, and symbols not followed by a letter or digit
+    return ord(_CANON.get(ch, ch))
+
+
+_WORD_TABLE = bytes(_word_byte(b) for b in range(256))
+
+
+@cache
+def _confusables() -> dict[str, str]:
+    data = json.loads((_PATTERN_DIR / "confusables.json").read_text(encoding="utf-8"))
+    mapping: dict[str, str] = data["map"]
+    return mapping
+
+
+def _fold_ascii(ch: str) -> str:
+    code = ord(ch)
+    if code in _CONTROL:
+        return ""
+    return chr(_ASCII_TABLE[code])
+
+
+def fold_char(ch: str) -> str:
+    """The view characters (ASCII, possibly empty) for one original character."""
+    if ch.isascii():
+        return _fold_ascii(ch)
+    confusables = _confusables()
+    direct = confusables.get(ch)
+    if direct is not None:
+        return direct
+    if ch in _EXTRA_INVISIBLE:
+        return ""
+    category = unicodedata.category(ch)
+    if category in ("Cf", "Mn", "Me", "Mc"):
+        return ""
+    if category in ("Cs", "Co", "Cn", "Cc"):
+        return " "
+    out: list[str] = []
+    for part in unicodedata.normalize("NFKD", unicodedata.normalize("NFKC", ch).casefold()):
+        if part.isascii():
+            out.append(_fold_ascii(part))
+            continue
+        mapped = confusables.get(part)
+        if mapped is not None:
+            out.append(mapped)
+            continue
+        part_category = unicodedata.category(part)
+        if part_category[0] == "M" or part_category == "Cf" or part in _EXTRA_INVISIBLE:
+            continue
+        if part_category == "Nd":
+            out.append(str(unicodedata.digit(part)))
+        elif part_category[0] not in "LN":
+            out.append(" ")
+    return "".join(out)
+
+
+class _FoldTable(dict[int, str]):
+    """A ``str.translate`` table filled on demand, one entry per distinct code point."""
+
+    def __missing__(self, key: int) -> str:
+        value = fold_char(chr(key))
+        if len(self) < _TABLE_LIMIT:
+            self[key] = value
+        return value
+
+
+_TABLE = _FoldTable()
+
+
+def word_view(plain: bytes) -> bytes:
+    """The word view of a plain view (same length, see the module docstring)."""
+    if any(symbol in plain for symbol in (b"@", b"$", b"!", b"|", b"+")):
+        plain = _SYMBOL_RUN.sub(lambda m: m.group().translate(_SYMBOL_LETTERS), plain)
+    return plain.translate(_WORD_TABLE)
+
+
+class View:
+    """The normalised views of one text, with the way back to original positions."""
+
+    __slots__ = ("_offsets", "ascii", "plain", "text", "words")
+
+    def __init__(self, text: str) -> None:
+        self.text = text
+        self.ascii = text.isascii()
+        if self.ascii:
+            self.plain = text.encode("ascii").translate(_ASCII_TABLE, _CONTROL)
+        else:
+            self.plain = text.translate(_TABLE).encode("ascii")
+        self.words = word_view(self.plain)
+        self._offsets: list[int] | None = None
+
+    @property
+    def identity(self) -> bool:
+        """True when view positions equal original positions."""
+        return self.ascii and len(self.plain) == len(self.text)
+
+    def original_span(self, start: int, end: int) -> tuple[int, int]:
+        """Map a non-empty span of the view back to the span of the original text."""
+        if self.identity:
+            return start, end
+        offsets = self._offsets
+        if offsets is None:
+            offsets = self._offsets = _build_offsets(self.text, _fold_ascii if self.ascii else fold_table_get)
+        return offsets[start], offsets[end - 1] + 1
+
+
+def fold_table_get(ch: str) -> str:
+    return _TABLE[ord(ch)]
+
+
+def _build_offsets(text: str, fold: Callable[[str], str]) -> list[int]:
+    offsets: list[int] = []
+    for index, ch in enumerate(text):
+        width = len(fold(ch))
+        if width == 1:
+            offsets.append(index)
+        elif width:
+            offsets.extend([index] * width)
+    return offsets
+
+
+# Three or more single characters separated by short runs of separators, in the word
+# view: "g u n", "s-u-r-v-e-i-l-l-a-n-c-e", "g.u.n".
+SPACED_RUN = re.compile(rb"(?<![a-z0-9])[a-z0-9](?: {1,3}[a-z0-9]){2,}(?![a-z0-9])")
+# The same for Hyperscan, on the word view padded with a space at each end.
+SPACED_RUN_PREFILTER = rb" [a-z0-9](?: {1,3}[a-z0-9]){2,} "
+
+
+def collapse_spaced_runs(words: bytes) -> tuple[bytes, list[int]] | None:
+    """Join runs of single spaced-out characters of a word view; returns the new view
+    and, for each of its positions, the position in the given view. None: no such run."""
+    pieces: list[bytes] = []
+    positions: list[int] = []
+    last = 0
+    for run in SPACED_RUN.finditer(words):
+        pieces.append(words[last : run.start()])
+        positions.extend(range(last, run.start()))
+        for index in range(run.start(), run.end()):
+            if words[index] != 0x20:
+                pieces.append(words[index : index + 1])
+                positions.append(index)
+        last = run.end()
+    if not pieces:
+        return None
+    pieces.append(words[last:])
+    positions.extend(range(last, len(words)))
+    return b"".join(pieces), positions
+
+
+def strip_spaces(words: bytes) -> bytes:
+    """The word view without separators, for finding words split by separators."""
+    return words.replace(b" ", b"")

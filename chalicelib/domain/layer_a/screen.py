@@ -1,0 +1,168 @@
+"""Layer A: the synchronous content screen."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterable
+from dataclasses import dataclass
+from functools import cache
+
+from chalicelib.domain.layer_a import signals as sig
+from chalicelib.domain.layer_a.catalogue import Catalogue, Entry, load_catalogue
+from chalicelib.domain.layer_a.engines import Engine, build_engine
+from chalicelib.domain.layer_a.model import LayerAResult, PatternMatch, Signal
+from chalicelib.domain.layer_a.normalise import View, collapse_spaced_runs, strip_spaces
+
+_LETTER = re.compile(rb"[a-z]")
+
+
+@dataclass(frozen=True)
+class _Hit:
+    entry: Entry
+    start: int  # positions in the plain and word views (same length)
+    end: int
+
+
+class Screener:
+    """Screens texts with one compiled catalogue and one prefilter engine."""
+
+    def __init__(self, catalogue: Catalogue, engine: Engine) -> None:
+        self.catalogue = catalogue
+        self.engine = engine
+        self._entries = {e.index: e for e in catalogue.entries}
+        self._spaced_run = catalogue.spaced_run
+        self._email = catalogue.detector("email")
+        self._number = catalogue.detector("number")
+        self._url = catalogue.detector("url")
+        self._punctuation = catalogue.detector("punctuation_run")
+        self._flood = catalogue.detector("character_flood")
+
+    def evaluate(self, text: str) -> LayerAResult:
+        """Screen one text. Blocked iff a forbidden pattern matched and no allow entry cleared it."""
+        view = View(text)
+        words, plain = view.words, view.plain
+        candidates = self.engine.candidates(words, plain)
+        hits: dict[tuple[int, int, int], _Hit] = {}
+        for index in sorted(i for i in candidates if i in self._entries):
+            entry = self._entries[index]
+            self._collect(hits, entry, entry.exact, words, plain, None)
+        if self._spaced_run in candidates:
+            collapsed = collapse_spaced_runs(words)
+            if collapsed is not None:
+                collapsed_words, positions = collapsed
+                for index in sorted(i for i in self.engine.candidates(collapsed_words, None) if i in self._entries):
+                    entry = self._entries[index]
+                    self._collect(hits, entry, entry.exact, collapsed_words, plain, positions)
+        for index in sorted(self.engine.tolerant(strip_spaces(words))):
+            entry = self._entries[index]
+            if entry.tolerant is not None:
+                self._collect(hits, entry, entry.tolerant, words, plain, None)
+
+        merged = _merge(hits.values())
+        allows = [h for h in merged if h.entry.kind == "allow"]
+        matches: list[PatternMatch] = []
+        found: list[Signal] = []
+        for hit in merged:
+            if hit.entry.kind == "allow" or _cleared(hit, allows):
+                continue
+            start, end = view.original_span(hit.start, hit.end)
+            if hit.entry.kind == "forbidden":
+                matches.append(
+                    PatternMatch(hit.entry.category, hit.entry.severity, hit.entry.pattern_id, start, end, text[start:end])
+                )
+            else:
+                found.append(Signal("profanity", hit.entry.pattern_id, hit.entry.severity, start, end))
+
+        pii = sig.find_pii(
+            view,
+            self._confirm(self._email.index, self._email.confirm, plain, candidates),
+            self._confirm(self._number.index, self._number.confirm, plain, candidates),
+        )
+        found.extend(pii)
+        found.extend(self._spam(view, candidates))
+        matches.sort(key=lambda m: (m.start, m.end, m.category, m.pattern_id))
+        found.sort(key=lambda s: (s.start if s.start is not None else -1, s.kind, s.subtype, s.end or 0))
+        return LayerAResult(
+            blocked=bool(matches),
+            matches=tuple(matches),
+            signals=tuple(found),
+            masked_text=sig.mask(text, pii) if pii else text,
+            pattern_version=self.catalogue.version,
+        )
+
+    @staticmethod
+    def _collect(
+        hits: dict[tuple[int, int, int], _Hit],
+        entry: Entry,
+        regex: re.Pattern[bytes],
+        view: bytes,
+        plain: bytes,
+        positions: list[int] | None,
+    ) -> None:
+        for match in regex.finditer(view):
+            start, end = match.span()
+            if start == end:
+                continue
+            if positions is not None:
+                start, end = positions[start], positions[end - 1] + 1
+            # Made only of digits and symbols, it is a number, not a disguised word.
+            if not entry.numeric and not _LETTER.search(plain, start, end):
+                continue
+            hits.setdefault((entry.index, start, end), _Hit(entry, start, end))
+
+    @staticmethod
+    def _confirm(index: int, regex: re.Pattern[bytes], plain: bytes, candidates: set[int]) -> list[re.Match[bytes]]:
+        return list(regex.finditer(plain)) if index in candidates else []
+
+    def _spam(self, view: View, candidates: set[int]) -> list[Signal]:
+        found: list[Signal] = []
+        caps = sig.caps_signal(view.text)
+        if caps is not None:
+            found.append(caps)
+        plain = view.plain
+        found.extend(sig.repetition_signals(view.words))
+        links = sig.link_signal(len(self._confirm(self._url.index, self._url.confirm, plain, candidates)))
+        if links is not None:
+            found.append(links)
+        punctuation = self._confirm(self._punctuation.index, self._punctuation.confirm, plain, candidates)
+        found.extend(sig.run_signals(view, "punctuation_run", punctuation))
+        flood = self._confirm(self._flood.index, self._flood.confirm, plain, candidates)
+        found.extend(sig.run_signals(view, "character_flood", flood))
+        return found
+
+
+def _merge(hits: Iterable[_Hit]) -> list[_Hit]:
+    """Overlapping hits of one entry (the same words seen in several views) become one."""
+    merged: list[_Hit] = []
+    for hit in sorted(hits, key=lambda h: (h.entry.index, h.start, -h.end)):
+        last = merged[-1] if merged else None
+        if last is not None and last.entry.index == hit.entry.index and hit.start < last.end:
+            merged[-1] = _Hit(last.entry, last.start, max(last.end, hit.end))
+        else:
+            merged.append(hit)
+    return merged
+
+
+def _cleared(hit: _Hit, allows: list[_Hit]) -> bool:
+    """An allow entry clears the hits it overlaps (of the categories it names, or all)."""
+    return any(
+        a.start < hit.end
+        and hit.start < a.end
+        and (not a.entry.clears or hit.entry.category in a.entry.clears)
+        for a in allows
+    )
+
+
+@cache
+def screener(engine: str | None = None) -> Screener:
+    """The screener with the named engine ("hyperscan" or "re"); by default the fastest available."""
+    catalogue = load_catalogue()
+    return Screener(catalogue, build_engine(catalogue, engine))
+
+
+def evaluate(text: str) -> LayerAResult:
+    """Screen one text with the forbidden patterns and the signal detectors.
+
+    Pure and deterministic; the pattern file is loaded and compiled on the first call.
+    """
+    return screener().evaluate(text)
