@@ -18,22 +18,22 @@ def pytest_configure(config: pytest.Config) -> None:
 
 
 @pytest.fixture(scope="session")
-def queues() -> dict[str, Any]:
+def queues_stack() -> dict[str, Any]:
     return load_template(INFRA_DIR / "queues.yaml")
 
 
 @pytest.fixture(scope="session")
-def storage() -> dict[str, Any]:
+def storage_stack() -> dict[str, Any]:
     return load_template(INFRA_DIR / "storage.yaml")
 
 
 @pytest.fixture(scope="session")
-def database() -> dict[str, Any]:
+def database_stack() -> dict[str, Any]:
     return load_template(INFRA_DIR / "database.yaml")
 
 
 @pytest.fixture(scope="session")
-def privacy() -> dict[str, Any]:
+def privacy_stack() -> dict[str, Any]:
     return load_template(INFRA_DIR / "privacy-function.yaml")
 
 

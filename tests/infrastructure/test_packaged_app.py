@@ -78,21 +78,21 @@ def test_every_sqs_event_source_reports_batch_item_failures(app_template: dict[s
 
 
 def test_every_queue_the_app_consumes_is_declared_by_the_queues_stack(
-    app_template: dict[str, Any], queues: dict[str, Any]
+    app_template: dict[str, Any], queues_stack: dict[str, Any]
 ) -> None:
-    declared = {q["Properties"]["QueueName"] for q in resources_of_type(queues, "AWS::SQS::Queue").values()}
+    declared = {q["Properties"]["QueueName"] for q in resources_of_type(queues_stack, "AWS::SQS::Queue").values()}
     consumed = {queue_name_of(properties["Queue"]) for _, properties, _ in sqs_sources(app_template)}
     assert consumed - declared == set()
 
 
 def test_every_queue_hides_a_message_for_six_times_its_consumers_timeout(
-    app_template: dict[str, Any], queues: dict[str, Any]
+    app_template: dict[str, Any], queues_stack: dict[str, Any]
 ) -> None:
     from chalice.utils import to_cfn_resource_name
 
     consumers = {queue_name_of(p["Queue"]): (name, p, fn) for name, p, fn in sqs_sources(app_template)}
     checked = []
-    for logical_id, queue in resources_of_type(queues, "AWS::SQS::Queue").items():
+    for logical_id, queue in resources_of_type(queues_stack, "AWS::SQS::Queue").items():
         if "Metadata" not in queue:
             continue  # a dead-letter queue: nothing consumes it
         consumer = queue["Metadata"]["Consumer"]

@@ -34,8 +34,10 @@ def test_the_linter_reports_a_broken_template(tmp_path: Path) -> None:
     assert lint_findings(broken)
 
 
-def test_every_stage_queue_exists_with_a_dead_letter_queue_after_five_receives(queues: dict[str, Any]) -> None:
-    all_queues = resources_of_type(queues, "AWS::SQS::Queue")
+def test_every_stage_queue_exists_with_a_dead_letter_queue_after_five_receives(
+    queues_stack: dict[str, Any],
+) -> None:
+    all_queues = resources_of_type(queues_stack, "AWS::SQS::Queue")
     dead_letter = {
         q["Properties"]["RedrivePolicy"]["deadLetterTargetArn"]["Fn::GetAtt"][0]
         for q in all_queues.values()
@@ -54,8 +56,8 @@ def test_every_stage_queue_exists_with_a_dead_letter_queue_after_five_receives(q
         assert "RedrivePolicy" not in target, f"{name}: dead-letter queues do not chain"
 
 
-def test_uploads_stay_unreadable_until_the_privacy_stage_has_run(storage: dict[str, Any]) -> None:
-    bucket = storage["Resources"]["EvidenceBucket"]["Properties"]
+def test_uploads_stay_unreadable_until_the_privacy_stage_has_run(storage_stack: dict[str, Any]) -> None:
+    bucket = storage_stack["Resources"]["EvidenceBucket"]["Properties"]
     # Nothing is public, everything is encrypted with the data key
     assert all(bucket["PublicAccessBlockConfiguration"].values())
     rule = bucket["BucketEncryption"]["ServerSideEncryptionConfiguration"][0]["ServerSideEncryptionByDefault"]
@@ -69,14 +71,16 @@ def test_uploads_stay_unreadable_until_the_privacy_stage_has_run(storage: dict[s
     assert notification["Event"] == "s3:ObjectCreated:*"
     assert notification["Filter"]["S3Key"]["Rules"] == [{"Name": "prefix", "Value": "quarantine/"}]
     assert substitute(notification["Queue"]["Fn::ImportValue"]) == f"peerguard-{STAGE}-PrivacyQueueArn"
-    [statement] = storage["Resources"]["PrivacyQueuePolicy"]["Properties"]["PolicyDocument"]["Statement"]
+    [statement] = storage_stack["Resources"]["PrivacyQueuePolicy"]["Properties"]["PolicyDocument"]["Statement"]
     assert statement["Principal"] == {"Service": "s3.amazonaws.com"}
     admitted = substitute(statement["Condition"]["ArnLike"]["aws:SourceArn"]).split(":::", 1)[1]
     assert admitted == substitute(bucket["BucketName"])
 
 
-def test_the_privacy_function_reports_batch_failures_and_runs_the_handler_that_exists(privacy: dict[str, Any]) -> None:
-    [(_, source, function)] = sqs_sources(privacy)
+def test_the_privacy_function_reports_batch_failures_and_runs_the_handler_that_exists(
+    privacy_stack: dict[str, Any],
+) -> None:
+    [(_, source, function)] = sqs_sources(privacy_stack)
     assert source["FunctionResponseTypes"] == ["ReportBatchItemFailures"]
     assert substitute(source["EventSourceArn"]["Fn::ImportValue"]) == f"peerguard-{STAGE}-PrivacyQueueArn"
     properties = function["Properties"]
@@ -90,17 +94,19 @@ def test_the_privacy_function_reports_batch_failures_and_runs_the_handler_that_e
     assert attribute in top_level
 
 
-def test_the_database_is_private_encrypted_and_its_password_is_managed_by_rds(database: dict[str, Any]) -> None:
-    instance = database["Resources"]["Database"]["Properties"]
+def test_the_database_is_private_encrypted_and_its_password_is_managed_by_rds(
+    database_stack: dict[str, Any],
+) -> None:
+    instance = database_stack["Resources"]["Database"]["Properties"]
     assert instance["Engine"] == "postgres"
     assert instance["EngineVersion"] == {"Ref": "EngineVersion"}
-    assert database["Parameters"]["EngineVersion"]["Default"].startswith("16.")
+    assert database_stack["Parameters"]["EngineVersion"]["Default"].startswith("16.")
     assert instance["PubliclyAccessible"] is False
     assert instance["StorageEncrypted"] is True
     assert instance["ManageMasterUserPassword"] is True
     assert "MasterUserPassword" not in instance
     assert instance["MultiAZ"] == {"Ref": "MultiAZ"}
-    assert database["Resources"]["Database"]["DeletionPolicy"] == "Snapshot"
+    assert database_stack["Resources"]["Database"]["DeletionPolicy"] == "Snapshot"
 
 
 def test_the_prod_policy_is_the_dev_policy_for_the_prod_stage() -> None:
