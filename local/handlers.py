@@ -8,6 +8,14 @@ from chalicelib.entrypoints.workers import HANDLERS
 from local.dispatcher import Handler
 
 
+def privacy(event: dict[str, Any], context: Any) -> Any:
+    """The privacy function (not part of the Chalice app); imported on first use, with its imaging stack."""
+    from functions.privacy.handler import handler
+
+    return handler(event, context)
+
+
 def local_handlers() -> dict[str, Handler]:
     handlers: dict[str, Any] = dict(HANDLERS)
+    handlers["privacy"] = privacy
     return handlers

@@ -421,16 +421,16 @@ def process_evidence(evidence_id: UUID, process: PhotoProcessor, *, now: datetim
     try:
         original = store.get(key)
         if len(original) > settings.evidence_max_bytes:
-            raise PhotoRefused("TOO_LARGE", "the photo is larger than the upload limit")
+            raise PhotoRefused("too_large", "the photo is larger than the upload limit")
         clean = process(original, blur=blur)
         store.put(processed_key(evidence_id, clean.content_type), clean.data, clean.content_type)
     except BlobNotFound:
-        failure = ("ORIGINAL_MISSING", "the upload was not found in quarantine")
+        failure = ("original_missing", "the upload was not found in quarantine")
     except PhotoRefused as refused:
         failure = (refused.code, refused.message)
     except Exception:
         logger.exception("privacy processing failed", extra={"evidence_id": str(evidence_id)})
-        failure = ("PROCESSING_ERROR", "the photo could not be processed; an operator may retry it")
+        failure = ("processing_error", "the photo could not be processed; an operator may retry it")
 
     outbox_ids: list[int] = []
     with transaction() as conn:

@@ -40,7 +40,7 @@ def admin(api: Api) -> str:
 def create_template(api: Api, admin: str, **changes: Any) -> dict[str, Any]:
     answer = api.post("/v1/admin/mission-templates", key=admin, body={**TEMPLATE, **changes})
     assert answer.status == 201, answer.body
-    return answer.data
+    return dict(answer.data)
 
 
 def test_an_admin_creates_a_template_that_everyone_can_list(api: Api, admin: str) -> None:
@@ -156,7 +156,7 @@ def test_public_list_pages_with_a_cursor_and_filters_by_domain(api: Api, admin: 
 
 def test_a_mission_snapshots_its_template_and_expires_in_thirty_days(api: Api, admin: str) -> None:
     template = create_template(api, admin)
-    agent_key, agent = api.register("planner")
+    agent_key, _ = api.register("planner")
     before = datetime.now(UTC)
     answer = api.post("/v1/missions", key=agent_key, body={
         "template_id": template["id"], "location": {"latitude": 45.4642, "longitude": 9.19},
@@ -187,7 +187,8 @@ def test_humans_do_not_create_missions_and_bad_missions_are_refused(api: Api, ad
     assert api.post("/v1/missions", key=admin, body=body).status == 201
     past = (datetime.now(UTC) - timedelta(minutes=1)).isoformat()
     assert api.post("/v1/missions", key=admin, body={**body, "expires_at": past}).status == 400
-    assert api.post("/v1/missions", key=admin, body={**body, "location": {"latitude": 91, "longitude": 0}}).status == 400
+    off_the_map = {**body, "location": {"latitude": 91, "longitude": 0}}
+    assert api.post("/v1/missions", key=admin, body=off_the_map).status == 400
     assert api.post("/v1/missions", key=admin, body={**body, "reward_millicredits": -1}).status == 400
     missing = {**body, "template_id": "00000000-0000-4000-8000-000000000000"}
     assert api.post("/v1/missions", key=admin, body=missing).status == 404
