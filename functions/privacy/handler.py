@@ -116,7 +116,9 @@ def clean_photo(data: bytes, *, blur: bool) -> CleanPhoto:
         raise PhotoRefused(rejected.code, rejected.message) from rejected
     return CleanPhoto(
         data=processed.data, width=processed.width, height=processed.height, content_type=processed.content_type,
-        removed_metadata=tuple(processed.removed_metadata), orientation_applied=processed.orientation_applied,
+        removed_metadata=tuple(processed.removed_metadata),
+        # The EXIF orientation baked into the pixels: 1 (or none) means they were upright already.
+        orientation_applied=int(processed.orientation_applied) not in (0, 1),
         faces_blurred=processed.faces_blurred, plates_blurred=processed.plates_blurred,
         coarse_location=processed.coarse_location, sha256=processed.sha256,
     )

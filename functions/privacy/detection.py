@@ -1,0 +1,406 @@
+"""Face and licence-plate detection on decoded photos (OpenCV, CPU only).
+
+Faces: Haar cascades, frontal (alt2, 20x20 window) and profile, the profile cascade run on the
+image and on its mirror so that faces turned either way are found. Plates: the bundled
+russian_plate_number cascade plus two detectors of plate-shaped text that do not depend on one
+country's plate design: rows of character-like connected components, and the classic
+blackhat + horizontal-gradient morphology whose candidates must then contain such a row.
+
+Large photos are searched on a downscaled copy (long side at most DETECT_SIDE px) and boxes are
+mapped back, so the smallest face found is 20 px in the copy: 20 px in photos up to DETECT_SIDE
+wide, about 1 % of the long side beyond. Plate characters are smaller than faces: the text
+detectors start from a copy of up to TEXT_SIDE px (the full picture of a 12-megapixel photo).
+Every function raises on error; none turns an error into "nothing found".
+"""
+
+from __future__ import annotations
+
+import importlib
+import threading
+from collections.abc import Iterable
+from dataclasses import dataclass
+from pathlib import Path
+
+import cv2
+import numpy as np
+from numpy.typing import NDArray
+
+Gray = NDArray[np.uint8]
+Box = tuple[int, int, int, int]  # x, y, width, height in pixels
+
+_SQUARE3 = np.ones((3, 3), np.uint8)
+
+
+def _u8(image: object) -> Gray:
+    """An OpenCV result as a typed uint8 array (no copy when it already is one)."""
+    return np.asarray(image, dtype=np.uint8)
+
+DETECT_SIDE = 2048
+TEXT_SIDE = 4096
+MIN_FACE = 20
+FACE_SCALE_STEP = 1.1
+FACE_NEIGHBOURS = 3
+PLATE_SCALE_STEP = 1.1
+PLATE_NEIGHBOURS = 3
+# Two characters blurred into one component are still worth keeping.
+MAX_GLYPH_ASPECT = 1.2
+# Characters of one row are at most this many character heights apart.
+MAX_GLYPH_GAP = 1.5
+# Pyramid levels for the text detectors stop below this long side.
+MIN_LEVEL_SIDE = 320
+
+FRONTAL_CASCADE = "haarcascade_frontalface_alt2.xml"
+PROFILE_CASCADE = "haarcascade_profileface.xml"
+PLATE_CASCADE = "haarcascade_russian_plate_number.xml"
+
+
+class CascadeUnavailable(RuntimeError):
+    """A Haar cascade file is missing or could not be parsed."""
+
+
+@dataclass(frozen=True)
+class Detections:
+    """Boxes in the coordinates of the photo that was searched."""
+
+    faces: tuple[Box, ...]
+    plates: tuple[Box, ...]
+
+
+def cascade_directory() -> Path:
+    """Where opencv-python(-headless) 4.x ships its Haar cascades."""
+    return Path(importlib.import_module("cv2.data").haarcascades)
+
+
+_local = threading.local()
+
+
+def _cascade(name: str) -> cv2.CascadeClassifier:
+    # CascadeClassifier is not safe to share between threads: one instance per thread and file.
+    cache_: dict[str, cv2.CascadeClassifier] | None = getattr(_local, "cascades", None)
+    if cache_ is None:
+        cache_ = {}
+        _local.cascades = cache_
+    found = cache_.get(name)
+    if found is None:
+        path = cascade_directory() / name
+        if not path.is_file():
+            raise CascadeUnavailable(f"Haar cascade {name} is not installed")
+        found = cv2.CascadeClassifier(str(path))
+        if found.empty():
+            raise CascadeUnavailable(f"Haar cascade {name} could not be loaded")
+        cache_[name] = found
+    return found
+
+
+def _boxes(raw: Iterable[Iterable[int]]) -> list[Box]:
+    out: list[Box] = []
+    for item in raw:
+        x, y, w, h = (int(v) for v in item)
+        out.append((x, y, w, h))
+    return out
+
+
+def detection_copy(gray: Gray, max_side: int) -> tuple[Gray, float]:
+    """The grey image to search and the factor mapping its coordinates back (original = copy / scale)."""
+    height, width = gray.shape[:2]
+    scale = min(1.0, max_side / max(height, width))
+    if scale >= 1.0:
+        return gray, 1.0
+    size = (max(1, round(width * scale)), max(1, round(height * scale)))
+    return _u8(cv2.resize(gray, size, interpolation=cv2.INTER_AREA)), scale
+
+
+def _to_original(boxes: Iterable[Box], scale: float) -> list[Box]:
+    if scale == 1.0:
+        return list(boxes)
+    inv = 1.0 / scale
+    return [
+        (int(x * inv), int(y * inv), int(np.ceil(w * inv)), int(np.ceil(h * inv))) for x, y, w, h in boxes
+    ]
+
+
+# --- faces -----------------------------------------------------------------------------------
+
+
+def find_faces(gray: Gray) -> list[Box]:
+    """Frontal faces, and profiles turned either way, at least MIN_FACE px in `gray`."""
+    frontal = _cascade(FRONTAL_CASCADE)
+    profile = _cascade(PROFILE_CASCADE)
+    minimum = (MIN_FACE, MIN_FACE)
+    found = _boxes(frontal.detectMultiScale(gray, FACE_SCALE_STEP, FACE_NEIGHBOURS, minSize=minimum))
+    found += _boxes(profile.detectMultiScale(gray, FACE_SCALE_STEP, FACE_NEIGHBOURS, minSize=minimum))
+    mirrored = np.ascontiguousarray(gray[:, ::-1])
+    width = gray.shape[1]
+    for x, y, w, h in _boxes(
+        profile.detectMultiScale(mirrored, FACE_SCALE_STEP, FACE_NEIGHBOURS, minSize=minimum)
+    ):
+        found.append((width - x - w, y, w, h))
+    return found
+
+
+# --- licence plates --------------------------------------------------------------------------
+
+
+def find_plates(gray: Gray, cascade_side: int = DETECT_SIDE) -> list[Box]:
+    """Plate-shaped text in `gray`: the plate cascade (run on a copy of at most cascade_side px),
+    then rows of characters and gradient morphology on a pyramid starting at `gray` itself."""
+    cascade = _cascade(PLATE_CASCADE)
+    small, cascade_scale = detection_copy(gray, cascade_side)
+    raw = _boxes(cascade.detectMultiScale(small, PLATE_SCALE_STEP, PLATE_NEIGHBOURS, minSize=(36, 12)))
+    found = [_pad(box, 0.08, 0.15) for box in _to_original(raw, cascade_scale)]
+    for level, scale in _pyramid(gray):
+        level_boxes = _character_rows(level) + _gradient_plates(level)
+        found += _to_original(level_boxes, scale)
+    return found
+
+
+def _pyramid(gray: Gray) -> list[tuple[Gray, float]]:
+    levels: list[tuple[Gray, float]] = [(gray, 1.0)]
+    current, scale = gray, 1.0
+    while max(current.shape[:2]) // 2 >= MIN_LEVEL_SIDE:
+        current = _u8(cv2.pyrDown(current))
+        scale /= 2
+        levels.append((current, scale))
+    return levels
+
+
+def _pad(box: Box, fx: float, fy: float) -> Box:
+    x, y, w, h = box
+    dx, dy = round(w * fx), round(h * fy)
+    return (x - dx, y - dy, w + 2 * dx, h + 2 * dy)
+
+
+@dataclass(frozen=True)
+class _Glyph:
+    x: int
+    y: int
+    w: int
+    h: int
+    label: int
+
+
+def _glyphs(binary: Gray, min_h: int, max_h: int) -> tuple[list[_Glyph], NDArray[np.int32]]:
+    """Connected components shaped like characters: upright, not too thin, not solid blocks."""
+    count, raw_labels, stats, _ = cv2.connectedComponentsWithStats(binary, connectivity=8)
+    labels = np.asarray(raw_labels, dtype=np.int32)
+    if count <= 1:
+        return [], labels
+    stats = stats[1:]
+    x, y, w, h, area = (stats[:, i] for i in range(5))
+    aspect = w / np.maximum(h, 1)
+    fill = area / np.maximum(w * h, 1)
+    keep = (
+        (h >= min_h)
+        & (h <= max_h)
+        & (aspect >= 0.08)
+        & (aspect <= MAX_GLYPH_ASPECT)
+        & (fill >= 0.12)
+        # A filled rectangle (a window, a tile) is not a character; a thin "1" or "I" is.
+        & ~((fill > 0.85) & (aspect > 0.4))
+    )
+    idx = np.flatnonzero(keep)
+    glyphs = [_Glyph(int(x[i]), int(y[i]), int(w[i]), int(h[i]), int(i + 1)) for i in idx]
+    return glyphs, labels
+
+
+def _rows(glyphs: list[_Glyph], min_count: int) -> list[list[_Glyph]]:
+    """Groups of similar glyphs side by side on one (possibly slanted) line."""
+    glyphs = sorted(glyphs, key=lambda g: g.x)
+    parent = list(range(len(glyphs)))
+
+    def root(i: int) -> int:
+        while parent[i] != i:
+            parent[i] = parent[parent[i]]
+            i = parent[i]
+        return i
+
+    for i, a in enumerate(glyphs):
+        for j in range(i + 1, len(glyphs)):
+            b = glyphs[j]
+            tall = max(a.h, b.h)
+            if b.x > a.x + a.w + MAX_GLYPH_GAP * tall:
+                break
+            if tall / min(a.h, b.h) > 1.4:
+                continue
+            if abs((a.y + a.h / 2) - (b.y + b.h / 2)) > 0.4 * tall:
+                continue
+            if b.x < a.x + a.w * 0.5 and abs(a.y - b.y) < 2:
+                continue  # nested or overlapping outlines
+            parent[root(j)] = root(i)
+    groups: dict[int, list[_Glyph]] = {}
+    for i, g in enumerate(glyphs):
+        groups.setdefault(root(i), []).append(g)
+    return [g for g in groups.values() if len(g) >= min_count]
+
+
+def _is_text_row(gray: Gray, labels: NDArray[np.int32], row: list[_Glyph]) -> bool:
+    """Character-like: similar heights on one line, uniform background, clear ink contrast."""
+    heights = np.array([g.h for g in row], dtype=np.float64)
+    median_h = float(np.median(heights))
+    if heights.std() / heights.mean() > 0.25:
+        return False
+    cx = np.array([g.x + g.w / 2 for g in row])
+    cy = np.array([g.y + g.h / 2 for g in row])
+    slope, intercept = np.polyfit(cx, cy, 1)
+    if abs(slope) > 0.36:  # steeper than 20 degrees
+        return False
+    if np.std(cy - (slope * cx + intercept)) > 0.15 * median_h:
+        return False
+    x0 = min(g.x for g in row)
+    y0 = min(g.y for g in row)
+    x1 = max(g.x + g.w for g in row)
+    y1 = max(g.y + g.h for g in row)
+    width = x1 - x0
+    if width / max(1, y1 - y0) < 1.5:
+        return False
+    pixels = gray[y0:y1, x0:x1].astype(np.float64)
+    ink_mask = np.isin(labels[y0:y1, x0:x1], [g.label for g in row])
+    # Anti-aliased glyph edges are neither ink nor background: leave a pixel around the ink out.
+    near_ink = np.asarray(cv2.dilate(ink_mask.astype(np.uint8), _SQUARE3), dtype=bool)
+    ink = pixels[ink_mask]
+    background = pixels[~near_ink]
+    if ink.size == 0 or background.size < ink.size // 4:
+        return False
+    contrast = abs(float(background.mean()) - float(ink.mean()))
+    return contrast >= 30 and contrast >= 1.5 * float(background.std())
+
+
+def _row_box(row: list[_Glyph]) -> Box:
+    x0 = min(g.x for g in row)
+    y0 = min(g.y for g in row)
+    x1 = max(g.x + g.w for g in row)
+    y1 = max(g.y + g.h for g in row)
+    ch = float(np.median([g.h for g in row]))
+    # Pad to the plate around the characters: border, country strip, state name above.
+    dx, dy = round(1.0 * ch), round(0.6 * ch)
+    return (x0 - dx, y0 - dy, x1 - x0 + 2 * dx, y1 - y0 + 2 * dy)
+
+
+def _character_rows(gray: Gray, block: int = 25, offset: int = 7, min_h: int = 7) -> list[Box]:
+    """Rows of four or more character-like components, dark on light and light on dark."""
+    found: list[Box] = []
+    for mode in (cv2.THRESH_BINARY_INV, cv2.THRESH_BINARY):
+        binary = _u8(cv2.adaptiveThreshold(gray, 255, cv2.ADAPTIVE_THRESH_MEAN_C, mode, block, offset))
+        glyphs, labels = _glyphs(binary, min_h, 40)
+        for row in _rows(glyphs, 4):
+            if _is_text_row(gray, labels, row):
+                found.append(_row_box(row))
+    return found
+
+
+def _gradient_plates(gray: Gray) -> list[Box]:
+    """Blackhat + horizontal gradient regions of plate shape that contain a row of characters."""
+    found: list[Box] = []
+    for char_h in (6, 10, 20):
+        kernel = cv2.getStructuringElement(cv2.MORPH_RECT, (round(char_h * 2.5), round(char_h * 0.9)))
+        blackhat = cv2.morphologyEx(gray, cv2.MORPH_BLACKHAT, kernel)
+        grad = np.abs(cv2.Sobel(blackhat, cv2.CV_32F, 1, 0, ksize=3))
+        peak = float(grad.max())
+        if peak <= 0:
+            continue
+        grad8 = (grad * (255.0 / peak)).astype(np.uint8)
+        grad8 = _u8(cv2.GaussianBlur(grad8, (5, 5), 0))
+        grad8 = _u8(cv2.morphologyEx(grad8, cv2.MORPH_CLOSE, kernel))
+        _, mask = cv2.threshold(grad8, 0, 255, cv2.THRESH_BINARY | cv2.THRESH_OTSU)
+        mask = cv2.dilate(cv2.erode(mask, _SQUARE3, iterations=2), _SQUARE3, iterations=2)
+        contours, _ = cv2.findContours(mask, cv2.RETR_EXTERNAL, cv2.CHAIN_APPROX_SIMPLE)
+        for contour in contours:
+            (_, _), (rw, rh), _ = cv2.minAreaRect(contour)
+            long_side, short_side = max(rw, rh), min(rw, rh)
+            if short_side < char_h * 0.6 or short_side > char_h * 3:
+                continue
+            if not 2.0 <= long_side / short_side <= 7.0:
+                continue
+            x, y, w, h = (int(v) for v in cv2.boundingRect(contour))
+            box = _pad((x, y, w, h), 0.12, 0.3)
+            if _contains_text(gray, box) or _has_stroke_rhythm(gray, box):
+                found.append(box)
+    return found
+
+
+def _has_stroke_rhythm(gray: Gray, box: Box) -> bool:
+    """Small or blurred plates, whose characters merge: dark/light alternations across the middle."""
+    x, y, w, h = box
+    height, width = gray.shape[:2]
+    x0, y0, x1, y1 = max(0, x), max(0, y), min(width, x + w), min(height, y + h)
+    crop = np.ascontiguousarray(gray[y0:y1, x0:x1])
+    if crop.shape[0] < 6 or crop.shape[1] < 20:
+        return False
+    _, binary = cv2.threshold(crop, 0, 1, cv2.THRESH_BINARY | cv2.THRESH_OTSU)
+    dark_share = 1.0 - float(binary.mean())
+    if not 0.15 <= dark_share <= 0.65:
+        return False
+    per_row = np.abs(np.diff(binary.astype(np.int8), axis=1)).sum(axis=1).astype(np.float64)
+    rows = len(per_row)
+    middle = float(np.median(per_row[rows // 3: 2 * rows // 3 + 1]))
+    edge = max(1, rows // 7)
+    margins = float(max(np.median(per_row[:edge]), np.median(per_row[-edge:])))
+    # Four or more characters make at least eight edges across the middle, but not the fine
+    # rhythm of a texture, and a text band calms down above and below (texture does not).
+    return 8 <= middle <= min(40, crop.shape[1] / 2.5) and margins <= 0.5 * middle
+
+
+def _contains_text(gray: Gray, box: Box) -> bool:
+    x, y, w, h = box
+    height, width = gray.shape[:2]
+    x0, y0, x1, y1 = max(0, x), max(0, y), min(width, x + w), min(height, y + h)
+    crop = np.ascontiguousarray(gray[y0:y1, x0:x1])
+    if crop.shape[0] < 8 or crop.shape[1] < 16:
+        return False
+    for mode in (cv2.THRESH_BINARY_INV, cv2.THRESH_BINARY):
+        _, binary = cv2.threshold(crop, 0, 255, mode | cv2.THRESH_OTSU)
+        glyphs, _ = _glyphs(_u8(binary), max(4, round(crop.shape[0] * 0.3)), round(crop.shape[0] * 0.95))
+        if _rows(glyphs, 3):
+            return True
+    return False
+
+
+# --- both ------------------------------------------------------------------------------------
+
+
+def detect(rgb: NDArray[np.uint8], faces: bool = True, plates: bool = True) -> Detections:
+    """Faces and plates in an RGB photo, boxes in the photo's own coordinates."""
+    gray = _u8(cv2.cvtColor(rgb, cv2.COLOR_RGB2GRAY))
+    face_boxes: list[Box] = []
+    plate_boxes: list[Box] = []
+    if faces:
+        small, scale = detection_copy(gray, DETECT_SIDE)
+        face_boxes = _to_original(find_faces(small), scale)
+    if plates:
+        # Plate characters are small: the text detectors look at up to TEXT_SIDE px.
+        fine, fine_scale = detection_copy(gray, TEXT_SIDE)
+        plate_boxes = _to_original(find_plates(fine, DETECT_SIDE), fine_scale)
+    return Detections(faces=tuple(merge_overlapping(face_boxes)), plates=tuple(merge_overlapping(plate_boxes)))
+
+
+def merge_overlapping(boxes: Iterable[Box], min_overlap: float = 0.3) -> list[Box]:
+    """Union boxes that overlap by at least min_overlap of the smaller one, until none do."""
+    merged = [b for b in boxes if b[2] > 0 and b[3] > 0]
+    changed = True
+    while changed:
+        changed = False
+        out: list[Box] = []
+        for box in merged:
+            for k, other in enumerate(out):
+                if _overlap_of_smaller(box, other) >= min_overlap:
+                    out[k] = _union(box, other)
+                    changed = True
+                    break
+            else:
+                out.append(box)
+        merged = out
+    return merged
+
+
+def _overlap_of_smaller(a: Box, b: Box) -> float:
+    ix = min(a[0] + a[2], b[0] + b[2]) - max(a[0], b[0])
+    iy = min(a[1] + a[3], b[1] + b[3]) - max(a[1], b[1])
+    if ix <= 0 or iy <= 0:
+        return 0.0
+    return (ix * iy) / min(a[2] * a[3], b[2] * b[3])
+
+
+def _union(a: Box, b: Box) -> Box:
+    x0, y0 = min(a[0], b[0]), min(a[1], b[1])
+    x1, y1 = max(a[0] + a[2], b[0] + b[2]), max(a[1] + a[3], b[1] + b[3])
+    return (x0, y0, x1 - x0, y1 - y0)
