@@ -2,7 +2,7 @@
 
 from chalice.app import Chalice
 
-from chalicelib.entrypoints import schedules, workers
+from chalicelib.entrypoints import maintenance, schedules, workers
 from chalicelib.entrypoints.api import BLUEPRINTS
 from chalicelib.entrypoints.api.framework import wrap_foreign_errors
 
@@ -14,3 +14,4 @@ for blueprint in BLUEPRINTS:
     app.register_blueprint(blueprint)
 app.register_blueprint(workers.bp)
 app.register_blueprint(schedules.bp)
+app.register_blueprint(maintenance.bp)

@@ -5,7 +5,7 @@ from __future__ import annotations
 from functools import lru_cache
 
 from chalicelib.adapters.outbox import MessageSender
-from chalicelib.config import get_settings
+from chalicelib.config import anthropic_api_key, get_settings
 from chalicelib.domain.layer_b import Classifier
 
 
@@ -16,9 +16,10 @@ def classifier() -> Classifier:
     if settings.anthropic_configured:
         from chalicelib.adapters.anthropic_classifier import AnthropicClassifier
 
-        assert settings.anthropic_api_key is not None
+        api_key = anthropic_api_key()
+        assert api_key is not None
         return AnthropicClassifier(
-            api_key=settings.anthropic_api_key.get_secret_value(),
+            api_key=api_key,
             model=settings.layer_b_model,
             base_url=settings.anthropic_base_url,
             timeout_s=settings.layer_b_timeout_s,

@@ -16,6 +16,11 @@ class Settings(BaseSettings):
 
     stage: Literal["local", "test", "dev", "prod"] = "local"
     database_url: str = ""
+    # In AWS the database comes as parts plus the RDS-managed Secrets Manager secret (username, password).
+    database_host: str | None = None
+    database_port: int = Field(default=5432, ge=1, le=65535)
+    database_name: str = "peerguard"
+    database_secret_arn: str | None = None
     db_pool_min_size: int = Field(default=1, ge=0)
     db_pool_max_size: int = Field(default=4, ge=1)
     db_connect_timeout_s: float = Field(default=10.0, gt=0)
@@ -28,6 +33,8 @@ class Settings(BaseSettings):
 
     # Layer B
     anthropic_api_key: SecretStr | None = None
+    anthropic_secret_id: str | None = None  # in AWS the key lives in Secrets Manager, never in config
+    pii_kms_key_arn: str | None = None
     anthropic_base_url: str | None = None
     layer_b_model: str = "claude-haiku-4-5"
     layer_b_timeout_s: float = Field(default=20.0, gt=0)
@@ -65,13 +72,25 @@ class Settings(BaseSettings):
     upload_token_secret: SecretStr | None = None
     vision_model: str = "claude-haiku-4-5"
 
-    # Alert notifiers
+    # Alert notifiers: SNS in AWS, a Slack-compatible webhook, e-mail over SMTP; always the log.
     alert_sns_topic_arn: str | None = None
-    alert_webhook_url: str | None = None
+    alert_webhook_url: SecretStr | None = None  # the URL is the credential of a Slack webhook
+    alert_webhook_timeout_s: float = Field(default=5.0, gt=0, le=30)
+    alert_notify_attempts: int = Field(default=3, ge=1, le=10)
+    alert_email_to: str | None = None
+    alert_email_from: str = "peerguard-alerts@localhost"
+    alert_smtp_host: str | None = None
+    alert_smtp_port: int = Field(default=25, ge=1, le=65535)
+    # Where operators open an alert (links in notifications); the local dashboard page by default.
+    alert_console_url: str = "http://127.0.0.1:8000/admin"
+
+    # The slow-query log: statements at least this slow are recorded (alerts: 500 ms warn, 1 s critical).
+    slow_query_ms: float = Field(default=500.0, ge=0)
 
     @property
     def anthropic_configured(self) -> bool:
-        return self.anthropic_api_key is not None and bool(self.anthropic_api_key.get_secret_value())
+        has_key = self.anthropic_api_key is not None and bool(self.anthropic_api_key.get_secret_value())
+        return has_key or bool(self.anthropic_secret_id)
 
 
 @lru_cache(maxsize=1)
@@ -83,3 +102,38 @@ def get_settings() -> Settings:
 def reset_settings() -> None:
     """Forget cached settings (tests and the local runner change the environment)."""
     get_settings.cache_clear()
+
+
+def database_url() -> str:
+    """The connection string: DATABASE_URL when set, else built from the parts and the RDS secret."""
+    settings = get_settings()
+    if settings.database_url:
+        return settings.database_url
+    if settings.database_host and settings.database_secret_arn:
+        from psycopg.conninfo import make_conninfo
+
+        secret = _secret(settings.database_secret_arn, transform="json")
+        assert isinstance(secret, dict)
+        return make_conninfo(
+            host=settings.database_host, port=settings.database_port, dbname=settings.database_name,
+            user=secret["username"], password=secret["password"], sslmode="require",
+        )
+    return ""
+
+
+def anthropic_api_key() -> str | None:
+    """The Anthropic key: from the environment locally, from Secrets Manager in AWS (cached 5 min)."""
+    settings = get_settings()
+    if settings.anthropic_api_key is not None and settings.anthropic_api_key.get_secret_value():
+        return settings.anthropic_api_key.get_secret_value()
+    if settings.anthropic_secret_id:
+        value = _secret(settings.anthropic_secret_id, transform=None)
+        return str(value)
+    return None
+
+
+def _secret(name: str, *, transform: str | None) -> object:
+    # Powertools caches secrets in memory; boto3 is loaded only on this path.
+    from aws_lambda_powertools.utilities import parameters
+
+    return parameters.get_secret(name, transform=transform, max_age=300)  # type: ignore[call-overload,arg-type]

@@ -11,7 +11,8 @@ import psycopg
 from psycopg.rows import DictRow, dict_row
 from psycopg_pool import ConnectionPool
 
-from chalicelib.config import get_settings
+from chalicelib.config import database_url, get_settings
+from chalicelib.db import timing
 
 Connection = psycopg.Connection[DictRow]
 
@@ -33,11 +34,15 @@ def get_pool() -> ConnectionPool[Connection]:
         with _lock:
             if _pool is None:
                 settings = get_settings()
-                if not settings.database_url:
-                    raise RuntimeError("DATABASE_URL is not set")
-                kwargs: dict[str, Any] = {"row_factory": dict_row, "autocommit": False}
+                url = database_url()
+                if not url:
+                    raise RuntimeError("no database configured: set DATABASE_URL (or DATABASE_HOST + secret)")
+                # TimedCursor: the slow-query log (chalicelib/db/timing.py)
+                kwargs: dict[str, Any] = {"row_factory": dict_row, "autocommit": False,
+                                          "cursor_factory": timing.TimedCursor}
+                timing.configure(settings.slow_query_ms)
                 _pool = ConnectionPool(
-                    settings.database_url,
+                    url,
                     min_size=settings.db_pool_min_size,
                     max_size=settings.db_pool_max_size,
                     kwargs=kwargs,
@@ -64,6 +69,7 @@ def transaction() -> Iterator[Connection]:
     with get_pool().connection() as conn:
         with conn.transaction():
             yield conn
+    timing.persist_pending()  # slow statements seen meanwhile, if any (a no-op otherwise)
 
 
 def pool_stats() -> dict[str, int]:
