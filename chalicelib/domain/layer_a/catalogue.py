@@ -32,6 +32,7 @@ class Entry:
     anchors: bytes  # matches the space-padded word view wherever exact matches the word view
     long_anchors: re.Pattern[bytes] | None  # tolerant runs only where this matches the stripped view
     clears: frozenset[str]  # allow entries: the categories they clear
+    scope: str  # allow entries: "overlap" (the hits they overlap) or "sentence" (their sentence)
     numeric: bool  # the expression has digits, so a match need not contain a letter
 
 
@@ -94,7 +95,7 @@ def expand(expr: str, vocabulary: dict[str, str]) -> str:
 
 
 def _entry(
-    index: int, kind: EntryKind, raw: dict[str, Any], category: str, severity: str, vocabulary: dict[str, str]
+    index: int, kind: EntryKind, raw: dict[str, Any], *, category: str, severity: str, vocabulary: dict[str, str]
 ) -> Entry:
     expanded = expand(raw["expr"], vocabulary)
     try:
@@ -104,6 +105,8 @@ def _entry(
     if severity not in SEVERITY_SCORE:
         raise ValueError(f"pattern {raw['id']}: unknown severity {severity!r}")
     clears = frozenset(raw["categories"]) if kind == "allow" else frozenset()
+    if raw.get("scope", "overlap") not in ("overlap", "sentence"):
+        raise ValueError(f"allow {raw['id']}: scope must be overlap or sentence")
     unknown = clears - set(CATEGORIES)
     if unknown:
         raise ValueError(f"allow {raw['id']}: unknown categories {sorted(unknown)}")
@@ -119,6 +122,7 @@ def _entry(
         anchors=dsl.anchor_regex(compiled.anchors).encode(),
         long_anchors=re.compile(("|".join(compiled.long_anchors)).encode()) if compiled.long_anchors else None,
         clears=clears,
+        scope=raw.get("scope", "overlap"),
         numeric=any(ch.isdigit() for ch in expanded),
     )
 
@@ -136,7 +140,7 @@ def build_catalogue(data: dict[str, Any]) -> Catalogue:
         if raw["id"] in seen:
             raise ValueError(f"duplicate pattern id {raw['id']}")
         seen.add(raw["id"])
-        entries.append(_entry(len(entries), kind, raw, category, severity, vocabulary))
+        entries.append(_entry(len(entries), kind, raw, category=category, severity=severity, vocabulary=vocabulary))
 
     for category in CATEGORIES:
         spec = categories[category]

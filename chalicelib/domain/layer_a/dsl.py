@@ -131,10 +131,13 @@ def _parse_word(source: str) -> Word:
                 pos += 1
                 pieces.append(Group(tuple(alts)))
             elif ch == "?":
-                if not pieces or not isinstance(pieces[-1], Letter | Group):
+                last = pieces.pop() if pieces else None
+                if isinstance(last, Letter):
+                    pieces.append(Letter(last.char, True))
+                elif isinstance(last, Group):
+                    pieces.append(Group(last.alternatives, True))
+                else:
                     raise PatternSyntaxError(f"'?' must follow a letter or group in {source!r}")
-                last = pieces.pop()
-                pieces.append(Letter(last.char, True) if isinstance(last, Letter) else Group(last.alternatives, True))
             elif ch == "*":
                 if pos != len(source):
                     raise PatternSyntaxError(f"'*' must end the word in {source!r}")

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any, Literal
 
@@ -69,7 +70,7 @@ class LayerAResult:
         Raw PII never appears: PII signals carry only positions and a placeholder, and any
         matched text that overlaps a PII span is shown with that span masked.
         """
-        pii = [(s.start, s.end, s.subtype) for s in self.signals if s.kind == "pii" and s.start is not None]
+        pii = [(s.start, s.end, s.subtype) for s in self.signals if s.kind == "pii"]
         return {
             "blocked": self.blocked,
             "categories": list(self.categories),
@@ -106,7 +107,7 @@ def pii_placeholder(subtype: str) -> str:
     return f"[{subtype.upper()}]"
 
 
-def _mask_overlaps(text: str, offset: int, pii: list[tuple[int | None, int | None, str]]) -> str:
+def _mask_overlaps(text: str, offset: int, pii: Sequence[tuple[int | None, int | None, str]]) -> str:
     for start, end, subtype in sorted(pii, key=lambda p: -(p[0] or 0)):
         if start is None or end is None:
             continue

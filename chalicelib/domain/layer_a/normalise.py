@@ -49,7 +49,9 @@ _EXTRA_INVISIBLE = frozenset("\u115f\u1160\u3164\uffa0\u2800\u200a\u2006\u2009\u
 _TABLE_LIMIT = 65536
 
 _LEET_SYMBOLS = b"@$!|+"
-_SYMBOL_RUN = re.compile(rb"[@$!|+]+(?=[a-z0-9])")
+# Symbols read as letters: a run glued to a following letter or digit ("$py", "k!ll"), or
+# a lone symbol inside spaced-out letters ("d e e p f @ k e").
+_SYMBOL_RUN = re.compile(rb"[@$!|+]+(?=[a-z0-9])|(?<=[a-z0-9][ .\-_*/])[@$!|+](?=[ .\-_*/][a-z0-9])")
 _CANON = dict(zip(CANONICAL_FROM, CANONICAL_TO, strict=True))
 _SYMBOL_LETTERS = bytes.maketrans(_LEET_SYMBOLS, "".join(_CANON[chr(c)] for c in _LEET_SYMBOLS).encode())
 
@@ -184,22 +186,40 @@ SPACED_RUN = re.compile(rb"(?<![a-z0-9])[a-z0-9](?: {1,3}[a-z0-9]){2,}(?![a-z0-9
 SPACED_RUN_PREFILTER = rb" [a-z0-9](?: {1,3}[a-z0-9]){2,} "
 
 
-def collapse_spaced_runs(words: bytes) -> tuple[bytes, list[int]] | None:
-    """Join runs of single spaced-out characters of a word view; returns the new view
-    and, for each of its positions, the position in the given view. None: no such run."""
+def collapse_spaced_runs(words: bytes) -> list[tuple[bytes, list[int]]]:
+    """Join runs of single spaced-out characters of a word view ("g u n" reads "gun").
+
+    Returns the collapsed views, each with, for each of its positions, the position in
+    the given view: one view, and a second one when a run starts with "a" or "i", which
+    may be a word of its own ("buy a g u n"). Empty when there is no such run.
+    """
+    runs = list(SPACED_RUN.finditer(words))
+    if not runs:
+        return []
+    views = [_collapse(words, runs, keep_article=False)]
+    if any(words[run.start()] in b"ai" for run in runs):
+        views.append(_collapse(words, runs, keep_article=True))
+    return views
+
+
+def _collapse(words: bytes, runs: list[re.Match[bytes]], keep_article: bool) -> tuple[bytes, list[int]]:
     pieces: list[bytes] = []
     positions: list[int] = []
     last = 0
-    for run in SPACED_RUN.finditer(words):
-        pieces.append(words[last : run.start()])
-        positions.extend(range(last, run.start()))
-        for index in range(run.start(), run.end()):
+    for run in runs:
+        start = run.start()
+        if keep_article and words[start] in b"ai":
+            start += 1  # the article stays a word; the space after it is kept below
+        pieces.append(words[last:start])
+        positions.extend(range(last, start))
+        if start != run.start():
+            pieces.append(b" ")
+            positions.append(start)
+        for index in range(start, run.end()):
             if words[index] != 0x20:
                 pieces.append(words[index : index + 1])
                 positions.append(index)
         last = run.end()
-    if not pieces:
-        return None
     pieces.append(words[last:])
     positions.extend(range(last, len(words)))
     return b"".join(pieces), positions

@@ -45,31 +45,28 @@ class Screener:
         hits: dict[tuple[int, int, int], _Hit] = {}
         for index in sorted(i for i in candidates if i in self._entries):
             entry = self._entries[index]
-            self._collect(hits, entry, entry.exact, words, plain, None)
+            self._collect(hits, entry, entry.exact, words, plain=plain, positions=None)
         if self._spaced_run in candidates:
-            collapsed = collapse_spaced_runs(words)
-            if collapsed is not None:
-                collapsed_words, positions = collapsed
+            for collapsed_words, positions in collapse_spaced_runs(words):
                 for index in sorted(i for i in self.engine.candidates(collapsed_words, None) if i in self._entries):
                     entry = self._entries[index]
-                    self._collect(hits, entry, entry.exact, collapsed_words, plain, positions)
+                    self._collect(hits, entry, entry.exact, collapsed_words, plain=plain, positions=positions)
         for index in sorted(self.engine.tolerant(strip_spaces(words))):
             entry = self._entries[index]
             if entry.tolerant is not None:
-                self._collect(hits, entry, entry.tolerant, words, plain, None)
+                self._collect(hits, entry, entry.tolerant, words, plain=plain, positions=None)
 
         merged = _merge(hits.values())
         allows = [h for h in merged if h.entry.kind == "allow"]
         matches: list[PatternMatch] = []
         found: list[Signal] = []
         for hit in merged:
-            if hit.entry.kind == "allow" or _cleared(hit, allows):
+            if hit.entry.kind == "allow" or _cleared(hit, allows, plain):
                 continue
             start, end = view.original_span(hit.start, hit.end)
             if hit.entry.kind == "forbidden":
-                matches.append(
-                    PatternMatch(hit.entry.category, hit.entry.severity, hit.entry.pattern_id, start, end, text[start:end])
-                )
+                e = hit.entry
+                matches.append(PatternMatch(e.category, e.severity, e.pattern_id, start, end, text[start:end]))
             else:
                 found.append(Signal("profanity", hit.entry.pattern_id, hit.entry.severity, start, end))
 
@@ -96,6 +93,7 @@ class Screener:
         entry: Entry,
         regex: re.Pattern[bytes],
         view: bytes,
+        *,
         plain: bytes,
         positions: list[int] | None,
     ) -> None:
@@ -143,14 +141,22 @@ def _merge(hits: Iterable[_Hit]) -> list[_Hit]:
     return merged
 
 
-def _cleared(hit: _Hit, allows: list[_Hit]) -> bool:
-    """An allow entry clears the hits it overlaps (of the categories it names, or all)."""
-    return any(
-        a.start < hit.end
-        and hit.start < a.end
-        and (not a.entry.clears or hit.entry.category in a.entry.clears)
-        for a in allows
-    )
+_SENTENCE_END = re.compile(rb"[.!?;\n]")
+
+
+def _cleared(hit: _Hit, allows: list[_Hit], plain: bytes) -> bool:
+    """An allow entry clears the hits of the categories it names that it overlaps or, with
+    scope "sentence", that are in the same sentence."""
+    for allow in allows:
+        if hit.entry.category not in allow.entry.clears:
+            continue
+        if allow.start < hit.end and hit.start < allow.end:
+            return True
+        if allow.entry.scope == "sentence":
+            gap_start, gap_end = min(hit.end, allow.end), max(hit.start, allow.start)
+            if not _SENTENCE_END.search(plain, gap_start, gap_end):
+                return True
+    return False
 
 
 @cache

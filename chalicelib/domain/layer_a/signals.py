@@ -5,6 +5,7 @@ Profanity comes from the pattern file and is matched with the forbidden patterns
 
 from __future__ import annotations
 
+import itertools
 import operator
 import re
 from collections.abc import Iterable
@@ -119,7 +120,7 @@ def repetition_signals(words: bytes) -> list[Signal]:
     found: list[Signal] = []
     if len(tokens) >= REPEAT_RUN and sum(map(operator.eq, tokens, tokens[1:])) >= REPEAT_RUN - 1:
         run = best = 1
-        for previous, current in zip(tokens, tokens[1:], strict=False):
+        for previous, current in itertools.pairwise(tokens):
             run = run + 1 if current == previous else 1
             best = max(best, run)
         if best >= REPEAT_RUN:

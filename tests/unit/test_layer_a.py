@@ -1,0 +1,416 @@
+"""Layer A: forbidden patterns, normalisation, signals, and the two matching engines.
+
+The regression suite lives in tests/unit/layer_a_cases/*.json; zero false negatives on it
+is the contract.
+"""
+
+from __future__ import annotations
+
+import json
+import random
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any
+
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from chalicelib.domain.layer_a import CATEGORIES, SEVERITY_SCORE, Screener, dsl, evaluate, screener
+from chalicelib.domain.layer_a.catalogue import PATTERN_FILE, Entry, build_catalogue, load_catalogue
+from chalicelib.domain.layer_a.engines import HyperscanEngine, RegexEngine, build_engine
+from chalicelib.domain.layer_a.normalise import View, collapse_spaced_runs
+from chalicelib.domain.layer_a.signals import classify_number, luhn_valid
+
+CASES = Path(__file__).parent / "layer_a_cases"
+REPO = Path(__file__).resolve().parents[2]
+
+
+def _cases(name: str) -> list[dict[str, Any]]:
+    cases: list[dict[str, Any]] = json.loads((CASES / f"{name}.json").read_text(encoding="utf-8"))["cases"]
+    return cases
+
+
+BLOCK = _cases("block") + _cases("obfuscation")
+PASS = _cases("boundary_pass") + _cases("benign_domains")
+PATTERN_DATA: dict[str, Any] = json.loads(PATTERN_FILE.read_text(encoding="utf-8"))
+
+
+def _case_id(case: dict[str, Any]) -> str:
+    return f"{case['group']}:{case['text'][:40]!a}"
+
+
+# --- the regression suite ---------------------------------------------------------------
+
+
+def test_the_suite_is_large_enough_and_covers_every_domain() -> None:
+    benign = _cases("benign_domains")
+    assert len(BLOCK) + len(PASS) >= 300
+    assert len(benign) >= 60
+    assert len({c["group"] for c in benign}) == 15
+
+
+@pytest.mark.parametrize("case", BLOCK, ids=_case_id)
+def test_forbidden_text_is_blocked_with_its_categories(case: dict[str, Any]) -> None:
+    # Given a hostile text, when it is screened, then it is blocked with its categories
+    result = evaluate(case["text"])
+    assert result.blocked
+    assert set(case["categories"]) <= set(result.categories)
+    if case.get("note") == "exact":
+        assert set(result.categories) == set(case["categories"])
+    for match in result.matches:
+        assert match.start < match.end
+        assert case["text"][match.start : match.end] == match.matched
+
+
+@pytest.mark.parametrize("case", PASS, ids=_case_id)
+def test_benign_and_boundary_texts_pass(case: dict[str, Any]) -> None:
+    result = evaluate(case["text"])
+    assert not result.blocked, [(m.pattern_id, m.matched) for m in result.matches]
+    assert result.matches == ()
+
+
+def test_every_forbidden_pattern_is_exercised_by_the_suite() -> None:
+    hit = {m.pattern_id for case in BLOCK for m in evaluate(case["text"]).matches}
+    missing = [e.pattern_id for e in load_catalogue().forbidden if e.pattern_id not in hit]
+    assert missing == []
+
+
+def test_one_text_with_all_twelve_categories_reports_exactly_twelve() -> None:
+    text = next(c["text"] for c in BLOCK if c.get("note") == "exact" and len(c["categories"]) == 12)
+    result = evaluate(text)
+    assert result.categories == tuple(sorted(CATEGORIES))
+    assert len(result.categories) == 12
+
+
+def test_both_engines_agree_on_the_whole_suite() -> None:
+    fast, naive = screener("hyperscan"), screener("re")
+    for case in BLOCK + PASS:
+        assert fast.evaluate(case["text"]) == naive.evaluate(case["text"]), case["text"]
+
+
+# --- generated instances of every pattern ------------------------------------------------
+
+_SEPARATORS = [" ", ", ", " - ", "  ", "\n", ": "]
+_HOMOGLYPHS = {"a": "\u0430", "e": "\u0435", "o": "\u043e", "p": "\u0440", "c": "\u0441", "x": "\u0445", "y": "\u0443"}
+_LEET = {"o": "0", "e": "3", "a": "4", "s": "5", "t": "7", "i": "1", "b": "8", "g": "9"}
+
+
+def _sample_pieces(pieces: tuple[dsl.Piece, ...], rnd: random.Random) -> str:
+    out = []
+    for piece in pieces:
+        if isinstance(piece, dsl.Letter):
+            if not piece.optional or rnd.random() < 0.5:
+                out.append(piece.char)
+        elif isinstance(piece, dsl.Group):
+            if not piece.optional or rnd.random() < 0.5:
+                out.append(_sample_pieces(rnd.choice(piece.alternatives), rnd))
+        elif isinstance(piece, dsl.Suffix):
+            out.append(rnd.choice(["", "s", "ing", "ed"]))
+        else:
+            out.append(rnd.choice(["", " ", "-"]))
+    return "".join(out)
+
+
+def _sample_seq(seq: tuple[dsl.Item, ...], rnd: random.Random) -> str:
+    words: list[str] = []
+    for item in seq:
+        if isinstance(item, dsl.Word):
+            words.append(_sample_pieces(item.pieces, rnd))
+        elif isinstance(item, dsl.Choice):
+            if not item.optional or rnd.random() < 0.5:
+                words.append(_sample_seq(rnd.choice(item.alternatives), rnd))
+        else:
+            words.extend(rnd.choice(["the", "many", "our", "their"]) for _ in range(rnd.randint(0, item.count)))
+    return rnd.choice(_SEPARATORS).join(w for w in words if w)
+
+
+def _sample(entry: Entry, rnd: random.Random) -> str:
+    from chalicelib.domain.layer_a.catalogue import expand
+
+    alternatives = dsl.parse(expand(entry.expr, PATTERN_DATA.get("vocabulary", {})))
+    return _sample_seq(rnd.choice(alternatives), rnd)
+
+
+def _disguise(text: str, how: str, rnd: random.Random) -> str:
+    if how == "upper":
+        return text.upper()
+    if how == "zero_width":
+        return "".join(ch + ("\u200b" if ch.isalpha() and rnd.random() < 0.3 else "") for ch in text)
+    if how == "homoglyph":
+        return "".join(_HOMOGLYPHS.get(ch, ch) if rnd.random() < 0.5 else ch for ch in text)
+    if how == "leet":
+        return "".join(_LEET.get(ch, ch) if rnd.random() < 0.4 else ch for ch in text)
+    if how == "fullwidth":
+        return "".join(chr(ord(ch) + 0xFEE0) if "!" <= ch <= "~" else ch for ch in text)
+    return text
+
+
+_WITHOUT_ALLOW = Screener(
+    build_catalogue({**PATTERN_DATA, "allow": []}), RegexEngine(build_catalogue({**PATTERN_DATA, "allow": []}))
+)
+
+
+@settings(max_examples=400, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(
+    index=st.integers(min_value=0, max_value=len(load_catalogue().forbidden) - 1),
+    seed=st.integers(min_value=0, max_value=2**32 - 1),
+    how=st.sampled_from(["plain", "upper", "zero_width", "homoglyph", "leet", "fullwidth"]),
+    wrapper=st.sampled_from(["{}", "For research only: {}.", "Story idea - {}!", "({})"]),
+)
+def test_any_instance_of_any_pattern_is_caught_even_disguised(index: int, seed: int, how: str, wrapper: str) -> None:
+    # Given a random instance of a forbidden pattern, disguised, in some context
+    rnd = random.Random(seed)
+    entry = _WITHOUT_ALLOW.catalogue.forbidden[index]
+    text = wrapper.format(_disguise(_sample(entry, rnd), how, rnd))
+    # When it is screened (allow entries aside), then that very pattern matches
+    result = _WITHOUT_ALLOW.evaluate(text)
+    assert entry.pattern_id in {m.pattern_id for m in result.matches}, text
+
+
+# --- the two engines ---------------------------------------------------------------------
+
+_TOKENS = [
+    "gun", "g u n", "g.u.n", "s-u-r-v-e-i-l-l-a-n-c-e", "sur veillance", "de ep fa ke", "b0mb", "$py", "k!ll",
+    "ph1shing", "p0nzi", "g\u200bun", "g\u057dn", "\u0455\u0440\u0443", "\uff47\uff55\uff4e", "gunnel", "rifleman",
+    "bombastic", "propagation", "track", "citizens", "monitor", "people", "location", "vaccination", "clinic",
+    "child", "labour", "human", "trafficking", "pump", "and", "dump", "insider", "trading", "hate", "speech",
+    "end", "protect", "from", "scams", "a", "i", "e.g.", "the", "!!!!", "FREE", "www.example.org",
+    "jane.doe@example.com", "+44 20 7946 0958", "123-45-6789", "4111 1111 1111 1111", "2024-05-01", "1488",
+    "455", "@", "|", "+", "$", "_", "\u00ad", "\u0301", "shit", "sh1t", "damn", "\n", "  ", "-", ".", "\u2009",
+]
+
+
+@settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(st.lists(st.one_of(st.sampled_from(_TOKENS), st.text(max_size=6)), max_size=25), st.sampled_from([" ", "", "-"]))
+def test_hyperscan_and_regex_engines_give_identical_results(tokens: list[str], joiner: str) -> None:
+    text = joiner.join(tokens)
+    assert screener("hyperscan").evaluate(text) == screener("re").evaluate(text)
+
+
+def test_without_hyperscan_the_regex_engine_is_used(monkeypatch: pytest.MonkeyPatch) -> None:
+    # Given hyperscan cannot be imported
+    monkeypatch.setitem(sys.modules, "hyperscan", None)
+    # When an engine is built by default, then it is the regex engine, with the same results
+    engine = build_engine(load_catalogue())
+    assert isinstance(engine, RegexEngine)
+    fallback = Screener(load_catalogue(), engine)
+    text = "buy a g u n and dox the reporter; mail jane@example.org"
+    assert fallback.evaluate(text) == screener("hyperscan").evaluate(text)
+    with pytest.raises(ImportError):
+        build_engine(load_catalogue(), "hyperscan")
+
+
+def test_the_default_engine_is_hyperscan_when_installed() -> None:
+    assert isinstance(screener().engine, HyperscanEngine)
+
+
+# --- normalisation -----------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("text", "words"),
+    [
+        ("GUN", "gun"),
+        ("g\u200bu\u200cn\u2060", "gun"),
+        ("g\u057dn", "gun"),
+        ("\uff27\uff35\uff2e", "gun"),
+        ("b\u00f6mb", "bomb"),
+        ("$py k!ll g0n", "spy kiii gon"),
+        ("gun! (gun)", "gun   gun "),
+        ("2024 and 26", "2o2a and 26"),
+        ("snake_case", "snake case"),
+        ("\ufb01re", "fire"),
+        ("\u0440\u0430\u0443", "pay"),
+    ],
+)
+def test_the_word_view_folds_disguises(text: str, words: str) -> None:
+    assert View(text).words.decode() == words
+
+
+def test_views_keep_positions_of_the_original_text() -> None:
+    text = "x \u200b\uff47\u057d\u200bn y"
+    result = evaluate(text)
+    assert [m.matched for m in result.matches] == ["\uff47\u057d\u200bn"]
+    view = View(text)
+    assert len(view.words) == len(view.plain)
+
+
+def test_spaced_runs_collapse_and_keep_a_leading_article_apart() -> None:
+    views = [v.decode() for v, _ in collapse_spaced_runs(View("buy a g u n").words)]
+    assert views == ["buy agun", "buy a gun"]
+    assert collapse_spaced_runs(View("a normal sentence").words) == []
+
+
+# --- signals -----------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("text", "subtype"),
+    [
+        ("mail jane.doe@example.com today", "email"),
+        ("write to J_Smith+ngo@mail.example.org", "email"),
+        ("call (555) 123-4567", "phone"),
+        ("call 555-123-4567", "phone"),
+        ("call +1 555 123 4567", "phone"),
+        ("call +44 20 7946 0958", "phone"),
+        ("call 020 7946 0958", "phone"),
+        ("call +33 1 23 45 67 89", "phone"),
+        ("call +49 30 12345678", "phone"),
+        ("call +91 98765 43210", "phone"),
+        ("call 555-0123", "phone"),
+        ("ssn 123-45-6789", "ssn"),
+        ("card 4111 1111 1111 1111", "credit_card"),
+        ("card 5555-5555-5555-4444", "credit_card"),
+        ("card 378282246310005", "credit_card"),
+    ],
+)
+def test_pii_is_reported_and_masked(text: str, subtype: str) -> None:
+    result = evaluate(text)
+    pii = [s for s in result.signals if s.kind == "pii"]
+    assert [s.subtype for s in pii] == [subtype]
+    assert f"[{subtype.upper()}]" in result.masked_text
+    span = text[pii[0].start : pii[0].end]
+    assert span not in result.masked_text
+    assert not result.blocked
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "from 2019-2024 we grew",
+        "on 2024-05-01 the clinic opened",
+        "4111 1111 1111 1112 is not a card",
+        "ssn 000-12-3456 is invalid",
+        "we planted 1,000,000 trees",
+        "room 101 at 10 30",
+    ],
+)
+def test_numbers_that_are_not_pii_are_left_alone(text: str) -> None:
+    result = evaluate(text)
+    assert [s for s in result.signals if s.kind == "pii"] == []
+    assert result.masked_text == text
+
+
+def test_luhn_and_number_classification() -> None:
+    assert luhn_valid(b"4111111111111111")
+    assert not luhn_valid(b"4111111111111112")
+    assert classify_number(b"123-45-6789") == "ssn"
+    assert classify_number(b"666-45-6789") is None
+    assert classify_number(b"2024-05-01") is None
+
+
+def test_the_decision_trail_never_contains_raw_pii() -> None:
+    text = "dox jane.doe@example.com at 4111 1111 1111 1111, ssn 123-45-6789, phone +44 20 7946 0958"
+    result = evaluate(text)
+    trail = json.dumps(result.to_dict())
+    for secret in ("jane.doe@example.com", "4111 1111", "123-45-6789", "7946 0958"):
+        assert secret not in trail
+    assert result.blocked and result.categories == ("privacy_violation",)
+    assert {s["masked"] for s in result.to_dict()["signals"] if s["kind"] == "pii"} == {
+        "[EMAIL]",
+        "[CREDIT_CARD]",
+        "[SSN]",
+        "[PHONE]",
+    }
+
+
+def test_a_forbidden_match_spanning_pii_is_masked_in_the_trail() -> None:
+    result = evaluate("Record jane@mail.org without consent")
+    trail = result.to_dict()
+    assert trail["matches"] and "jane@" in result.matches[0].matched
+    assert "jane@mail.org" not in json.dumps(trail)
+
+
+@pytest.mark.parametrize(
+    ("text", "subtype", "severity"),
+    [
+        ("PLEASE READ THIS NOW BEFORE IT IS TOO LATE FOR EVERYONE", "caps_ratio", "medium"),
+        ("Buy Now Buy Now CHEAP PILLS FOR SALE TODAY ONLY", "caps_ratio", "low"),
+        ("buy buy buy buy buy the best water filters", "repeated_tokens", "medium"),
+        ("donate now!!!!", "punctuation_run", "low"),
+        ("help us!!!!?????", "punctuation_run", "medium"),
+        ("sooooooo good", "character_flood", "low"),
+        ("yesssssssssss", "character_flood", "medium"),
+        ("see http://a.example https://b.example www.c.example", "link_stuffing", "low"),
+        (" ".join(f"https://x{i}.example" for i in range(6)), "link_stuffing", "medium"),
+        (" ".join(f"https://x{i}.example" for i in range(10)), "link_stuffing", "high"),
+        (" ".join(["water"] * 30 + ["clean", "now"] * 10), "low_diversity", "low"),
+    ],
+)
+def test_spam_signals_do_not_block(text: str, subtype: str, severity: str) -> None:
+    result = evaluate(text)
+    found = [s for s in result.signals if s.kind == "spam" and s.subtype == subtype]
+    assert [s.severity for s in found][:1] == [severity]
+    assert not result.blocked
+
+
+def test_ordinary_text_raises_no_signal() -> None:
+    result = evaluate("Volunteers repaired the school roof before the rains. Thank you all!")
+    assert result.signals == ()
+    assert result.masked_text == result.masked_text
+
+
+@pytest.mark.parametrize(("text", "severity"), [("this is sh1t", "medium"), ("what a c*nt", None), ("damn it", "low")])
+def test_profanity_is_a_signal_with_severity(text: str, severity: str | None) -> None:
+    result = evaluate(text)
+    profanity = [s for s in result.signals if s.kind == "profanity"]
+    assert [s.severity for s in profanity] == ([severity] if severity else [])
+    assert not result.blocked
+
+
+def test_severity_scores_and_result_shape() -> None:
+    assert SEVERITY_SCORE == {"low": 0.3, "medium": 0.6, "high": 0.9}
+    result = evaluate("Join the anti-vax rally and buy a gun")
+    assert result.categories == ("pseudo_science", "weapons")
+    severities = {m.category: m.severity for m in result.matches}
+    assert severities == {"pseudo_science": "medium", "weapons": "high"}
+    trail = result.to_dict()
+    assert trail["blocked"] is True
+    assert trail["pattern_version"] == PATTERN_DATA["version"]
+    assert {m["score"] for m in trail["matches"]} == {0.6, 0.9}
+    json.dumps(trail)
+
+
+def test_empty_text_passes() -> None:
+    result = evaluate("")
+    assert not result.blocked and result.signals == () and result.masked_text == ""
+
+
+# --- the pattern file --------------------------------------------------------------------
+
+
+def test_the_pattern_file_is_versioned_and_defines_the_twelve_categories() -> None:
+    assert PATTERN_DATA["version"]
+    assert set(PATTERN_DATA["categories"]) == set(CATEGORIES)
+    assert len(CATEGORIES) == 12
+    assert all(PATTERN_DATA["categories"][c]["patterns"] for c in CATEGORIES)
+
+
+@pytest.mark.parametrize(
+    ("change", "message"),
+    [
+        (lambda d: d["categories"]["weapons"]["patterns"].append({"id": "x", "expr": "gun <2>"}), "filler"),
+        (lambda d: d["categories"]["weapons"]["patterns"].append({"id": "x", "expr": "[gun"}), "unclosed"),
+        (lambda d: d["categories"]["weapons"]["patterns"].append({"id": "x", "expr": "@nowhere"}), "vocabulary"),
+        (lambda d: d["categories"]["weapons"]["patterns"].append({"id": "weapons.gun", "expr": "gun"}), "duplicate"),
+        (lambda d: d["allow"].append({"id": "y", "expr": "gun", "categories": ["guns"]}), "unknown categories"),
+        (lambda d: d["categories"].pop("weapons"), "exactly the categories"),
+    ],
+)
+def test_a_broken_pattern_file_is_refused(change: Any, message: str) -> None:
+    data = json.loads(PATTERN_FILE.read_text(encoding="utf-8"))
+    change(data)
+    with pytest.raises(ValueError, match=message):
+        build_catalogue(data)
+
+
+def test_nothing_is_loaded_at_import_time() -> None:
+    script = (
+        "import sys; import chalicelib.domain.layer_a as a;"
+        "from chalicelib.domain.layer_a.catalogue import load_catalogue;"
+        "print(load_catalogue.cache_info().currsize, 'hyperscan' in sys.modules)"
+    )
+    out = subprocess.run([sys.executable, "-c", script], cwd=REPO, capture_output=True, text=True, check=True)
+    assert out.stdout.split() == ["0", "False"]
