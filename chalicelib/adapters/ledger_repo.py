@@ -29,6 +29,54 @@ def create_agent_account(conn: Connection, agent_id: Any) -> None:
     )
 
 
+# One statement per entry (one round trip): look the key up, lock the legs' accounts in id order,
+# check them, insert the entry (ON CONFLICT guards a concurrent retry), move the balances and write
+# the legs with balance_before/after taken from the updated rows. Nothing moves unless every account
+# exists and no agent account would go below zero. Accounts are found by code through the unique
+# index in both `locked` and `moved` (no join), so the prepared statement's generic plan stays index
+# lookups however many accounts exist.
+_POST_ENTRY = """
+WITH known AS (
+    SELECT id, kind FROM journal_entries WHERE idempotency_key = %(key)s
+),
+locked AS MATERIALIZED (
+    SELECT a.id, a.kind, a.balance,
+           (%(amounts)s::bigint[])[array_position(%(codes)s::text[], a.code)] AS amount
+    FROM accounts a
+    WHERE a.code = ANY(%(codes)s::text[]) AND NOT EXISTS (SELECT 1 FROM known)
+    ORDER BY a.id
+    FOR UPDATE
+),
+verdict AS (
+    SELECT count(*) = %(n)s AS found,
+           coalesce(bool_and(kind = 'system' OR balance + amount >= 0), true) AS funded
+    FROM locked
+),
+entry AS (
+    INSERT INTO journal_entries (idempotency_key, kind, memo)
+    SELECT %(key)s, %(kind)s, %(memo)s FROM verdict
+    WHERE found AND funded AND NOT EXISTS (SELECT 1 FROM known)
+    ON CONFLICT (idempotency_key) DO NOTHING
+    RETURNING id
+),
+moved AS (
+    UPDATE accounts a
+    SET balance = a.balance + (%(amounts)s::bigint[])[array_position(%(codes)s::text[], a.code)]
+    WHERE a.code = ANY(%(codes)s::text[]) AND EXISTS (SELECT 1 FROM entry)
+    RETURNING a.id AS account_id, (%(amounts)s::bigint[])[array_position(%(codes)s::text[], a.code)] AS amount,
+              a.balance
+),
+written AS (
+    INSERT INTO journal_legs (entry_id, account_id, amount, balance_before, balance_after)
+    SELECT e.id, m.account_id, m.amount, m.balance - m.amount, m.balance FROM moved m, entry e
+    RETURNING entry_id
+)
+SELECT (SELECT id FROM entry) AS entry_id, (SELECT count(*) FROM written) AS legs_written,
+       (SELECT id FROM known) AS known_id, (SELECT kind FROM known) AS known_kind, v.found, v.funded
+FROM verdict v
+"""
+
+
 def post_entry(
     conn: Connection,
     *,
@@ -39,58 +87,69 @@ def post_entry(
 ) -> PostedEntry:
     """Post one balanced entry inside the caller's transaction, at most once per idempotency key.
 
-    Accounts are locked in id order (no deadlocks between concurrent entries). An agent account that
-    would go below zero raises InsufficientCredits and the caller's transaction writes nothing.
-    An entry with no legs records an event that moved no money (e.g. a hardship waiver).
+    One statement, one round trip. Accounts are locked in id order (no deadlocks between concurrent
+    entries) and every balance_before/after comes from the locked row. An agent account that would go
+    below zero raises InsufficientCredits, an unknown account NotFound; in both cases nothing was
+    written. A key posted before returns that entry with created=False and moves nothing (also when
+    a concurrent transaction posts the same key: the unique key makes one of them a no-op). An entry
+    with no legs records an event that moved no money (e.g. a hardship waiver).
     """
     check_balanced(legs)
-    row = conn.execute(
-        "INSERT INTO journal_entries (idempotency_key, kind, memo) VALUES (%s, %s, %s)"
-        " ON CONFLICT (idempotency_key) DO NOTHING RETURNING id",
-        (idempotency_key, kind, Jsonb(memo or {})),
-    ).fetchone()
-    if row is None:
-        existing = conn.execute(
-            "SELECT id, kind FROM journal_entries WHERE idempotency_key = %s", (idempotency_key,)
-        ).fetchone()
-        assert existing is not None
-        return PostedEntry(existing["id"], idempotency_key, existing["kind"], created=False)
-    entry_id = int(row["id"])
-    if not legs:
-        return PostedEntry(entry_id, idempotency_key, kind, created=True)
-
     codes = [leg.account_code for leg in legs]
-    accounts = conn.execute(
-        "SELECT id, code, kind, balance FROM accounts WHERE code = ANY(%s) ORDER BY id FOR UPDATE",
-        (codes,),
-    ).fetchall()
-    by_code = {a["code"]: a for a in accounts}
-    missing = set(codes) - by_code.keys()
-    if missing:
-        raise NotFound("account not found", details={"accounts": sorted(missing)})
+    row = conn.execute(
+        _POST_ENTRY,
+        {"key": idempotency_key, "kind": kind, "memo": Jsonb(memo or {}), "codes": codes,
+         "amounts": [leg.amount for leg in legs], "n": len(legs)},
+        prepare=True,
+    ).fetchone()
+    assert row is not None
+    if row["known_id"] is not None:
+        return PostedEntry(int(row["known_id"]), idempotency_key, row["known_kind"], created=False)
+    if row["entry_id"] is not None:
+        if int(row["legs_written"]) != len(legs):  # impossible while the locks hold; never post half
+            raise RuntimeError(f"entry {idempotency_key} wrote {row['legs_written']} of {len(legs)} legs")
+        return PostedEntry(int(row["entry_id"]), idempotency_key, kind, created=True)
+    if not row["found"] or not row["funded"]:
+        # The failure path reads the (already locked) accounts once more to say what was wrong.
+        accounts = {a["code"]: a for a in conn.execute(
+            "SELECT code, kind, balance FROM accounts WHERE code = ANY(%s)", (codes,)).fetchall()}
+        missing = sorted(set(codes) - accounts.keys())
+        if missing:
+            raise NotFound("account not found", details={"accounts": missing})
+        for leg in legs:
+            account = accounts[leg.account_code]
+            if account["kind"] == "agent" and int(account["balance"]) + leg.amount < 0:
+                raise InsufficientCredits(
+                    "not enough credits", details={"balance": int(account["balance"]), "required": -leg.amount}
+                )
+    # Found and funded, yet not inserted: a concurrent transaction committed the same key meanwhile.
+    existing = conn.execute(
+        "SELECT id, kind FROM journal_entries WHERE idempotency_key = %s", (idempotency_key,)
+    ).fetchone()
+    if existing is None:
+        raise RuntimeError(f"entry {idempotency_key} was neither posted nor found")
+    return PostedEntry(int(existing["id"]), idempotency_key, existing["kind"], created=False)
 
-    leg_rows: list[tuple[int, int, int, int, int]] = []
-    for leg in legs:
-        account = by_code[leg.account_code]
-        before = int(account["balance"])
-        after = before + leg.amount
-        if account["kind"] == "agent" and after < 0:
-            raise InsufficientCredits(
-                "not enough credits",
-                details={"balance": before, "required": -leg.amount},
-            )
-        leg_rows.append((entry_id, int(account["id"]), leg.amount, before, after))
-    with conn.cursor() as cur:
-        cur.executemany(
-            "UPDATE accounts SET balance = %s WHERE id = %s",
-            [(after, account_id) for (_, account_id, _, _, after) in leg_rows],
-        )
-        cur.executemany(
-            "INSERT INTO journal_legs (entry_id, account_id, amount, balance_before, balance_after)"
-            " VALUES (%s, %s, %s, %s, %s)",
-            leg_rows,
-        )
-    return PostedEntry(entry_id, idempotency_key, kind, created=True)
+
+def lock_balance(conn: Connection, account_code: str) -> int:
+    """The account's balance, row-locked until the caller's transaction ends."""
+    row = conn.execute("SELECT balance FROM accounts WHERE code = %s FOR UPDATE", (account_code,)).fetchone()
+    if row is None:
+        raise NotFound("account not found")
+    return int(row["balance"])
+
+
+def amount_posted(conn: Connection, idempotency_key: str, account_code: str) -> int | None:
+    """What the entry with this key moved into (or, negative, out of) the account: None when no such
+    entry exists, 0 when it exists without a leg on that account."""
+    row = conn.execute(
+        "SELECT e.id, coalesce(sum(l.amount), 0) AS amount FROM journal_entries e"
+        " LEFT JOIN journal_legs l ON l.entry_id = e.id"
+        "  AND l.account_id = (SELECT id FROM accounts WHERE code = %s)"
+        " WHERE e.idempotency_key = %s GROUP BY e.id",
+        (account_code, idempotency_key),
+    ).fetchone()
+    return None if row is None else int(row["amount"])
 
 
 def balance_of(conn: Connection, account_code: str) -> int:
