@@ -1,35 +1,50 @@
-"""Use cases of the credit economy that run inside other use cases' transactions."""
+"""Use cases of the credit economy: submission costs, validation rewards, economic health.
+
+charge_submission and pay_validation_reward run inside their callers' transactions (the submission's,
+the consensus stage's); snapshot_economy and economy_overview are use cases of their own.
+"""
 
 from __future__ import annotations
 
-from datetime import datetime
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
 from typing import Any
+from uuid import UUID
 
-from chalicelib.adapters import flags_repo, ledger_repo
+from chalicelib.adapters import alerts_repo, economy_repo, flags_repo, ledger_repo
 from chalicelib.adapters.agents_repo import Principal
-from chalicelib.db.pool import Connection
+from chalicelib.db.pool import Connection, transaction
 from chalicelib.domain import economy
-from chalicelib.domain.ledger import SINK, agent_account, transfer
+from chalicelib.domain.economy import EconomyAlert, HealthFigures
+from chalicelib.domain.ledger import FAUCET, SINK, agent_account, transfer
+from chalicelib.observability import logger, metrics
+
+SNAPSHOT_WINDOW = timedelta(hours=1)
 
 
 def charge_submission(conn: Connection, principal: Principal, submission: dict[str, Any], now: datetime) -> int:
     """Charge the submission's cost in the caller's transaction; returns the millicredits charged.
 
-    Nothing is charged while SUBMISSION_COSTS_ENABLED is off. An agent in hardship (balance below
-    10 credits) submits free and the journal records the waiver. Too little balance otherwise raises
-    InsufficientCredits and the whole submission rolls back.
+    Nothing is charged (or written) while SUBMISSION_COSTS_ENABLED is off. The cost is the kind's base
+    (problem 2, solution 5, debate 1 credits) times SUBMISSION_COST_MULTIPLIER, never below 1 credit.
+    The balance is read under the account's row lock, so the hardship decision and the debit see the
+    same balance: below 10 credits the agent submits free and the journal records a `hardship_waiver`
+    entry (no money moves). Too little balance otherwise raises InsufficientCredits and the caller's
+    transaction, the submission included, writes nothing. Key: `submission:<id>`.
     """
     flags = flags_repo.current(conn)
     if not flags["SUBMISSION_COSTS_ENABLED"]:
         return 0
+    assert principal.agent_id is not None
     account = agent_account(principal.agent_id)
     cost = economy.submission_cost(submission["kind"], float(flags["SUBMISSION_COST_MULTIPLIER"]))
     key = f"submission:{submission['id']}"
-    balance = ledger_repo.balance_of(conn, account)
+    balance = ledger_repo.lock_balance(conn, account)
     if economy.in_hardship(balance):
         ledger_repo.post_entry(
             conn, idempotency_key=key, kind="hardship_waiver", legs=[],
-            memo={"submission_id": str(submission["id"]), "waived": cost, "balance": balance},
+            memo={"submission_id": str(submission["id"]), "agent_id": str(principal.agent_id),
+                  "waived": cost, "balance": balance},
         )
         return 0
     ledger_repo.post_entry(
@@ -39,3 +54,149 @@ def charge_submission(conn: Connection, principal: Principal, submission: dict[s
     conn.execute("UPDATE submissions SET cost_millicredits = %s WHERE id = %s", (cost, submission["id"]))
     submission["cost_millicredits"] = cost
     return cost
+
+
+def pay_validation_reward(
+    conn: Connection,
+    *,
+    evaluation_id: UUID | str,
+    validator_agent_id: UUID | str,
+    tier_at_assignment: str,
+    answered_in_time: bool,
+) -> int:
+    """Pay one evaluation's reward in the caller's transaction, at most once; returns its millicredits.
+
+    The reward is 0.5 / 0.75 / 1.0 credit for an apprentice / journeyman / expert (the tier when the
+    evaluation was assigned) times VALIDATION_REWARD_MULTIPLIER, from the faucet, under the key
+    `validation:<evaluation id>`. A repeated call moves nothing and returns what the first call paid,
+    so callers may record the value idempotently. Nothing is paid (or written) and 0 is returned for a
+    late or expired answer, while VALIDATION_REWARDS_ENABLED is off, or when the multiplier makes
+    the reward 0.
+    """
+    if tier_at_assignment not in economy.BASE_REWARD:
+        raise ValueError(f"unknown validator tier {tier_at_assignment!r}")
+    if not answered_in_time:
+        return 0
+    key = f"validation:{evaluation_id}"
+    account = agent_account(validator_agent_id)
+    earlier = ledger_repo.amount_posted(conn, key, account)
+    if earlier is not None:
+        return earlier
+    flags = flags_repo.current(conn)
+    if not flags["VALIDATION_REWARDS_ENABLED"]:
+        return 0
+    reward = economy.validation_reward(tier_at_assignment, float(flags["VALIDATION_REWARD_MULTIPLIER"]))
+    if reward == 0:
+        return 0
+    posted = ledger_repo.post_entry(
+        conn, idempotency_key=key, kind="validation_reward", legs=transfer(FAUCET, account, reward),
+        memo={"evaluation_id": str(evaluation_id), "validator_id": str(validator_agent_id),
+              "tier": tier_at_assignment},
+    )
+    if not posted.created:  # a concurrent call posted it first: report what that one paid
+        return ledger_repo.amount_posted(conn, key, account) or 0
+    return reward
+
+
+# --- economic health -------------------------------------------------------------------------------
+
+@dataclass(frozen=True)
+class HealthReport:
+    """One window's figures, the extra counts and the alerts its rules raise (or would raise)."""
+
+    window_start: datetime
+    window_end: datetime
+    figures: HealthFigures
+    circulating: int
+    total_validators: int
+    alerts: list[EconomyAlert] = field(default_factory=list)
+
+    def to_dict(self) -> dict[str, Any]:
+        f = self.figures
+        ratio = f.ratio
+        return {
+            "window_start": self.window_start,
+            "window_end": self.window_end,
+            "faucet": f.faucet,
+            "starter_grants": f.starter_grants,
+            "sink": f.sink,
+            "ratio": None if ratio is None else economy.rounded(ratio),
+            "ratio_state": f.ratio_state,
+            "active_agents": f.active_agents,
+            "agents_total": f.agents_total,
+            "hardship_agents": f.hardship_agents,
+            "hardship_rate": economy.rounded(f.hardship_rate),
+            "median_balance": f.median_balance,
+            "circulating": self.circulating,
+            "total_validators": self.total_validators,
+            "alerts": [_alert_summary(a) for a in self.alerts],
+        }
+
+
+def _alert_summary(alert: EconomyAlert) -> dict[str, Any]:
+    return {"rule": alert.rule, "severity": alert.severity, "title": alert.title}
+
+
+def economy_health(conn: Connection, *, window_start: datetime, window_end: datetime) -> HealthReport:
+    """The economy over [window_start, window_end) with the alerts its rules give (nothing is stored)."""
+    figures, extra = economy_repo.figures(conn, window_start, window_end)
+    daily = economy_repo.daily_flows(conn, window_end, economy.STARVATION_DAYS)
+    return HealthReport(
+        window_start=window_start, window_end=window_end, figures=figures,
+        circulating=extra["circulating"], total_validators=extra["total_validators"],
+        alerts=economy.health_alerts(figures, daily),
+    )
+
+
+def snapshot_economy(now: datetime | None = None) -> dict[str, Any]:
+    """The hourly job: snapshot the last whole hour, raise its alerts, emit the figures as metrics.
+
+    The window is [hour - 1 h, hour) where hour is `now` truncated to the hour, so repeated or late
+    runs of the schedule land on the same window: the second run stores nothing and raises nothing.
+    Returns the stored snapshot row.
+    """
+    now = now or datetime.now(UTC)
+    end = now.astimezone(UTC).replace(minute=0, second=0, microsecond=0)
+    start = end - SNAPSHOT_WINDOW
+    with transaction() as conn:
+        report = economy_health(conn, window_start=start, window_end=end)
+        row, created = economy_repo.insert_snapshot(
+            conn, start, end, report.figures,
+            extra={"circulating": report.circulating, "total_validators": report.total_validators},
+            alerts=[_alert_summary(a) for a in report.alerts],
+        )
+        if created:
+            for alert in report.alerts:
+                alerts_repo.raise_alert(
+                    conn, rule=alert.rule, severity=alert.severity, title=alert.title,
+                    details={**alert.details, "snapshot_id": row["id"], "window_start": start.isoformat(),
+                             "window_end": end.isoformat()},
+                    dedup_key=alert.rule, now=now,
+                )
+    if created:
+        _emit_metrics(report)
+        logger.info("economy snapshot", extra={"window_end": end.isoformat(), "alerts": len(report.alerts)})
+    return row
+
+
+def _emit_metrics(report: HealthReport) -> None:
+    f = report.figures
+    metrics.add_metric(name="CreditsFaucet", unit="Count", value=f.faucet / 1000)
+    metrics.add_metric(name="CreditsSink", unit="Count", value=f.sink / 1000)
+    metrics.add_metric(name="CreditsStarterGrants", unit="Count", value=f.starter_grants / 1000)
+    metrics.add_metric(name="EconomyActiveAgents", unit="Count", value=f.active_agents)
+    metrics.add_metric(name="EconomyHardshipRate", unit="Percent", value=float(100 * f.hardship_rate))
+    if f.ratio is not None:
+        metrics.add_metric(name="EconomyFaucetSinkRatio", unit="None", value=float(f.ratio))
+
+
+def economy_overview(*, window_hours: int, days: int, now: datetime | None = None) -> dict[str, Any]:
+    """For operators: the latest stored snapshot, a fresh computation over the last `window_hours`
+    (ending now; its alerts are evaluated, not raised) and the snapshots of the last `days` days."""
+    now = now or datetime.now(UTC)
+    with transaction() as conn:
+        conn.execute("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ")  # one consistent view
+        current = economy_health(conn, window_start=now - timedelta(hours=window_hours), window_end=now)
+        latest = economy_repo.latest_snapshot(conn)
+        history = economy_repo.snapshots_since(conn, now - timedelta(days=days))
+    return {"latest": latest, "current": current.to_dict(), "history": history}
