@@ -1,10 +1,26 @@
-"""One place for Powertools logging, metrics and tracing; every module imports from here."""
+"""One place for Powertools logging, metrics and tracing; every module imports from here.
+
+- `logger`: JSON lines with the request id and the correlation id of the flow (bound per thread with
+  `bind(...)`), scrubbed of e-mail addresses, phone numbers, card numbers and API keys.
+- `metrics` / `emit(...)`: EMF metrics in the `peerguard` namespace, named only from the catalogue
+  (chalicelib/metrics_catalogue.py); `flush()` writes what a request or a batch collected.
+- `tracer`: X-Ray in Lambda, disabled elsewhere.
+"""
 
 from __future__ import annotations
 
 import os
+import re
+from collections.abc import Iterator
+from contextlib import contextmanager
+from logging import LogRecord
+from typing import Any
 
 from aws_lambda_powertools import Logger, Metrics, Tracer
+from aws_lambda_powertools.logging.formatter import LambdaPowertoolsFormatter
+from aws_lambda_powertools.metrics import single_metric
+
+from chalicelib.metrics_catalogue import CATALOGUE
 
 SERVICE = "peerguard"
 NAMESPACE = "peerguard"
@@ -13,6 +29,97 @@ NAMESPACE = "peerguard"
 os.environ.setdefault("POWERTOOLS_SERVICE_NAME", SERVICE)
 os.environ.setdefault("POWERTOOLS_METRICS_NAMESPACE", NAMESPACE)
 
-logger = Logger(service=SERVICE)
-metrics = Metrics(namespace=NAMESPACE, service=SERVICE)
+# --- logs without PII or secrets ------------------------------------------------------------------
+
+# A safety net behind the rule "log ids, never content": whatever reaches a log line is scrubbed.
+_SCRUBBERS: tuple[tuple[re.Pattern[str], str], ...] = (
+    (re.compile(r"pgk_[0-9a-f]{12}_[A-Za-z0-9_-]+"), "[api-key]"),
+    (re.compile(r"(?i)\b(bearer)\s+[A-Za-z0-9._~+/=-]{8,}"), r"\1 [secret]"),
+    (re.compile(r"\bsk-ant-[A-Za-z0-9_-]+"), "[api-key]"),
+    (re.compile(r"[A-Za-z0-9._%+-]+@[A-Za-z0-9.-]+\.[A-Za-z]{2,}"), "[email]"),
+    (re.compile(r"(?<![\w-])\d{3}-\d{2}-\d{4}(?![\w-])"), "[ssn]"),
+    (re.compile(r"(?<![\w-])(?:\d{4}[ -]){3}\d{1,7}(?![\w-])"), "[card]"),
+    (re.compile(r"(?<![\w+-])(?:\+\d{1,3}[ .-]?)?(?:\(\d{2,4}\)|\d{2,4})[ .-]\d{3,4}[ .-]\d{3,4}(?![\w-])"),
+     "[phone]"),
+)
+
+
+def scrub(text: str) -> str:
+    """`text` with e-mail addresses, phone/card/SSN numbers and keys replaced by placeholders."""
+    for pattern, replacement in _SCRUBBERS:
+        text = pattern.sub(replacement, text)
+    return text
+
+
+class ScrubbingFormatter(LambdaPowertoolsFormatter):
+    """Powertools' JSON formatter whose output line is scrubbed (message, extra keys and tracebacks)."""
+
+    def serialize(self, log: dict[str, Any] | LogRecord) -> str:  # type: ignore[override]
+        return scrub(super().serialize(log))  # type: ignore[arg-type]
+
+
+logger = Logger(service=SERVICE, logger_formatter=ScrubbingFormatter())
 tracer = Tracer(service=SERVICE, disabled=os.environ.get("AWS_LAMBDA_FUNCTION_NAME") is None)
+
+
+@contextmanager
+def bind(**keys: str) -> Iterator[None]:
+    """Add keys (request_id, correlation_id, job, ...) to every log line of this thread meanwhile."""
+    logger.thread_safe_append_keys(**keys)
+    try:
+        yield
+    finally:
+        logger.thread_safe_remove_keys(list(keys))
+
+
+def correlation_id() -> str | None:
+    """The correlation id of the flow this thread serves (an API request or a queue message), if any."""
+    value = logger.thread_safe_get_current_keys().get("correlation_id") or logger.get_current_keys().get(
+        "correlation_id"
+    )
+    return str(value) if value else None
+
+
+# --- metrics through the catalogue ----------------------------------------------------------------
+
+
+class CataloguedMetrics(Metrics):
+    """Powertools metrics that accept only catalogued names, with the catalogued unit.
+
+    An unknown name is still published (a metric is never worth an outage) but logged as a defect;
+    tests/unit/test_metrics_catalogue.py fails the build on it long before.
+    """
+
+    def add_metric(self, name: str, unit: Any, value: float, resolution: Any = 60) -> None:
+        definition = CATALOGUE.get(name)
+        if definition is None:
+            logger.warning("metric is not in the catalogue", extra={"metric": name})
+        elif definition.dimensions:
+            logger.warning("metric needs dimensions: use emit()", extra={"metric": name})
+        super().add_metric(name=name, unit=definition.unit if definition else unit, value=value,
+                           resolution=resolution)
+
+
+metrics = CataloguedMetrics(namespace=NAMESPACE, service=SERVICE)
+
+
+def emit(name: str, value: float = 1, **dimensions: str) -> None:
+    """Record one catalogued metric; with dimensions it is written at once as its own EMF line."""
+    definition = CATALOGUE.get(name)
+    if definition is None:
+        raise KeyError(f"metric {name} is not in the catalogue")
+    if set(dimensions) != set(definition.dimensions):
+        raise ValueError(f"metric {name} takes dimensions {definition.dimensions}, got {tuple(dimensions)}")
+    if not dimensions:
+        metrics.add_metric(name=name, unit=definition.unit, value=value)
+        return
+    with single_metric(name=name, unit=definition.unit, value=value, namespace=NAMESPACE,  # type: ignore[arg-type]
+                       default_dimensions={"service": SERVICE}) as metric:
+        for key, dimension_value in dimensions.items():
+            metric.add_dimension(name=key, value=str(dimension_value)[:250] or "none")
+
+
+def flush() -> None:
+    """Publish what was collected (one EMF line), if anything: end of a request, a batch or a job."""
+    if metrics.metric_set:
+        metrics.flush_metrics()

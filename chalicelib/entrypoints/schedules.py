@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import uuid
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
@@ -9,7 +10,7 @@ from typing import Any
 from chalice.app import Blueprint, CloudWatchEvent
 
 from chalicelib import bootstrap
-from chalicelib.observability import logger, metrics
+from chalicelib.observability import bind, emit, flush, logger
 
 bp = Blueprint(__name__)
 
@@ -57,25 +58,52 @@ def reset_validator_quotas() -> int:
     return reset_quotas()
 
 
+def run_alert_engine() -> dict[str, Any]:
+    """The alert rules of DESIGN section 10: raise, resolve, announce once, escalate, deliver."""
+    from chalicelib.services.alerts import run_engine
+
+    return run_engine([(job.name, job.every_seconds) for job in JOBS])
+
+
+def purge_operations_history() -> dict[str, int]:
+    from datetime import UTC, datetime
+
+    from chalicelib.services.operations import purge_history
+
+    return purge_history(datetime.now(UTC))
+
+
 JOBS: list[Job] = [
     Job("outbox_sweep", "rate(1 minute)", 60, sweep_outbox),
     Job("evaluation_timeouts", "rate(1 minute)", 60, resolve_evaluation_timeouts),
     Job("spot_check_batches", "rate(1 minute)", 60, poll_spot_check_batches),
     Job("validator_quota_reset", "cron(0 0 * * ? *)", 86_400, reset_validator_quotas),
     Job("rate_limit_purge", "rate(1 day)", 86_400, purge_rate_limit_windows),
+    Job("alert_engine", "rate(1 minute)", 60, run_alert_engine),
+    Job("operations_purge", "rate(1 day)", 86_400, purge_operations_history),
 ]
 
 
 def run_job(job: Job) -> Any:
-    """Run one job with logging; exceptions propagate so that failures are visible and retried."""
-    logger.append_keys(job=job.name)
-    try:
-        result = job.run()
-        logger.info("scheduled job finished", extra={"result": result if isinstance(result, int | str) else None})
-        return result
-    finally:
-        metrics.flush_metrics()
-        logger.remove_keys(["job"])
+    """Run one job with logging, recorded in job_runs (worker health and the stalled-job alert);
+    exceptions propagate so that failures are visible and retried."""
+    from chalicelib.services import operations
+
+    with bind(job=job.name, correlation_id=f"job:{job.name}:{uuid.uuid4().hex[:12]}"):
+        run_id = operations.job_started(job.name)
+        try:
+            result = job.run()
+        except Exception as exc:
+            operations.job_finished(run_id, ok=False, error=f"{type(exc).__name__}: {exc}")
+            emit("ScheduledJobFailures", Job=job.name)
+            raise
+        else:
+            operations.job_finished(run_id, ok=True, result=result)
+            logger.info("scheduled job finished",
+                        extra={"result": result if isinstance(result, int | str | dict) else None})
+            return result
+        finally:
+            flush()
 
 
 def _register(job: Job) -> None:

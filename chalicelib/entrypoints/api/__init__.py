@@ -3,6 +3,7 @@
 from chalicelib.entrypoints.api import (
     admin_flags,
     admin_guardrails,
+    admin_ops,
     admin_peer,
     admin_reviews,
     agents,
@@ -26,4 +27,5 @@ BLUEPRINTS = [
     validators.bp,
     admin_flags.bp,
     admin_peer.bp,
+    admin_ops.bp,
 ]

@@ -13,8 +13,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
-from chalice.app import Blueprint, Response
-from chalice.app import Request
+from chalice.app import Blueprint, Request, Response
 from pydantic import BaseModel, ValidationError
 
 from chalicelib.adapters.agents_repo import Principal
@@ -26,7 +25,7 @@ from chalicelib.domain.errors import (
     RateLimited,
     ValidationFailed,
 )
-from chalicelib.observability import logger
+from chalicelib.observability import bind, flush, logger
 
 Auth = Literal["public", "optional", "agent", "human", "member", "admin", "any"]
 JSON_CONTENT_TYPES = ["application/json"]
@@ -76,6 +75,9 @@ class RouteSpec:
     is_list: bool
     errors: tuple[int, ...]
     public_rate_limit: int | None
+    # What a success answers with: the JSON envelope, a bare JSON document ("application/json+raw",
+    # e.g. the OpenAPI document itself), or another media type served as text (the operators' page).
+    media_type: str = "application/json"
 
 
 ROUTES: list[RouteSpec] = []
@@ -113,7 +115,8 @@ def error_response(
 
 
 def _json_response(body: dict[str, Any], status: int, request_id: str, headers: dict[str, str] | None) -> Response:
-    all_headers: dict[str, str | list[str]] = {"Content-Type": "application/json", "X-Request-Id": request_id, **(headers or {})}
+    all_headers: dict[str, str | list[str]] = {"Content-Type": "application/json", "X-Request-Id": request_id,
+                                               **(headers or {})}
     return Response(body=json.dumps(body, ensure_ascii=False, default=str), status_code=status,
                     headers=all_headers)
 
@@ -205,7 +208,16 @@ def _handle(spec: RouteSpec, fn: Callable[[RequestContext], Any], request: Reque
     headers = {k.lower(): v for k, v in (request.headers or {}).items()}
     correlation = headers.get("x-correlation-id", "")
     correlation_id = correlation if _TOKEN_RE.match(correlation) else request_id
-    logger.append_keys(request_id=request_id, correlation_id=correlation_id)
+    with bind(request_id=request_id, correlation_id=correlation_id):
+        try:
+            return _answer(spec, fn, request, path_args=path_args, request_id=request_id,
+                           correlation_id=correlation_id, headers=headers)
+        finally:
+            flush()
+
+
+def _answer(spec: RouteSpec, fn: Callable[[RequestContext], Any], request: Request, *, path_args: dict[str, str],
+            request_id: str, correlation_id: str, headers: dict[str, str]) -> Response:
     try:
         principal = _authorize(spec, request)
         if principal is None and spec.public_rate_limit is not None:
@@ -231,8 +243,6 @@ def _handle(spec: RouteSpec, fn: Callable[[RequestContext], Any], request: Reque
                                  headers=reply.headers)
     except Exception as exc:
         return map_exception(exc, request_id)
-    finally:
-        logger.remove_keys(["request_id", "correlation_id"])
 
 
 def api_route(
@@ -251,10 +261,11 @@ def api_route(
     is_list: bool = False,
     errors: tuple[int, ...] = (),
     public_rate_limit: int | None = None,
+    media_type: str = "application/json",
 ) -> Callable[[Callable[[RequestContext], Any]], Callable[[RequestContext], Any]]:
     """Register a route with Chalice and with the OpenAPI registry."""
     spec = RouteSpec(method, path, summary, auth, tag, body, query, path_params, response, status, is_list,
-                     errors, public_rate_limit)
+                     errors, public_rate_limit, media_type)
     ROUTES.append(spec)
 
     def register(fn: Callable[[RequestContext], Any]) -> Callable[[RequestContext], Any]:

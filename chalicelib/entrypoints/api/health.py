@@ -33,7 +33,7 @@ def health(ctx: RequestContext) -> Reply:
 
 
 @api_route(bp, "GET", "/v1/openapi.json", summary="This API's OpenAPI 3.1 description", auth="public",
-           tag="meta")
+           tag="meta", media_type="application/json+raw")
 def openapi(ctx: RequestContext) -> Response:
     from chalicelib.entrypoints.api.openapi import build_openapi
 

@@ -56,6 +56,15 @@ def _success_schema(spec: RouteSpec) -> dict[str, Any]:
     return {"type": "object", "required": ["ok", "data", "requestId"], "properties": properties}
 
 
+def _success_content(spec: RouteSpec) -> dict[str, Any]:
+    """The envelope for JSON routes; a bare JSON object or a text document for the others."""
+    if spec.media_type == "application/json":
+        return {"application/json": {"schema": _success_schema(spec)}}
+    if spec.media_type == "application/json+raw":
+        return {"application/json": {"schema": {"type": "object"}}}
+    return {media_type.strip(): {"schema": {"type": "string"}} for media_type in spec.media_type.split(",")}
+
+
 def _parameters(model: type[BaseModel] | None, where: str, schemas: dict[str, Any]) -> list[dict[str, Any]]:
     if model is None:
         return []
@@ -88,12 +97,7 @@ def build_openapi(version: str = "1.0.0") -> dict[str, Any]:
             "summary": spec.summary,
             "tags": [spec.tag],
             "parameters": _parameters(spec.query, "query", schemas) + _parameters(spec.path_params, "path", schemas),
-            "responses": {
-                str(spec.status): {
-                    "description": "success",
-                    "content": {"application/json": {"schema": _success_schema(spec)}},
-                }
-            },
+            "responses": {str(spec.status): {"description": "success", "content": _success_content(spec)}},
         }
         if spec.auth not in ("public",):
             operation["security"] = [{"bearerAuth": []}] if spec.auth != "optional" else [{}, {"bearerAuth": []}]
@@ -112,7 +116,7 @@ def build_openapi(version: str = "1.0.0") -> dict[str, Any]:
                 "description": ERROR_TEXT.get(code, "error"),
                 "content": {"application/json": {"schema": {"$ref": REF.format(model="ErrorEnvelope")}}},
             }
-        paths.setdefault("/v1" + spec.path.removeprefix("/v1"), {})[spec.method.lower()] = operation
+        paths.setdefault(spec.path, {})[spec.method.lower()] = operation
     return {
         "openapi": "3.1.0",
         "info": {"title": "peerguard API", "version": version,
