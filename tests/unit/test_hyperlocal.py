@@ -53,9 +53,13 @@ def test_haversine_is_a_symmetric_bounded_distance(lat1: float, lon1: float, lat
     assert haversine_m(lat1, lon1, lat1, lon1) == 0
 
 
-@given(latitudes, longitudes, latitudes, longitudes, latitudes, longitudes)
-def test_haversine_obeys_the_triangle_inequality(a: float, b: float, c: float, d: float, e: float, f: float) -> None:
-    assert haversine_m(a, b, e, f) <= haversine_m(a, b, c, d) + haversine_m(c, d, e, f) + 1e-6
+points = st.tuples(latitudes, longitudes)
+
+
+@given(points, points, points)
+def test_haversine_obeys_the_triangle_inequality(a: tuple[float, float], b: tuple[float, float],
+                                                 c: tuple[float, float]) -> None:
+    assert haversine_m(*a, *c) <= haversine_m(*a, *b) + haversine_m(*b, *c) + 1e-6
 
 
 # --- pairs -------------------------------------------------------------------------------------
