@@ -1,4 +1,4 @@
-"""Local runner: `python -m local serve|admin-key|migrate|seed|db-url`."""
+"""Local runner: `python -m local serve|admin-key|migrate|seed|db-url|verify-ledger`."""
 
 from __future__ import annotations
 
@@ -60,6 +60,17 @@ def cmd_migrate(_: argparse.Namespace) -> int:
 def cmd_db_url(_: argparse.Namespace) -> int:
     sys.stdout.write(database.ensure_database() + "\n")
     return 0
+
+
+def cmd_verify_ledger(_: argparse.Namespace) -> int:
+    prepare()
+    import json
+
+    from chalicelib.services.credits import verify_ledger
+
+    report = verify_ledger()
+    sys.stdout.write(json.dumps(report, indent=2, default=str) + "\n")
+    return 0 if not report["mismatches"] else 1
 
 
 def cmd_seed(_: argparse.Namespace) -> int:
@@ -140,6 +151,8 @@ def main(argv: list[str] | None = None) -> int:
     sub.add_parser("migrate", help="apply pending migrations").set_defaults(func=cmd_migrate)
     sub.add_parser("seed", help="create demo identities and print their keys").set_defaults(func=cmd_seed)
     sub.add_parser("db-url", help="print the database URL").set_defaults(func=cmd_db_url)
+    sub.add_parser("verify-ledger", help="rebuild every balance from the journal; exit 1 on any mismatch"
+                   ).set_defaults(func=cmd_verify_ledger)
     args = parser.parse_args(argv)
     return int(args.func(args))
 

@@ -65,6 +65,14 @@ def run_alert_engine() -> dict[str, Any]:
     return run_engine([(job.name, job.every_seconds) for job in JOBS])
 
 
+def snapshot_economy() -> dict[str, Any]:
+    """Economic health of the last whole hour, stored, with its alerts raised."""
+    from chalicelib.services.economy import snapshot_economy as take_snapshot
+
+    row = take_snapshot()
+    return {"snapshot_id": row["id"], "window_end": row["window_end"].isoformat(), "alerts": len(row["alerts"])}
+
+
 def purge_operations_history() -> dict[str, int]:
     from datetime import UTC, datetime
 
@@ -81,6 +89,7 @@ JOBS: list[Job] = [
     Job("rate_limit_purge", "rate(1 day)", 86_400, purge_rate_limit_windows),
     Job("alert_engine", "rate(1 minute)", 60, run_alert_engine),
     Job("operations_purge", "rate(1 day)", 86_400, purge_operations_history),
+    Job("economy_snapshot", "rate(1 hour)", 3_600, snapshot_economy),
 ]
 
 

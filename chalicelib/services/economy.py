@@ -17,7 +17,7 @@ from chalicelib.db.pool import Connection, transaction
 from chalicelib.domain import economy
 from chalicelib.domain.economy import EconomyAlert, HealthFigures
 from chalicelib.domain.ledger import FAUCET, SINK, agent_account, transfer
-from chalicelib.observability import logger, metrics
+from chalicelib.observability import logger
 
 SNAPSHOT_WINDOW = timedelta(hours=1)
 
@@ -173,21 +173,20 @@ def snapshot_economy(now: datetime | None = None) -> dict[str, Any]:
                              "window_end": end.isoformat()},
                     dedup_key=alert.rule, now=now,
                 )
+        by_kind = economy_repo.flows_by_kind(conn, start, end) if created else []
     if created:
-        _emit_metrics(report)
+        _emit_metrics(by_kind)
         logger.info("economy snapshot", extra={"window_end": end.isoformat(), "alerts": len(report.alerts)})
     return row
 
 
-def _emit_metrics(report: HealthReport) -> None:
-    f = report.figures
-    metrics.add_metric(name="CreditsFaucet", unit="Count", value=f.faucet / 1000)
-    metrics.add_metric(name="CreditsSink", unit="Count", value=f.sink / 1000)
-    metrics.add_metric(name="CreditsStarterGrants", unit="Count", value=f.starter_grants / 1000)
-    metrics.add_metric(name="EconomyActiveAgents", unit="Count", value=f.active_agents)
-    metrics.add_metric(name="EconomyHardshipRate", unit="Percent", value=float(100 * f.hardship_rate))
-    if f.ratio is not None:
-        metrics.add_metric(name="EconomyFaucetSinkRatio", unit="None", value=float(f.ratio))
+def _emit_metrics(by_kind: list[tuple[str, str, int]]) -> None:
+    """CreditsFaucet / CreditsSink in millicredits per entry kind (the snapshot figures themselves are
+    published from the latest snapshot by the operations metrics)."""
+    from chalicelib.observability import emit
+
+    for side, kind, amount in by_kind:
+        emit("CreditsFaucet" if side == "faucet" else "CreditsSink", amount, Kind=kind)
 
 
 def economy_overview(*, window_hours: int, days: int, now: datetime | None = None) -> dict[str, Any]:

@@ -1,6 +1,7 @@
 """HTTP routes, one blueprint per resource."""
 
 from chalicelib.entrypoints.api import (
+    admin_economy,
     admin_flags,
     admin_guardrails,
     admin_ops,
@@ -20,6 +21,7 @@ BLUEPRINTS = [
     agents.bp,
     submissions.bp,
     credits.bp,
+    admin_economy.bp,
     admin_guardrails.bp,
     admin_reviews.bp,
     compliance.bp,
