@@ -155,6 +155,17 @@ def test_offline_the_pixel_comparison_verifies_and_its_score_decides(world: Worl
     assert (pair["status"] == "peer_review") == (len(review_items(db)) == 1)
 
 
+def test_defect_9_offline_an_unchanged_scene_is_rejected_not_approved(world: World) -> None:
+    """The same photo twice is confidently no improvement: the score, not the confidence, decides."""
+    same = leaky_jpeg(scene(5, litter=True))
+    pair_id = submit_pair(world, same, same)
+    drain_outbox()
+    pair = world.api.get(f"/v1/evidence/pairs/{pair_id}", key=world.human).data
+    assert pair["verification"]["improvement"] < 0.10
+    assert pair["verification"]["confidence"] >= 0.80
+    assert pair["status"] == "rejected"
+
+
 @pytest.fixture
 def claude(monkeypatch: pytest.MonkeyPatch) -> Any:
     from chalicelib import bootstrap
