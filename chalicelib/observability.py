@@ -9,8 +9,12 @@
 
 from __future__ import annotations
 
+import json
 import os
 import re
+import sys
+import threading
+import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from logging import LogRecord
@@ -18,7 +22,6 @@ from typing import Any
 
 from aws_lambda_powertools import Logger, Metrics, Tracer
 from aws_lambda_powertools.logging.formatter import LambdaPowertoolsFormatter
-from aws_lambda_powertools.metrics import single_metric
 
 from chalicelib.metrics_catalogue import CATALOGUE
 
@@ -84,11 +87,19 @@ def correlation_id() -> str | None:
 
 
 class CataloguedMetrics(Metrics):
-    """Powertools metrics that accept only catalogued names, with the catalogued unit.
+    """Powertools metrics that accept only catalogued names, with the catalogued unit, plus metrics
+    with their own dimensions (`emit(name, Path="peer")`), buffered and written on flush.
 
     An unknown name is still published (a metric is never worth an outage) but logged as a defect;
     tests/unit/test_metrics_catalogue.py fails the build on it long before.
     """
+
+    MAX_VALUES = 100  # EMF: at most 100 values per metric in one document
+
+    def __init__(self, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        self._dimensioned: dict[tuple[str, tuple[tuple[str, str], ...]], list[float]] = {}
+        self._dimensioned_lock = threading.Lock()
 
     def add_metric(self, name: str, unit: Any, value: float, resolution: Any = 60) -> None:
         definition = CATALOGUE.get(name)
@@ -99,12 +110,44 @@ class CataloguedMetrics(Metrics):
         super().add_metric(name=name, unit=definition.unit if definition else unit, value=value,
                            resolution=resolution)
 
+    def add_dimensioned(self, name: str, value: float, dimensions: dict[str, str]) -> None:
+        key = (name, tuple(sorted(dimensions.items())))
+        with self._dimensioned_lock:
+            values = self._dimensioned.setdefault(key, [])
+            values.append(value)
+            full = len(values) >= self.MAX_VALUES
+        if full:
+            self._write_dimensioned()
+
+    @property
+    def pending(self) -> bool:
+        return bool(self.metric_set) or bool(self._dimensioned)
+
+    def flush_metrics(self, raise_on_empty_metrics: bool = False) -> None:
+        self._write_dimensioned()
+        if self.metric_set or raise_on_empty_metrics:
+            super().flush_metrics(raise_on_empty_metrics=raise_on_empty_metrics)
+
+    def _write_dimensioned(self) -> None:
+        with self._dimensioned_lock:
+            batch, self._dimensioned = self._dimensioned, {}
+        timestamp = int(time.time() * 1000)
+        for (name, dimensions), values in batch.items():
+            names = ["service", *(k for k, _ in dimensions)]
+            document: dict[str, Any] = {
+                "_aws": {"Timestamp": timestamp, "CloudWatchMetrics": [{
+                    "Namespace": NAMESPACE, "Dimensions": [names],
+                    "Metrics": [{"Name": name, "Unit": CATALOGUE[name].unit}]}]},
+                "service": SERVICE, **dict(dimensions), name: values,
+            }
+            sys.stdout.write(json.dumps(document, separators=(",", ":")) + "\n")
+
 
 metrics = CataloguedMetrics(namespace=NAMESPACE, service=SERVICE)
 
 
 def emit(name: str, value: float = 1, **dimensions: str) -> None:
-    """Record one catalogued metric; with dimensions it is written at once as its own EMF line."""
+    """Record one catalogued metric (dimensions as the catalogue declares them); written on flush."""
     definition = CATALOGUE.get(name)
     if definition is None:
         raise KeyError(f"metric {name} is not in the catalogue")
@@ -113,13 +156,10 @@ def emit(name: str, value: float = 1, **dimensions: str) -> None:
     if not dimensions:
         metrics.add_metric(name=name, unit=definition.unit, value=value)
         return
-    with single_metric(name=name, unit=definition.unit, value=value, namespace=NAMESPACE,  # type: ignore[arg-type]
-                       default_dimensions={"service": SERVICE}) as metric:
-        for key, dimension_value in dimensions.items():
-            metric.add_dimension(name=key, value=str(dimension_value)[:250] or "none")
+    metrics.add_dimensioned(name, float(value), {k: (str(v)[:250] or "none") for k, v in dimensions.items()})
 
 
 def flush() -> None:
-    """Publish what was collected (one EMF line), if anything: end of a request, a batch or a job."""
-    if metrics.metric_set:
+    """Publish what was collected, if anything: end of a request, a batch or a job."""
+    if metrics.pending:
         metrics.flush_metrics()

@@ -11,7 +11,8 @@ from psycopg.types.json import Jsonb
 
 from chalicelib.db.pool import Connection
 from chalicelib.domain.errors import InsufficientCredits, NotFound
-from chalicelib.domain.ledger import Leg, check_balanced
+from chalicelib.domain.ledger import FAUCET, SINK, Leg, check_balanced
+from chalicelib.observability import emit
 
 
 @dataclass(frozen=True)
@@ -108,6 +109,7 @@ def post_entry(
     if row["entry_id"] is not None:
         if int(row["legs_written"]) != len(legs):  # impossible while the locks hold; never post half
             raise RuntimeError(f"entry {idempotency_key} wrote {row['legs_written']} of {len(legs)} legs")
+        _emit_flows(kind, legs)
         return PostedEntry(int(row["entry_id"]), idempotency_key, kind, created=True)
     if not row["found"] or not row["funded"]:
         # The failure path reads the (already locked) accounts once more to say what was wrong.
@@ -129,6 +131,16 @@ def post_entry(
     if existing is None:
         raise RuntimeError(f"entry {idempotency_key} was neither posted nor found")
     return PostedEntry(int(existing["id"]), idempotency_key, existing["kind"], created=False)
+
+
+def _emit_flows(kind: str, legs: Sequence[Leg]) -> None:
+    """Credits leaving the faucet and entering the sink, in millicredits, by entry kind."""
+    out_of_faucet = -sum(leg.amount for leg in legs if leg.account_code == FAUCET)
+    into_sink = sum(leg.amount for leg in legs if leg.account_code == SINK)
+    if out_of_faucet:
+        emit("CreditsFaucet", out_of_faucet, Kind=kind)
+    if into_sink:
+        emit("CreditsSink", into_sink, Kind=kind)
 
 
 def lock_balance(conn: Connection, account_code: str) -> int:

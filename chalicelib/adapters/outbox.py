@@ -9,6 +9,7 @@ from typing import Any, Protocol
 from psycopg.types.json import Jsonb
 
 from chalicelib.db.pool import Connection
+from chalicelib.observability import correlation_id as current_correlation_id
 
 TOPICS = ("guardrail", "consensus", "spot_check", "privacy")
 MAX_ATTEMPTS = 5
@@ -38,9 +39,15 @@ def enqueue(
     conn: Connection, topic: str, payload: dict[str, Any], *, correlation_id: str | None = None,
     delay_seconds: int = 0,
 ) -> int:
-    """Add a message in the caller's transaction; it leaves only if that transaction commits."""
+    """Add a message in the caller's transaction; it leaves only if that transaction commits.
+
+    Without an explicit correlation id the message carries the one of the flow being served (the API
+    request or the queue message this thread handles), so every stage of a flow logs the same id.
+    """
     if topic not in TOPICS:
         raise ValueError(f"unknown topic {topic}")
+    if correlation_id is None:
+        correlation_id = current_correlation_id()
     row = conn.execute(
         "INSERT INTO outbox (topic, payload, correlation_id, available_at)"
         " VALUES (%s, %s, %s, now() + make_interval(secs => %s)) RETURNING id",

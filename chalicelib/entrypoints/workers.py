@@ -13,7 +13,7 @@ from chalice.app import Blueprint, SQSEvent
 from pydantic import BaseModel, ConfigDict
 
 from chalicelib import bootstrap
-from chalicelib.observability import logger, metrics
+from chalicelib.observability import bind, logger, metrics
 
 bp = Blueprint(__name__)
 
@@ -58,11 +58,8 @@ def run_batch(event: SQSEvent, handle: Callable[[SQSRecord], None]) -> dict[str,
     processor = BatchProcessor(event_type=EventType.SQS, raise_on_entire_batch_failure=False)
 
     def traced(record: SQSRecord) -> None:
-        logger.append_keys(correlation_id=correlation_id(record), message_id=record.message_id)
-        try:
+        with bind(correlation_id=correlation_id(record), message_id=record.message_id):
             handle(record)
-        finally:
-            logger.remove_keys(["correlation_id", "message_id"])
 
     result: dict[str, Any] = dict(process_partial_response(
         event=event.to_dict(), record_handler=traced, processor=processor, context=None

@@ -415,6 +415,8 @@ def process_evidence(evidence_id: UUID, process: PhotoProcessor, *, now: datetim
         logger.info("privacy stage skipped", extra={"evidence_id": str(evidence_id), "outcome": outcome})
         return outcome
     assert row is not None
+    if row["correlation_id"]:  # an S3 notification carries none: continue the flow of the upload request
+        logger.thread_safe_append_keys(correlation_id=row["correlation_id"])
 
     failure: tuple[str, str] | None = None
     clean = None

@@ -13,7 +13,7 @@ from chalicelib.db.pool import Connection, transaction
 from chalicelib.domain import layer_b, routing
 from chalicelib.domain.layer_b import Classifier, ClassifierResult
 from chalicelib.domain.trust import trust_tier
-from chalicelib.observability import logger, metrics
+from chalicelib.observability import emit, logger, metrics
 from chalicelib.services import compliance, layer_b_service
 
 CONSUMER = "guardrail"
@@ -113,7 +113,7 @@ def apply_verdict(
             (submission_id,),
         )
     if changed:
-        metrics.add_metric(name="Decisions", unit="Count", value=1)
+        emit("Decisions", Path=decided_by)
     return changed
 
 

@@ -15,7 +15,7 @@ from chalicelib.adapters import agents_repo, review_repo, submissions_repo
 from chalicelib.db.pool import Connection, transaction
 from chalicelib.domain import review
 from chalicelib.domain.errors import NotFound, ValidationFailed
-from chalicelib.observability import logger, metrics
+from chalicelib.observability import emit, logger, metrics
 
 
 def list_items(
@@ -137,7 +137,7 @@ def _decide_submission(
         if applied and verdict == "approved":
             agents_repo.add_approval(conn, sub["agent_id"])
         if applied:
-            metrics.add_metric(name="Decisions", unit="Count", value=1)
+            emit("Decisions", Path="admin")
     overturn = None if applied else review.overturn_of(sub["status"], sub["decided_by"], verdict)
     outcome: dict[str, Any] = {
         "submission_id": str(submission_id),

@@ -16,6 +16,7 @@ from chalicelib.adapters.agents_repo import Principal
 from chalicelib.db.pool import Connection, transaction
 from chalicelib.domain import layer_a
 from chalicelib.domain.errors import Conflict, GuardrailRejected, NotFound
+from chalicelib.observability import emit
 
 
 @dataclass(frozen=True)
@@ -116,7 +117,9 @@ def submit_content(
         if earlier is None:
             raise
         return earlier
+    emit("Submissions", Kind=draft.kind)
     if blocked:
+        emit("Decisions", Path="layer_a")
         raise _rejection(row, verdict["categories"])
     return SubmitOutcome(submission=row, replayed=False, outbox_ids=outbox_ids)
 

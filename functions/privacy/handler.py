@@ -30,7 +30,7 @@ from chalicelib.domain.hyperlocal import (
     PairVerifier,
     PhotoRefused,
 )
-from chalicelib.observability import logger, metrics
+from chalicelib.observability import bind, logger, metrics
 from chalicelib.services import evidence as evidence_service
 
 # The vision API scales longer sides down to this anyway; sending more only costs upload time.
@@ -192,8 +192,7 @@ def _correlation_id(record: SQSRecord) -> str:
 
 def handle_record(record: SQSRecord) -> None:
     """One SQS record; raising marks it failed (SQS delivers it again, then to the DLQ)."""
-    logger.append_keys(correlation_id=_correlation_id(record), message_id=record.message_id)
-    try:
+    with bind(correlation_id=_correlation_id(record), message_id=record.message_id):
         work = parse(record.body)
         if work is None:
             logger.info("S3 test event acknowledged")
@@ -203,8 +202,6 @@ def handle_record(record: SQSRecord) -> None:
                 evidence_service.process_evidence(target, clean_photo)
             else:
                 evidence_service.verify_pair(target, verifier())
-    finally:
-        logger.remove_keys(["correlation_id", "message_id"])
 
 
 def handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
