@@ -67,7 +67,8 @@ class Settings(BaseSettings):
     evidence_uploads_per_hour: int = Field(default=10, ge=1)
     attestations_per_hour: int = Field(default=20, ge=1)
     # A photo whose processing started longer ago than this may be claimed again (crashed worker).
-    privacy_lease_s: int = Field(default=900, ge=30)
+    # Shorter than the privacy queue's visibility timeout (720 s): a redelivery after a crash can reclaim.
+    privacy_lease_s: int = Field(default=300, ge=30)
     # Signs local upload/download links; a random per-process secret when unset.
     upload_token_secret: SecretStr | None = None
     vision_model: str = "claude-haiku-4-5"
