@@ -94,7 +94,7 @@ def submit_content(
         "correlation_id": correlation_id,
         "created_at": now,
     }
-    verdict = {
+    verdict: dict[str, Any] = {
         "blocked": blocked,
         "title": title_scan.to_dict(),
         "body": body_scan.to_dict(),

@@ -3,7 +3,6 @@ and, in local mode only, the upload and download routes that stand in for presig
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from datetime import datetime
 from typing import Annotated, Any, Literal
 from uuid import UUID
@@ -12,8 +11,7 @@ from chalice.app import Blueprint, Response
 from pydantic import AwareDatetime, BaseModel, Field, model_validator
 
 from chalicelib.domain.hyperlocal import ACCEPTED_PHOTO_TYPES, PairCriteria, coarse
-from chalicelib.entrypoints.api import framework
-from chalicelib.entrypoints.api.framework import Reply, RequestContext, RouteSpec, api_route
+from chalicelib.entrypoints.api.framework import Reply, RequestContext, api_route
 from chalicelib.entrypoints.api.models import IdPath, ParamsModel, RequestModel
 from chalicelib.services import evidence as evidence_service
 from chalicelib.services.delivery import relay_after_commit
@@ -231,26 +229,10 @@ def retry(ctx: RequestContext) -> EvidenceOut:
 # --- local mode: stand-ins for presigned S3 URLs ---------------------------------------------------
 
 
-def _binary_upload_route(path: str, *, summary: str) -> Callable[[Callable[[RequestContext], Any]], Any]:
-    """A PUT that takes the photo's bytes (image/jpeg, image/png), registered with Chalice and with
-    the OpenAPI registry like every other route; `api_route` only registers JSON bodies."""
-    spec = RouteSpec("PUT", path, summary, "public", TAG, None, TokenQuery, IdPath, EvidenceOut, 200, False,
-                     (403, 404, 409, 413, 415), 60)
-    framework.ROUTES.append(spec)
-
-    def register(fn: Callable[[RequestContext], Any]) -> Callable[[RequestContext], Any]:
-        def view(**path_args: str) -> Response:
-            return framework._handle(spec, fn, bp.current_request, path_args)
-
-        view.__name__ = fn.__name__
-        bp.route(path, methods=["PUT"], content_types=list(ACCEPTED_PHOTO_TYPES))(view)
-        return fn
-
-    return register
-
-
-@_binary_upload_route("/v1/evidence/{id}/upload",
-                      summary="Local mode: upload the photo's bytes with the token from POST /v1/evidence")
+@api_route(bp, "PUT", "/v1/evidence/{id}/upload",
+           summary="Local mode: upload the photo's bytes with the token from POST /v1/evidence", auth="public",
+           tag=TAG, query=TokenQuery, path_params=IdPath, response=EvidenceOut,
+           errors=(403, 404, 409, 413, 415), public_rate_limit=60, content_types=tuple(ACCEPTED_PHOTO_TYPES))
 def upload(ctx: RequestContext) -> EvidenceOut:
     raw = bp.current_request.raw_body or b""
     data = raw if isinstance(raw, bytes) else raw.encode()

@@ -78,6 +78,7 @@ class RouteSpec:
     # What a success answers with: the JSON envelope, a bare JSON document ("application/json+raw",
     # e.g. the OpenAPI document itself), or another media type served as text (the operators' page).
     media_type: str = "application/json"
+    content_types: tuple[str, ...] = ()  # a raw (non-JSON) request body, e.g. photo uploads
 
 
 ROUTES: list[RouteSpec] = []
@@ -262,10 +263,14 @@ def api_route(
     errors: tuple[int, ...] = (),
     public_rate_limit: int | None = None,
     media_type: str = "application/json",
+    content_types: tuple[str, ...] = (),
 ) -> Callable[[Callable[[RequestContext], Any]], Callable[[RequestContext], Any]]:
-    """Register a route with Chalice and with the OpenAPI registry."""
+    """Register a route with Chalice and with the OpenAPI registry.
+
+    `content_types` declares a raw (non-JSON) request body, which the route reads from the request.
+    """
     spec = RouteSpec(method, path, summary, auth, tag, body, query, path_params, response, status, is_list,
-                     errors, public_rate_limit, media_type)
+                     errors, public_rate_limit, media_type, content_types)
     ROUTES.append(spec)
 
     def register(fn: Callable[[RequestContext], Any]) -> Callable[[RequestContext], Any]:
@@ -274,9 +279,9 @@ def api_route(
 
         view.__name__ = fn.__name__
         view.__doc__ = fn.__doc__
-        content_types = JSON_CONTENT_TYPES if method in ("POST", "PUT", "PATCH") else None
-        if content_types:
-            bp.route(path, methods=[method], content_types=content_types)(view)
+        accepted = list(content_types) or (JSON_CONTENT_TYPES if method in ("POST", "PUT", "PATCH") else None)
+        if accepted:
+            bp.route(path, methods=[method], content_types=accepted)(view)
         else:
             bp.route(path, methods=[method])(view)
         return fn

@@ -101,6 +101,11 @@ def build_openapi(version: str = "1.0.0") -> dict[str, Any]:
         }
         if spec.auth not in ("public",):
             operation["security"] = [{"bearerAuth": []}] if spec.auth != "optional" else [{}, {"bearerAuth": []}]
+        if spec.content_types:
+            operation["requestBody"] = {
+                "required": True,
+                "content": {ct: {"schema": {"type": "string", "format": "binary"}} for ct in spec.content_types},
+            }
         if spec.body is not None:
             operation["requestBody"] = {
                 "required": True,
@@ -109,7 +114,7 @@ def build_openapi(version: str = "1.0.0") -> dict[str, Any]:
         codes = set(spec.errors) | {400, 429}
         if spec.auth not in ("public", "optional"):
             codes |= {401, 403}
-        if spec.body is not None:
+        if spec.body is not None or spec.content_types:
             codes |= {413, 415}
         for code in sorted(codes):
             operation["responses"][str(code)] = {
