@@ -132,6 +132,7 @@ def evaluate_rules(figures: Figures, jobs: Sequence[tuple[str, int]]) -> list[al
 def publish_gauges(figures: Figures) -> None:
     """The figures CloudWatch charts and alarms on (one EMF line per engine run)."""
     emit("ValidatorPoolSize", figures.active_validators)
+    emit("PeerValidationEnabled", 1 if figures.peer_validation_enabled else 0)
     emit("OutboxOldestAgeSeconds", figures.outbox_oldest_age_s or 0)
     emit("OutboxDeadMessages", figures.dead_outbox_total)
     emit("PendingEvaluationOldestAgeSeconds", figures.oldest_pending_evaluation_s or 0)

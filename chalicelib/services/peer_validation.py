@@ -24,7 +24,7 @@ from chalicelib.domain import collusion, gates, routing
 from chalicelib.domain import consensus as rules
 from chalicelib.domain.consensus import LatLng
 from chalicelib.domain.errors import Conflict, Forbidden, Gone, NotFound, ValidationFailed
-from chalicelib.observability import logger, metrics
+from chalicelib.observability import emit, logger, metrics
 from chalicelib.services.assignment import assign_validators
 
 MAX_REGIONS = 3
@@ -49,6 +49,7 @@ def begin_review(
     if decision.path == "layer_b" and not decision.shadow:
         return "layer_b"
     mode: Literal["live", "shadow"] = "live" if decision.path == "peer" else "shadow"
+    emit("PeerRoutings")
     try:
         with conn.transaction():  # a savepoint: an error here undoes only the peer branch
             assignment = assign_validators(conn, sub, mode=mode, layer_b_decision=layer_b_decision,

@@ -160,3 +160,18 @@ def test_acknowledged_resolved_or_already_escalated_alerts_do_not_escalate() -> 
     assert not r.escalation_due(tier=1, status="acknowledged", created_at=NOW, escalated_at=None, now=late)
     assert not r.escalation_due(tier=1, status="resolved", created_at=NOW, escalated_at=None, now=late)
     assert not r.escalation_due(tier=1, status="open", created_at=NOW, escalated_at=NOW, now=late)
+
+
+# --- runbooks ------------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("rule", r.RULES + r.EXTERNAL_RULES)
+def test_every_alert_rule_has_a_runbook_saying_what_it_means_how_to_check_and_how_to_act(rule: str) -> None:
+    from pathlib import Path
+
+    page = Path(__file__).resolve().parents[2] / "docs" / "runbooks" / f"{rule}.md"
+    text = page.read_text(encoding="utf-8")
+    assert text.startswith(f"# {rule}: ")
+    for section in ("## What it means", "## How to check", "## How to act"):
+        assert f"\n{section}\n" in text, section
+    assert "roll" in text.lower()  # every page says how to roll back
