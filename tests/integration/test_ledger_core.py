@@ -72,3 +72,41 @@ def test_starter_grants_come_from_the_faucet(db: str) -> None:
     new_agent("two")
     with transaction() as conn:
         assert ledger_repo.balance_of(conn, FAUCET) == -100_000
+
+
+def test_credits_history_pages_through_many_movements_with_equal_timestamps(db: str) -> None:
+    from tests.support import api_client
+
+    with api_client() as api:
+        key, agent = api.register("busy")
+        account = agent_account(agent["id"])
+        with transaction() as conn:  # 30 movements sharing one created_at (one transaction)
+            for i in range(30):
+                ledger_repo.post_entry(conn, idempotency_key=f"same-time:{i}", kind="grant",
+                                       legs=transfer(FAUCET, account, i + 1))
+        for i in range(12):  # and some more, each at its own time
+            with transaction() as conn:
+                ledger_repo.post_entry(conn, idempotency_key=f"own-time:{i}", kind="fee",
+                                       legs=transfer(account, SINK, 1))
+        with transaction() as conn:
+            expected = [r["id"] for r in conn.execute(
+                "SELECT l.id FROM journal_legs l JOIN accounts a ON a.id = l.account_id WHERE a.code = %s"
+                " ORDER BY l.created_at DESC, l.id DESC", (account,))]
+            assert conn.execute("SELECT count(DISTINCT l.created_at) AS n FROM journal_legs l"
+                                " JOIN journal_entries e ON e.id = l.entry_id AND e.kind = 'grant'"
+                                " JOIN accounts a ON a.id = l.account_id AND a.code = %s",
+                                (account,)).fetchone()["n"] == 1  # type: ignore[index]
+        seen: list[int] = []
+        cursor = ""
+        pages = 0
+        while True:
+            page = api.get(f"/v1/credits?limit=7{cursor}", key=key)
+            assert page.status == 200
+            seen += [line["id"] for line in page.data["history"]]
+            pages += 1
+            if page.body["meta"]["next_cursor"] is None:
+                break
+            cursor = f"&cursor={page.body['meta']['next_cursor']}"
+        assert seen == expected and len(seen) == 43  # starter grant + 30 + 12, each once, in order
+        assert pages == 7
+        assert page.data["balance"]["millicredits"] == 50_000 + sum(range(1, 31)) - 12

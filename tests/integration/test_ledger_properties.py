@@ -6,6 +6,7 @@ from __future__ import annotations
 import threading
 from collections import Counter
 from collections.abc import Callable
+from functools import partial
 from typing import Any
 from uuid import uuid4
 
@@ -155,7 +156,7 @@ class LedgerMachine(RuleBasedStateMachine):
     def concurrent_spends(self, agent: str, threads: int, amount: int, distinct: int) -> None:
         keys = [f"sm:{self.run}:burst:{self.n}:{i % distinct}" for i in range(threads)]
         self.n += 1
-        results = run_in_threads([lambda k=k: post(k, transfer(agent, SINK, amount)) for k in keys])
+        results = run_in_threads([partial(post, k, transfer(agent, SINK, amount)) for k in keys])
         assert all(isinstance(r, ledger_repo.PostedEntry | InsufficientCredits) for r in results), results
         moved_keys = {r.idempotency_key for r in results if isinstance(r, ledger_repo.PostedEntry) and r.created}
         created = [r for r in results if isinstance(r, ledger_repo.PostedEntry) and r.created]
@@ -179,7 +180,8 @@ class LedgerMachine(RuleBasedStateMachine):
             found = conn.execute(
                 "SELECT e.idempotency_key AS key, array_agg(a.code ORDER BY a.code) AS codes,"
                 " array_agg(l.amount ORDER BY a.code) AS amounts"
-                " FROM journal_entries e JOIN journal_legs l ON l.entry_id = e.id JOIN accounts a ON a.id = l.account_id"
+                " FROM journal_entries e JOIN journal_legs l ON l.entry_id = e.id"
+                " JOIN accounts a ON a.id = l.account_id"
                 " WHERE e.idempotency_key LIKE %s OR e.idempotency_key = ANY(%s) GROUP BY e.id",
                 (f"sm:{self.run}:%", [k for k in self.posted if k.startswith("validation:")]),
             ).fetchall()
@@ -201,7 +203,7 @@ def test_the_ledger_state_machine(db: str) -> None:
 # --- concurrency ----------------------------------------------------------------------------------
 
 def test_200_concurrent_spends_from_several_connections_never_overdraw_and_add_up(db: str) -> None:
-    agent_id, account = register("hot")
+    _, account = register("hot")
     amount, workers, per_worker = 300, 8, 25  # 200 spends of 0.3 credits against 50 credits
     outcomes: Counter[str] = Counter()
     lock = threading.Lock()
@@ -219,7 +221,7 @@ def test_200_concurrent_spends_from_several_connections_never_overdraw_and_add_u
                 with lock:
                     outcomes[result] += 1
 
-    errors = [r for r in run_in_threads([lambda w=w: worker(w) for w in range(workers)]) if r is not None]
+    errors = [r for r in run_in_threads([partial(worker, w) for w in range(workers)]) if r is not None]
     assert errors == []
     expected_ok = STARTER_GRANT // amount  # 166
     assert outcomes == {"ok": expected_ok, "insufficient": workers * per_worker - expected_ok}
@@ -253,7 +255,7 @@ def test_transfers_in_both_directions_at_once_do_not_deadlock(db: str) -> None:
             source, target = (a, b) if (w + i) % 2 else (b, a)
             post(f"swap:{w}:{i}", transfer(source, target, 10))
 
-    assert [r for r in run_in_threads([lambda w=w: worker(w) for w in range(8)]) if r is not None] == []
+    assert [r for r in run_in_threads([partial(worker, w) for w in range(8)]) if r is not None] == []
     with transaction() as conn:
         assert ledger_repo.balance_of(conn, a) + ledger_repo.balance_of(conn, b) == 2 * STARTER_GRANT
     assert verify_ledger()["mismatches"] == []
