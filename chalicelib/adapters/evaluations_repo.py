@@ -78,12 +78,17 @@ def due_reviews(conn: Connection, now: datetime, *, limit: int) -> list[UUID]:
 
 
 def recent_reviewers(conn: Connection, submitter_id: UUID, *, exclude: UUID, submissions: int) -> set[str]:
-    """Validators assigned to the submitter's last ``submissions`` submissions (before this one)."""
+    """Validators assigned to the submitter's last ``submissions`` submissions before this one.
+
+    The window counts every earlier submission, reviewed by peers or not: a submission nobody
+    could review still moves the window on (otherwise the same reviewers would sit out forever).
+    """
     rows = conn.execute(
         "SELECT DISTINCT e.validator_id FROM evaluations e WHERE e.submission_id IN ("
-        "  SELECT s.id FROM submissions s JOIN consensus_decisions c ON c.submission_id = s.id"
-        "  WHERE s.agent_id = %s AND s.id <> %s ORDER BY s.created_at DESC, s.id DESC LIMIT %s)",
-        (submitter_id, exclude, submissions),
+        "  SELECT s.id FROM submissions s WHERE s.agent_id = %(agent)s AND s.id <> %(this)s"
+        "  AND (s.created_at, s.id) < (SELECT created_at, id FROM submissions WHERE id = %(this)s)"
+        "  ORDER BY s.created_at DESC, s.id DESC LIMIT %(n)s)",
+        {"agent": submitter_id, "this": exclude, "n": submissions},
     ).fetchall()
     return {str(r["validator_id"]) for r in rows}
 

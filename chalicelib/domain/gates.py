@@ -25,6 +25,8 @@ ECONOMY_RATIO_MAX = Fraction(13, 10)
 MIN_POOL = 50
 MAX_CONSENSUS_P95_MS = 15_000
 MAX_HARDSHIP_RATE = Fraction(15, 100)
+# A day whose faucet paid out while nothing was sunk: no finite ratio, and out of any range.
+NO_SINK = Fraction(10**12)
 
 # Seed 001's go/no-go for leaving shadow mode.
 GO_MIN_ALIGNMENT = Fraction(4, 5)
@@ -98,14 +100,15 @@ def false_negative_gate(false_negatives: int, spot_checks: int, days_covered: fl
 def economy_gate(daily_ratios: Sequence[Fraction | None]) -> Gate:
     """The faucet/sink ratio within 0.70-1.30 on each of the last 7 days.
 
-    ``daily_ratios`` holds one entry per day, newest first (None: no snapshot that day). Any day
-    out of range fails the gate; fewer than 7 days with a ratio leave it unknown.
+    ``daily_ratios`` holds one entry per day, newest first (None: no ratio that day; ``NO_SINK``:
+    credits paid out while none were sunk). Any day out of range fails the gate; fewer than 7
+    days with a ratio leave it unknown.
     """
     window = list(daily_ratios[:WINDOW_DAYS])
     known = [r for r in window if r is not None]
     threshold = f"{float(ECONOMY_RATIO_MIN):.2f}-{float(ECONOMY_RATIO_MAX):.2f} for {WINDOW_DAYS} days"
     outside = [r for r in known if not ECONOMY_RATIO_MIN <= r <= ECONOMY_RATIO_MAX]
-    latest = float(known[0]) if known else None
+    latest = float(known[0]) if known and known[0] != NO_SINK else None
     if outside:
         return Gate("economy_ratio", "not_met", latest, threshold,
                     f"{len(outside)} of {len(known)} days out of range")

@@ -279,27 +279,31 @@ def collusion_report(*, days: int, against_truth: bool, now: datetime | None = N
     }
 
 
-def _daily_economy_ratios(conn: Connection, now: datetime) -> tuple[list[Fraction | None], str]:
-    """One faucet/sink ratio per day (newest first) from economy_snapshots, when that table exists."""
-    columns = {r["column_name"] for r in conn.execute(
-        "SELECT column_name FROM information_schema.columns WHERE table_schema = current_schema()"
-        " AND table_name = 'economy_snapshots'").fetchall()}
-    if not columns:
-        return [], "no economy_snapshots table"
-    time_column = next((c for c in ("taken_at", "created_at", "snapshot_at", "window_end") if c in columns), None)
-    if time_column is None or "ratio" not in columns:
-        return [], "economy_snapshots has no ratio/time columns"
+def _economy(conn: Connection, now: datetime) -> tuple[list[Fraction | None], str]:
+    """From the hourly economy snapshots: the day's last faucet/sink ratio for each of the last 7
+    days (newest first; None for a day without one, or an idle day).
+
+    A day whose faucet paid out while nothing was sunk has no finite ratio and counts as out of
+    range. Without the snapshots table (or rows) the economy is unknown, never "in range".
+    """
+    table = conn.execute("SELECT to_regclass('economy_snapshots') AS t").fetchone()
+    if table is None or table["t"] is None:
+        return [None] * gates.WINDOW_DAYS, "no economy snapshots table"
     rows = conn.execute(
-        f"SELECT DISTINCT ON (day) (({time_column}) AT TIME ZONE 'UTC')::date AS day, ratio"
-        f" FROM economy_snapshots WHERE {time_column} > %s ORDER BY day DESC, {time_column} DESC",
+        "SELECT DISTINCT ON (day) (window_end AT TIME ZONE 'UTC')::date AS day, ratio, ratio_state"
+        " FROM economy_snapshots WHERE window_end > %s ORDER BY day DESC, window_end DESC, id DESC",
         (now - timedelta(days=gates.WINDOW_DAYS),),
     ).fetchall()
-    by_day = {r["day"]: r["ratio"] for r in rows}
-    ratios: list[Fraction | None] = []
-    for offset in range(gates.WINDOW_DAYS):
-        value = by_day.get((now - timedelta(days=offset)).date())
-        ratios.append(None if value is None else Fraction(str(value)))
-    return ratios, f"{len(by_day)} days with a snapshot"
+    by_day: dict[Any, Fraction | None] = {}
+    for r in rows:
+        if r["ratio_state"] == "defined":
+            by_day[r["day"]] = Fraction(str(r["ratio"]))
+        elif r["ratio_state"] == "no_sink":
+            by_day[r["day"]] = gates.NO_SINK
+        else:
+            by_day[r["day"]] = None
+    ratios = [by_day.get((now - timedelta(days=offset)).date()) for offset in range(gates.WINDOW_DAYS)]
+    return ratios, f"{len(by_day)} of {gates.WINDOW_DAYS} days with an economy snapshot"
 
 
 def decision_gates(*, now: datetime | None = None) -> dict[str, Any]:
@@ -315,10 +319,12 @@ def decision_gates(*, now: datetime | None = None) -> dict[str, Any]:
         spot = spot_checks_repo.stats(conn, window_start)
         rounds = evaluations_repo.consensus_stats(conn, window_start)
         agreements, comparisons = evaluations_repo.shadow_agreement(conn, window_start)
-        ratios, economy_source = _daily_economy_ratios(conn, now)
+        ratios, economy_source = _economy(conn, now)
+        # Hardship now, counted as the economy snapshots count it: AI agents' balances below 10 credits.
         hardship = conn.execute(
             "SELECT count(*) FILTER (WHERE a.balance < %s) AS poor, count(*) AS agents FROM accounts a"
-            " JOIN agents g ON g.id = a.agent_id WHERE a.kind = 'agent' AND g.status = 'active'",
+            " JOIN agents g ON g.id = a.agent_id WHERE a.kind = 'agent' AND g.kind = 'agent'"
+            " AND g.status <> 'deleted'",
             (HARDSHIP_THRESHOLD,),
         ).fetchone()
         dead = conn.execute("SELECT count(*) AS n FROM outbox WHERE dead_at > %s", (window_start,)).fetchone()

@@ -21,9 +21,11 @@ from chalicelib.domain.consensus import Verdict
 from chalicelib.domain.errors import Conflict, NotFound
 from chalicelib.domain.layer_b import Classifier, ClassifierInput, ClassifierResult
 from chalicelib.observability import logger, metrics
+from chalicelib.services import layer_b_service
 from chalicelib.services.consensus import apply_ground_truth
 
 CONSUMER = "spot_check"
+PURPOSE = "spot_check"
 MAX_BATCH = 100
 STALE_CLAIM = timedelta(minutes=10)
 Outcome = Literal["completed", "batched", "not_waiting", "failed"]
@@ -42,21 +44,26 @@ class BatchClassifier(Protocol):
 @dataclass(frozen=True)
 class _Claimed:
     id: UUID
-    submission_id: UUID
     peer_outcome: str
-    item: ClassifierInput
+    submission: dict[str, Any]  # id, kind, title, body, domain: the real content, as stored
 
     @property
     def custom_id(self) -> str:
         return self.id.hex
 
+    @property
+    def item(self) -> ClassifierInput:
+        s = self.submission
+        return ClassifierInput(kind=s["kind"], title=s["title"], body=s["body"], domain=s["domain"])
 
-def _content(row: dict[str, Any]) -> ClassifierInput:
+
+def _claimed(row: dict[str, Any]) -> _Claimed:
     # The real content, exactly as stored (defect 4 of the earlier system sent an empty string).
-    item = ClassifierInput(kind=row["kind"], title=row["title"], body=row["body"], domain=row["domain"])
-    if not item.title.strip() or not item.body.strip():
+    if not row["title"].strip() or not row["body"].strip():
         raise ValueError("a spot check needs the submission's content")
-    return item
+    submission = {"id": row["submission_id"], "kind": row["kind"], "title": row["title"], "body": row["body"],
+                  "domain": row["domain"]}
+    return _Claimed(row["id"], row["peer_outcome"], submission)
 
 
 def run_spot_check(spot_check_id: UUID, message_key: str, classifier: Classifier, *,
@@ -73,15 +80,18 @@ def run_spot_check(spot_check_id: UUID, message_key: str, classifier: Classifier
         mine = spot_checks_repo.claim(conn, now, ids=[spot_check_id], limit=1, stale_after=STALE_CLAIM)
         if not mine:
             return "not_waiting"
+        # With the day's Layer B budget spent, the one-by-one path records why nothing was called.
+        batching = batching and not layer_b_service.is_budget_exhausted(conn, now)
         others = spot_checks_repo.claim(conn, now, limit=MAX_BATCH - 1, stale_after=STALE_CLAIM) if batching else []
-    claimed = [_Claimed(r["id"], r["submission_id"], r["peer_outcome"], _content(r)) for r in [*mine, *others]]
+    claimed = [_claimed(r) for r in [*mine, *others]]
     if batching and len(claimed) > 1:
         batch_id = _submit(cast(BatchClassifier, classifier), claimed, now)
         if batch_id is not None:
             return "batched"
     outcome: Outcome = "failed"
     for spot in claimed:
-        result = classifier.classify(spot.item)
+        # Budgeted and recorded like every Layer B call; never from the cache: this is a second look.
+        result = layer_b_service.classify_submission(spot.submission, classifier, purpose=PURPOSE, use_cache=False)
         with transaction() as conn:
             key = message_key if spot.id == spot_check_id else f"claimed-with:{message_key}:{spot.id}"
             if not first_delivery(conn, CONSUMER, key):
@@ -141,8 +151,10 @@ def poll_batches(classifier: Classifier, *, now: datetime | None = None, limit: 
                 result = results.get(spot["id"].hex)
                 if result is None:
                     spot_checks_repo.fail(conn, spot["id"], error="no result in the batch", result=None, now=now)
-                else:
-                    _record(conn, spot["id"], result, now=now)
+                    continue
+                layer_b_service.record_call(conn, submission_id=spot["submission_id"], purpose=PURPOSE,
+                                            result=result, batch=True, now=now)
+                _record(conn, spot["id"], result, now=now)
             spot_checks_repo.end_batch(conn, batch_id, now)
             collected += 1
     return {"collected": collected, "still_processing": processing, "requeued": requeued}
@@ -177,8 +189,11 @@ def _record(conn: Connection, spot_check_id: UUID, result: ClassifierResult, *, 
             "spot_check_id": str(spot_check_id), "status": "failed", "error": result.error})
         metrics.add_metric(name="SpotCheckFailures", unit="Count", value=1)
         return False
-    # Peer-routed submissions come from verified agents only.
-    decision: Verdict = layer_b.decide(result.assessment, "verified")
+    # Peer-routed submissions come from verified agents only; the thresholds are those routing used.
+    sub = submissions_repo.get(conn, submission_id)
+    assert sub is not None
+    in_force = layer_b_service.thresholds_in_force(conn, sub["domain"], result.assessment)
+    decision: Verdict = layer_b.decide(result.assessment, "verified", in_force.thresholds)
     agrees, disagreement = routing.spot_check_agrees(spot["peer_outcome"], decision)
     spot_checks_repo.complete(conn, spot_check_id, layer_b_decision=decision, result=result.to_dict(),
                               agrees=agrees, disagreement=disagreement, now=now)
