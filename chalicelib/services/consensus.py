@@ -103,26 +103,11 @@ def decide_submission(conn: Connection, submission_id: UUID, *, cause: Cause, no
             details={"mode": review["mode"], "applied": applied}, priority=1,
             dedup_key=f"consensus-safety:{submission_id}")
 
-    latency_ms = None
-    if review["quorum_reached_at"] is not None:
-        latency_ms = max(0, round((now - review["quorum_reached_at"]).total_seconds() * 1000))
     flags = flags_repo.current(conn)
     spot_checked = (
         live and decided_by == "peer"
         and routing.is_spot_checked(str(submission_id), int(flags["SPOT_CHECK_PCT"]))
     )
-    evaluations_repo.record_decision(conn, submission_id, {
-        "cause": cause, "outcome": result.outcome, "reason": result.reason, "arithmetic": result.to_dict(),
-        "votes": len(votes), "applied_verdict": applied, "decided_by": decided_by, "decided_at": now,
-        "latency_ms": latency_ms, "spot_checked": spot_checked,
-    })
-    submissions_repo.add_trail(conn, submission_id, "consensus", {
-        "mode": review["mode"], "cause": cause, **result.to_dict(), "votes": len(votes),
-        "assigned": review["assigned"], "applied": applied, "decided_by": decided_by,
-        "layer_b_decision": layer_b_decision, "latency_ms": latency_ms,
-        "closed_unanswered": len(closed), "spot_checked": spot_checked,
-    })
-
     touched = {e["validator_id"] for e in evaluations}
     apply_ground_truth(conn, submission_id, now=now)
     validators_repo.refresh_response_rates(conn, sorted(touched, key=str))
@@ -134,6 +119,24 @@ def decide_submission(conn: Connection, submission_id: UUID, *, cause: Cause, no
         spot_id = spot_checks_repo.create(conn, submission_id, peer_outcome=result.outcome, now=now)
         if spot_id is not None:
             outbox_ids = (outbox.enqueue(conn, "spot_check", {"spot_check_id": str(spot_id)}),)
+
+    # Latency: from the quorum-completing answer to this decision, all of its work done (the wall
+    # clock, even when the caller passes an explicit `now`).
+    latency_ms = None
+    if review["quorum_reached_at"] is not None:
+        elapsed = datetime.now(UTC) - review["quorum_reached_at"]
+        latency_ms = max(0, round(elapsed.total_seconds() * 1000))
+    evaluations_repo.record_decision(conn, submission_id, {
+        "cause": cause, "outcome": result.outcome, "reason": result.reason, "arithmetic": result.to_dict(),
+        "votes": len(votes), "applied_verdict": applied, "decided_by": decided_by, "decided_at": now,
+        "latency_ms": latency_ms, "spot_checked": spot_checked,
+    })
+    submissions_repo.add_trail(conn, submission_id, "consensus", {
+        "mode": review["mode"], "cause": cause, **result.to_dict(), "votes": len(votes),
+        "assigned": review["assigned"], "applied": applied, "decided_by": decided_by,
+        "layer_b_decision": layer_b_decision, "latency_ms": latency_ms,
+        "closed_unanswered": len(closed), "spot_checked": spot_checked,
+    })
     _emit(review["mode"], cause, result.outcome, decided_by, latency_ms)
     return Finalized("decided", outbox_ids)
 
