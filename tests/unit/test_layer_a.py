@@ -20,7 +20,7 @@ from hypothesis import strategies as st
 from chalicelib.domain.layer_a import CATEGORIES, SEVERITY_SCORE, Screener, dsl, evaluate, screener
 from chalicelib.domain.layer_a.catalogue import PATTERN_FILE, Entry, build_catalogue, load_catalogue
 from chalicelib.domain.layer_a.engines import HyperscanEngine, RegexEngine, build_engine
-from chalicelib.domain.layer_a.normalise import View, collapse_spaced_runs
+from chalicelib.domain.layer_a.normalise import _DROPPED_BLOCKS, View, _dropped, collapse_spaced_runs, fold_char
 from chalicelib.domain.layer_a.signals import classify_number, luhn_valid
 
 CASES = Path(__file__).parent / "layer_a_cases"
@@ -189,6 +189,23 @@ def test_hyperscan_and_regex_engines_give_identical_results(tokens: list[str], j
     assert screener("hyperscan").evaluate(text) == screener("re").evaluate(text)
 
 
+@settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(
+    index=st.integers(min_value=0, max_value=len(load_catalogue().entries) - 1),
+    seed=st.integers(min_value=0, max_value=2**32 - 1),
+    how=st.sampled_from(["plain", "upper", "zero_width", "homoglyph", "leet", "fullwidth"]),
+    before=st.lists(st.sampled_from(_TOKENS), max_size=8),
+    after=st.lists(st.sampled_from(_TOKENS), max_size=8),
+)
+def test_engines_agree_on_texts_holding_pattern_instances(
+    index: int, seed: int, how: str, before: list[str], after: list[str]
+) -> None:
+    rnd = random.Random(seed)
+    entry = load_catalogue().entries[index]
+    text = " ".join([*before, _disguise(_sample(entry, rnd), how, rnd), *after])
+    assert screener("hyperscan").evaluate(text) == screener("re").evaluate(text)
+
+
 def test_without_hyperscan_the_regex_engine_is_used(monkeypatch: pytest.MonkeyPatch) -> None:
     # Given hyperscan cannot be imported
     monkeypatch.setitem(sys.modules, "hyperscan", None)
@@ -235,6 +252,14 @@ def test_views_keep_positions_of_the_original_text() -> None:
     assert [m.matched for m in result.matches] == ["\uff47\u057d\u200bn"]
     view = View(text)
     assert len(view.words) == len(view.plain)
+
+
+def test_scripts_dropped_in_bulk_fold_to_nothing_character_by_character() -> None:
+    regex = _dropped()
+    for low, high in _DROPPED_BLOCKS:
+        for code in range(low, high + 1):
+            if regex.fullmatch(chr(code)):
+                assert fold_char(chr(code)) == "", hex(code)
 
 
 def test_spaced_runs_collapse_and_keep_a_leading_article_apart() -> None:

@@ -29,8 +29,10 @@ class Entry:
     expr: str
     exact: re.Pattern[bytes]
     tolerant: re.Pattern[bytes] | None  # None when it cannot differ from exact
-    anchors: bytes  # matches the space-padded word view wherever exact matches the word view
-    long_anchors: re.Pattern[bytes] | None  # tolerant runs only where this matches the stripped view
+    requires: tuple[tuple[dsl.Requirement, ...], ...]  # see dsl.Compiled
+    anchors: tuple[str, ...]  # see dsl.Compiled
+    heads: bytes  # see dsl.Compiled
+    keywords: bytes  # tolerant runs only where this matches the stripped view (b"": never)
     clears: frozenset[str]  # allow entries: the categories they clear
     scope: str  # allow entries: "overlap" (the hits they overlap) or "sentence" (their sentence)
     numeric: bool  # the expression has digits, so a match need not contain a letter
@@ -118,9 +120,11 @@ def _entry(
         severity=severity,
         expr=raw["expr"],
         exact=re.compile(compiled.exact.encode()),
-        tolerant=re.compile(compiled.tolerant.encode()) if compiled.long_anchors else None,
-        anchors=dsl.anchor_regex(compiled.anchors).encode(),
-        long_anchors=re.compile(("|".join(compiled.long_anchors)).encode()) if compiled.long_anchors else None,
+        tolerant=re.compile(compiled.tolerant.encode()) if compiled.keywords else None,
+        requires=compiled.requires,
+        anchors=compiled.anchors,
+        heads=compiled.heads.encode(),
+        keywords=compiled.keywords.encode(),
         clears=clears,
         scope=raw.get("scope", "overlap"),
         numeric=any(ch.isdigit() for ch in expanded),

@@ -18,13 +18,15 @@ Every expression matches only at word boundaries (no letter or digit immediately
 or after). The compiler emits, from the same syntax tree:
 
 - ``exact``: the Python regex run on the word view;
-- ``tolerant``: as ``exact``, but the letters of long words may be separated by up to
-  three separators ("sur veillance", "de ep fa ke");
-- ``anchors``: words one of which occurs, bounded by spaces, wherever ``exact`` matches
-  (the words of the most selective required item), as plain literals that a
-  multi-pattern engine compiles and scans quickly;
-- ``long_anchors``: the same for ``tolerant``: unbounded long words searched in the word
-  view with its spaces removed (empty: ``tolerant`` cannot differ from ``exact``).
+- ``tolerant``: the keyword alternatives (a single long word, such as "surveil*") with
+  letters that may be separated by up to three separators ("sur veillance", "de ep fa ke");
+- ``requires``: for each alternative, the words it needs (and, for its choices, what
+  each alternative of the choice needs): plain literals bounded by spaces that a
+  multi-pattern engine compiles and scans quickly; ``anchors``: the words of each
+  alternative's rarest item; ``heads``: how every match begins. ``exact`` can match only
+  where an anchor occurs and ``requires`` holds, and only where a head starts;
+- ``keywords``: the keywords, one of which occurs, unbounded, in the word view with its
+  spaces removed wherever ``tolerant`` matches ("": no keyword, no tolerant regex).
 """
 
 from __future__ import annotations
@@ -43,6 +45,8 @@ JOIN_GAP = " {0,3}"
 LETTER_GAP = " {0,3}"
 # Words whose letters may be split by separators; shorter ones only when fully spaced.
 LONG_WORD_MIN = 5
+# The most letters a word may add to a pattern word (``*``) or have as a filler (``<N>``).
+WORD_MAX = 24
 
 _WORD_CHAR = re.compile(r"[a-z0-9()|?*~]")
 
@@ -99,12 +103,19 @@ class Filler:
 Item = Word | Choice | Filler
 
 
+# A word (a regex of the space-padded word view) that must occur, or alternatives each
+# made of requirements that must all hold.
+Requirement = str | tuple[tuple["Requirement", ...], ...]
+
+
 @dataclass(frozen=True)
 class Compiled:
     exact: str
     tolerant: str
-    anchors: tuple[str, ...]  # anchor words (see anchor_regex): one occurs wherever exact matches
-    long_anchors: tuple[str, ...]  # separator-free long words: one occurs wherever tolerant matches
+    requires: tuple[tuple[Requirement, ...], ...]  # wherever exact matches, one alternative holds
+    anchors: tuple[str, ...]  # one of these words occurs wherever exact matches (the rarest item)
+    heads: str  # how every match of exact begins in the padded word view: a space, a first word
+    keywords: str  # matches the stripped view wherever tolerant matches ("": no tolerant regex)
 
 
 # --- parsing ---------------------------------------------------------------------------
@@ -246,14 +257,19 @@ def canonical(ch: str) -> str:
     return _CANONICAL.get(ch, ch)
 
 
-def _pieces(pieces: tuple[Piece, ...], mode: str, first: list[bool]) -> str:
-    """Render word pieces; modes: exact, tolerant, anchor (no suffix), stripped (no gaps)."""
+def _pieces(pieces: tuple[Piece, ...], mode: str, first: list[bool], bound: bool = False) -> str:
+    """Render word pieces; modes: exact, tolerant, anchor (no suffix), stripped (no gaps).
+
+    With bound, the first letter is followed by a check that no letter or digit precedes
+    it: the word-start boundary, placed after a literal so that ``re`` can search for the
+    literal quickly."""
     out: list[str] = []
     for piece in pieces:
         if isinstance(piece, Letter):
             gap = LETTER_GAP if mode == "tolerant" and not first[0] else ""
+            char = canonical(piece.char)
+            atom = gap + char + (f"(?<![a-z0-9]{char})" if bound and first[0] else "")
             first[0] = False
-            atom = gap + canonical(piece.char)
             out.append(f"(?:{atom})?" if piece.optional else atom)
         elif isinstance(piece, Group):
             # Each alternative starts where the group starts.
@@ -261,11 +277,11 @@ def _pieces(pieces: tuple[Piece, ...], mode: str, first: list[bool]) -> str:
             bodies = []
             for alt in piece.alternatives:
                 first[0] = at_start
-                bodies.append(_pieces(alt, mode, first))
+                bodies.append(_pieces(alt, mode, first, bound))
             first[0] = False
             out.append(f"(?:{'|'.join(bodies)})" + ("?" if piece.optional else ""))
         elif isinstance(piece, Suffix):
-            out.append("[a-z0-9]*" if mode in ("exact", "tolerant") else "")
+            out.append(f"[a-z0-9]{{0,{WORD_MAX}}}" if mode in ("exact", "tolerant") else "")
         elif mode != "stripped":
             out.append(JOIN_GAP)
     return "".join(out)
@@ -286,95 +302,127 @@ def _is_long(word: Word) -> bool:
     return min_letters(word.pieces) >= LONG_WORD_MIN
 
 
-def _word(word: Word, mode: str) -> str:
+def _starts_plain(pieces: tuple[Piece, ...]) -> bool:
+    """True when every way through the pieces starts with a non-optional letter."""
+    head = pieces[0] if pieces else None
+    if isinstance(head, Letter):
+        return not head.optional
+    if isinstance(head, Group):
+        return not head.optional and all(_starts_plain(alt) for alt in head.alternatives)
+    return False
+
+
+def _word(word: Word, mode: str, at_start: bool = False) -> str:
     effective = mode if mode != "tolerant" or _is_long(word) else "exact"
-    return _pieces(word.pieces, effective, [True])
+    if at_start and not _starts_plain(word.pieces):
+        return "(?<![a-z0-9])" + _pieces(word.pieces, effective, [True])
+    return _pieces(word.pieces, effective, [True], bound=at_start)
 
 
-def _seq(seq: tuple[Item, ...], mode: str) -> str:
-    """Render a word sequence in exact or tolerant mode."""
+def _seq(seq: tuple[Item, ...], mode: str, at_start: bool = True) -> str:
+    """Render a word sequence in exact or tolerant mode; at_start: it starts the match."""
     out: list[str] = []
     for index, item in enumerate(seq):
         lead = WORD_GAP if index else ""
+        first = at_start and index == 0
         if isinstance(item, Word):
-            out.append(lead + _word(item, mode))
+            out.append(lead + _word(item, mode, first))
         elif isinstance(item, Choice):
-            body = "|".join(_seq(alt, mode) for alt in item.alternatives)
+            body = "|".join(_seq(alt, mode, first) for alt in item.alternatives)
             out.append(f"(?:{lead}(?:{body}))" + ("?" if item.optional else ""))
         else:
-            out.append(f"(?:{WORD_GAP}[a-z0-9]+){{0,{item.count}}}")
+            out.append(f"(?:{WORD_GAP}[a-z0-9]{{1,{WORD_MAX}}}){{0,{item.count}}}")
     return "".join(out)
 
 
 def _anchor_word(word: Word, stripped: bool) -> str:
-    """One word as an anchor; a trailing space marks a word whose end is a word end."""
+    """One word as a plain regex: between spaces in the word view (padded with one at each
+    end; no space after a word ending in ``*``); stripped: unbounded, without gaps, for
+    the word view with its spaces removed."""
     if stripped:
         return _pieces(word.pieces, "stripped", [True])
-    body = _pieces(word.pieces, "anchor", [True])
+    body = " " + _pieces(word.pieces, "anchor", [True])
     return body if isinstance(word.pieces[-1], Suffix) else body + " "
 
 
-def anchor_regex(words: tuple[str, ...]) -> str:
-    """One regex matching any of the anchor words after a space (and before one where
-    marked); the scanned word view is padded with a space at each end."""
-    ended = [w[:-1] for w in words if w.endswith(" ")]
-    open_ended = [w for w in words if not w.endswith(" ")]
-    parts = []
-    if ended:
-        parts.append("(?:" + "|".join(ended) + ") ")
-    parts.extend(open_ended)
-    return " (?:" + "|".join(parts) + ")"
+def _anchor(seq: tuple[Item, ...]) -> tuple[tuple[str, ...], float]:
+    """The words of the most selective required item of seq, one of which occurs in every
+    match, with a selectivity score (longer words and fewer alternatives are better)."""
+    items = _items(seq)
+    if not items:  # unreachable: every sequence begins with a word or a choice
+        raise PatternSyntaxError("a sequence without a required word")
+    return max(items, key=lambda item: item[1])
 
 
-def _anchor(seq: tuple[Item, ...], long_only: bool) -> tuple[tuple[str, ...], float] | None:
-    """The words of the most selective required item of seq (one of them occurs in every
-    match), with a selectivity score; with long_only, only long words count, stripped."""
-    best: tuple[tuple[str, ...], float] | None = None
+def _requirement(seq: tuple[Item, ...]) -> tuple[Requirement, ...]:
+    """What seq needs: each required word, and for each required choice its alternatives."""
+    found: list[Requirement] = []
     for item in seq:
-        candidate: tuple[tuple[str, ...], float] | None = None
-        if isinstance(item, Word) and (_is_long(item) or not long_only):
-            regex = _anchor_word(item, stripped=long_only)
-            candidate = ((regex,), float(min_letters(item.pieces)))
+        if isinstance(item, Word):
+            found.append(_anchor_word(item, stripped=False))
         elif isinstance(item, Choice) and not item.optional:
-            subs = [_anchor(alt, long_only) for alt in item.alternatives]
-            if all(sub is not None for sub in subs):
-                words = tuple(dict.fromkeys(w for sub in subs if sub is not None for w in sub[0]))
-                score = min(sub[1] for sub in subs if sub is not None) - math.log2(len(words))
-                candidate = (words, score)
-        if candidate is not None and (best is None or candidate[1] > best[1]):
-            best = candidate
-    return best
+            found.append(tuple(_requirement(alt) for alt in item.alternatives))
+    return tuple(found)
 
 
-def _long_words(seq: tuple[Item, ...], acc: dict[str, None]) -> None:
+def _heads(item: Item) -> list[str]:
+    """How a match of an item begins: a space, then its first word (its end unchecked)."""
+    if isinstance(item, Word):
+        return [" " + _pieces(item.pieces, "anchor", [True])]
+    if isinstance(item, Choice):
+        return [head for alt in item.alternatives for head in _heads(alt[0])]
+    return []
+
+
+def _items(seq: tuple[Item, ...]) -> list[tuple[tuple[str, ...], float]]:
+    """Each required item of seq as the words one of which it contains, with a score."""
+    found: list[tuple[tuple[str, ...], float]] = []
     for item in seq:
-        if isinstance(item, Word) and _is_long(item):
-            acc[_anchor_word(item, stripped=True)] = None
-        elif isinstance(item, Choice):
-            for alt in item.alternatives:
-                _long_words(alt, acc)
+        if isinstance(item, Word):
+            found.append(((_anchor_word(item, stripped=False),), float(min_letters(item.pieces))))
+        elif isinstance(item, Choice) and not item.optional:
+            subs = [_anchor(alt) for alt in item.alternatives]
+            words = tuple(dict.fromkeys(w for sub in subs for w in sub[0]))
+            found.append((words, min(sub[1] for sub in subs) - math.log2(len(words))))
+    return found
+
+
+def _keyword(seq: tuple[Item, ...]) -> list[str]:
+    """The long words that make up the whole of an alternative on their own (keywords
+    such as "surveillance"): the words whose letters may be split by separators."""
+    if len(seq) != 1:
+        return []
+    item = seq[0]
+    if isinstance(item, Word):
+        return [_anchor_word(item, stripped=True)] if _is_long(item) else []
+    if isinstance(item, Choice) and not item.optional:
+        return [w for alt in item.alternatives for w in _keyword(alt)]
+    return []
+
+
+def _tolerant(alts: tuple[tuple[Item, ...], ...]) -> str:
+    """The regex of the keyword alternatives, letters of long words split-tolerant."""
+    bodies: list[str] = []
+    for seq in alts:
+        if len(seq) == 1 and isinstance(seq[0], Choice) and not seq[0].optional:
+            inner = _tolerant(seq[0].alternatives)
+            if inner:
+                bodies.append(inner)
+        elif _keyword(seq):
+            bodies.append(_seq(seq, "tolerant"))
+    return "|".join(bodies)
 
 
 def compile_expr(expr: str) -> Compiled:
     """Compile one expression of the pattern language; raises PatternSyntaxError."""
     alts = parse(expr)
     exact = "|".join(_seq(seq, "exact") for seq in alts)
-    tolerant = "|".join(_seq(seq, "tolerant") for seq in alts)
-    anchors: dict[str, None] = {}
-    long_anchors: dict[str, None] = {}
-    for seq in alts:
-        anchor = _anchor(seq, long_only=False)
-        if anchor is None:  # unreachable: every expression begins with a word
-            raise PatternSyntaxError(f"no required word in {expr!r}")
-        anchors.update(dict.fromkeys(anchor[0]))
-        long_anchor = _anchor(seq, long_only=True)
-        if long_anchor is not None:
-            long_anchors.update(dict.fromkeys(long_anchor[0]))
-        else:
-            _long_words(seq, long_anchors)  # only optional long words: any of them
+    keywords = tuple(dict.fromkeys(w for seq in alts for w in _keyword(seq)))
     return Compiled(
-        exact=f"(?<![a-z0-9])(?:{exact})(?![a-z0-9])",
-        tolerant=f"(?<![a-z0-9])(?:{tolerant})(?![a-z0-9])",
-        anchors=tuple(anchors),
-        long_anchors=tuple(long_anchors),
+        exact=f"(?:{exact})(?![a-z0-9])",
+        tolerant=f"(?:{_tolerant(alts)})(?![a-z0-9])" if keywords else "",
+        requires=tuple(_requirement(seq) for seq in alts),
+        anchors=tuple(dict.fromkeys(w for seq in alts for w in _anchor(seq)[0])),
+        heads="|".join(dict.fromkeys(f"(?:{h})" for seq in alts for h in _heads(seq[0]))),
+        keywords="|".join(f"(?:{w})" for w in keywords),
     )

@@ -51,7 +51,10 @@ _TABLE_LIMIT = 65536
 _LEET_SYMBOLS = b"@$!|+"
 # Symbols read as letters: a run glued to a following letter or digit ("$py", "k!ll"), or
 # a lone symbol inside spaced-out letters ("d e e p f @ k e").
-_SYMBOL_RUN = re.compile(rb"[@$!|+]+(?=[a-z0-9])|(?<=[a-z0-9][ .\-_*/])[@$!|+](?=[ .\-_*/][a-z0-9])")
+# (Both alternatives start with the symbol so that ``re`` can skip to symbols quickly.)
+_SYMBOL_RUN = re.compile(
+    rb"[@$!|+](?:[@$!|+]*(?=[a-z0-9])|(?<=[a-z0-9][ .\-_*/].)(?=[ .\-_*/][a-z0-9]))"
+)
 _CANON = dict(zip(CANONICAL_FROM, CANONICAL_TO, strict=True))
 _SYMBOL_LETTERS = bytes.maketrans(_LEET_SYMBOLS, "".join(_CANON[chr(c)] for c in _LEET_SYMBOLS).encode())
 
@@ -114,17 +117,61 @@ def fold_char(ch: str) -> str:
     return "".join(out)
 
 
-class _FoldTable(dict[int, str]):
-    """A ``str.translate`` table filled on demand, one entry per distinct code point."""
-
-    def __missing__(self, key: int) -> str:
-        value = fold_char(chr(key))
-        if len(self) < _TABLE_LIMIT:
-            self[key] = value
-        return value
+# str.translate table, filled on demand with every code point met so far (a plain dict:
+# ``str.translate`` reads it faster than a dict subclass with ``__missing__``).
+_TABLE: dict[int, str] = {b: _fold_ascii(chr(b)) for b in range(128) if _fold_ascii(chr(b)) != chr(b)}
 
 
-_TABLE = _FoldTable()
+# Blocks of scripts whose letters fold to nothing (no look-alikes of ASCII letters among
+# them); runs of such letters are removed at C speed before the per-character table.
+_DROPPED_BLOCKS = (
+    (0x0590, 0x05FF), (0x0600, 0x06FF), (0x0750, 0x077F), (0x0900, 0x0DFF), (0x0E00, 0x0FFF),
+    (0x1000, 0x109F), (0x1100, 0x11FF), (0x1200, 0x137F), (0x1780, 0x17FF), (0x3040, 0x30FF),
+    (0x3400, 0x4DBF), (0x4E00, 0x9FFF), (0xAC00, 0xD7AF),
+)  # fmt: skip
+
+
+def _no_ascii_form(ch: str) -> bool:
+    return not any(c.isascii() for c in unicodedata.normalize("NFKC", ch))
+
+
+@cache
+def _dropped() -> re.Pattern[str]:
+    """A regex for runs of characters that fold to nothing, from the blocks above."""
+    ranges: list[tuple[int, int]] = []
+    confusables = _confusables()
+    for low, high in _DROPPED_BLOCKS:
+        for code in range(low, high + 1):
+            ch = chr(code)
+            # Letters and marks without a look-alike fold to nothing (tests check this
+            # against fold_char for every character of these blocks).
+            if unicodedata.category(ch)[0] in "LM" and ch not in confusables and _no_ascii_form(ch):
+                if ranges and ranges[-1][1] == code - 1:
+                    ranges[-1] = (ranges[-1][0], code)
+                else:
+                    ranges.append((code, code))
+    body = "".join(f"{chr(a)}-{chr(b)}" if a != b else chr(a) for a, b in ranges)
+    return re.compile(f"[{body}]+")
+
+
+def fold_text(text: str) -> str:
+    """The plain view of a text, as a str (ASCII only)."""
+    folded = _dropped().sub("", text).translate(_TABLE)
+    if folded.isascii():
+        return folded
+    # Characters met for the first time are the only ones left outside ASCII.
+    for ch in {c for c in folded if not c.isascii()}:
+        if len(_TABLE) < _TABLE_LIMIT:
+            _TABLE[ord(ch)] = fold_char(ch)
+    folded = _dropped().sub("", text).translate(_TABLE)
+    if not folded.isascii():  # the table is full: fold the rest one by one
+        folded = "".join(fold_char(c) if not c.isascii() else c for c in folded)
+    return folded
+
+
+def fold_table_get(ch: str) -> str:
+    """The view characters for one original character (as fold_text folds it)."""
+    return _TABLE.get(ord(ch), ch) if ch.isascii() else fold_char(ch)
 
 
 def word_view(plain: bytes) -> bytes:
@@ -145,7 +192,7 @@ class View:
         if self.ascii:
             self.plain = text.encode("ascii").translate(_ASCII_TABLE, _CONTROL)
         else:
-            self.plain = text.translate(_TABLE).encode("ascii")
+            self.plain = fold_text(text).encode("ascii")
         self.words = word_view(self.plain)
         self._offsets: list[int] | None = None
 
@@ -162,10 +209,6 @@ class View:
         if offsets is None:
             offsets = self._offsets = _build_offsets(self.text, _fold_ascii if self.ascii else fold_table_get)
         return offsets[start], offsets[end - 1] + 1
-
-
-def fold_table_get(ch: str) -> str:
-    return _TABLE[ord(ch)]
 
 
 def _build_offsets(text: str, fold: Callable[[str], str]) -> list[int]:

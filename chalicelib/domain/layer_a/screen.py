@@ -3,13 +3,13 @@
 from __future__ import annotations
 
 import re
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from functools import cache
 
 from chalicelib.domain.layer_a import signals as sig
 from chalicelib.domain.layer_a.catalogue import Catalogue, Entry, load_catalogue
-from chalicelib.domain.layer_a.engines import Engine, build_engine
+from chalicelib.domain.layer_a.engines import Candidates, Engine, build_engine
 from chalicelib.domain.layer_a.model import LayerAResult, PatternMatch, Signal
 from chalicelib.domain.layer_a.normalise import View, collapse_spaced_runs, strip_spaces
 
@@ -42,19 +42,19 @@ class Screener:
         view = View(text)
         words, plain = view.words, view.plain
         candidates = self.engine.candidates(words, plain)
-        hits: dict[tuple[int, int, int], _Hit] = {}
-        for index in sorted(i for i in candidates if i in self._entries):
-            entry = self._entries[index]
-            self._collect(hits, entry, entry.exact, words, plain=plain, positions=None)
+        # Where to look: (regex kind, view, positions back to the word view, candidates).
+        passes: list[tuple[str, bytes, list[int] | None, Candidates]] = [("exact", words, None, candidates)]
         if self._spaced_run in candidates:
-            for collapsed_words, positions in collapse_spaced_runs(words):
-                for index in sorted(i for i in self.engine.candidates(collapsed_words, None) if i in self._entries):
-                    entry = self._entries[index]
-                    self._collect(hits, entry, entry.exact, collapsed_words, plain=plain, positions=positions)
-        for index in sorted(self.engine.tolerant(strip_spaces(words))):
-            entry = self._entries[index]
-            if entry.tolerant is not None:
-                self._collect(hits, entry, entry.tolerant, words, plain=plain, positions=None)
+            for collapsed, positions in collapse_spaced_runs(words):
+                passes.append(("exact", collapsed, positions, self.engine.candidates(collapsed, None)))
+        tolerant = dict.fromkeys(self.engine.tolerant(strip_spaces(words)))
+        passes.append(("tolerant", words, None, tolerant))
+        hits: dict[tuple[int, int, int], _Hit] = {}
+        self._run(passes, hits, plain, lambda e: e.kind != "allow")
+        # Allow entries only matter when something they could clear was found.
+        found_categories = {h.entry.category for h in hits.values() if h.entry.kind == "forbidden"}
+        if found_categories:
+            self._run(passes, hits, plain, lambda e: e.kind == "allow" and bool(e.clears & found_categories))
 
         merged = _merge(hits.values())
         allows = [h for h in merged if h.entry.kind == "allow"]
@@ -87,17 +87,35 @@ class Screener:
             pattern_version=self.catalogue.version,
         )
 
+    def _run(
+        self,
+        passes: list[tuple[str, bytes, list[int] | None, Candidates]],
+        hits: dict[tuple[int, int, int], _Hit],
+        plain: bytes,
+        wanted: Callable[[Entry], bool],
+    ) -> None:
+        for kind, view, positions, candidates in passes:
+            for index in sorted(i for i in candidates if i in self._entries):
+                entry = self._entries[index]
+                regex = entry.exact if kind == "exact" else entry.tolerant
+                if regex is None or not wanted(entry):
+                    continue
+                self._collect(hits, entry, regex, view, candidates[index], plain=plain, positions=positions)
+
     @staticmethod
     def _collect(
         hits: dict[tuple[int, int, int], _Hit],
         entry: Entry,
         regex: re.Pattern[bytes],
         view: bytes,
+        starts: list[int] | None,
         *,
         plain: bytes,
         positions: list[int] | None,
     ) -> None:
-        for match in regex.finditer(view):
+        """The match of regex at each start position where it matches: at the given
+        starts, or anywhere (so that how candidates were found does not change results)."""
+        for match in _matches(regex, view, starts):
             start, end = match.span()
             if start == end:
                 continue
@@ -109,10 +127,12 @@ class Screener:
             hits.setdefault((entry.index, start, end), _Hit(entry, start, end))
 
     @staticmethod
-    def _confirm(index: int, regex: re.Pattern[bytes], plain: bytes, candidates: set[int]) -> list[re.Match[bytes]]:
+    def _confirm(
+        index: int, regex: re.Pattern[bytes], plain: bytes, candidates: Candidates
+    ) -> list[re.Match[bytes]]:
         return list(regex.finditer(plain)) if index in candidates else []
 
-    def _spam(self, view: View, candidates: set[int]) -> list[Signal]:
+    def _spam(self, view: View, candidates: Candidates) -> list[Signal]:
         found: list[Signal] = []
         caps = sig.caps_signal(view.text)
         if caps is not None:
@@ -127,6 +147,19 @@ class Screener:
         flood = self._confirm(self._flood.index, self._flood.confirm, plain, candidates)
         found.extend(sig.run_signals(view, "character_flood", flood))
         return found
+
+
+def _matches(regex: re.Pattern[bytes], view: bytes, starts: list[int] | None) -> Iterator[re.Match[bytes]]:
+    if starts is not None:
+        for start in starts:
+            match = regex.match(view, start)
+            if match is not None:
+                yield match
+        return
+    position = 0
+    while (match := regex.search(view, position)) is not None:
+        yield match
+        position = match.start() + 1
 
 
 def _merge(hits: Iterable[_Hit]) -> list[_Hit]:

@@ -5,7 +5,6 @@ Profanity comes from the pattern file and is matched with the forbidden patterns
 
 from __future__ import annotations
 
-import itertools
 import operator
 import re
 from collections.abc import Iterable
@@ -98,6 +97,8 @@ CAPS_MIN_LETTERS = 20
 REPEAT_RUN = 4  # the same token this many times in a row
 DIVERSITY_MIN_TOKENS = 40
 DIVERSITY_MAX_RATIO = 0.2
+# Repetition is judged on the first 2 KB: spam repeats throughout, and the cost stays bounded.
+REPETITION_WINDOW = 2048
 
 
 def caps_signal(text: str) -> Signal | None:
@@ -115,16 +116,14 @@ def caps_signal(text: str) -> Signal | None:
 
 
 def repetition_signals(words: bytes) -> list[Signal]:
-    """The same token over and over, in a row or across the whole text."""
-    tokens = words.split()
+    """The same token over and over, in a row or across the text (its first 2 KB)."""
+    tokens = words[:REPETITION_WINDOW].split()
     found: list[Signal] = []
-    if len(tokens) >= REPEAT_RUN and sum(map(operator.eq, tokens, tokens[1:])) >= REPEAT_RUN - 1:
-        run = best = 1
-        for previous, current in itertools.pairwise(tokens):
-            run = run + 1 if current == previous else 1
-            best = max(best, run)
-        if best >= REPEAT_RUN:
-            found.append(Signal("spam", "repeated_tokens", "high" if best >= 3 * REPEAT_RUN else "medium", None, None))
+    # One byte per neighbouring pair: 1 where a token repeats the one before it.
+    repeats = bytes(map(operator.eq, tokens, tokens[1:]))
+    if b"\x01" * (REPEAT_RUN - 1) in repeats:
+        severity = "high" if b"\x01" * (3 * REPEAT_RUN - 1) in repeats else "medium"
+        found.append(Signal("spam", "repeated_tokens", severity, None, None))
     if len(tokens) >= DIVERSITY_MIN_TOKENS and len(set(tokens)) / len(tokens) <= DIVERSITY_MAX_RATIO:
         found.append(Signal("spam", "low_diversity", "low", None, None))
     return found
