@@ -71,6 +71,13 @@ def candidates(conn: Connection, *, today: datetime) -> list[Candidate]:
     ]
 
 
+def lock(conn: Connection, agent_ids: Sequence[UUID]) -> None:
+    """Lock validator rows in one order (by id) before writing several: concurrent stages never deadlock."""
+    if agent_ids:
+        conn.execute("SELECT agent_id FROM validators WHERE agent_id = ANY(%s) ORDER BY agent_id FOR UPDATE",
+                     (list(agent_ids),))
+
+
 def reserve_quota(conn: Connection, agent_ids: Sequence[UUID], *, now: datetime, quota: int) -> set[UUID]:
     """Count one evaluation against each validator's daily quota; returns those still under it.
 
@@ -78,6 +85,7 @@ def reserve_quota(conn: Connection, agent_ids: Sequence[UUID], *, now: datetime,
     """
     if not agent_ids:
         return set()
+    lock(conn, agent_ids)
     rows = conn.execute(
         "UPDATE validators SET"
         " evaluations_today = CASE WHEN quota_day = (%(now)s AT TIME ZONE 'UTC')::date"
@@ -200,6 +208,7 @@ def refresh_response_rates(conn: Connection, agent_ids: Sequence[UUID]) -> None:
     """Response rate = answered / (answered + expired) over each validator's last 100 closed evaluations."""
     if not agent_ids:
         return
+    lock(conn, agent_ids)
     conn.execute(
         "UPDATE validators v SET response_rate = r.rate FROM ("
         "  SELECT validator_id, avg((status = 'answered')::int)::double precision AS rate FROM ("

@@ -78,6 +78,9 @@ def decide_submission(conn: Connection, submission_id: UUID, *, cause: Cause, no
         for e in answered
     ]
     result = rules.decide(votes)
+    # Every validator row this decision may write, locked up front in one order (no deadlocks with
+    # assignments and other decisions running concurrently).
+    validators_repo.lock(conn, sorted({e["validator_id"] for e in evaluations}, key=str))
     closed = evaluations_repo.close_pending(
         conn, submission_id, status="expired" if cause == "timeout" else "cancelled", now=now)
     cancelled = [e for e in closed if e["status"] == "cancelled"]
