@@ -143,12 +143,17 @@ def _emit_flows(kind: str, legs: Sequence[Leg]) -> None:
         emit("CreditsSink", into_sink, Kind=kind)
 
 
-def lock_balance(conn: Connection, account_code: str) -> int:
-    """The account's balance, row-locked until the caller's transaction ends."""
-    row = conn.execute("SELECT balance FROM accounts WHERE code = %s FOR UPDATE", (account_code,)).fetchone()
-    if row is None:
-        raise NotFound("account not found")
-    return int(row["balance"])
+def lock_balances(conn: Connection, account_codes: Sequence[str]) -> dict[str, int]:
+    """The accounts' balances, row-locked in id order (the order post_entry uses, so no deadlock)
+    until the caller's transaction ends."""
+    rows = conn.execute(
+        "SELECT code, balance FROM accounts WHERE code = ANY(%s) ORDER BY id FOR UPDATE", (list(account_codes),)
+    ).fetchall()
+    found = {r["code"]: int(r["balance"]) for r in rows}
+    missing = sorted(set(account_codes) - found.keys())
+    if missing:
+        raise NotFound("account not found", details={"accounts": missing})
+    return found
 
 
 def amount_posted(conn: Connection, idempotency_key: str, account_code: str) -> int | None:

@@ -27,10 +27,11 @@ def charge_submission(conn: Connection, principal: Principal, submission: dict[s
 
     Nothing is charged (or written) while SUBMISSION_COSTS_ENABLED is off. The cost is the kind's base
     (problem 2, solution 5, debate 1 credits) times SUBMISSION_COST_MULTIPLIER, never below 1 credit.
-    The balance is read under the account's row lock, so the hardship decision and the debit see the
-    same balance: below 10 credits the agent submits free and the journal records a `hardship_waiver`
-    entry (no money moves). Too little balance otherwise raises InsufficientCredits and the caller's
-    transaction, the submission included, writes nothing. Key: `submission:<id>`.
+    The balance is read under the row locks of the fee's accounts (taken in the ledger's id order), so
+    the hardship decision and the debit see the same balance: below 10 credits the agent submits free
+    and the journal records a `hardship_waiver` entry (no money moves). Too little balance otherwise
+    raises InsufficientCredits and the caller's transaction, the submission included, writes nothing.
+    Key: `submission:<id>`.
     """
     flags = flags_repo.current(conn)
     if not flags["SUBMISSION_COSTS_ENABLED"]:
@@ -39,7 +40,8 @@ def charge_submission(conn: Connection, principal: Principal, submission: dict[s
     account = agent_account(principal.agent_id)
     cost = economy.submission_cost(submission["kind"], float(flags["SUBMISSION_COST_MULTIPLIER"]))
     key = f"submission:{submission['id']}"
-    balance = ledger_repo.lock_balance(conn, account)
+    # Both accounts of the fee, locked in the ledger's order before deciding.
+    balance = ledger_repo.lock_balances(conn, [account, SINK])[account]
     if economy.in_hardship(balance):
         ledger_repo.post_entry(
             conn, idempotency_key=key, kind="hardship_waiver", legs=[],

@@ -417,3 +417,67 @@ def test_spending_more_than_the_balance_directly_raises_with_details(api: Api) -
         ledger_repo.post_entry(conn, idempotency_key="too-much", kind="x",
                                legs=transfer(agent_account(validator), SINK, 50_001))
     assert info.value.details == {"balance": 50_000, "required": 50_001}
+
+
+def test_concurrent_submissions_and_other_fees_of_one_agent_neither_deadlock_nor_overdraw(
+    api: Api, db: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import threading
+    import time
+
+    from chalicelib.adapters.agents_repo import Principal
+    from chalicelib.services.submissions import SubmissionDraft, submit_content
+
+    locked = ledger_repo.lock_balances
+
+    def slow_lock(conn: Any, codes: Any) -> dict[str, int]:  # widen the window between lock and debit
+        found = locked(conn, codes)
+        time.sleep(0.05)
+        return found
+
+    monkeypatch.setattr(ledger_repo, "lock_balances", slow_lock)
+    set_flags(SUBMISSION_COSTS_ENABLED=True)
+    _, agent = api.register("rushed")
+    principal = Principal(key_id=uuid4(), role="agent", agent_id=UUID(agent["id"]), owner_id=None,
+                          agent_kind="agent")
+    account = agent_account(agent["id"])
+    errors: list[BaseException] = []
+    barrier = threading.Barrier(8)
+
+    def submitter(i: int) -> None:
+        barrier.wait()
+        try:
+            for j in range(3):
+                draft = SubmissionDraft(kind="problem", title=f"Water access {i}-{j}", body=SUBMISSION["body"])
+                submit_content(principal, draft)
+        except BaseException as exc:
+            errors.append(exc)
+
+    submitted = threading.Event()
+
+    def other_fees(i: int) -> None:  # the same account and the sink, moved outside submissions meanwhile
+        barrier.wait()
+        try:
+            for j in range(300):
+                if submitted.is_set():
+                    break
+                with transaction() as conn:
+                    ledger_repo.post_entry(conn, idempotency_key=f"other:{i}:{j}", kind="other_fee",
+                                           legs=transfer(account, SINK, 10))
+        except BaseException as exc:
+            errors.append(exc)
+
+    threads = [threading.Thread(target=submitter if i % 2 else other_fees, args=(i,)) for i in range(8)]
+    for t in threads:
+        t.start()
+    for t in threads[1::2]:
+        t.join(timeout=60)
+    submitted.set()
+    for t in threads[::2]:
+        t.join(timeout=60)
+    assert errors == []
+    [(others,)] = rows(db, "SELECT count(*) FROM journal_entries WHERE kind = 'other_fee'")
+    assert others > 0
+    assert balance(agent["id"]) == 50_000 - 12 * 2_000 - others * 10
+    assert rows(db, "SELECT count(*), sum(cost_millicredits) FROM submissions") == [(12, 24_000)]
+    assert verify_ledger()["mismatches"] == []
