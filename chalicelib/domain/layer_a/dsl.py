@@ -43,6 +43,13 @@ _CANONICAL = dict(zip(CANONICAL_FROM, CANONICAL_TO, strict=True))
 WORD_GAP = " {1,6}"
 JOIN_GAP = " {0,3}"
 LETTER_GAP = " {0,3}"
+# Words so frequent that looking for them costs a prefilter more than it filters (as
+# anchor words: between spaces, in the word view's spelling).
+_FREQUENT_WORDS = (
+    "a an the to of on in at by for and or as is are be it its from with into that this their them they his "
+    "her him our your you we us my me not no aii any some how who what out off up do don t s can wiii"
+)
+FREQUENT = frozenset(f" {w} " for w in _FREQUENT_WORDS.split(" "))
 # Words whose letters may be split by separators; shorter ones only when fully spaced.
 LONG_WORD_MIN = 5
 # The most letters a word may add to a pattern word (``*``) or have as a filler (``<N>``).
@@ -379,7 +386,8 @@ def _items(seq: tuple[Item, ...]) -> list[tuple[tuple[str, ...], float]]:
     found: list[tuple[tuple[str, ...], float]] = []
     for item in seq:
         if isinstance(item, Word):
-            found.append(((_anchor_word(item, stripped=False),), float(min_letters(item.pieces))))
+            word = _anchor_word(item, stripped=False)
+            found.append(((word,), float(min_letters(item.pieces)) - (100 if word in FREQUENT else 0)))
         elif isinstance(item, Choice) and not item.optional:
             subs = [_anchor(alt) for alt in item.alternatives]
             words = tuple(dict.fromkeys(w for sub in subs for w in sub[0]))

@@ -23,7 +23,7 @@ import threading
 from typing import Any, Protocol
 
 from chalicelib.domain.layer_a.catalogue import Catalogue
-from chalicelib.domain.layer_a.dsl import Requirement
+from chalicelib.domain.layer_a.dsl import FREQUENT, Requirement
 from chalicelib.domain.layer_a.normalise import SPACED_RUN_PREFILTER
 
 # Candidate id -> where its matches can start in the word view (None: anywhere).
@@ -81,12 +81,19 @@ class HyperscanEngine:
         self._hs = hyperscan
         single = hyperscan.HS_FLAG_SINGLEMATCH
         screened = [e for e in catalogue.entries if e.kind != "allow"]
-        words = sorted({w for e in screened for alt in e.requires for item in alt for w in _words_of(item)})
+        words = sorted(
+            {w for e in screened for alt in e.requires for item in alt for w in _item_words(item)} - FREQUENT
+            | {w for e in screened for w in e.anchors}
+        )
         first_word = catalogue.spaced_run + 1
         ids = {w: first_word + i for i, w in enumerate(words)}
-        # Expression -> its alternatives -> their requirements as sets of word ids (any of).
+        # Expression -> its alternatives -> their requirements as sets of word ids (any of),
+        # leaving out requirements that a frequent word satisfies.
         self._needs: dict[int, list[list[frozenset[int]]]] = {
-            e.index: [[frozenset(ids[w] for w in _item_words(item)) for item in alt] for alt in e.requires]
+            e.index: [
+                [frozenset(ids[w] for w in words) for words in map(_item_words, alt) if not words & FREQUENT]
+                for alt in e.requires
+            ]
             for e in screened
         }
         # An expression is checked only when one of its anchors (rarest words) occurs.

@@ -97,8 +97,8 @@ CAPS_MIN_LETTERS = 20
 REPEAT_RUN = 4  # the same token this many times in a row
 DIVERSITY_MIN_TOKENS = 40
 DIVERSITY_MAX_RATIO = 0.2
-# Repetition is judged on the first 2 KB: spam repeats throughout, and the cost stays bounded.
-REPETITION_WINDOW = 2048
+# Repetition is judged on the first 1 KB: spam repeats throughout, and the cost stays bounded.
+REPETITION_WINDOW = 1024
 
 
 def caps_signal(text: str) -> Signal | None:
@@ -116,7 +116,7 @@ def caps_signal(text: str) -> Signal | None:
 
 
 def repetition_signals(words: bytes) -> list[Signal]:
-    """The same token over and over, in a row or across the text (its first 2 KB)."""
+    """The same token over and over, in a row or across the text (its first 1 KB)."""
     tokens = words[:REPETITION_WINDOW].split()
     found: list[Signal] = []
     # One byte per neighbouring pair: 1 where a token repeats the one before it.
