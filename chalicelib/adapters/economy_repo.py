@@ -36,21 +36,6 @@ def window_flows(conn: Connection, start: datetime, end: datetime) -> tuple[int,
     return int(row["faucet"]), int(row["grants"]), int(row["sink"])
 
 
-def flows_by_kind(conn: Connection, start: datetime, end: datetime) -> list[tuple[str, str, int]]:
-    """(faucet|sink, entry kind, millicredits) moved in [start, end), starter grants included."""
-    rows = conn.execute(
-        "SELECT CASE a.code WHEN %(faucet)s THEN 'faucet' ELSE 'sink' END AS side, e.kind,"
-        "  CASE a.code WHEN %(faucet)s THEN -sum(l.amount) ELSE sum(l.amount) END AS amount"
-        " FROM accounts a"
-        " JOIN journal_legs l ON l.account_id = a.id AND l.created_at >= %(start)s AND l.created_at < %(end)s"
-        " JOIN journal_entries e ON e.id = l.entry_id"
-        " WHERE a.code IN (%(faucet)s, %(sink)s)"
-        " GROUP BY a.code, e.kind ORDER BY 1, 2",
-        {"faucet": FAUCET, "sink": SINK, "start": start, "end": end},
-    ).fetchall()
-    return [(r["side"], r["kind"], int(r["amount"])) for r in rows]
-
-
 def daily_flows(conn: Connection, end: datetime, days: int) -> list[tuple[int, int]]:
     """(faucet without starter grants, sink) for each of the `days` 24-hour windows before `end`,
     oldest first (a day with no movement is (0, 0))."""

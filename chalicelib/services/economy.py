@@ -151,7 +151,8 @@ def economy_health(conn: Connection, *, window_start: datetime, window_end: date
 
 
 def snapshot_economy(now: datetime | None = None) -> dict[str, Any]:
-    """The hourly job: snapshot the last whole hour, raise its alerts, emit the figures as metrics.
+    """The hourly job: snapshot the last whole hour and raise its alerts (the operations metrics publish
+    the latest snapshot's ratio and hardship rate; the ledger emits faucet and sink flows as they move).
 
     The window is [hour - 1 h, hour) where hour is `now` truncated to the hour, so repeated or late
     runs of the schedule land on the same window: the second run stores nothing and raises nothing.
@@ -175,20 +176,9 @@ def snapshot_economy(now: datetime | None = None) -> dict[str, Any]:
                              "window_end": end.isoformat()},
                     dedup_key=alert.rule, now=now,
                 )
-        by_kind = economy_repo.flows_by_kind(conn, start, end) if created else []
     if created:
-        _emit_metrics(by_kind)
         logger.info("economy snapshot", extra={"window_end": end.isoformat(), "alerts": len(report.alerts)})
     return row
-
-
-def _emit_metrics(by_kind: list[tuple[str, str, int]]) -> None:
-    """CreditsFaucet / CreditsSink in millicredits per entry kind (the snapshot figures themselves are
-    published from the latest snapshot by the operations metrics)."""
-    from chalicelib.observability import emit
-
-    for side, kind, amount in by_kind:
-        emit("CreditsFaucet" if side == "faucet" else "CreditsSink", amount, Kind=kind)
 
 
 def economy_overview(*, window_hours: int, days: int, now: datetime | None = None) -> dict[str, Any]:
