@@ -36,6 +36,10 @@ def _u8(image: object) -> Gray:
     return np.asarray(image, dtype=np.uint8)
 
 DETECT_SIDE = 2048
+# The profile cascade costs about three times the frontal one and runs twice (picture and mirror):
+# it searches a smaller copy, so profiles are found from 20 px in photos up to PROFILE_SIDE wide
+# and from 1.25 % of the long side beyond (50 px in a 12-megapixel photo).
+PROFILE_SIDE = 1600
 TEXT_SIDE = 4096
 MIN_FACE = 20
 FACE_SCALE_STEP = 1.1
@@ -122,20 +126,22 @@ def _to_original(boxes: Iterable[Box], scale: float) -> list[Box]:
 # --- faces -----------------------------------------------------------------------------------
 
 
-def find_faces(gray: Gray) -> list[Box]:
-    """Frontal faces, and profiles turned either way, at least MIN_FACE px in `gray`."""
+def find_faces(gray: Gray, profile_side: int | None = None) -> list[Box]:
+    """Frontal faces, and profiles turned either way, at least MIN_FACE px in `gray`; profiles are
+    searched on a copy of at most profile_side px (PROFILE_SIDE when None)."""
     frontal = _cascade(FRONTAL_CASCADE)
     profile = _cascade(PROFILE_CASCADE)
     minimum = (MIN_FACE, MIN_FACE)
     found = _boxes(frontal.detectMultiScale(gray, FACE_SCALE_STEP, FACE_NEIGHBOURS, minSize=minimum))
-    found += _boxes(profile.detectMultiScale(gray, FACE_SCALE_STEP, FACE_NEIGHBOURS, minSize=minimum))
-    mirrored = np.ascontiguousarray(gray[:, ::-1])
-    width = gray.shape[1]
+    small, scale = detection_copy(gray, PROFILE_SIDE if profile_side is None else profile_side)
+    profiles = _boxes(profile.detectMultiScale(small, FACE_SCALE_STEP, FACE_NEIGHBOURS, minSize=minimum))
+    mirrored = np.ascontiguousarray(small[:, ::-1])
+    width = small.shape[1]
     for x, y, w, h in _boxes(
         profile.detectMultiScale(mirrored, FACE_SCALE_STEP, FACE_NEIGHBOURS, minSize=minimum)
     ):
-        found.append((width - x - w, y, w, h))
-    return found
+        profiles.append((width - x - w, y, w, h))
+    return found + _to_original(profiles, scale)
 
 
 # --- licence plates --------------------------------------------------------------------------

@@ -1,0 +1,293 @@
+"""Privacy stage: latency on a 12-megapixel photo, face and plate recall, layer size.
+
+Usage: python bench/bench_privacy.py [--runs 10] [--seconds 170] [--out-dir build/bench]
+
+Latency. A 4000x3000 JPEG made from a real photo (scikit-image's coffee, CC0) upscaled, with
+sensor noise, the astronaut portrait (NASA, public domain) pasted in as a person and two rendered
+licence plates, plus EXIF with GPS, goes through the whole stage (`process_photo`: decode, EXIF
+orientation, metadata strip, face and plate detection, blur, re-encode at quality 90, output
+check) on one core (cv2.setNumThreads(1); CPU seconds of the process, wall clock beside them), next to
+decode + encode alone (Pillow, same quality)
+in the same run. p50/p95 over --runs runs (fewer if the --seconds budget of the whole script
+would be exceeded, never under 3).
+
+Recall, on what this repository can label offline (no street photo dataset ships here):
+- faces: the 100 real faces of scikit-image's LFW subset pasted at 24, 32 and 48 px on real
+  photos, and the two real portraits (astronaut, Grace Hopper) as they are and shrunk so that the
+  face is 24 px. A face counts as found when detector boxes cover >= 70 % of it.
+- plates: synthetic plates (EU, EU yellow, US, RU designs, Hershey fonts, 4-8 degrees rotation,
+  perspective skew, blur, noise) on street-like and real-photo backgrounds, by plate width. A plate
+  counts as found when the boxes cover >= 90 % of its characters. The russian_plate_number
+  cascade alone is measured on the same plates. These are rendered plates, not photographs: the
+  numbers are an upper bound for real streets, where dirt, glare, frames and extreme angles
+  are common.
+- false positives: share of the frame blurred as "plate" on plate-free real photos.
+
+Writes build/bench/privacy.json and build/bench/privacy.md; reads build/layers/imaging.json
+(from `make layer`) for the layer size when it exists.
+"""
+
+from __future__ import annotations
+
+import argparse
+import io
+import json
+import platform
+import statistics
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+ROOT = Path(__file__).resolve().parents[1]
+if str(ROOT) not in sys.path:
+    sys.path.insert(0, str(ROOT))
+
+import cv2  # noqa: E402
+import numpy as np  # noqa: E402
+import piexif  # noqa: E402
+import PIL  # noqa: E402
+from PIL import Image  # noqa: E402
+
+from functions.privacy import detection  # noqa: E402
+from functions.privacy.processing import JPEG_QUALITY, process_photo  # noqa: E402
+from tests.fixtures.images import scenes  # noqa: E402
+
+
+def twelve_megapixel_photo() -> bytes:
+    rng = np.random.default_rng(12)
+    base = np.asarray(cv2.resize(scenes.sample("coffee"), (4000, 3000), interpolation=cv2.INTER_CUBIC),
+                      dtype=np.uint8)
+    person = cv2.resize(scenes.astronaut(), (900, 900), interpolation=cv2.INTER_AREA)
+    base[200:1100, 2900:3800] = person
+    for i, (style, width) in enumerate((("eu", 420), ("us", 300))):
+        plate, text_box = scenes.render_plate("AB 123 CD" if style == "eu" else "7ABC123", width, style)
+        scenes.paste_plate(base, plate, (900 + 1400 * i, 2300), angle_deg=4.0 - 8 * i, skew=0.05,
+                           car_colour=(60, 70, 90), text_box=text_box)
+    noisy = np.clip(base.astype(np.float64) + rng.normal(0, 4, base.shape), 0, 255).astype(np.uint8)
+    exif = piexif.dump({
+        "0th": {piexif.ImageIFD.Artist: b"Bench Owner", piexif.ImageIFD.Orientation: 1},
+        "GPS": {piexif.GPSIFD.GPSLatitudeRef: b"N", piexif.GPSIFD.GPSLatitude: ((52, 1), (31, 1), (0, 1)),
+                piexif.GPSIFD.GPSLongitudeRef: b"E", piexif.GPSIFD.GPSLongitude: ((13, 1), (24, 1), (0, 1))},
+    })
+    return scenes.encode_jpeg(noisy, quality=92, exif=exif)
+
+
+def decode_encode(data: bytes) -> bytes:
+    with Image.open(io.BytesIO(data)) as image:
+        image.load()
+        out = io.BytesIO()
+        image.convert("RGB").save(out, format="JPEG", quality=JPEG_QUALITY, optimize=True)
+    return out.getvalue()
+
+
+def percentile(values: list[float], q: float) -> float:
+    ordered = sorted(values)
+    index = min(len(ordered) - 1, max(0, round(q * (len(ordered) - 1))))
+    return ordered[index]
+
+
+def latency(runs: int, deadline: float) -> dict[str, Any]:
+    """Up to `runs` runs, stopping before a run would end past `deadline` (perf_counter), at least 3."""
+    photo = twelve_megapixel_photo()
+    rgb = scenes.decode(photo)
+    t0 = time.process_time()
+    detection.detect(rgb, plates=False)
+    faces_s = time.process_time() - t0
+    t0 = time.process_time()
+    detection.detect(rgb, faces=False)
+    plates_s = time.process_time() - t0
+    stage: list[float] = []  # CPU seconds of this process: one core, whatever else runs on the machine
+    baseline: list[float] = []
+    stage_wall: list[float] = []
+    result = None
+    for i in range(runs):
+        expected = stage_wall[-1] * 1.2 if stage_wall else 0.0
+        if i >= 3 and time.perf_counter() + expected > deadline:
+            break
+        c0 = time.process_time()
+        decode_encode(photo)
+        baseline.append(time.process_time() - c0)
+        c0, t0 = time.process_time(), time.perf_counter()
+        result = process_photo(photo)
+        stage.append(time.process_time() - c0)
+        stage_wall.append(time.perf_counter() - t0)
+    assert result is not None
+    return {
+        "photo": {"width": 4000, "height": 3000, "bytes": len(photo)},
+        "runs": len(stage),
+        "stage_s": {"p50": round(statistics.median(stage), 3), "p95": round(percentile(stage, 0.95), 3)},
+        "stage_wall_s": {"p50": round(statistics.median(stage_wall), 3),
+                         "p95": round(percentile(stage_wall, 0.95), 3)},
+        "decode_encode_s": {"p50": round(statistics.median(baseline), 3),
+                            "p95": round(percentile(baseline, 0.95), 3)},
+        "one_run_breakdown_s": {"faces": round(faces_s, 3), "plates": round(plates_s, 3)},
+        "output": {"bytes": len(result.data), "faces_blurred": result.faces_blurred,
+                   "plates_blurred": result.plates_blurred, "removed": list(result.removed_metadata)},
+    }
+
+
+def face_recall() -> dict[str, Any]:
+    out: dict[str, Any] = {}
+    for size in (24, 32, 48):
+        hits = total = 0
+        count = 12 if size < 40 else 8
+        for seed in range(6):
+            background = ("coffee", "chelsea", "rocket", "camera")[seed % 4]
+            scene = scenes.face_scene(size, seed=seed, count=count, background=background)
+            found = list(detection.detect(scene.rgb, plates=False).faces)
+            for face in scene.faces:
+                total += 1
+                hits += scenes.coverage(face, found) >= 0.7
+        out[f"lfw_{size}px"] = {"found": hits, "total": total, "recall": round(hits / total, 3)}
+    portraits = {"astronaut": (scenes.astronaut(), scenes.ASTRONAUT_FACE),
+                 "grace_hopper": (scenes.grace_hopper(), scenes.GRACE_HOPPER_FACE)}
+    found_portraits = 0
+    for rgb, face in portraits.values():
+        found_portraits += scenes.coverage(face, list(detection.detect(rgb, plates=False).faces)) >= 0.5
+        scale = 24 / face[2]
+        small = cv2.resize(rgb, None, fx=scale, fy=scale, interpolation=cv2.INTER_AREA)
+        canvas = scenes.photo_background("coffee", 320, 240)
+        canvas[40:40 + small.shape[0], 150:150 + small.shape[1]] = small[:200, :170]
+        small_face = (150 + round(face[0] * scale), 40 + round(face[1] * scale), 24, round(face[3] * scale))
+        found_portraits += scenes.coverage(small_face, list(detection.detect(canvas, plates=False).faces)) >= 0.5
+    out["portraits_full_and_24px"] = {"found": found_portraits, "total": 4}
+    return out
+
+
+def plate_recall() -> dict[str, Any]:
+    bins = {"40-70 px": (40, 70), "70-120 px": (70, 120), "120-260 px": (120, 260)}
+    out: dict[str, Any] = {}
+    plate_cascade = detection._cascade(detection.PLATE_CASCADE)
+    for label, widths in bins.items():
+        hits = cascade_hits = total = 0
+        for seed in range(10):
+            background = (None, "coffee", "rocket", None, "chelsea")[seed % 5]
+            scene = scenes.plate_scene(1000 + seed, plates=3, plate_widths=widths, background=background)
+            found = list(detection.detect(scene.rgb, faces=False).plates)
+            gray = np.asarray(cv2.cvtColor(scene.rgb, cv2.COLOR_RGB2GRAY), dtype=np.uint8)
+            cascade = [(int(b[0]), int(b[1]), int(b[2]), int(b[3]))
+                       for b in plate_cascade.detectMultiScale(gray, 1.1, 3, minSize=(36, 12))]
+            for chars in scene.plate_texts:
+                total += 1
+                hits += scenes.coverage(chars, found) >= 0.9
+                cascade_hits += scenes.coverage(chars, cascade) >= 0.9
+        out[label] = {"total": total, "recall": round(hits / total, 3),
+                      "cascade_only_recall": round(cascade_hits / total, 3)}
+    all_total = sum(v["total"] for v in out.values())
+    out["all"] = {
+        "total": all_total,
+        "recall": round(sum(v["recall"] * v["total"] for v in out.values()) / all_total, 3),
+        "cascade_only_recall": round(sum(v["cascade_only_recall"] * v["total"] for v in out.values()) / all_total, 3),
+    }
+    false_positive_share = {}
+    for name in ("coffee", "chelsea", "astronaut", "camera", "rocket", "brick", "grass", "immunohistochemistry"):
+        rgb = scenes.photo_background(name, 1024, 768)
+        plates = detection.detect(rgb, faces=False).plates
+        false_positive_share[name] = round(sum(w * h for _, _, w, h in plates) / (1024 * 768), 4)
+    out["false_positive_area_share"] = false_positive_share
+    return out
+
+
+def layer_size() -> dict[str, Any] | None:
+    report = ROOT / "build" / "layers" / "imaging.json"
+    if report.exists():
+        loaded: dict[str, Any] = json.loads(report.read_text())
+        return loaded
+    zipped = ROOT / "build" / "layers" / "imaging.zip"
+    if zipped.exists():
+        return {"zipped_mb": round(zipped.stat().st_size / 1048576, 1)}
+    return None
+
+
+def markdown(report: dict[str, Any]) -> str:
+    lat = report["latency"]
+    lines = [
+        "# Privacy stage benchmark",
+        "",
+        f"Machine: {report['machine']}, one OpenCV thread. OpenCV {report['versions']['opencv']}, "
+        f"Pillow {report['versions']['pillow']}, NumPy {report['versions']['numpy']}.",
+        "",
+        "## 12-megapixel JPEG (4000x3000)",
+        "",
+        "CPU seconds of the benchmark process (one OpenCV thread: one core), so that other work on the",
+        "machine does not inflate them; wall-clock time of the same runs beside it.",
+        "",
+        "| | p50 s | p95 s |",
+        "|---|---|---|",
+        f"| whole stage (`process_photo`) | {lat['stage_s']['p50']} | {lat['stage_s']['p95']} |",
+        f"| decode + encode alone | {lat['decode_encode_s']['p50']} | {lat['decode_encode_s']['p95']} |",
+        f"| whole stage, wall clock | {lat['stage_wall_s']['p50']} | {lat['stage_wall_s']['p95']} |",
+        "",
+        f"{lat['runs']} runs. One run's detection alone: faces {lat['one_run_breakdown_s']['faces']} s, "
+        f"plates {lat['one_run_breakdown_s']['plates']} s. Output {lat['output']['bytes']} bytes, "
+        f"{lat['output']['faces_blurred']} face(s) and {lat['output']['plates_blurred']} plate region(s) blurred, "
+        f"removed: {', '.join(lat['output']['removed'])}.",
+        "",
+        "## Face recall (real faces: LFW crops on real photos; real portraits)",
+        "",
+        "| set | found | total | recall |",
+        "|---|---|---|---|",
+    ]
+    for label, row in report["faces"].items():
+        recall = row.get("recall", round(row["found"] / row["total"], 3))
+        lines.append(f"| {label} | {row['found']} | {row['total']} | {recall} |")
+    lines += [
+        "",
+        "## Plate recall (rendered plates on street-like and real-photo backgrounds)",
+        "",
+        "| plate width | plates | recall (all detectors) | russian_plate_number cascade alone |",
+        "|---|---|---|---|",
+    ]
+    for label, row in report["plates"].items():
+        if label == "false_positive_area_share":
+            continue
+        lines.append(f"| {label} | {row['total']} | {row['recall']} | {row['cascade_only_recall']} |")
+    fps = report["plates"]["false_positive_area_share"]
+    lines += [
+        "",
+        "Share of the frame blurred as plates in plate-free real photos: "
+        + ", ".join(f"{k} {v:.1%}" for k, v in fps.items()) + ".",
+        "",
+        "Rendered plates are not photographs: treat plate recall as an upper bound for real streets.",
+        "",
+        "## Layer",
+        "",
+    ]
+    layer = report["layer"]
+    if layer is None:
+        lines.append("build/layers/imaging.zip not built (run `make layer`).")
+    else:
+        lines.append(f"imaging.zip: {layer.get('zipped_mb')} MB zipped, {layer.get('unzipped_mb', '?')} MB unzipped; "
+                     f"with the privacy function: {layer.get('function_plus_layer_unzipped_mb', '?')} MB "
+                     f"of Lambda's {layer.get('limit_mb', 250)} MB.")
+    return "\n".join(lines) + "\n"
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--runs", type=int, default=10)
+    parser.add_argument("--seconds", type=float, default=170.0, help="time budget of the whole run")
+    parser.add_argument("--out-dir", type=Path, default=ROOT / "build" / "bench")
+    args = parser.parse_args(argv)
+    cv2.setNumThreads(1)
+    started = time.perf_counter()
+    report: dict[str, Any] = {
+        "machine": f"{platform.machine()} {platform.processor() or platform.system()}",
+        "versions": {"opencv": cv2.__version__, "pillow": PIL.__version__, "numpy": np.__version__},
+        "faces": face_recall(),
+        "plates": plate_recall(),
+    }
+    report["latency"] = latency(args.runs, started + args.seconds)
+    report["layer"] = layer_size()
+    report["elapsed_s"] = round(time.perf_counter() - started, 1)
+    out = Path(args.out_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    (out / "privacy.json").write_text(json.dumps(report, indent=2) + "\n", encoding="utf-8")
+    (out / "privacy.md").write_text(markdown(report), encoding="utf-8")
+    print(markdown(report))
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
