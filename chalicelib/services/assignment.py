@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime
 from typing import Any, Literal
 from uuid import UUID
@@ -24,6 +24,26 @@ class Assignment:
     opened: bool  # a review is open (now or from an earlier delivery)
     repeated: bool  # the review had been opened before: nothing was assigned this time
     reason: str
+
+
+def _compliant_picks(
+    conn: Connection, candidates: list[rules.Candidate], request: rules.AssignmentRequest, *, quota: int,
+    now: datetime,
+) -> list[rules.Candidate]:
+    """The rule's picks, leaving out validators whose compliance score fell below 60 (they lose
+    validator duty); only picked validators are scored, and the rule runs again without those out."""
+    from chalicelib.services.compliance import compliance_ok
+
+    verdicts: dict[str, bool] = {}
+    while True:
+        picks = rules.assign(candidates, request, daily_quota=quota)
+        unknown = [p for p in picks if p.validator_id not in verdicts]
+        for p in unknown:
+            verdicts[p.validator_id] = compliance_ok(conn, UUID(p.validator_id), now)
+        if all(verdicts[p.validator_id] for p in picks):
+            return picks
+        candidates = [replace(c, suspended=True) if verdicts.get(c.validator_id) is False else c
+                      for c in candidates]
 
 
 def assign_validators(
@@ -54,8 +74,8 @@ def assign_validators(
             conn, submitter["id"], exclude=submission_id, submissions=rules.RECENT_SUBMISSIONS)),
         location=location,
     )
-    picks = rules.assign(validators_repo.candidates(conn, today=now), request,
-                         daily_quota=settings.validator_daily_quota)
+    picks = _compliant_picks(conn, validators_repo.candidates(conn, today=now), request,
+                             quota=settings.validator_daily_quota, now=now)
     if not picks:
         metrics.add_metric(name="InsufficientValidators", unit="Count", value=1)
         return Assignment((), opened=False, repeated=False, reason="insufficient_validators")

@@ -8,6 +8,7 @@ pays them through the ledger and picks ~5 % of peer decisions for a spot check.
 
 from __future__ import annotations
 
+import time
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any, Literal, cast
@@ -31,6 +32,7 @@ from chalicelib.observability import logger, metrics
 from chalicelib.services.delivery import relay_after_commit
 
 CONSUMER = "consensus"
+RESOLVE_BUDGET_S = 45.0
 Cause = Literal["quorum", "timeout"]
 Result = Literal["decided", "duplicate", "already_decided", "missing", "waiting"]
 
@@ -96,7 +98,7 @@ def decide_submission(conn: Connection, submission_id: UUID, *, cause: Cause, no
         applied = cast(Verdict, result.outcome) if peer_decided else layer_b_decision
         decided_by = "peer" if peer_decided else "fallback"
         _apply_live(conn, submission_id, applied, decided_by=decided_by, reason=result.reason, now=now)
-    elif result.reason != "below_quorum":
+    elif result.reason != "below_quorum" and review["layer_b_valid"]:  # a Layer B error compares with nothing
         evaluations_repo.record_comparison(
             conn, submission_id, outcome=result.outcome, layer_b_decision=layer_b_decision,
             agrees=routing.shadow_agrees(result.outcome, layer_b_decision), now=now)
@@ -229,20 +231,29 @@ def resolve_timeouts(*, now: datetime | None = None, limit: int = 200) -> dict[s
     Each review is decided in its own transaction; a failure is logged and retried next minute.
     """
     now = now or datetime.now(UTC)
+    started = time.monotonic()
     with transaction() as conn:
         expired = evaluations_repo.expire_due(conn, now, limit=5000)
         validators_repo.refresh_response_rates(conn, sorted({e["validator_id"] for e in expired}, key=str))
-        due = evaluations_repo.due_reviews(conn, now, limit=limit)
     decided = failed = 0
-    for submission_id in due:
-        try:
-            with transaction() as conn:
-                done = decide_submission(conn, submission_id, cause="timeout", now=now)
-            relay_after_commit(done.outbox_ids)
-            decided += done.result == "decided"
-        except Exception:
-            failed += 1
-            logger.exception("quorum timeout resolution failed", extra={"submission_id": str(submission_id)})
+    failed_ids: set[UUID] = set()
+    # Batch after batch until nothing is due (or the run nears the schedule's one-minute cadence).
+    while time.monotonic() - started < RESOLVE_BUDGET_S:
+        with transaction() as conn:
+            due = [s for s in evaluations_repo.due_reviews(conn, now, limit=limit + len(failed_ids))
+                   if s not in failed_ids][:limit]
+        if not due:
+            break
+        for submission_id in due:
+            try:
+                with transaction() as conn:
+                    done = decide_submission(conn, submission_id, cause="timeout", now=now)
+                relay_after_commit(done.outbox_ids)
+                decided += done.result == "decided"
+            except Exception:
+                failed += 1
+                failed_ids.add(submission_id)  # retried by the next run, not in a loop now
+                logger.exception("quorum timeout resolution failed", extra={"submission_id": str(submission_id)})
     return {"expired": len(expired), "resolved": decided, "failed": failed}
 
 

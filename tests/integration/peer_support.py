@@ -152,3 +152,10 @@ def fake_reviews(db: str, count: int, *, mode: str = "shadow", layer_b: str = "a
 
 def trail_stages(detail: dict[str, Any]) -> list[str]:
     return [t["stage"] for t in detail["trail"]]
+
+
+def stage(detail: dict[str, Any], name: str) -> dict[str, Any]:
+    """The verdict of the last trail entry of a stage (later stages, e.g. a spot check, may follow)."""
+    entries = [t["verdict"] for t in detail["trail"] if t["stage"] == name]
+    assert entries, (name, trail_stages(detail))
+    return dict(entries[-1])

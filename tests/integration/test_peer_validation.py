@@ -19,6 +19,7 @@ from tests.integration.peer_support import (
     PeerWorld,
     execute,
     rows,
+    stage,
     trail_stages,
     world_fixture,  # noqa: F401 - the `world` fixture
 )
@@ -167,7 +168,21 @@ def test_validators_near_the_submission_are_preferred_and_a_senior_is_included(w
                                    UUID(sub_id))}
     assert {v.id for v in nearby} <= assigned
     assert senior.id in assigned
-    assert world.submission(sub_id)["trail"][-1]["verdict"]["nearby"] == 3
+    assert stage(world.submission(sub_id), "assignment")["nearby"] == 3
+
+
+def test_a_validator_below_the_compliance_threshold_loses_validator_duty(world: PeerWorld) -> None:
+    validators = world.add_validators(6)
+    offender = validators[0]
+    for _ in range(5):  # five Layer A blocks in 30 days: score 50 < 60
+        execute(world.db, "INSERT INTO submissions (id, agent_id, kind, title, body, content_hash, status,"
+                          " decided_by, decided_at) VALUES (gen_random_uuid(), %s, 'problem', 't', 'b', 'h',"
+                          " 'rejected', 'layer_a', now() - interval '1 hour')", UUID(offender.id))
+    world.peer_traffic(100)
+    sub_id = world.submit()
+    assigned = {r[0] for r in rows(world.db, "SELECT validator_id::text FROM evaluations WHERE submission_id = %s",
+                                   UUID(sub_id))}
+    assert len(assigned) == 5 and offender.id not in assigned
 
 
 def test_daily_quota_caps_assignments_and_the_daily_reset_frees_it(
@@ -203,8 +218,7 @@ def test_the_quorum_completing_answer_queues_one_consensus_and_peers_decide(worl
     detail = world.submission(sub_id)
     assert (detail["status"], detail["decided_by"], detail["route_path"]) == ("approved", "peer", "peer")
     assert evaluation_statuses(world.db, sub_id) == ["answered"] * 3 + ["cancelled"] * 3
-    consensus = detail["trail"][-1]
-    assert consensus["stage"] == "consensus" and consensus["verdict"]["approve_share"] == "1/1"
+    assert stage(detail, "consensus")["approve_share"] == "1/1"
     # A late validator finds its evaluation closed: consensus was reached without it.
     assert world.assignments(sub_id) == []  # cancelled evaluations are no longer pending
     cancelled_id, validator_id = rows(
@@ -222,7 +236,7 @@ def test_defect_13_a_two_of_three_majority_decides_instead_of_escalating(world: 
     drain_outbox()
     detail = world.submission(sub_id)
     assert (detail["status"], detail["decided_by"]) == ("rejected", "peer")
-    assert detail["trail"][-1]["verdict"]["reject_share"] == "2/3"
+    assert stage(detail, "consensus")["reject_share"] == "2/3"
 
 
 def test_without_a_supermajority_the_stored_layer_b_decision_applies(world: PeerWorld) -> None:
@@ -233,7 +247,7 @@ def test_without_a_supermajority_the_stored_layer_b_decision_applies(world: Peer
     drain_outbox()
     detail = world.submission(sub_id)
     assert (detail["status"], detail["decided_by"]) == ("approved", "fallback")
-    assert detail["trail"][-1]["verdict"]["reason"] == "no_supermajority"
+    assert stage(detail, "consensus")["reason"] == "no_supermajority"
 
 
 def test_a_safety_flag_escalates_even_a_unanimous_approval(world: PeerWorld) -> None:
@@ -332,7 +346,7 @@ def test_defect_3_quorum_timeout_falls_back_to_the_stored_layer_b_decision(world
     assert outcome["resolved"] == 1 and outcome["expired"] == 5
     detail = world.submission(sub_id)
     assert (detail["status"], detail["decided_by"]) == ("rejected", "fallback")
-    assert detail["trail"][-1]["verdict"]["cause"] == "timeout"
+    assert stage(detail, "consensus")["cause"] == "timeout"
     assert evaluation_statuses(world.db, sub_id) == ["answered"] + ["expired"] * 5
     assert rows(world.db, "SELECT count(*) FROM submissions WHERE status = 'pending'") == [(0,)]
     assert resolve_timeouts(now=datetime.now(UTC) + timedelta(minutes=32))["resolved"] == 0
@@ -346,8 +360,8 @@ def test_defect_3_fewer_than_three_eligible_validators_means_layer_b_decides_at_
     sub_id = world.submit()
     detail = world.submission(sub_id)
     assert (detail["status"], detail["decided_by"], detail["route_path"]) == ("approved", "fallback", "peer")
-    assignment = detail["trail"][-1]
-    assert assignment["stage"] == "assignment" and assignment["verdict"]["reason"] == "insufficient_validators"
+    assert trail_stages(detail)[-1] == "assignment"
+    assert stage(detail, "assignment")["reason"] == "insufficient_validators"
     assert rows(world.db, "SELECT count(*) FROM evaluations") == [(0,)]
     assert rows(world.db, "SELECT count(*) FROM validators WHERE evaluations_today > 0") == [(0,)]
 
@@ -366,7 +380,7 @@ def test_an_assignment_error_is_contained_and_layer_b_decides(
     sub_id = world.submit()
     detail = world.submission(sub_id)
     assert (detail["status"], detail["decided_by"]) == ("approved", "fallback")
-    assert detail["trail"][-1]["verdict"]["error"] == "assignment_failed"
+    assert stage(detail, "assignment")["error"] == "assignment_failed"
 
 
 # --- shadow mode (defect 1) ----------------------------------------------------------------------
