@@ -52,8 +52,9 @@ _LEET_SYMBOLS = b"@$!|+"
 # Symbols read as letters: a run glued to a following letter or digit ("$py", "k!ll"), or
 # a lone symbol inside spaced-out letters ("d e e p f @ k e").
 # (Both alternatives start with the symbol so that ``re`` can skip to symbols quickly.)
+# A run is tried once, from its first symbol, without backtracking (linear time).
 _SYMBOL_RUN = re.compile(
-    rb"[@$!|+](?:[@$!|+]*(?=[a-z0-9])|(?<=[a-z0-9][ .\-_*/].)(?=[ .\-_*/][a-z0-9]))"
+    rb"[@$!|+](?<![@$!|+][@$!|+])(?:[@$!|+]*+(?=[a-z0-9])|(?<=[a-z0-9][ .\-_*/].)(?=[ .\-_*/][a-z0-9]))"
 )
 _CANON = dict(zip(CANONICAL_FROM, CANONICAL_TO, strict=True))
 _SYMBOL_LETTERS = bytes.maketrans(_LEET_SYMBOLS, "".join(_CANON[chr(c)] for c in _LEET_SYMBOLS).encode())
@@ -171,7 +172,10 @@ def fold_text(text: str) -> str:
 
 def fold_table_get(ch: str) -> str:
     """The view characters for one original character (as fold_text folds it)."""
-    return _TABLE.get(ord(ch), ch) if ch.isascii() else fold_char(ch)
+    folded = _TABLE.get(ord(ch))
+    if folded is not None:
+        return folded
+    return ch if ch.isascii() else fold_char(ch)
 
 
 def word_view(plain: bytes) -> bytes:
