@@ -22,7 +22,16 @@ lint: $(STAMP)
 typecheck: $(STAMP)
 	$(VENV)/bin/mypy app.py chalicelib local functions
 
-test: $(STAMP) lint typecheck
+# The dashboard's browser test drives Debian's headless Chromium; installed once (as root with apt),
+# otherwise that one test is skipped.
+BROWSER := /usr/bin/chromium /usr/bin/chromedriver
+$(BROWSER):
+	@command -v apt-get >/dev/null && [ "$$(id -u)" = 0 ] && \
+	  { DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium chromium-driver >/dev/null 2>&1 || \
+	    { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium chromium-driver >/dev/null; }; } || \
+	  echo "chromium not installed: the dashboard browser test will be skipped"
+
+test: $(STAMP) $(BROWSER) lint typecheck
 	$(PY) -m pytest -q -p no:cacheprovider
 
 bench: $(STAMP)

@@ -193,10 +193,13 @@
       d.consensus.p95_ms > 15000 ? "warn" : "");
     tile("tile-spot", pct(d.spot_checks.agreement_rate), d.spot_checks.completed + " completed",
       d.spot_checks.agreement_rate !== null && d.spot_checks.agreement_rate < 0.9 ? "warn" : "");
-    const last = d.economy.length ? d.economy[d.economy.length - 1] : null;
-    tile("tile-economy", last && last.ratio !== null ? last.ratio.toFixed(2) : "–",
-      last ? "hardship " + pct(last.hardship_rate) : "no snapshot yet",
-      last && last.ratio !== null && (last.ratio < 0.7 || last.ratio > 1.3) ? "warn" : "");
+    const defined = d.economy.filter((p) => p.ratio !== null);
+    const last = defined.length ? defined[defined.length - 1] : null;
+    const latest = d.economy.length ? d.economy[d.economy.length - 1] : null;
+    tile("tile-economy", last ? last.ratio.toFixed(2) : "–",
+      last ? "hardship " + pct(last.hardship_rate) + (latest !== last ? " · last hour " + latest.ratio_state.replace("_", " ") : "")
+        : latest ? "last hour " + latest.ratio_state.replace("_", " ") : "no snapshot yet",
+      last && (last.ratio < 0.7 || last.ratio > 1.3) ? "warn" : "");
     renderAlerts(d.alerts.unresolved);
     bars($("routing"), d.routing_split, ["layer_a", "layer_b", "peer", "unrouted"]);
     bars($("decisions"), d.decisions_by_path, ["layer_a", "layer_b", "peer", "fallback", "admin", "pending"]);
