@@ -92,6 +92,26 @@ def test_defect_11_pool_listing_pages_every_member_once_despite_equal_join_times
     assert sorted(seen) == sorted({*seen}) and len(seen) == 8
 
 
+def test_forged_cursors_and_naive_times_are_validation_errors(world: PeerWorld) -> None:
+    import base64
+
+    [v] = world.add_validators(1)
+    forged = base64.urlsafe_b64encode(json.dumps(["2026-01-01T00:00:00+00:00", "not-a-uuid"]).encode())
+    cursor = forged.decode().rstrip("=")
+    for path, key in (("/v1/evaluations/pending", v.key), ("/v1/admin/validators", world.admin),
+                      ("/v1/admin/spot-checks", world.admin)):
+        answer = world.api.get(f"{path}?cursor={cursor}", key=key)
+        assert answer.status == 400 and answer.error["code"] == "VALIDATION_ERROR", path
+    naive = world.api.put(f"/v1/admin/validators/{v.id}/suspension", key=world.admin,
+                          body={"suspended": True, "reason": "spam", "until": "2099-01-01T00:00:00"})
+    assert naive.status == 400
+    suspended = world.api.put(f"/v1/admin/validators/{v.id}/suspension", key=world.admin,
+                              body={"suspended": True, "reason": "spam", "until": "2099-01-01T00:00:00Z"})
+    assert suspended.status == 200 and suspended.data["suspended"] is True
+    assert world.api.put(f"/v1/admin/validators/{v.id}/suspension", key=world.admin,
+                         body={"suspended": True}).status == 400  # a suspension needs a reason
+
+
 # --- assignment ---------------------------------------------------------------------------------
 
 

@@ -9,7 +9,8 @@ from uuid import UUID
 from chalice.app import Blueprint
 from pydantic import BaseModel, Field
 
-from chalicelib.domain.pagination import decode_cursor, encode_cursor
+from chalicelib.domain.pagination import encode_cursor
+from chalicelib.entrypoints.api.evaluations import uuid_cursor
 from chalicelib.entrypoints.api.framework import Reply, RequestContext, api_route
 from chalicelib.entrypoints.api.models import Description, IdPath, PageQuery, ParamsModel, RequestModel
 from chalicelib.services import peer_validation, spot_checks
@@ -116,7 +117,7 @@ def _spot(row: dict[str, Any]) -> SpotCheckOut:
            tag="spot-checks", query=SpotCheckQuery, response=SpotCheckOut, is_list=True)
 def list_spot_checks(ctx: RequestContext) -> Reply:
     q: SpotCheckQuery = ctx.query
-    before = decode_cursor(q.cursor) if q.cursor else None
+    before = uuid_cursor(q.cursor)
     rows = spot_checks.list_spot_checks(limit=q.limit + 1, before=before, status=q.status,
                                         disagreement_only=q.disagreements)
     page, more = rows[: q.limit], len(rows) > q.limit

@@ -9,6 +9,7 @@ from uuid import UUID
 from chalice.app import Blueprint
 from pydantic import BaseModel, Field
 
+from chalicelib.domain.errors import ValidationFailed
 from chalicelib.domain.pagination import decode_cursor, encode_cursor
 from chalicelib.entrypoints.api.framework import Reply, RequestContext, api_route
 from chalicelib.entrypoints.api.models import IdPath, PageQuery, RequestModel, SafeText
@@ -57,6 +58,19 @@ class EvaluationOut(BaseModel):
     quorum_reached: bool
 
 
+def uuid_cursor(cursor: str | None) -> tuple[datetime, str] | None:
+    """A keyset cursor whose id must be a UUID (a forged one is a validation error, never a SQL error)."""
+    if cursor is None:
+        return None
+    when, row_id = decode_cursor(cursor)
+    try:
+        UUID(row_id)
+    except ValueError:
+        raise ValidationFailed("cursor is not valid",
+                               details=[{"field": "cursor", "message": "malformed cursor"}]) from None
+    return when, row_id
+
+
 def _pending_out(row: dict[str, Any]) -> PendingEvaluation:
     location = None
     if row["latitude"] is not None:
@@ -72,7 +86,7 @@ def _pending_out(row: dict[str, Any]) -> PendingEvaluation:
            auth="agent", tag="evaluations", query=PageQuery, response=PendingEvaluation, is_list=True)
 def pending(ctx: RequestContext) -> Reply:
     q: PageQuery = ctx.query
-    after = decode_cursor(q.cursor) if q.cursor else None
+    after = uuid_cursor(q.cursor)
     rows = peer_validation.pending_evaluations(ctx.caller, limit=q.limit + 1, after=after)
     page, more = rows[: q.limit], len(rows) > q.limit
     next_cursor = encode_cursor(page[-1]["assigned_at"], page[-1]["id"]) if more else None

@@ -7,9 +7,10 @@ from typing import Annotated, Any, Literal
 from uuid import UUID
 
 from chalice.app import Blueprint
-from pydantic import BaseModel, Field
+from pydantic import AwareDatetime, BaseModel, Field
 
-from chalicelib.domain.pagination import decode_cursor, encode_cursor
+from chalicelib.domain.pagination import encode_cursor
+from chalicelib.entrypoints.api.evaluations import uuid_cursor
 from chalicelib.entrypoints.api.framework import Reply, RequestContext, api_route
 from chalicelib.entrypoints.api.models import IdPath, PageQuery, ParamsModel, Reason, RequestModel, SafeText
 from chalicelib.services import peer_validation
@@ -89,7 +90,7 @@ class ValidatorRow(BaseModel):
 class SuspensionBody(RequestModel):
     suspended: bool
     reason: Reason | None = None
-    until: datetime | None = None
+    until: AwareDatetime | None = None
 
 
 class CollusionQuery(ParamsModel):
@@ -150,7 +151,7 @@ def _row(r: dict[str, Any]) -> ValidatorRow:
            tag="validators", query=PageQuery, response=ValidatorRow, is_list=True)
 def list_pool(ctx: RequestContext) -> Reply:
     q: PageQuery = ctx.query
-    before = decode_cursor(q.cursor) if q.cursor else None
+    before = uuid_cursor(q.cursor)
     rows = peer_validation.list_validators(limit=q.limit + 1, before=before)
     page, more = rows[: q.limit], len(rows) > q.limit
     next_cursor = encode_cursor(page[-1]["joined_at"], page[-1]["agent_id"]) if more else None
