@@ -75,13 +75,11 @@ def active_validators(conn: Connection, now: datetime) -> int:
 
 def insufficient_validator_figures(conn: Connection, since: datetime) -> tuple[int, int]:
     """(peer-routed submissions that found too few validators, peer-routed submissions) since `since`:
-    the routed ones opened a consensus round or left an assignment trail saying why not."""
+    every routing to peers leaves one `assignment` entry in the decision trail (assigned, or why not)."""
     row = _one(conn,
-               "SELECT (SELECT count(*) FROM decision_trail WHERE stage = 'assignment' AND created_at > %(s)s"
-               "        AND verdict ->> 'reason' = 'insufficient_validators') AS insufficient,"
-               "       (SELECT count(*) FROM decision_trail WHERE stage = 'assignment' AND created_at > %(s)s)"
-               "     + (SELECT count(*) FROM consensus_decisions WHERE opened_at > %(s)s) AS routed",
-               {"s": since})
+               "SELECT count(*) FILTER (WHERE verdict ->> 'reason' = 'insufficient_validators') AS insufficient,"
+               " count(*) AS routed FROM decision_trail WHERE stage = 'assignment' AND created_at > %s",
+               (since,))
     return int(row["insufficient"]), int(row["routed"])
 
 
