@@ -5,7 +5,8 @@ from __future__ import annotations
 import base64
 import json
 from datetime import datetime
-from typing import Any
+from typing import Any, Literal
+from uuid import UUID
 
 from chalicelib.domain.errors import ValidationFailed
 
@@ -18,16 +19,21 @@ def encode_cursor(created_at: datetime, row_id: Any) -> str:
     return base64.urlsafe_b64encode(raw).decode().rstrip("=")
 
 
-def decode_cursor(cursor: str) -> tuple[datetime, str]:
-    """The (created_at, id) position of a cursor; a malformed cursor is a validation error."""
+def decode_cursor(cursor: str, *, id_kind: Literal["uuid", "int"] = "uuid") -> tuple[datetime, str]:
+    """The (created_at, id) position of a cursor. A malformed or forged cursor (including an id of the
+    wrong kind for the list) is a validation error, never a database error."""
     try:
         padded = cursor + "=" * (-len(cursor) % 4)
         created, row_id = json.loads(base64.urlsafe_b64decode(padded.encode()))
         when = datetime.fromisoformat(created)
         if when.tzinfo is None or not isinstance(row_id, str) or len(row_id) > 64:
             raise ValueError("bad cursor")
+        if id_kind == "uuid":
+            row_id = str(UUID(row_id))
+        elif not row_id.isascii() or not row_id.isdigit() or int(row_id) >= 2**63:
+            raise ValueError("bad cursor id")
         return when, row_id
-    except (ValueError, TypeError, json.JSONDecodeError, UnicodeDecodeError) as exc:
+    except (ValueError, TypeError, OverflowError, json.JSONDecodeError, UnicodeDecodeError) as exc:
         raise ValidationFailed(
             "cursor is not valid", details=[{"field": "cursor", "message": "malformed cursor"}]
         ) from exc

@@ -128,7 +128,11 @@ def test_an_oversized_request_is_413_and_a_wrong_media_type_415(api: Api, db: st
 
 def test_bad_query_parameters_are_400(api: Api) -> None:
     key, _ = api.register("pager")
-    for query in ("limit=0", "limit=101", "limit=abc", "cursor=!!", "cursor=bm90LWpzb24", "unknown=1"):
+    from chalicelib.domain.pagination import encode_cursor
+
+    forged = encode_cursor(datetime(2026, 1, 1, tzinfo=UTC), "1; DROP TABLE submissions")
+    for query in ("limit=0", "limit=101", "limit=abc", "cursor=!!", "cursor=bm90LWpzb24", "unknown=1",
+                  f"cursor={forged}"):
         answer = api.get(f"/v1/submissions?{query}", key=key)
         assert answer.status == 400, (query, answer.body)
         assert answer.error["code"] == "VALIDATION_ERROR"

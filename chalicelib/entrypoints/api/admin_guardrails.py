@@ -140,7 +140,7 @@ def remove_thresholds(ctx: RequestContext) -> DomainThresholds:
            auth="admin", tag=TAG, query=ThresholdChangeQuery, response=ThresholdChange, is_list=True)
 def threshold_changes(ctx: RequestContext) -> Reply:
     q: ThresholdChangeQuery = ctx.query
-    before = decode_cursor(q.cursor) if q.cursor else None
+    before = decode_cursor(q.cursor, id_kind="int") if q.cursor else None
     rows = layer_b_service.threshold_changes(domain=q.domain, limit=q.limit + 1, before=before)
     page, more = rows[: q.limit], len(rows) > q.limit
     next_cursor = encode_cursor(page[-1]["created_at"], page[-1]["id"]) if more else None
