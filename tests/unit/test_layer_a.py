@@ -263,9 +263,14 @@ def test_scripts_dropped_in_bulk_fold_to_nothing_character_by_character() -> Non
 
 
 def test_spaced_runs_collapse_and_keep_a_leading_article_apart() -> None:
-    views = [v.decode() for v, _ in collapse_spaced_runs(View("buy a g u n").words)]
-    assert views == ["buy agun", "buy a gun"]
-    assert collapse_spaced_runs(View("a normal sentence").words) == []
+    view = View("buy a g u n")
+    assert [v.decode() for v, _ in collapse_spaced_runs(view.words, view.plain)] == ["buy agun", "buy a gun"]
+    spaced = View("w e   s p y   o n   h e r")
+    assert next(v.decode() for v, _ in collapse_spaced_runs(spaced.words, spaced.plain)) == "we spy on her"
+    dotted = View("w.e s.p.y o.n h.e.r")
+    assert next(v.decode() for v, _ in collapse_spaced_runs(dotted.words, dotted.plain)) == "we spy on her"
+    plain = View("a normal sentence")
+    assert collapse_spaced_runs(plain.words, plain.plain) == []
 
 
 # --- signals -----------------------------------------------------------------------------

@@ -28,6 +28,7 @@ spam detectors read the plain view.
 
 from __future__ import annotations
 
+import itertools
 import json
 import re
 import unicodedata
@@ -233,39 +234,42 @@ SPACED_RUN = re.compile(rb"(?<![a-z0-9])[a-z0-9](?: {1,3}[a-z0-9]){2,}(?![a-z0-9
 SPACED_RUN_PREFILTER = rb" [a-z0-9](?: {1,3}[a-z0-9]){2,} "
 
 
-def collapse_spaced_runs(words: bytes) -> list[tuple[bytes, list[int]]]:
+def collapse_spaced_runs(words: bytes, plain: bytes) -> list[tuple[bytes, list[int]]]:
     """Join runs of single spaced-out characters of a word view ("g u n" reads "gun").
 
-    Returns the collapsed views, each with, for each of its positions, the position in
-    the given view: one view, and a second one when a run starts with "a" or "i", which
-    may be a word of its own ("buy a g u n"). Empty when there is no such run.
+    Within a run, the separator used most often (in the plain view) joins letters and any
+    other separator stays a word break ("w e   s p y" reads "we spy"; "w.e s.p.y" too).
+    Returns the collapsed views, each with, for each of its positions, the position in the
+    given view: one view, and a second one when a run starts with "a" or "i", which may be
+    a word of its own ("buy a g u n"). Empty when there is no such run.
     """
     runs = list(SPACED_RUN.finditer(words))
     if not runs:
         return []
-    views = [_collapse(words, runs, keep_article=False)]
+    views = [_collapse(words, plain, runs, keep_article=False)]
     if any(words[run.start()] in b"ai" for run in runs):
-        views.append(_collapse(words, runs, keep_article=True))
+        views.append(_collapse(words, plain, runs, keep_article=True))
     return views
 
 
-def _collapse(words: bytes, runs: list[re.Match[bytes]], keep_article: bool) -> tuple[bytes, list[int]]:
+def _collapse(
+    words: bytes, plain: bytes, runs: list[re.Match[bytes]], keep_article: bool
+) -> tuple[bytes, list[int]]:
     pieces: list[bytes] = []
     positions: list[int] = []
     last = 0
     for run in runs:
-        start = run.start()
-        if keep_article and words[start] in b"ai":
-            start += 1  # the article stays a word; the space after it is kept below
-        pieces.append(words[last:start])
-        positions.extend(range(last, start))
-        if start != run.start():
-            pieces.append(b" ")
-            positions.append(start)
-        for index in range(start, run.end()):
-            if words[index] != 0x20:
-                pieces.append(words[index : index + 1])
-                positions.append(index)
+        letters = [i for i in range(run.start(), run.end()) if words[i] != 0x20]
+        gaps = [plain[a + 1 : b] for a, b in itertools.pairwise(letters)]
+        joiner = min(set(gaps), key=lambda g: (-gaps.count(g), len(g), g))
+        pieces.append(words[last : letters[0]])
+        positions.extend(range(last, letters[0]))
+        for index, letter in enumerate(letters):
+            if index and (gaps[index - 1] != joiner or (keep_article and index == 1 and words[letters[0]] in b"ai")):
+                pieces.append(b" ")  # a word break: any position inside the gap will do
+                positions.append(letter - 1)
+            pieces.append(words[letter : letter + 1])
+            positions.append(letter)
         last = run.end()
     pieces.append(words[last:])
     positions.extend(range(last, len(words)))

@@ -45,7 +45,7 @@ class Screener:
         # Where to look: (regex kind, view, positions back to the word view, candidates).
         passes: list[tuple[str, bytes, list[int] | None, Candidates]] = [("exact", words, None, candidates)]
         if self._spaced_run in candidates:
-            for collapsed, positions in collapse_spaced_runs(words):
+            for collapsed, positions in collapse_spaced_runs(words, plain):
                 passes.append(("exact", collapsed, positions, self.engine.candidates(collapsed, None)))
         tolerant = dict.fromkeys(self.engine.tolerant(strip_spaces(words)))
         passes.append(("tolerant", words, None, tolerant))
