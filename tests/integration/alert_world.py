@@ -72,8 +72,8 @@ def spot_check(db: str, author: UUID, *, completed_at: datetime = NOW, disagreem
 def assignment_trail(db: str, author: UUID, *, reason: str | None, at: datetime = NOW) -> None:
     sub_id = submission(db, author, created_at=at, status="approved", decided_by="fallback", route_path="layer_b")
     verdict = {"mode": "live", "assigned": 0, "reason": reason, "applied": "layer_b_decision"}
-    execute(db, "INSERT INTO decision_trail (submission_id, stage, verdict, created_at) VALUES (%s, 'assignment', %s, %s)",
-            sub_id, json.dumps(verdict), at)
+    execute(db, "INSERT INTO decision_trail (submission_id, stage, verdict, created_at)"
+                " VALUES (%s, 'assignment', %s, %s)", sub_id, json.dumps(verdict), at)
 
 
 def validators(db: str, count: int) -> None:
