@@ -56,12 +56,6 @@ class RegexEngine:
         return {index for index, regex in self._keywords if regex.search(stripped)}
 
 
-def _words_of(requirement: Requirement) -> set[str]:
-    if isinstance(requirement, str):
-        return {requirement}
-    return {w for alt in requirement for item in alt for w in _words_of(item)}
-
-
 def _item_words(requirement: Requirement) -> set[str]:
     """Words one of which occurs wherever a requirement holds: the word itself, or for
     alternatives the words of the rarest requirement of each (a cheap superset test)."""
@@ -91,7 +85,7 @@ class HyperscanEngine:
         # leaving out requirements that a frequent word satisfies.
         self._needs: dict[int, list[list[frozenset[int]]]] = {
             e.index: [
-                [frozenset(ids[w] for w in words) for words in map(_item_words, alt) if not words & FREQUENT]
+                [frozenset(ids[w] for w in need) for need in map(_item_words, alt) if not need & FREQUENT]
                 for alt in e.requires
             ]
             for e in screened
