@@ -28,7 +28,9 @@ import random
 import statistics
 import sys
 import time
+from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 ROOT = Path(__file__).resolve().parents[1]
 if str(ROOT) not in sys.path:
@@ -92,7 +94,7 @@ def make_text(size: int, non_ascii: bool, seed: int) -> str:
     return encoded.decode("utf-8", "ignore")
 
 
-def _measure(fn, text: str, budget: float, max_runs: int, min_runs: int) -> list[float]:
+def _measure(fn: Callable[[str], object], text: str, budget: float, max_runs: int, min_runs: int) -> list[float]:
     fn(text)  # warm (first use compiles the patterns)
     timings: list[float] = []
     deadline = time.perf_counter() + budget
@@ -108,7 +110,7 @@ def _percentile(values: list[float], q: float) -> float:
     return ordered[min(len(ordered) - 1, round(q * (len(ordered) - 1)))]
 
 
-def run(seconds: float) -> dict:
+def run(seconds: float) -> dict[str, Any]:
     started = time.perf_counter()
     load_before = os.getloadavg()[0]
     fast = screener("hyperscan")
@@ -125,7 +127,8 @@ def run(seconds: float) -> dict:
         for text in texts[:2]:
             assert fast.evaluate(text) == naive.evaluate(text)
         nbytes = statistics.mean(len(t.encode()) for t in texts)
-        row: dict = {"size": label, "text": "non-ASCII" if non_ascii else "mostly ASCII", "bytes": round(nbytes)}
+        kind = "non-ASCII" if non_ascii else "mostly ASCII"
+        row: dict[str, Any] = {"size": label, "text": kind, "bytes": round(nbytes)}
         for name, fn, share in (
             ("hyperscan", fast.evaluate, 0.45),
             ("re", naive.evaluate, 0.35),
@@ -158,7 +161,7 @@ def run(seconds: float) -> dict:
     }
 
 
-def to_markdown(report: dict) -> str:
+def to_markdown(report: dict[str, Any]) -> str:
     lines = [
         "# Layer A benchmark",
         "",
