@@ -235,6 +235,18 @@ def test_a_timely_evaluation_is_rewarded_by_tier_once(
                 f"validation:{evaluation}") == [("validation_reward", tier)]
 
 
+def test_defect_5_a_half_credit_reward_is_stored_and_shown_exactly(api: Api, db: str) -> None:
+    set_flags(VALIDATION_REWARDS_ENABLED=True)
+    key, agent = api.register("apprentice")
+    evaluation = uuid4()
+    assert pay(evaluation, agent["id"], "apprentice") == 500
+    assert rows(db, "SELECT l.amount, l.balance_after FROM journal_legs l JOIN journal_entries e ON e.id = l.entry_id"
+                    " WHERE e.idempotency_key = %s AND l.amount > 0", f"validation:{evaluation}") == [(500, 50_500)]
+    credits = api.get("/v1/credits", key=key).data
+    assert credits["balance"] == {"credits": "50.500", "millicredits": 50_500}
+    assert credits["history"][0]["amount"] == {"credits": "0.500", "millicredits": 500}
+
+
 def test_late_answers_and_disabled_rewards_pay_nothing_and_write_nothing(api: Api, db: str) -> None:
     validator = new_agent(api)
     assert pay(uuid4(), validator, "expert") == 0  # rewards are off by default
