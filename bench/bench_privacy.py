@@ -1,6 +1,6 @@
 """Privacy stage: latency on a 12-megapixel photo, face and plate recall, layer size.
 
-Usage: python bench/bench_privacy.py [--runs 10] [--seconds 170] [--out-dir build/bench]
+Usage: python bench/bench_privacy.py [--runs 10] [--seconds 165] [--out-dir build/bench]
 
 Latency. A 4000x3000 JPEG made from a real photo (scikit-image's coffee, CC0) upscaled, with
 sensor noise, the astronaut portrait (NASA, public domain) pasted in as a person and two rendered
@@ -52,6 +52,8 @@ from PIL import Image  # noqa: E402
 from functions.privacy import detection  # noqa: E402
 from functions.privacy.processing import JPEG_QUALITY, process_photo  # noqa: E402
 from tests.fixtures.images import scenes  # noqa: E402
+
+RECALL_SECONDS = 75.0  # wall time the recall sets take on a busy 2-core machine, with a margin
 
 
 def twelve_megapixel_photo() -> bytes:
@@ -132,7 +134,7 @@ def face_recall() -> dict[str, Any]:
     for size in (24, 32, 48):
         hits = total = 0
         count = 12 if size < 40 else 8
-        for seed in range(6):
+        for seed in range(5):
             background = ("coffee", "chelsea", "rocket", "camera")[seed % 4]
             scene = scenes.face_scene(size, seed=seed, count=count, background=background)
             found = list(detection.detect(scene.rgb, plates=False).faces)
@@ -161,7 +163,7 @@ def plate_recall() -> dict[str, Any]:
     plate_cascade = detection._cascade(detection.PLATE_CASCADE)
     for label, widths in bins.items():
         hits = cascade_hits = total = 0
-        for seed in range(10):
+        for seed in range(8):
             background = (None, "coffee", "rocket", None, "chelsea")[seed % 5]
             scene = scenes.plate_scene(1000 + seed, plates=3, plate_widths=widths, background=background)
             found = list(detection.detect(scene.rgb, faces=False).plates)
@@ -267,7 +269,7 @@ def markdown(report: dict[str, Any]) -> str:
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--runs", type=int, default=10)
-    parser.add_argument("--seconds", type=float, default=170.0, help="time budget of the whole run")
+    parser.add_argument("--seconds", type=float, default=165.0, help="time budget of the whole run")
     parser.add_argument("--out-dir", type=Path, default=ROOT / "build" / "bench")
     args = parser.parse_args(argv)
     cv2.setNumThreads(1)
@@ -275,10 +277,11 @@ def main(argv: list[str] | None = None) -> int:
     report: dict[str, Any] = {
         "machine": f"{platform.machine()} {platform.processor() or platform.system()}",
         "versions": {"opencv": cv2.__version__, "pillow": PIL.__version__, "numpy": np.__version__},
-        "faces": face_recall(),
-        "plates": plate_recall(),
     }
-    report["latency"] = latency(args.runs, started + args.seconds)
+    # Latency first, leaving RECALL_SECONDS of the budget for the recall sets (fixed work).
+    report["latency"] = latency(args.runs, started + max(30.0, args.seconds - RECALL_SECONDS))
+    report["faces"] = face_recall()
+    report["plates"] = plate_recall()
     report["layer"] = layer_size()
     report["elapsed_s"] = round(time.perf_counter() - started, 1)
     out = Path(args.out_dir)

@@ -3,14 +3,15 @@
 Faces: Haar cascades, frontal (alt2, 20x20 window) and profile, the profile cascade run on the
 image and on its mirror so that faces turned either way are found. Plates: the bundled
 russian_plate_number cascade plus two detectors of plate-shaped text that do not depend on one
-country's plate design: rows of character-like connected components, and the classic
-blackhat + horizontal-gradient morphology whose candidates must then contain such a row.
+country's plate design: rows of character-like connected components, and blackhat +
+horizontal-gradient morphology whose candidates must contain such a row or, for small and blurred
+plates, a rhythm of dark/light strokes on a uniform light field.
 
-Large photos are searched on a downscaled copy (long side at most DETECT_SIDE px) and boxes are
-mapped back, so the smallest face found is 20 px in the copy: 20 px in photos up to DETECT_SIDE
-wide, about 1 % of the long side beyond. Plate characters are smaller than faces: the text
-detectors start from a copy of up to TEXT_SIDE px (the full picture of a 12-megapixel photo).
-Every function raises on error; none turns an error into "nothing found".
+Large photos are searched on downscaled copies and boxes are mapped back. The frontal cascade
+searches at most DETECT_SIDE px (20 px faces up to that width, about 1 % of the long side beyond),
+the costlier profile cascade at most PROFILE_SIDE px, and the text detectors start from up to
+TEXT_SIDE px (the full picture of a 12-megapixel photo), since plate characters are smaller than
+faces. Every function raises on error; none turns an error into "nothing found".
 """
 
 from __future__ import annotations
@@ -315,7 +316,7 @@ def _gradient_plates(gray: Gray) -> list[Box]:
             long_side, short_side = max(rw, rh), min(rw, rh)
             if short_side < char_h * 0.6 or short_side > char_h * 3:
                 continue
-            if not 2.0 <= long_side / short_side <= 7.0:
+            if not 2.0 <= long_side / short_side <= 8.0:
                 continue
             x, y, w, h = (int(v) for v in cv2.boundingRect(contour))
             box = _pad((x, y, w, h), 0.12, 0.3)
@@ -332,12 +333,24 @@ def _has_stroke_rhythm(gray: Gray, box: Box) -> bool:
     crop = np.ascontiguousarray(gray[y0:y1, x0:x1])
     if crop.shape[0] < 6 or crop.shape[1] < 20:
         return False
-    _, binary = cv2.threshold(crop, 0, 1, cv2.THRESH_BINARY | cv2.THRESH_OTSU)
-    dark_share = 1.0 - float(binary.mean())
-    if not 0.15 <= dark_share <= 0.65:
+    rows = crop.shape[0]
+    band = np.ascontiguousarray(crop[rows // 3: 2 * rows // 3 + 1])
+    # Threshold on the middle band: ink against plate, not plate against the car around it.
+    level, _ = cv2.threshold(band, 0, 1, cv2.THRESH_BINARY | cv2.THRESH_OTSU)
+    binary = (crop > level).astype(np.int8)
+    margin_cols = crop.shape[1] // 10
+    dark_share = 1.0 - float(binary[rows // 3: 2 * rows // 3 + 1, margin_cols:crop.shape[1] - margin_cols].mean())
+    if not 0.15 <= dark_share <= 0.7:
         return False
-    per_row = np.abs(np.diff(binary.astype(np.int8), axis=1)).sum(axis=1).astype(np.float64)
-    rows = len(per_row)
+    inner = band[:, margin_cols:crop.shape[1] - margin_cols].astype(np.float64)
+    light, dark = inner[inner > level], inner[inner <= level]
+    if light.size == 0 or dark.size == 0:
+        return False
+    # A plate is a uniform light field behind the ink; brick, foliage and window rows are not.
+    contrast = float(light.mean() - dark.mean())
+    if contrast < 30 or contrast < 2.0 * float(light.std()):
+        return False
+    per_row = np.abs(np.diff(binary, axis=1)).sum(axis=1).astype(np.float64)
     middle = float(np.median(per_row[rows // 3: 2 * rows // 3 + 1]))
     edge = max(1, rows // 7)
     margins = float(max(np.median(per_row[:edge]), np.median(per_row[-edge:])))
@@ -355,8 +368,8 @@ def _contains_text(gray: Gray, box: Box) -> bool:
         return False
     for mode in (cv2.THRESH_BINARY_INV, cv2.THRESH_BINARY):
         _, binary = cv2.threshold(crop, 0, 255, mode | cv2.THRESH_OTSU)
-        glyphs, _ = _glyphs(_u8(binary), max(4, round(crop.shape[0] * 0.3)), round(crop.shape[0] * 0.95))
-        if _rows(glyphs, 3):
+        glyphs, labels = _glyphs(_u8(binary), max(4, round(crop.shape[0] * 0.3)), round(crop.shape[0] * 0.95))
+        if any(_is_text_row(crop, labels, row) for row in _rows(glyphs, 3)):
             return True
     return False
 

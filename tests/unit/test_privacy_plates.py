@@ -29,7 +29,7 @@ def street_with_plate(width_px: int, angle: float, style: str, seed: int) -> tup
     return np.clip(rgb + noise, 0, 255).astype(np.uint8), plate_box, chars_box
 
 
-@pytest.mark.parametrize("width_px", [90, 150, 240])
+@pytest.mark.parametrize("width_px", [60, 90, 150, 240])
 @pytest.mark.parametrize("angle", [-6.0, 0.0, 6.0])
 def test_given_a_plate_in_a_street_then_its_characters_are_covered(width_px, angle):
     style = scenes.PLATE_STYLES[(width_px + int(angle)) % len(scenes.PLATE_STYLES)]
