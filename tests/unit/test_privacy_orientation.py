@@ -91,3 +91,4 @@ def test_given_a_png_with_an_exif_orientation_then_it_is_applied_too():
 
     assert out.orientation_applied == 6
     assert np.abs(scenes.decode(out.data).astype(np.int16) - reference).mean() < 4.0
+
