@@ -349,7 +349,8 @@ def test_the_hourly_snapshot_is_stored_once_per_window_and_raises_its_alerts_onc
     api.post("/v1/submissions", key=key, body=SUBMISSION)
     with psycopg.connect(db, autocommit=True) as conn:
         conn.execute("INSERT INTO validators (agent_id) VALUES (%s)", (UUID(agent["id"]),))
-    next_hour = datetime.now(UTC) + timedelta(hours=1)
+    # One minute into the next hour, so that five minutes later is still the same window.
+    next_hour = datetime.now(UTC).replace(minute=1, second=0, microsecond=0) + timedelta(hours=1)
     first = economy_service.snapshot_economy(now=next_hour)
     again = economy_service.snapshot_economy(now=next_hour + timedelta(minutes=5))
     assert again["id"] == first["id"]
