@@ -34,7 +34,9 @@ import io
 import json
 import platform
 import statistics
+import subprocess
 import sys
+import tempfile
 import time
 from pathlib import Path
 from typing import Any
@@ -83,6 +85,37 @@ def decode_encode(data: bytes) -> bytes:
     return out.getvalue()
 
 
+# VmHWM (this process's own high-water mark): ru_maxrss would include the parent's at fork.
+_MEMORY_PROBE = """
+import sys
+import cv2
+cv2.setNumThreads(1)
+from functions.privacy.processing import process_photo
+
+def high_water_kb():
+    for line in open("/proc/self/status"):
+        if line.startswith("VmHWM:"):
+            return int(line.split()[1])
+    return 0
+
+data = open(sys.argv[1], "rb").read()
+before = high_water_kb()
+process_photo(data)
+print(before / 1024, high_water_kb() / 1024)
+"""
+
+
+def stage_memory(photo: bytes) -> dict[str, float]:
+    """Peak RSS of a fresh process that imports the stage and processes the photo once."""
+    with tempfile.NamedTemporaryFile(suffix=".jpg") as handle:
+        handle.write(photo)
+        handle.flush()
+        result = subprocess.run([sys.executable, "-c", _MEMORY_PROBE, handle.name], cwd=ROOT, check=True,
+                                capture_output=True, text=True)
+    before, peak = (float(v) for v in result.stdout.split())
+    return {"before": round(before, 1), "peak": round(peak, 1)}
+
+
 def percentile(values: list[float], q: float) -> float:
     ordered = sorted(values)
     index = min(len(ordered) - 1, max(0, round(q * (len(ordered) - 1))))
@@ -124,6 +157,7 @@ def latency(runs: int, deadline: float) -> dict[str, Any]:
         "decode_encode_s": {"p50": round(statistics.median(baseline), 3),
                             "p95": round(percentile(baseline, 0.95), 3)},
         "one_run_breakdown_s": {"faces": round(faces_s, 3), "plates": round(plates_s, 3)},
+        "memory_mb": stage_memory(photo),
         "output": {"bytes": len(result.data), "faces_blurred": result.faces_blurred,
                    "plates_blurred": result.plates_blurred, "removed": list(result.removed_metadata)},
     }
@@ -224,7 +258,8 @@ def markdown(report: dict[str, Any]) -> str:
         f"{lat['runs']} runs. One run's detection alone: faces {lat['one_run_breakdown_s']['faces']} s, "
         f"plates {lat['one_run_breakdown_s']['plates']} s. Output {lat['output']['bytes']} bytes, "
         f"{lat['output']['faces_blurred']} face(s) and {lat['output']['plates_blurred']} plate region(s) blurred, "
-        f"removed: {', '.join(lat['output']['removed'])}.",
+        f"removed: {', '.join(lat['output']['removed'])}. Memory of a fresh process running the stage once: "
+        f"{lat['memory_mb']['before']} MB after imports, peak {lat['memory_mb']['peak']} MB.",
         "",
         "## Face recall (real faces: LFW crops on real photos; real portraits)",
         "",
