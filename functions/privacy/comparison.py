@@ -22,6 +22,7 @@ import numpy as np
 from numpy.typing import NDArray
 
 from .decoding import decode_photo
+from .rejection import PhotoRejected
 
 SIDE = 256
 CHANGE_LEVEL = 25  # grey levels: a pixel differing more than this (after alignment) changed
@@ -41,7 +42,17 @@ class PixelComparison:
 
 
 def compare_before_after(before: bytes, after: bytes) -> PixelComparison:
-    """Compare two photos (JPEG or PNG bytes); deterministic, raises PhotoRejected on bad input."""
+    """Compare two photos (JPEG or PNG bytes); deterministic. Raises PhotoRejected on bad input
+    ("internal_error" for anything unexpected), nothing else."""
+    try:
+        return _compare(before, after)
+    except PhotoRejected:
+        raise
+    except Exception as exc:
+        raise PhotoRejected("internal_error", f"{type(exc).__name__}: {str(exc)[:200]}") from exc
+
+
+def _compare(before: bytes, after: bytes) -> PixelComparison:
     rgb_a = _prepare(decode_photo(before, max_bytes=_MAX_BYTES, max_pixels=_MAX_PIXELS).rgb)
     rgb_b_raw = decode_photo(after, max_bytes=_MAX_BYTES, max_pixels=_MAX_PIXELS).rgb
     aspect_a = rgb_a.shape[1] / rgb_a.shape[0]

@@ -72,8 +72,18 @@ def process_photo(
       header before any pixel is allocated), complete and decodable;
     - the output is a baseline JPEG holding only a JFIF header, tables and one scan;
     - with blur, every face and plate the detectors find is obscured, and a detector failure is
-      a rejection ("detector_error"), never an empty result.
+      a rejection ("detector_error"), never an empty result;
+    - any other error is a rejection too ("internal_error"): this function raises nothing else.
     """
+    try:
+        return _process(data, blur=blur, max_bytes=max_bytes, max_pixels=max_pixels)
+    except PhotoRejected:
+        raise
+    except Exception as exc:
+        raise PhotoRejected("internal_error", f"{type(exc).__name__}: {str(exc)[:200]}") from exc
+
+
+def _process(data: bytes, *, blur: bool, max_bytes: int, max_pixels: int) -> ProcessedPhoto:
     decoded = decode_photo(data, max_bytes=max_bytes, max_pixels=max_pixels)
     rgb = decoded.rgb
     faces = plates = 0

@@ -14,6 +14,7 @@ RejectionCode = Literal[
     "detector_error",  # face or plate detection failed: the photo cannot be shown unredacted
     "metadata_residue",  # the re-encoded file still carried a metadata block (a bug; never shipped)
     "encode_error",  # the cleaned picture could not be written
+    "internal_error",  # anything else went wrong: a bug, never a reason to publish
 ]
 
 REJECTION_CODES: tuple[RejectionCode, ...] = get_args(RejectionCode)
@@ -28,6 +29,7 @@ _MESSAGES: dict[RejectionCode, str] = {
     "detector_error": "The photo could not be checked for faces and licence plates.",
     "metadata_residue": "The photo could not be cleaned of its metadata.",
     "encode_error": "The cleaned photo could not be written.",
+    "internal_error": "The photo could not be processed.",
 }
 
 

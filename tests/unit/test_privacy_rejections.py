@@ -200,3 +200,29 @@ def test_a_refusal_carries_a_known_code_and_a_message_without_internals():
     assert PhotoRejected is PhotoRejectedFromItsModule
     with pytest.raises(ValueError, match="unknown rejection code"):
         PhotoRejected("no_such_code")  # type: ignore[arg-type]
+
+
+def test_given_an_unexpected_failure_inside_the_stage_then_it_is_still_a_refusal(monkeypatch):
+    from functions.privacy import processing
+
+    def broken(*args: object, **kwargs: object) -> object:
+        raise RuntimeError("unexpected")
+
+    monkeypatch.setattr(processing, "decode_photo", broken)
+
+    refused = refusal(small_jpeg())
+    assert refused.code == "internal_error"
+    assert "unexpected" in refused.detail and "unexpected" not in refused.message
+
+
+def test_given_an_unexpected_failure_inside_the_comparison_then_it_is_a_refusal(monkeypatch):
+    from functions.privacy import comparison
+
+    def broken(*args: object, **kwargs: object) -> object:
+        raise RuntimeError("unexpected")
+
+    monkeypatch.setattr(comparison, "_edges", broken)
+
+    with pytest.raises(PhotoRejected) as refused:
+        comparison.compare_before_after(small_jpeg(), small_png())
+    assert refused.value.code == "internal_error"
