@@ -113,8 +113,11 @@ class _Blind:
         return ()
 
 
-def test_given_a_profile_face_then_it_is_found_turned_either_way(monkeypatch):
-    """The profile cascade only knows one side: it runs on the picture and on its mirror."""
+@pytest.mark.parametrize("zoom", [1, 3], ids=["searched as is", "searched on a copy a third the size"])
+def test_given_a_profile_face_then_it_is_found_turned_either_way(monkeypatch, zoom):
+    """The profile cascade only knows one side: it runs on the picture and on its mirror (on a
+    smaller copy for large photos, boxes mapped back)."""
+    monkeypatch.setattr(detection, "PROFILE_SIDE", 144)
     real = detection._cascade
 
     def profile_only(name: str) -> object:
@@ -125,17 +128,18 @@ def test_given_a_profile_face_then_it_is_found_turned_either_way(monkeypatch):
     for face in scenes.lfw_faces():
         canvas = np.full((144, 144), 120, np.uint8)
         canvas[48:96, 48:96] = cv2.resize(face, (48, 48), interpolation=cv2.INTER_CUBIC)
-        mirror = np.ascontiguousarray(canvas[:, ::-1])
         one_side = len(profile.detectMultiScale(canvas, 1.1, 3, minSize=(20, 20))) > 0
-        other_side = len(profile.detectMultiScale(mirror, 1.1, 3, minSize=(20, 20))) > 0
+        other_side = len(profile.detectMultiScale(canvas[:, ::-1].copy(), 1.1, 3, minSize=(20, 20))) > 0
         if one_side != other_side:
             break
     else:
         pytest.fail("no LFW face is seen by the profile cascade from one side only")
 
-    for picture in (canvas, mirror):
-        found = detection.find_faces(picture)
-        assert any(scenes.coverage((52, 52, 40, 40), [f]) >= 0.8 for f in found)
+    picture = cv2.resize(canvas, None, fx=zoom, fy=zoom, interpolation=cv2.INTER_CUBIC)
+    face_box = (52 * zoom, 52 * zoom, 40 * zoom, 40 * zoom)
+    for turned in (picture, np.ascontiguousarray(picture[:, ::-1])):
+        found = detection.find_faces(np.asarray(turned, dtype=np.uint8))
+        assert any(scenes.coverage(face_box, [f]) >= 0.8 for f in found)
 
 
 def test_given_a_photo_larger_than_the_detection_copy_then_boxes_map_back_to_the_original(monkeypatch):
