@@ -8,10 +8,13 @@ from chalicelib.entrypoints.api import (
     admin_peer,
     admin_reviews,
     agents,
+    attestations,
     compliance,
     credits,
     evaluations,
+    evidence,
     health,
+    missions,
     submissions,
     validators,
 )
@@ -30,4 +33,7 @@ BLUEPRINTS = [
     admin_flags.bp,
     admin_peer.bp,
     admin_ops.bp,
+    evidence.bp,
+    attestations.bp,
+    missions.bp,
 ]
