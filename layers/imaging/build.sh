@@ -29,19 +29,26 @@ mkdir -p "$STAGE/python"
     --only-binary=:all: --python-version 3.11 --implementation cp \
     --target "$STAGE/python" -r "$REQUIREMENTS"
 
-# Safe to drop: byte-code caches (Lambda compiles on import), NumPy's own test suites, the Haar
-# cascades we do not load, and Pillow's AVIF plugin (the stage accepts JPEG and PNG only; Pillow
-# loads the plugin lazily and runs without it). The smoke test below proves the result still works.
+# Safe to drop, none of it used by the stage at run time: byte-code caches (Lambda compiles on
+# import), type stubs and C headers, NumPy's test suites and f2py, the Haar cascades we do not
+# load, and Pillow's AVIF, WebP and text-rendering (FreeType/HarfBuzz) plugins with the libraries
+# only they link (the stage accepts JPEG and PNG and draws no text; Pillow loads plugins lazily).
+# The smoke test below imports every extension module left, so a broken link fails the build.
 find "$STAGE/python" -type d -name __pycache__ -prune -exec rm -rf {} +
-find "$STAGE/python" -type f -name '*.pyc' -delete
+find "$STAGE/python" -type f \( -name '*.pyc' -o -name '*.pyi' -o -name '*.h' \) -delete
 find "$STAGE/python/numpy" -type d -name tests -prune -exec rm -rf {} +
-rm -rf "$STAGE/python/numpy/_pyinstaller" "$STAGE/python/bin"
+rm -rf "$STAGE/python/numpy/_pyinstaller" "$STAGE/python/numpy/f2py" "$STAGE/python/numpy/_core/include" \
+    "$STAGE/python/bin"
 KEEP_CASCADES=(haarcascade_frontalface_alt2.xml haarcascade_profileface.xml haarcascade_russian_plate_number.xml)
 for cascade in "$STAGE"/python/cv2/data/*.xml; do
     name="$(basename "$cascade")"
     [[ " ${KEEP_CASCADES[*]} " == *" $name "* ]] || rm -f "$cascade"
 done
-rm -f "$STAGE"/python/PIL/_avif.*.so "$STAGE"/python/pillow.libs/libavif-*.so*
+rm -f "$STAGE"/python/PIL/_avif.*.so "$STAGE"/python/PIL/_webp.*.so "$STAGE"/python/PIL/_imagingft.*.so
+for lib in libavif libwebp libwebpdemux libwebpmux libsharpyuv libfreetype libharfbuzz libbrotlidec \
+           libbrotlicommon libpng16; do
+    rm -f "$STAGE"/python/pillow.libs/"$lib"-*.so*
+done
 
 for cascade in "${KEEP_CASCADES[@]}"; do
     test -f "$STAGE/python/cv2/data/$cascade" \
@@ -51,11 +58,27 @@ done
 # Smoke test: the layer alone (no site-packages) must import and run the whole stage. The build
 # machine is x86_64 Linux like Lambda; elsewhere set SKIP_SMOKE=1.
 if [ "${SKIP_SMOKE:-0}" != 1 ]; then
-    PYTHONPATH="$STAGE/python:$ROOT" "$PYTHON" -S - <<'PY'
+    PYTHONPATH="$STAGE/python:$ROOT" "$PYTHON" -S - "$STAGE/python" <<'PY'
+import importlib
 import io
+import sys
+from pathlib import Path
+
 import numpy as np
-from PIL import Image
+from PIL import Image, ImageCms
 from functions.privacy.processing import process_photo
+
+# Every extension module left must load: its shared libraries are all there.
+layer = Path(sys.argv[1])
+loaded = 0
+for so in sorted(layer.rglob("*.so")):
+    if so.name.endswith((".cpython-311-x86_64-linux-gnu.so", ".abi3.so")) and ".libs" not in so.parent.name:
+        module = ".".join(so.relative_to(layer).with_suffix("").parts)
+        module = module.split(".cpython-311")[0].split(".abi3")[0]
+        if module != "cv2.cv2":  # OpenCV's core binary, loaded as "cv2" by the stage itself
+            importlib.import_module(module)
+            loaded += 1
+ImageCms.createProfile("sRGB")
 
 rng = np.random.default_rng(0)
 pixels = rng.integers(0, 255, (240, 320, 3), dtype=np.uint8)
@@ -64,7 +87,8 @@ Image.fromarray(pixels).save(buffer, format="JPEG", quality=90)
 out = process_photo(buffer.getvalue())
 assert out.data.startswith(b"\xff\xd8") and (out.width, out.height) == (320, 240)
 import cv2
-print(f"smoke test passed: OpenCV {cv2.__version__}, NumPy {np.__version__}, Pillow {Image.__version__}")
+print(f"smoke test passed: OpenCV {cv2.__version__}, NumPy {np.__version__}, Pillow {Image.__version__}, "
+      f"{loaded} extension modules loaded")
 PY
 fi
 
