@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -84,6 +84,12 @@ FROM verdict v
 """
 
 
+def _array_literal(values: Iterable[object]) -> str:
+    """A PostgreSQL array literal with every element quoted (cheaper to send than a list adapted
+    element by element, and cast to text[] / bigint[] in the statement)."""
+    return "{" + ",".join('"' + str(v).replace("\\", "\\\\").replace('"', '\\"') + '"' for v in values) + "}"
+
+
 def post_entry(
     conn: Connection,
     *,
@@ -105,8 +111,8 @@ def post_entry(
     codes = [leg.account_code for leg in legs]
     row = conn.execute(
         _POST_ENTRY,
-        {"key": idempotency_key, "kind": kind, "memo": Jsonb(memo or {}), "codes": codes,
-         "amounts": [leg.amount for leg in legs], "n": len(legs)},
+        {"key": idempotency_key, "kind": kind, "memo": Jsonb(memo or {}), "codes": _array_literal(codes),
+         "amounts": _array_literal(leg.amount for leg in legs), "n": len(legs)},
         prepare=True,
     ).fetchone()
     assert row is not None

@@ -110,3 +110,13 @@ def test_credits_history_pages_through_many_movements_with_equal_timestamps(db: 
         assert seen == expected and len(seen) == 43  # starter grant + 30 + 12, each once, in order
         assert pages == 7
         assert page.data["balance"]["millicredits"] == 50_000 + sum(range(1, 31)) - 12
+
+
+def test_array_literals_sent_by_post_entry_round_trip_any_text(db: str) -> None:
+    from chalicelib.adapters.ledger_repo import _array_literal
+
+    values = ["agent:1", 'quote"inside', "back\\slash", "comma,brace}{", "", "NULL", " spaced "]
+    with transaction() as conn:
+        row = conn.execute("SELECT %s::text[] AS t, %s::bigint[] AS n",
+                           (_array_literal(values), _array_literal([-5, 0, 2**62]))).fetchone()
+    assert row is not None and row["t"] == values and row["n"] == [-5, 0, 2**62]
