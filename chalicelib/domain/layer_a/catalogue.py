@@ -1,11 +1,16 @@
-"""The versioned pattern file, loaded once and compiled for both matching engines."""
+"""The versioned pattern file, loaded once and compiled for both matching engines.
+
+Loading parses every expression (the engines need what each one requires); the Python
+regexes are compiled only when an expression is first tried, so that the first screen
+of a process (a Lambda cold start) does not pay for the hundreds it will never run.
+"""
 
 from __future__ import annotations
 
 import json
 import re
-from dataclasses import dataclass
-from functools import cache
+from dataclasses import dataclass, field
+from functools import cache, cached_property
 from pathlib import Path
 from typing import Any, Literal
 
@@ -27,15 +32,37 @@ class Entry:
     category: str  # forbidden: its category; allow: "" or the category it clears; profanity: ""
     severity: str
     expr: str
-    exact: re.Pattern[bytes]
-    tolerant: re.Pattern[bytes] | None  # None when it cannot differ from exact
-    requires: tuple[tuple[dsl.Requirement, ...], ...]  # see dsl.Compiled
-    anchors: tuple[str, ...]  # see dsl.Compiled
-    heads: bytes  # see dsl.Compiled
-    keywords: bytes  # tolerant runs only where this matches the stripped view (b"": never)
+    compiled: dsl.Compiled = field(repr=False)
     clears: frozenset[str]  # allow entries: the categories they clear
     scope: str  # allow entries: "overlap" (the hits they overlap) or "sentence" (their sentence)
     numeric: bool  # the expression has digits, so a match need not contain a letter
+
+    @cached_property
+    def exact(self) -> re.Pattern[bytes]:
+        """The regex on the word view (compiled on first use)."""
+        return re.compile(self.compiled.exact.encode())
+
+    @cached_property
+    def tolerant(self) -> re.Pattern[bytes] | None:
+        """The split-tolerant regex of the keywords; None when it cannot differ from exact."""
+        return re.compile(self.compiled.tolerant.encode()) if self.compiled.keywords else None
+
+    @property
+    def requires(self) -> tuple[tuple[dsl.Requirement, ...], ...]:
+        return self.compiled.requires
+
+    @property
+    def anchors(self) -> dsl.Literals:
+        return self.compiled.anchors
+
+    @property
+    def heads(self) -> dsl.Literals:
+        return self.compiled.heads
+
+    @property
+    def keywords(self) -> bytes:
+        """Tolerant runs only where this matches the stripped view (b"": never)."""
+        return self.compiled.keywords.encode()
 
 
 @dataclass(frozen=True)
@@ -119,12 +146,7 @@ def _entry(
         category=category,
         severity=severity,
         expr=raw["expr"],
-        exact=re.compile(compiled.exact.encode()),
-        tolerant=re.compile(compiled.tolerant.encode()) if compiled.keywords else None,
-        requires=compiled.requires,
-        anchors=compiled.anchors,
-        heads=compiled.heads.encode(),
-        keywords=compiled.keywords.encode(),
+        compiled=compiled,
         clears=clears,
         scope=raw.get("scope", "overlap"),
         numeric=any(ch.isdigit() for ch in expanded),

@@ -20,13 +20,21 @@ or after). The compiler emits, from the same syntax tree:
 - ``exact``: the Python regex run on the word view;
 - ``tolerant``: the keyword alternatives (a single long word, such as "surveil*") with
   letters that may be separated by up to three separators ("sur veillance", "de ep fa ke");
+- ``padded``: ``exact`` for a multi-pattern engine (Hyperscan), on the word view padded
+  with a space at each end, the word boundaries written as those spaces: it matches
+  wherever ``exact`` does (it is the same expression without look-arounds);
 - ``requires``: for each alternative, the words it needs (and, for its choices, what
-  each alternative of the choice needs): plain literals bounded by spaces that a
-  multi-pattern engine compiles and scans quickly; ``anchors``: the words of each
-  alternative's rarest item; ``heads``: how every match begins. ``exact`` can match only
-  where an anchor occurs and ``requires`` holds, and only where a head starts;
+  each alternative of the choice needs), each word as the literal strings it can be in
+  the padded word view (" gun ", " guns ", " surveil" for ``surveil*``): plain literals
+  that a multi-pattern engine compiles and scans quickly; ``anchors``: the literals of
+  each alternative's rarest item; ``heads``: the literals every match begins with (a
+  space, then the start of the first word). ``exact`` can match only where an anchor
+  occurs and ``requires`` holds, and only right after a head's space;
 - ``keywords``: the keywords, one of which occurs, unbounded, in the word view with its
   spaces removed wherever ``tolerant`` matches ("": no keyword, no tolerant regex).
+
+Words are parsed and rendered once per distinct spelling (the vocabulary lists repeat
+the same words across many expressions).
 """
 
 from __future__ import annotations
@@ -34,6 +42,7 @@ from __future__ import annotations
 import math
 import re
 from dataclasses import dataclass
+from functools import cache
 
 # How the word view spells letters, digits and leetspeak symbols (see normalise.py).
 CANONICAL_FROM = "l0134578@$!|+9"
@@ -50,6 +59,8 @@ _FREQUENT_WORDS = (
     "her him our your you we us my me not no aii any some how who what out off up do don t s can wiii"
 )
 FREQUENT = frozenset(f" {w} " for w in _FREQUENT_WORDS.split(" "))
+# A word with more spellings than this is required through a regex, not literals.
+LITERALS_MAX = 256
 # Words whose letters may be split by separators; shorter ones only when fully spaced.
 LONG_WORD_MIN = 5
 # The most letters a word may add to a pattern word (``*``) or have as a filler (``<N>``).
@@ -110,24 +121,28 @@ class Filler:
 Item = Word | Choice | Filler
 
 
-# A word (a regex of the space-padded word view) that must occur, or alternatives each
-# made of requirements that must all hold.
-Requirement = str | tuple[tuple["Requirement", ...], ...]
+# A word that must occur in the padded word view: the literal strings it can be, one of
+# which occurs wherever the word does.
+Literals = frozenset[str]
+# A word that must occur, or alternatives each made of requirements that must all hold.
+Requirement = Literals | tuple[tuple["Requirement", ...], ...]
 
 
 @dataclass(frozen=True)
 class Compiled:
     exact: str
     tolerant: str
+    padded: str  # exact for Hyperscan, on the padded word view (no look-arounds)
     requires: tuple[tuple[Requirement, ...], ...]  # wherever exact matches, one alternative holds
-    anchors: tuple[str, ...]  # one of these words occurs wherever exact matches (the rarest item)
-    heads: str  # how every match of exact begins in the padded word view: a space, a first word
+    anchors: Literals  # one of these occurs wherever exact matches (the rarest item's words)
+    heads: Literals  # a match of exact starts right after the leading space of one of these
     keywords: str  # matches the stripped view wherever tolerant matches ("": no tolerant regex)
 
 
 # --- parsing ---------------------------------------------------------------------------
 
 
+@cache
 def _parse_word(source: str) -> Word:
     pos = 0
 
@@ -320,6 +335,12 @@ def _starts_plain(pieces: tuple[Piece, ...]) -> bool:
 
 
 def _word(word: Word, mode: str, at_start: bool = False) -> str:
+    return _render_word(word.source, mode, at_start)
+
+
+@cache
+def _render_word(source: str, mode: str, at_start: bool) -> str:
+    word = _parse_word(source)
     effective = mode if mode != "tolerant" or _is_long(word) else "exact"
     if at_start and not _starts_plain(word.pieces):
         return "(?<![a-z0-9])" + _pieces(word.pieces, effective, [True])
@@ -327,7 +348,8 @@ def _word(word: Word, mode: str, at_start: bool = False) -> str:
 
 
 def _seq(seq: tuple[Item, ...], mode: str, at_start: bool = True) -> str:
-    """Render a word sequence in exact or tolerant mode; at_start: it starts the match."""
+    """Render a word sequence in exact or tolerant mode; at_start: it starts the match
+    (False: no look-behind at its start, for the padded view where a space is written)."""
     out: list[str] = []
     for index, item in enumerate(seq):
         lead = WORD_GAP if index else ""
@@ -342,19 +364,60 @@ def _seq(seq: tuple[Item, ...], mode: str, at_start: bool = True) -> str:
     return "".join(out)
 
 
+def _spellings(pieces: tuple[Piece, ...]) -> list[tuple[str, bool]]:
+    """Every way the pieces can be written in the word view, each with True when it ends
+    in the ``*`` suffix (more letters may follow). ``~`` gaps are 0-3 spaces."""
+    found: list[tuple[str, bool]] = [("", False)]
+    for piece in pieces:
+        options: list[tuple[str, bool]]
+        if isinstance(piece, Letter):
+            options = [(canonical(piece.char), False)]
+        elif isinstance(piece, Group):
+            options = [option for alt in piece.alternatives for option in _spellings(alt)]
+        elif isinstance(piece, Suffix):
+            options = [("", True)]
+        else:
+            options = [(" " * n, False) for n in range(4)]
+        if isinstance(piece, Letter | Group) and piece.optional:
+            options.append(("", False))
+        found = [(text + more, ended or suffix) for text, ended in found for more, suffix in options]
+    return list(dict.fromkeys(found))
+
+
+@cache
+def word_literals(source: str) -> Literals:
+    """The literal strings one word can be in the padded word view: each spelling between
+    spaces, or, for a word ending in ``*``, its spellings after a space (any letters may
+    follow). One of them occurs wherever the word matches. Words with more than
+    LITERALS_MAX spellings keep only the spellings of their longest plain prefix
+    (a superset)."""
+    word = _parse_word(source)
+    pieces = word.pieces
+    spellings = _spellings(pieces)
+    while len(spellings) > LITERALS_MAX and len(pieces) > 1:
+        # Cut the word before its last piece, which then counts as "more letters follow".
+        pieces = pieces[:-1]
+        spellings = [(text, True) for text, _ in _spellings(pieces)]
+    return frozenset(" " + text + ("" if suffix else " ") for text, suffix in spellings)
+
+
 def _anchor_word(word: Word, stripped: bool) -> str:
-    """One word as a plain regex: between spaces in the word view (padded with one at each
-    end; no space after a word ending in ``*``); stripped: unbounded, without gaps, for
-    the word view with its spaces removed."""
+    """One word as a plain regex for the word view with its spaces removed (unbounded,
+    without gaps); not stripped: between spaces in the padded word view."""
     if stripped:
         return _pieces(word.pieces, "stripped", [True])
     body = " " + _pieces(word.pieces, "anchor", [True])
     return body if isinstance(word.pieces[-1], Suffix) else body + " "
 
 
-def _anchor(seq: tuple[Item, ...]) -> tuple[tuple[str, ...], float]:
-    """The words of the most selective required item of seq, one of which occurs in every
-    match, with a selectivity score (longer words and fewer alternatives are better)."""
+def is_frequent(literals: Literals) -> bool:
+    """True when one spelling of a word is one of the FREQUENT words."""
+    return not literals.isdisjoint(FREQUENT)
+
+
+def _anchor(seq: tuple[Item, ...]) -> tuple[Literals, float]:
+    """The literals of the most selective required item of seq, one of which occurs in
+    every match, with a selectivity score (longer words and fewer alternatives are better)."""
     items = _items(seq)
     if not items:  # unreachable: every sequence begins with a word or a choice
         raise PatternSyntaxError("a sequence without a required word")
@@ -366,31 +429,31 @@ def _requirement(seq: tuple[Item, ...]) -> tuple[Requirement, ...]:
     found: list[Requirement] = []
     for item in seq:
         if isinstance(item, Word):
-            found.append(_anchor_word(item, stripped=False))
+            found.append(word_literals(item.source))
         elif isinstance(item, Choice) and not item.optional:
             found.append(tuple(_requirement(alt) for alt in item.alternatives))
     return tuple(found)
 
 
-def _heads(item: Item) -> list[str]:
-    """How a match of an item begins: a space, then its first word (its end unchecked)."""
+def _heads(item: Item) -> Literals:
+    """How a match of an item begins: a space, then its first word."""
     if isinstance(item, Word):
-        return [" " + _pieces(item.pieces, "anchor", [True])]
+        return word_literals(item.source)
     if isinstance(item, Choice):
-        return [head for alt in item.alternatives for head in _heads(alt[0])]
-    return []
+        return frozenset().union(*(_heads(alt[0]) for alt in item.alternatives))
+    return frozenset()
 
 
-def _items(seq: tuple[Item, ...]) -> list[tuple[tuple[str, ...], float]]:
-    """Each required item of seq as the words one of which it contains, with a score."""
-    found: list[tuple[tuple[str, ...], float]] = []
+def _items(seq: tuple[Item, ...]) -> list[tuple[Literals, float]]:
+    """Each required item of seq as the literals one of which it contains, with a score."""
+    found: list[tuple[Literals, float]] = []
     for item in seq:
         if isinstance(item, Word):
-            word = _anchor_word(item, stripped=False)
-            found.append(((word,), float(min_letters(item.pieces)) - (100 if word in FREQUENT else 0)))
+            literals = word_literals(item.source)
+            found.append((literals, float(min_letters(item.pieces)) - (100 if is_frequent(literals) else 0)))
         elif isinstance(item, Choice) and not item.optional:
             subs = [_anchor(alt) for alt in item.alternatives]
-            words = tuple(dict.fromkeys(w for sub in subs for w in sub[0]))
+            words = frozenset().union(*(sub[0] for sub in subs))
             found.append((words, min(sub[1] for sub in subs) - math.log2(len(words))))
     return found
 
@@ -426,11 +489,13 @@ def compile_expr(expr: str) -> Compiled:
     alts = parse(expr)
     exact = "|".join(_seq(seq, "exact") for seq in alts)
     keywords = tuple(dict.fromkeys(w for seq in alts for w in _keyword(seq)))
+    padded = "|".join(_seq(seq, "exact", at_start=False) for seq in alts)
     return Compiled(
         exact=f"(?:{exact})(?![a-z0-9])",
         tolerant=f"(?:{_tolerant(alts)})(?![a-z0-9])" if keywords else "",
+        padded=f" (?:{padded}) ",
         requires=tuple(_requirement(seq) for seq in alts),
-        anchors=tuple(dict.fromkeys(w for seq in alts for w in _anchor(seq)[0])),
-        heads="|".join(dict.fromkeys(f"(?:{h})" for seq in alts for h in _heads(seq[0]))),
+        anchors=frozenset().union(*(_anchor(seq)[0] for seq in alts)),
+        heads=frozenset().union(*(_heads(seq[0]) for seq in alts)),
         keywords="|".join(f"(?:{w})" for w in keywords),
     )

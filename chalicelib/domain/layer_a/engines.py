@@ -1,41 +1,74 @@
-"""Multi-pattern prefilters: which expressions are worth confirming with Python regexes.
+"""Multi-pattern prefilters: which expressions are worth confirming with Python regexes, and where.
 
-Both engines answer the same two questions, and every final result is confirmed with the
-same Python regexes, so both engines give identical results:
+Both engines answer the same questions, and every final result is confirmed with the same
+Python regexes at "the match at each start position", so both engines give identical
+results:
 
-- ``candidates(words, plain)``: a superset of the entries and detectors whose regex
-  matches (entries and the spaced-letters detector on the word view, the signal
-  detectors on the plain view, when given). The regex engine answers "all of them" (the
-  naive approach: try each regex in turn, everywhere); the Hyperscan engine scans the
-  word view in one pass for every word that expressions require, keeps the expressions
-  whose requirements hold, and for each of those finds where its matches can start (a
-  small scan for its first words); allow entries are always kept (they are only tried
-  when something they could clear was found); another pass over the plain view runs
-  the signal detectors' prefilters.
-- ``tolerant(stripped)``: exactly the entries one of whose keywords occurs in the word
-  view with its separators removed (both engines search the same regex).
+- ``scan(words, plain)``: for one word view, the candidates: a superset of the forbidden
+  and profanity entries whose regex matches, each with the positions where its matches
+  can start (None: anywhere), plus the spaced-letters detector (word view) and, when the
+  plain view is given, the signal detectors (plain view); and, on demand, the same for
+  one allow entry (allow entries are only tried when something they could clear was
+  found).
+- ``tolerant(stripped)``: the entries one of whose keywords occurs in the word view with
+  its separators removed (a superset of those whose tolerant regex matches).
+
+The regex engine answers "every entry, anywhere": the naive approach of trying each regex
+in turn. The Hyperscan engine works in stages, each cheap enough for the next to run
+rarely:
+
+1. one scan of the padded word view for the literal spellings of every word that an
+   expression requires (Hyperscan reports each literal once);
+2. in Python, the expressions one of whose anchor literals occurred and whose
+   requirements hold (for the benign prose of the platform's causes, the context
+   patterns "children … work", "monitor … phones" pass this, a handful per KB);
+3. for each of those, one scan with a database of that expression alone (its exact
+   pattern, without look-arounds, on the padded view), which tells whether it matches
+   anywhere: context words far apart stop here, with no Python regex run at all;
+4. for the few that do match, one scan for the literals their matches begin with gives
+   the start positions, where the Python regex is tried.
+
+Databases come prebuilt from ``patterns/layer_a.hsdb`` when it matches (see hsdb.py);
+otherwise stage 3 is skipped (it only saves time) and the others are compiled.
 """
 
 from __future__ import annotations
 
-import re
 import threading
+from collections.abc import Callable, Iterator
 from typing import Any, Protocol
 
-from chalicelib.domain.layer_a.catalogue import Catalogue
-from chalicelib.domain.layer_a.dsl import FREQUENT, Requirement
+from chalicelib.domain.layer_a import hsdb
+from chalicelib.domain.layer_a.catalogue import Catalogue, Entry
+from chalicelib.domain.layer_a.dsl import Literals, Requirement, is_frequent
 from chalicelib.domain.layer_a.normalise import SPACED_RUN_PREFILTER
 
 # Candidate id -> where its matches can start in the word view (None: anywhere).
 Candidates = dict[int, list[int] | None]
+# A Hyperscan match handler: (expression id, start, end, flags, context) -> None.
+Handler = Callable[[int, int, int, int, Any], None]
+
+
+class ViewScan(Protocol):
+    candidates: Candidates
+
+    def allow_starts(self, index: int) -> list[int] | None: ...
 
 
 class Engine(Protocol):
     name: str
 
-    def candidates(self, words: bytes, plain: bytes | None) -> Candidates: ...
+    def scan(self, words: bytes, plain: bytes | None) -> ViewScan: ...
 
     def tolerant(self, stripped: bytes) -> set[int]: ...
+
+
+class _Everywhere:
+    def __init__(self, candidates: Candidates) -> None:
+        self.candidates = candidates
+
+    def allow_starts(self, index: int) -> list[int] | None:
+        return None
 
 
 class RegexEngine:
@@ -44,140 +77,235 @@ class RegexEngine:
     name = "re"
 
     def __init__(self, catalogue: Catalogue) -> None:
-        self._words = {e.index for e in catalogue.entries} | {catalogue.spaced_run}
+        import re
+
+        self._words = {e.index for e in catalogue.entries if e.kind != "allow"} | {catalogue.spaced_run}
         self._plain = {d.index for d in catalogue.detectors}
         self._keywords = [(e.index, re.compile(e.keywords)) for e in catalogue.entries if e.keywords]
 
-    def candidates(self, words: bytes, plain: bytes | None) -> Candidates:
+    def scan(self, words: bytes, plain: bytes | None) -> ViewScan:
         ids = self._words | self._plain if plain is not None else self._words
-        return dict.fromkeys(ids)
+        return _Everywhere(dict.fromkeys(ids))
 
     def tolerant(self, stripped: bytes) -> set[int]:
         return {index for index, regex in self._keywords if regex.search(stripped)}
 
 
-def _item_words(requirement: Requirement) -> set[str]:
-    """Words one of which occurs wherever a requirement holds: the word itself, or for
-    alternatives the words of the rarest requirement of each (a cheap superset test)."""
-    if isinstance(requirement, str):
-        return {requirement}
-    return {w for alt in requirement for w in min((_item_words(item) for item in alt), key=len)}
+def _item_literals(requirement: Requirement) -> Literals:
+    """Literals one of which occurs wherever a requirement holds: the word's own, or for
+    alternatives the literals of the rarest requirement of each (a cheap superset test)."""
+    if isinstance(requirement, frozenset):
+        return requirement
+    return frozenset().union(*(min(map(_item_literals, alt), key=len) for alt in requirement))
+
+
+def _prune(literals: Literals) -> Literals:
+    """The same test with fewer literals to report: a literal that starts with another one
+    of the set ending in "*" (" shares " and " share") occurs only where that one does."""
+    open_ = [literal for literal in literals if not literal.endswith(" ")]
+    return frozenset(
+        literal for literal in literals if not any(literal != o and literal.startswith(o) for o in open_)
+    )
+
+
+def _needs(entry: Entry) -> list[list[Literals]]:
+    """For each alternative, the literal sets (one of each must occur) it requires, leaving
+    out the words so frequent that looking for them filters nothing."""
+    return [[_prune(need) for need in map(_item_literals, alt) if not is_frequent(need)] for alt in entry.requires]
+
+
+def _anchors(entry: Entry) -> Literals:
+    return _prune(entry.anchors)
+
+
+class _Layout:
+    """The engine's databases, as specs (shared by the engine and the prebuilt file)."""
+
+    def __init__(self, catalogue: Catalogue, hyperscan: Any) -> None:
+        single = int(hyperscan.HS_FLAG_SINGLEMATCH)
+        literals = sorted(
+            {literal for e in catalogue.entries for alt in _needs(e) for need in alt for literal in need}
+            | {literal for e in catalogue.entries for literal in _anchors(e)}
+        )
+        self.literal_ids = {literal: i for i, literal in enumerate(literals)}
+        self.spaced_run = len(literals)
+        self.words = hsdb.Spec(
+            (
+                *((i, literal.encode(), single) for i, literal in enumerate(literals)),
+                (self.spaced_run, SPACED_RUN_PREFILTER, single),
+            )
+        )
+        prefilter = single | int(hyperscan.HS_FLAG_PREFILTER)
+        self.plain = hsdb.Spec(tuple((d.index, d.prefilter, prefilter) for d in catalogue.detectors))
+        # Keywords are plain alternations of literals: Hyperscan matches them exactly as
+        # ``re`` does, so both engines pick the same expressions for the tolerant pass.
+        self.stripped = hsdb.Spec(tuple((e.index, e.keywords, single) for e in catalogue.entries if e.keywords))
+        self._single = single
+
+    def exact(self, entry: Entry) -> hsdb.Spec:
+        """The whole expression, on the padded word view: does it match anywhere?"""
+        return hsdb.Spec(((0, entry.compiled.padded.encode(), self._single),))
+
+    @staticmethod
+    def heads(entry: Entry) -> tuple[hsdb.Spec, tuple[int, ...]]:
+        """The literals every match begins with (each reported wherever it occurs), and their lengths."""
+        heads = sorted(entry.heads)
+        return hsdb.Spec(tuple((i, h.encode(), 0) for i, h in enumerate(heads)), literal=True), tuple(map(len, heads))
+
+
+def database_specs(catalogue: Catalogue) -> Iterator[hsdb.Spec]:
+    """Every database the Hyperscan engine may use for this catalogue (for the prebuilt file)."""
+    import hyperscan
+
+    layout = _Layout(catalogue, hyperscan)
+    yield layout.words
+    yield layout.plain
+    yield layout.stripped
+    for entry in catalogue.entries:
+        yield layout.heads(entry)[0]
+        yield layout.exact(entry)
 
 
 class HyperscanEngine:
-    """One Hyperscan pass per view, and a small one per candidate for where it starts."""
+    """Hyperscan stages (see the module docstring) with Python requirement checks."""
 
     name = "hyperscan"
 
-    def __init__(self, catalogue: Catalogue) -> None:
+    def __init__(self, catalogue: Catalogue, store: hsdb.Store | None = None) -> None:
         import hyperscan
 
         self._hs = hyperscan
-        single = hyperscan.HS_FLAG_SINGLEMATCH
-        screened = [e for e in catalogue.entries if e.kind != "allow"]
-        words = sorted(
-            {w for e in screened for alt in e.requires for item in alt for w in _item_words(item)} - FREQUENT
-            | {w for e in screened for w in e.anchors}
-        )
-        first_word = catalogue.spaced_run + 1
-        ids = {w: first_word + i for i, w in enumerate(words)}
-        # Expression -> its alternatives -> their requirements as sets of word ids (any of),
-        # leaving out requirements that a frequent word satisfies.
+        self._store = hsdb.load_store() if store is None else store
+        self._layout = layout = _Layout(catalogue, hyperscan)
+        self._entries = {e.index: e for e in catalogue.entries}
+        ids = layout.literal_ids
+        # Entry -> its alternatives -> their requirements as sets of literal ids (any of).
         self._needs: dict[int, list[list[frozenset[int]]]] = {
-            e.index: [
-                [frozenset(ids[w] for w in need) for need in map(_item_words, alt) if not need & FREQUENT]
-                for alt in e.requires
-            ]
-            for e in screened
+            e.index: [[frozenset(ids[literal] for literal in need) for need in alt] for alt in _needs(e)]
+            for e in catalogue.entries
         }
-        # An expression is checked only when one of its anchors (rarest words) occurs.
-        self._by_word: dict[int, list[int]] = {}
-        for e in screened:
-            for word in e.anchors:
-                self._by_word.setdefault(ids[word], []).append(e.index)
-        self._heads = {e.index: e.heads for e in screened}
-        self._head_databases: dict[int, Any] = {}
-        self._always = {e.index for e in catalogue.entries if e.kind == "allow"}
+        # An entry is checked only when one of its anchor literals (its rarest words) occurs.
+        self._by_literal: dict[int, list[int]] = {}
+        for e in catalogue.entries:
+            if e.kind != "allow":
+                for literal in sorted(_anchors(e)):
+                    self._by_literal.setdefault(ids[literal], []).append(e.index)
+        self._anchor_ids = {e.index: frozenset(ids[literal] for literal in _anchors(e)) for e in catalogue.entries}
         self._spaced_run = catalogue.spaced_run
-        self._words = _database(
-            hyperscan,
-            [(ids[w], w.encode(), single) for w in words] + [(catalogue.spaced_run, SPACED_RUN_PREFILTER, single)],
-        )
-        self._plain = _database(
-            hyperscan, [(d.index, d.prefilter, single | hyperscan.HS_FLAG_PREFILTER) for d in catalogue.detectors]
-        )
-        # Keywords are plain alternations of literals: Hyperscan matches them exactly as
-        # ``re`` does, so both engines pick the same expressions for the tolerant pass.
-        self._stripped = _database(hyperscan, [(e.index, e.keywords, single) for e in catalogue.entries if e.keywords])
+        self._spaced_id = layout.spaced_run
+        self._words = self._database(layout.words)
+        self._plain = self._database(layout.plain)
+        self._stripped = self._database(layout.stripped)
+        self._exact: dict[int, Any] = {}  # entry -> its prebuilt database, or None (none usable)
+        self._heads: dict[int, tuple[Any, tuple[int, ...]]] = {}
         self._local = threading.local()
 
-    def _scratch(self, database: Any) -> Any:
+    def _database(self, spec: hsdb.Spec, *, compile_missing: bool = True) -> Any:
+        database = self._store.load(self._hs, spec)
+        if database is None and compile_missing:
+            database = hsdb.compile_database(self._hs, spec)
+        return database
+
+    def _scratches(self) -> dict[int, Any]:
+        """This thread's scratch spaces (Hyperscan needs one per database and thread)."""
         scratches: dict[int, Any] | None = getattr(self._local, "scratches", None)
         if scratches is None:
             scratches = self._local.scratches = {}
+        return scratches
+
+    def _scan(self, scratches: dict[int, Any], database: Any, data: bytes, handler: Handler, context: Any) -> None:
         scratch = scratches.get(id(database))
         if scratch is None:
             scratch = scratches[id(database)] = self._hs.Scratch(database)
-        return scratch
+        database.scan(data, match_event_handler=handler, context=context, scratch=scratch)
 
-    def _starts(self, index: int, padded: bytes) -> list[int]:
-        """Where the heads of an expression start (in the unpadded word view)."""
-        database = self._head_databases.get(index)
-        if database is None:
-            database = self._head_databases[index] = _database(
-                self._hs, [(0, self._heads[index], self._hs.HS_FLAG_SOM_LEFTMOST)]
+    def _holds(self, index: int, present: set[int]) -> bool:
+        """Whether some alternative of the entry has all it requires among the present literals."""
+        for alt in self._needs[index]:
+            for need in alt:
+                if need.isdisjoint(present):
+                    break
+            else:
+                return True
+        return False
+
+    def starts(self, index: int, padded: bytes, scratches: dict[int, Any] | None = None) -> list[int]:
+        """Where matches of an entry whose requirements hold can start (sorted; may be empty)."""
+        if scratches is None:
+            scratches = self._scratches()
+        exact = self._exact.get(index, self)
+        if exact is self:
+            exact = self._exact[index] = self._database(
+                self._layout.exact(self._entries[index]), compile_missing=False
             )
+        if exact is not None:
+            found: set[int] = set()
+            self._scan(scratches, exact, padded, _collect, found)
+            if not found:
+                return []
+        heads = self._heads.get(index)
+        if heads is None:
+            spec, lengths = self._layout.heads(self._entries[index])
+            heads = self._heads[index] = (self._database(spec), lengths)
         starts: list[int] = []
-        database.scan(padded, match_event_handler=_start, context=starts, scratch=self._scratch(database))
-        # A head starts at the space before its word: in the unpadded view, at the word.
+        self._scan(scratches, heads[0], padded, _head_start, (starts, heads[1]))
         return sorted(set(starts))
 
-    def candidates(self, words: bytes, plain: bytes | None) -> Candidates:
-        present: set[int] = set()
+    def scan(self, words: bytes, plain: bytes | None) -> ViewScan:
+        scratches = self._scratches()
         padded = b" " + words + b" "
-        self._words.scan(padded, match_event_handler=_collect, context=present, scratch=self._scratch(self._words))
-        found: Candidates = dict.fromkeys(self._always)
+        present: set[int] = set()
+        self._scan(scratches, self._words, padded, _collect, present)
+        found: Candidates = {}
         checked: set[int] = set()
-        for word_id in present:
-            for index in self._by_word.get(word_id, ()):
+        by_literal = self._by_literal
+        for literal in present:
+            for index in by_literal.get(literal, ()):
                 if index not in checked:
                     checked.add(index)
-                    if any(all(not need.isdisjoint(present) for need in alt) for alt in self._needs[index]):
-                        found[index] = self._starts(index, padded)
-        if self._spaced_run in present:
+                    if self._holds(index, present):
+                        starts = self.starts(index, padded, scratches)
+                        if starts:
+                            found[index] = starts
+        if self._spaced_id in present:
             found[self._spaced_run] = None
         if plain is not None:
             hits: set[int] = set()
-            self._plain.scan(plain, match_event_handler=_collect, context=hits, scratch=self._scratch(self._plain))
+            self._scan(scratches, self._plain, plain, _collect, hits)
             found.update(dict.fromkeys(hits))
-        return found
+        return _HyperscanScan(self, padded, present, found)
+
+    def allow_starts(self, index: int, padded: bytes, present: set[int]) -> list[int]:
+        if self._anchor_ids[index].isdisjoint(present) or not self._holds(index, present):
+            return []
+        return self.starts(index, padded)
 
     def tolerant(self, stripped: bytes) -> set[int]:
         hits: set[int] = set()
         if stripped:
-            self._stripped.scan(
-                stripped, match_event_handler=_collect, context=hits, scratch=self._scratch(self._stripped)
-            )
+            self._scan(self._scratches(), self._stripped, stripped, _collect, hits)
         return hits
 
 
-def _database(hyperscan: Any, expressions: list[tuple[int, bytes, int]]) -> Any:
-    database = hyperscan.Database()
-    database.compile(
-        expressions=[e for _, e, _ in expressions],
-        ids=[i for i, _, _ in expressions],
-        elements=len(expressions),
-        flags=[f for _, _, f in expressions],
-    )
-    return database
+class _HyperscanScan:
+    def __init__(self, engine: HyperscanEngine, padded: bytes, present: set[int], candidates: Candidates) -> None:
+        self.candidates = candidates
+        self._engine = engine
+        self._padded = padded
+        self._present = present
+
+    def allow_starts(self, index: int) -> list[int] | None:
+        return self._engine.allow_starts(index, self._padded, self._present)
 
 
 def _collect(expr_id: int, start: int, end: int, flags: int, hits: set[int]) -> None:
     hits.add(expr_id)
 
 
-def _start(expr_id: int, start: int, end: int, flags: int, starts: list[int]) -> None:
-    starts.append(start)
+def _head_start(expr_id: int, start: int, end: int, flags: int, context: tuple[list[int], tuple[int, ...]]) -> None:
+    # The literal is " word…", ending at end in the padded view; the word starts where its
+    # space does in the padded view, which is the word's own position in the unpadded view.
+    context[0].append(end - context[1][expr_id])
 
 
 def build_engine(catalogue: Catalogue, name: str | None = None) -> Engine:

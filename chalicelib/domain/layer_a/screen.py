@@ -3,17 +3,28 @@
 from __future__ import annotations
 
 import re
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from functools import cache
 
 from chalicelib.domain.layer_a import signals as sig
 from chalicelib.domain.layer_a.catalogue import Catalogue, Entry, load_catalogue
-from chalicelib.domain.layer_a.engines import Candidates, Engine, build_engine
+from chalicelib.domain.layer_a.engines import Candidates, Engine, ViewScan, build_engine
 from chalicelib.domain.layer_a.model import LayerAResult, PatternMatch, Signal
 from chalicelib.domain.layer_a.normalise import View, collapse_spaced_runs, strip_spaces
 
 _LETTER = re.compile(rb"[a-z]")
+
+
+@dataclass(frozen=True)
+class _Pass:
+    """One view to look in: which regexes, where, and how positions map back."""
+
+    kind: str  # "exact" or "tolerant"
+    view: bytes
+    positions: list[int] | None  # for each position of view, the position in the word view
+    candidates: Candidates
+    scan: ViewScan | None  # the engine's scan of this view (exact passes)
 
 
 @dataclass(frozen=True)
@@ -30,6 +41,7 @@ class Screener:
         self.catalogue = catalogue
         self.engine = engine
         self._entries = {e.index: e for e in catalogue.entries}
+        self._allows = [e for e in catalogue.entries if e.kind == "allow"]
         self._spaced_run = catalogue.spaced_run
         self._email = catalogue.detector("email")
         self._number = catalogue.detector("number")
@@ -41,20 +53,32 @@ class Screener:
         """Screen one text. Blocked iff a forbidden pattern matched and no allow entry cleared it."""
         view = View(text)
         words, plain = view.words, view.plain
-        candidates = self.engine.candidates(words, plain)
-        # Where to look: (regex kind, view, positions back to the word view, candidates).
-        passes: list[tuple[str, bytes, list[int] | None, Candidates]] = [("exact", words, None, candidates)]
+        scan = self.engine.scan(words, plain)
+        candidates = scan.candidates
+        passes = [_Pass("exact", words, None, candidates, scan)]
         if self._spaced_run in candidates:
             for collapsed, positions in collapse_spaced_runs(words, plain):
-                passes.append(("exact", collapsed, positions, self.engine.candidates(collapsed, None)))
+                collapsed_scan = self.engine.scan(collapsed, None)
+                passes.append(_Pass("exact", collapsed, positions, collapsed_scan.candidates, collapsed_scan))
         tolerant = dict.fromkeys(self.engine.tolerant(strip_spaces(words)))
-        passes.append(("tolerant", words, None, tolerant))
+        if tolerant:
+            passes.append(_Pass("tolerant", words, None, tolerant, None))
         hits: dict[tuple[int, int, int], _Hit] = {}
-        self._run(passes, hits, plain, lambda e: e.kind != "allow")
+        for one in passes:
+            for index in one.candidates:
+                entry = self._entries.get(index)
+                if entry is not None and entry.kind != "allow":
+                    self._try(hits, entry, one, one.candidates[index], plain)
         # Allow entries only matter when something they could clear was found.
         found_categories = {h.entry.category for h in hits.values() if h.entry.kind == "forbidden"}
         if found_categories:
-            self._run(passes, hits, plain, lambda e: e.kind == "allow" and bool(e.clears & found_categories))
+            clearing = [e for e in self._allows if e.clears & found_categories]
+            for one in passes:
+                for entry in clearing:
+                    if one.scan is not None:
+                        self._try(hits, entry, one, one.scan.allow_starts(entry.index), plain)
+                    elif entry.index in one.candidates:
+                        self._try(hits, entry, one, one.candidates[entry.index], plain)
 
         merged = _merge(hits.values())
         allows = [h for h in merged if h.entry.kind == "allow"]
@@ -87,20 +111,14 @@ class Screener:
             pattern_version=self.catalogue.version,
         )
 
-    def _run(
-        self,
-        passes: list[tuple[str, bytes, list[int] | None, Candidates]],
-        hits: dict[tuple[int, int, int], _Hit],
-        plain: bytes,
-        wanted: Callable[[Entry], bool],
+    def _try(
+        self, hits: dict[tuple[int, int, int], _Hit], entry: Entry, where: _Pass, starts: list[int] | None, plain: bytes
     ) -> None:
-        for kind, view, positions, candidates in passes:
-            for index in sorted(i for i in candidates if i in self._entries):
-                entry = self._entries[index]
-                regex = entry.exact if kind == "exact" else entry.tolerant
-                if regex is None or not wanted(entry):
-                    continue
-                self._collect(hits, entry, regex, view, candidates[index], plain=plain, positions=positions)
+        if starts is not None and not starts:
+            return
+        regex = entry.exact if where.kind == "exact" else entry.tolerant
+        if regex is not None:
+            self._collect(hits, entry, regex, where.view, starts, plain=plain, positions=where.positions)
 
     @staticmethod
     def _collect(
@@ -134,7 +152,7 @@ class Screener:
 
     def _spam(self, view: View, candidates: Candidates) -> list[Signal]:
         found: list[Signal] = []
-        caps = sig.caps_signal(view.text)
+        caps = sig.caps_signal(view.text, view.raw)
         if caps is not None:
             found.append(caps)
         plain = view.plain

@@ -101,9 +101,10 @@ DIVERSITY_MAX_RATIO = 0.2
 REPETITION_WINDOW = 1024
 
 
-def caps_signal(text: str) -> Signal | None:
-    """Shouting: most ASCII letters in capitals."""
-    raw = text.encode("utf-8", "surrogatepass")
+def caps_signal(text: str, raw: bytes | None = None) -> Signal | None:
+    """Shouting: most ASCII letters in capitals (raw: the text's ASCII bytes, if at hand)."""
+    if raw is None:
+        raw = text.encode("utf-8", "surrogatepass")
     letters = len(raw) - len(raw.translate(None, _LETTERS))
     if letters < CAPS_MIN_LETTERS:
         return None
