@@ -277,6 +277,13 @@ def backdate(db: str, when: datetime, from_code: str, to_code: str, *, amount: i
                          (entry, ids[code], delta, before, before + delta, when))
 
 
+def fee_time(db: str) -> datetime:
+    """When the (only) submission fee was journaled: snapshot windows are chosen around it, so that
+    a test running across an hour boundary still finds the fee in the window it snapshots."""
+    [(when,)] = rows(db, "SELECT created_at FROM journal_entries WHERE kind = 'submission_fee'")
+    return when  # type: ignore[no-any-return]
+
+
 def health(start: datetime, end: datetime) -> economy_service.HealthReport:
     with transaction() as conn:
         return economy_service.economy_health(conn, window_start=start, window_end=end)
@@ -349,8 +356,8 @@ def test_the_hourly_snapshot_is_stored_once_per_window_and_raises_its_alerts_onc
     api.post("/v1/submissions", key=key, body=SUBMISSION)
     with psycopg.connect(db, autocommit=True) as conn:
         conn.execute("INSERT INTO validators (agent_id) VALUES (%s)", (UUID(agent["id"]),))
-    # One minute into the next hour, so that five minutes later is still the same window.
-    next_hour = datetime.now(UTC).replace(minute=1, second=0, microsecond=0) + timedelta(hours=1)
+    # One minute into the hour after the fee's, so that five minutes later is still the same window.
+    next_hour = fee_time(db).replace(minute=1, second=0, microsecond=0) + timedelta(hours=1)
     first = economy_service.snapshot_economy(now=next_hour)
     again = economy_service.snapshot_economy(now=next_hour + timedelta(minutes=5))
     assert again["id"] == first["id"]
@@ -398,7 +405,7 @@ def test_operators_read_the_economy_latest_fresh_and_history(api: Api, db: str) 
     key, _ = api.register("busy")
     assert api.get("/v1/admin/economy", key=admin).data["latest"] is None
     api.post("/v1/submissions", key=key, body=SUBMISSION)
-    economy_service.snapshot_economy(now=datetime.now(UTC) + timedelta(hours=1))
+    economy_service.snapshot_economy(now=fee_time(db) + timedelta(hours=1))
     data = api.get("/v1/admin/economy?window_hours=2&days=3", key=admin).data
     assert data["latest"]["sink"] == {"credits": "2.000", "millicredits": 2_000}
     assert data["latest"]["ratio"] == 0.0 and data["latest"]["ratio_state"] == "defined"
