@@ -25,7 +25,8 @@ class Answer:
     @property
     def error(self) -> dict[str, Any]:
         assert self.body.get("ok") is False, self.body
-        return self.body["error"]
+        error: dict[str, Any] = self.body["error"]
+        return error
 
 
 class Api:

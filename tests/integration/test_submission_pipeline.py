@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from typing import Any
 from uuid import UUID
 
 import psycopg
@@ -26,7 +27,7 @@ def api(db: str):
         yield client
 
 
-def rows(db: str, sql: str, *params: object) -> list[tuple]:
+def rows(db: str, sql: str, *params: object) -> list[tuple[Any, ...]]:
     with psycopg.connect(db) as conn:
         return conn.execute(sql, params).fetchall()
 
@@ -132,7 +133,7 @@ def test_a_retried_post_with_the_same_idempotency_key_returns_the_first_result(a
     assert other.status == 409 and other.error["code"] == "CONFLICT"
 
 
-def _guardrail_event(submission_id: str, message_key: str, message_ids: list[str]) -> dict:
+def _guardrail_event(submission_id: str, message_key: str, message_ids: list[str]) -> dict[str, Any]:
     return {"Records": [{
         "messageId": mid, "receiptHandle": mid, "eventSource": "aws:sqs", "awsRegion": "us-east-1",
         "eventSourceARN": "arn:aws:sqs:us-east-1:000000000000:peerguard-guardrail",
