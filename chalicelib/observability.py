@@ -18,12 +18,17 @@ import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from logging import LogRecord
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from aws_lambda_powertools import Logger, Metrics, Tracer
+from aws_lambda_powertools import Logger, Metrics
 from aws_lambda_powertools.logging.formatter import LambdaPowertoolsFormatter
 
 from chalicelib.metrics_catalogue import CATALOGUE
+
+if TYPE_CHECKING:
+    from aws_lambda_powertools import Tracer
+
+    tracer: Tracer
 
 SERVICE = "peerguard"
 NAMESPACE = "peerguard"
@@ -62,7 +67,18 @@ class ScrubbingFormatter(LambdaPowertoolsFormatter):
 
 
 logger = Logger(service=SERVICE, logger_formatter=ScrubbingFormatter())
-tracer = Tracer(service=SERVICE, disabled=os.environ.get("AWS_LAMBDA_FUNCTION_NAME") is None)
+
+
+def __getattr__(name: str) -> Any:
+    """`tracer` is built on first use: the X-Ray SDK behind it imports botocore (about 0.3 s of every
+    cold start), and most invocations never trace anything by hand."""
+    if name == "tracer":
+        from aws_lambda_powertools import Tracer
+
+        built = Tracer(service=SERVICE, disabled=os.environ.get("AWS_LAMBDA_FUNCTION_NAME") is None)
+        globals()["tracer"] = built  # built once, then an ordinary module attribute
+        return built
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 
 @contextmanager
