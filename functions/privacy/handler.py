@@ -20,7 +20,7 @@ from aws_lambda_powertools.utilities.batch import BatchProcessor, EventType, pro
 from aws_lambda_powertools.utilities.data_classes.sqs_event import SQSRecord
 from pydantic import BaseModel, ConfigDict
 
-from chalicelib.config import get_settings
+from chalicelib.config import anthropic_api_key, get_settings
 from chalicelib.domain.hyperlocal import (
     CleanPhoto,
     PairAssessment,
@@ -173,9 +173,10 @@ def verifier() -> PairVerifier:
         return PixelVerifier()
     from chalicelib.adapters.vision_verifier import AnthropicVisionVerifier
 
-    assert settings.anthropic_api_key is not None
+    api_key = anthropic_api_key()  # the environment locally, Secrets Manager in AWS
+    assert api_key is not None
     return ModelSizedVerifier(AnthropicVisionVerifier(
-        api_key=settings.anthropic_api_key.get_secret_value(), model=settings.vision_model,
+        api_key=api_key, model=settings.vision_model,
         base_url=settings.anthropic_base_url, timeout_s=max(settings.layer_b_timeout_s, 30.0),
         max_attempts=settings.layer_b_max_attempts,
     ))

@@ -142,3 +142,26 @@ def test_the_default_answer_of_the_fake_is_not_conclusive(
     assert result.assessment is not None
     assert (result.assessment.improvement, result.assessment.confidence) == (0.5, 0.5)
     assert decide_pair(result) == "peer_review"
+
+
+def test_in_aws_the_vision_key_comes_from_secrets_manager(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Only a secret id is configured in AWS: the verifier reads the key through it."""
+    from chalicelib.adapters.vision_verifier import AnthropicVisionVerifier
+    from chalicelib.config import reset_settings
+    from functions.privacy import handler
+
+    monkeypatch.delenv("ANTHROPIC_API_KEY", raising=False)
+    monkeypatch.setenv("ANTHROPIC_SECRET_ID", "peerguard/dev/anthropic-api-key")
+    reset_settings()
+    looked_up: list[str] = []
+
+    def fake_secret(name: str, *, transform: str | None) -> object:
+        looked_up.append(name)
+        return "sk-from-secrets-manager"
+
+    monkeypatch.setattr("chalicelib.config._secret", fake_secret)
+    built = handler.verifier()
+    inner = getattr(built, "inner", built)
+    assert isinstance(inner, AnthropicVisionVerifier)
+    assert looked_up == ["peerguard/dev/anthropic-api-key"]
+    reset_settings()
