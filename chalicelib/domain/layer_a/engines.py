@@ -123,17 +123,26 @@ class _Layout:
 
     def __init__(self, catalogue: Catalogue, hyperscan: Any) -> None:
         single = int(hyperscan.HS_FLAG_SINGLEMATCH)
-        literals = sorted(
-            {literal for e in catalogue.entries for alt in _needs(e) for need in alt for literal in need}
-            | {literal for e in catalogue.entries for literal in _anchors(e)}
-        )
+
+        def literals_of(entry: Entry) -> set[str]:
+            return {literal for alt in _needs(entry) for need in alt for literal in need} | set(_anchors(entry))
+
+        screened = set().union(*(literals_of(e) for e in catalogue.entries if e.kind != "allow"))
+        # Literals only allow entries need are looked for only when an allow entry is tried
+        # (after a forbidden hit), in a second database.
+        allow_only = set().union(*(literals_of(e) for e in catalogue.entries if e.kind == "allow")) - screened
+        literals = sorted(screened) + sorted(allow_only)
         self.literal_ids = {literal: i for i, literal in enumerate(literals)}
         self.spaced_run = len(literals)
         self.words = hsdb.Spec(
             (
-                *((i, literal.encode(), single) for i, literal in enumerate(literals)),
+                *((self.literal_ids[literal], literal.encode(), single) for literal in sorted(screened)),
                 (self.spaced_run, SPACED_RUN_PREFILTER, single),
             )
+        )
+        self.allow_words = hsdb.Spec(
+            tuple((self.literal_ids[literal], literal.encode(), single) for literal in sorted(allow_only)),
+            literal=True,
         )
         prefilter = single | int(hyperscan.HS_FLAG_PREFILTER)
         self.plain = hsdb.Spec(tuple((d.index, d.prefilter, prefilter) for d in catalogue.detectors))
@@ -159,6 +168,7 @@ def database_specs(catalogue: Catalogue) -> Iterator[hsdb.Spec]:
 
     layout = _Layout(catalogue, hyperscan)
     yield layout.words
+    yield layout.allow_words
     yield layout.plain
     yield layout.stripped
     for entry in catalogue.entries:
@@ -194,6 +204,7 @@ class HyperscanEngine:
         self._spaced_run = catalogue.spaced_run
         self._spaced_id = layout.spaced_run
         self._words = self._database(layout.words)
+        self._allow_words = self._database(layout.allow_words) if layout.allow_words.expressions else None
         self._plain = self._database(layout.plain)
         self._stripped = self._database(layout.stripped)
         self._exact: dict[int, Any] = {}  # entry -> its prebuilt database, or None (none usable)
@@ -217,7 +228,7 @@ class HyperscanEngine:
         scratch = scratches.get(id(database))
         if scratch is None:
             scratch = scratches[id(database)] = self._hs.Scratch(database)
-        database.scan(data, match_event_handler=handler, context=context, scratch=scratch)
+        database.scan(data, handler, 0, context, scratch)
 
     def _holds(self, index: int, present: set[int]) -> bool:
         """Whether some alternative of the entry has all it requires among the present literals."""
@@ -275,6 +286,14 @@ class HyperscanEngine:
             found.update(dict.fromkeys(hits))
         return _HyperscanScan(self, padded, present, found)
 
+    def allow_present(self, padded: bytes, present: set[int]) -> set[int]:
+        """The present literals, with those only allow entries need."""
+        if self._allow_words is None:
+            return present
+        found = set(present)
+        self._scan(self._scratches(), self._allow_words, padded, _collect, found)
+        return found
+
     def allow_starts(self, index: int, padded: bytes, present: set[int]) -> list[int]:
         if self._anchor_ids[index].isdisjoint(present) or not self._holds(index, present):
             return []
@@ -293,9 +312,12 @@ class _HyperscanScan:
         self._engine = engine
         self._padded = padded
         self._present = present
+        self._allow_present: set[int] | None = None
 
     def allow_starts(self, index: int) -> list[int] | None:
-        return self._engine.allow_starts(index, self._padded, self._present)
+        if self._allow_present is None:
+            self._allow_present = self._engine.allow_present(self._padded, self._present)
+        return self._engine.allow_starts(index, self._padded, self._allow_present)
 
 
 def _collect(expr_id: int, start: int, end: int, flags: int, hits: set[int]) -> None:
