@@ -42,7 +42,7 @@ from __future__ import annotations
 import math
 import re
 from dataclasses import dataclass
-from functools import cache
+from functools import cache, cached_property
 
 # How the word view spells letters, digits and leetspeak symbols (see normalise.py).
 CANONICAL_FROM = "l0134578@$!|+9"
@@ -66,7 +66,7 @@ LONG_WORD_MIN = 5
 # The most letters a word may add to a pattern word (``*``) or have as a filler (``<N>``).
 WORD_MAX = 24
 
-_WORD_CHAR = re.compile(r"[a-z0-9()|?*~]")
+_WORD_CHARS = re.compile(r"[a-z0-9()|?*~]+")
 
 
 class PatternSyntaxError(ValueError):
@@ -130,13 +130,32 @@ Requirement = Literals | tuple[tuple["Requirement", ...], ...]
 
 @dataclass(frozen=True)
 class Compiled:
-    exact: str
-    tolerant: str
-    padded: str  # exact for Hyperscan, on the padded word view (no look-arounds)
+    """A parsed expression and what the engines need of it; the regexes are rendered on
+    first use (most are never needed in a process: they are tried only where a match is
+    possible)."""
+
+    alternatives: tuple[tuple[Item, ...], ...]
     requires: tuple[tuple[Requirement, ...], ...]  # wherever exact matches, one alternative holds
     anchors: Literals  # one of these occurs wherever exact matches (the rarest item's words)
     heads: Literals  # a match of exact starts right after the leading space of one of these
     keywords: str  # matches the stripped view wherever tolerant matches ("": no tolerant regex)
+
+    @cached_property
+    def exact(self) -> str:
+        """The regex on the word view."""
+        body = "|".join(_seq(seq, "exact") for seq in self.alternatives)
+        return f"(?:{body})(?![a-z0-9])"
+
+    @cached_property
+    def tolerant(self) -> str:
+        """The split-tolerant regex of the keyword alternatives ("" when there are none)."""
+        return f"(?:{_tolerant(self.alternatives)})(?![a-z0-9])" if self.keywords else ""
+
+    @cached_property
+    def padded(self) -> str:
+        """exact for Hyperscan, on the padded word view (no look-arounds)."""
+        body = "|".join(_seq(seq, "exact", at_start=False) for seq in self.alternatives)
+        return f" (?:{body}) "
 
 
 # --- parsing ---------------------------------------------------------------------------
@@ -206,18 +225,24 @@ def _tokenise(expr: str) -> list[str]:
             tokens.append(expr[i : end + 1])
             i = end + 1
         else:
-            start, depth = i, 0
-            while i < len(expr) and _WORD_CHAR.match(expr[i]):
-                if expr[i] == "(":
-                    depth += 1
-                elif expr[i] == ")":
-                    depth -= 1
-                elif expr[i] == "|" and depth == 0:
-                    break
-                i += 1
-            if i == start:
+            run = _WORD_CHARS.match(expr, i)
+            if run is None:
                 raise PatternSyntaxError(f"unexpected {ch!r} in {expr!r}")
-            tokens.append(expr[start:i])
+            word = run.group()
+            if "(" not in word:
+                word = word.partition("|")[0]  # a "|" outside groups ends the word
+            else:
+                depth = 0
+                for end, char in enumerate(word):
+                    if char == "(":
+                        depth += 1
+                    elif char == ")":
+                        depth -= 1
+                    elif char == "|" and depth == 0:
+                        word = word[:end]
+                        break
+            tokens.append(word)
+            i += len(word)
     return tokens
 
 
@@ -487,13 +512,9 @@ def _tolerant(alts: tuple[tuple[Item, ...], ...]) -> str:
 def compile_expr(expr: str) -> Compiled:
     """Compile one expression of the pattern language; raises PatternSyntaxError."""
     alts = parse(expr)
-    exact = "|".join(_seq(seq, "exact") for seq in alts)
     keywords = tuple(dict.fromkeys(w for seq in alts for w in _keyword(seq)))
-    padded = "|".join(_seq(seq, "exact", at_start=False) for seq in alts)
     return Compiled(
-        exact=f"(?:{exact})(?![a-z0-9])",
-        tolerant=f"(?:{_tolerant(alts)})(?![a-z0-9])" if keywords else "",
-        padded=f" (?:{padded}) ",
+        alternatives=alts,
         requires=tuple(_requirement(seq) for seq in alts),
         anchors=frozenset().union(*(_anchor(seq)[0] for seq in alts)),
         heads=frozenset().union(*(_heads(seq[0]) for seq in alts)),

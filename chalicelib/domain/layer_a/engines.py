@@ -36,6 +36,7 @@ from __future__ import annotations
 
 import threading
 from collections.abc import Callable, Iterator
+from functools import cache
 from typing import Any, Protocol
 
 from chalicelib.domain.layer_a import hsdb
@@ -99,12 +100,16 @@ def _item_literals(requirement: Requirement) -> Literals:
     return frozenset().union(*(min(map(_item_literals, alt), key=len) for alt in requirement))
 
 
+@cache
 def _prune(literals: Literals) -> Literals:
     """The same test with fewer literals to report: a literal that starts with another one
     of the set ending in "*" (" shares " and " share") occurs only where that one does."""
-    open_ = [literal for literal in literals if not literal.endswith(" ")]
+    open_ = tuple(literal for literal in literals if not literal.endswith(" "))
+    if not open_:
+        return literals
+    kept = {literal for literal in literals if literal in open_ or not literal.startswith(open_)}
     return frozenset(
-        literal for literal in literals if not any(literal != o and literal.startswith(o) for o in open_)
+        literal for literal in kept if not literal.startswith(tuple(o for o in open_ if o != literal))
     )
 
 

@@ -1,9 +1,9 @@
 """Prebuilt Hyperscan databases: compiled once when patterns change, loaded in milliseconds.
 
-Compiling the engine's databases takes seconds (the per-expression filters of some
-expressions alone take many seconds), far too long for the first screen of a process.
-``python -m chalicelib.domain.layer_a.hsdb`` compiles every database the Hyperscan engine
-uses for the current pattern file and writes them, serialized, to
+Compiling the engine's databases takes about a minute (the per-expression filters of a
+few expressions alone take many seconds), far too long for the first screen of a process.
+``python -m chalicelib.domain.layer_a.prebuild`` compiles every database the Hyperscan
+engine uses for the current pattern file and writes them, serialized, to
 ``patterns/layer_a.hsdb``. At run time a database is taken from that file when the file
 holds one compiled from exactly the same expressions (each is keyed by a hash of its
 expressions and flags); otherwise it is compiled on demand (the per-expression filters
@@ -20,9 +20,8 @@ from __future__ import annotations
 import hashlib
 import json
 import struct
-import sys
 import zlib
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -114,20 +113,3 @@ def pack(hyperscan: Any, specs: Iterable[Spec]) -> bytes:
         offset += len(blob)
     header = json.dumps({"hyperscan": hyperscan.__version__, "databases": index}, sort_keys=True).encode()
     return MAGIC + struct.pack("<I", len(header)) + header + b"".join(blobs)
-
-
-def main(argv: Sequence[str] | None = None) -> int:
-    """Write patterns/layer_a.hsdb for the current pattern file (or the path given)."""
-    import hyperscan
-
-    from chalicelib.domain.layer_a.catalogue import load_catalogue
-    from chalicelib.domain.layer_a.engines import database_specs
-
-    args = list(sys.argv[1:] if argv is None else argv)
-    path = Path(args[0]) if args else HSDB_FILE
-    path.write_bytes(pack(hyperscan, database_specs(load_catalogue())))
-    return 0
-
-
-if __name__ == "__main__":
-    raise SystemExit(main())
