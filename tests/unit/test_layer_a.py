@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import random
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -17,9 +18,9 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from chalicelib.domain.layer_a import CATEGORIES, SEVERITY_SCORE, Screener, dsl, evaluate, screener
+from chalicelib.domain.layer_a import CATEGORIES, SEVERITY_SCORE, Screener, dsl, evaluate, hsdb, normalise, screener
 from chalicelib.domain.layer_a.catalogue import PATTERN_FILE, Entry, build_catalogue, load_catalogue
-from chalicelib.domain.layer_a.engines import HyperscanEngine, RegexEngine, build_engine
+from chalicelib.domain.layer_a.engines import HyperscanEngine, RegexEngine, _collect, build_engine, database_specs
 from chalicelib.domain.layer_a.normalise import _DROPPED_BLOCKS, View, _dropped, collapse_spaced_runs, fold_char
 from chalicelib.domain.layer_a.signals import classify_number, luhn_valid
 
@@ -97,7 +98,12 @@ _HOMOGLYPHS = {"a": "\u0430", "e": "\u0435", "o": "\u043e", "p": "\u0440", "c": 
 _LEET = {"o": "0", "e": "3", "a": "4", "s": "5", "t": "7", "i": "1", "b": "8", "g": "9"}
 
 
-def _sample_pieces(pieces: tuple[dsl.Piece, ...], rnd: random.Random) -> str:
+# Separators inside a "~" word: the pattern language allows up to three.
+_JOINS = ["", " ", "-"]
+_ALL_JOINS = [*_JOINS, "  ", "..", " - ", "_ ", "   "]
+
+
+def _sample_pieces(pieces: tuple[dsl.Piece, ...], rnd: random.Random, joins: list[str] = _JOINS) -> str:
     out = []
     for piece in pieces:
         if isinstance(piece, dsl.Letter):
@@ -105,32 +111,32 @@ def _sample_pieces(pieces: tuple[dsl.Piece, ...], rnd: random.Random) -> str:
                 out.append(piece.char)
         elif isinstance(piece, dsl.Group):
             if not piece.optional or rnd.random() < 0.5:
-                out.append(_sample_pieces(rnd.choice(piece.alternatives), rnd))
+                out.append(_sample_pieces(rnd.choice(piece.alternatives), rnd, joins))
         elif isinstance(piece, dsl.Suffix):
             out.append(rnd.choice(["", "s", "ing", "ed"]))
         else:
-            out.append(rnd.choice(["", " ", "-"]))
+            out.append(rnd.choice(joins))
     return "".join(out)
 
 
-def _sample_seq(seq: tuple[dsl.Item, ...], rnd: random.Random) -> str:
+def _sample_seq(seq: tuple[dsl.Item, ...], rnd: random.Random, joins: list[str] = _JOINS) -> str:
     words: list[str] = []
     for item in seq:
         if isinstance(item, dsl.Word):
-            words.append(_sample_pieces(item.pieces, rnd))
+            words.append(_sample_pieces(item.pieces, rnd, joins))
         elif isinstance(item, dsl.Choice):
             if not item.optional or rnd.random() < 0.5:
-                words.append(_sample_seq(rnd.choice(item.alternatives), rnd))
+                words.append(_sample_seq(rnd.choice(item.alternatives), rnd, joins))
         else:
             words.extend(rnd.choice(["the", "many", "our", "their"]) for _ in range(rnd.randint(0, item.count)))
     return rnd.choice(_SEPARATORS).join(w for w in words if w)
 
 
-def _sample(entry: Entry, rnd: random.Random) -> str:
+def _sample(entry: Entry, rnd: random.Random, joins: list[str] = _JOINS) -> str:
     from chalicelib.domain.layer_a.catalogue import expand
 
     alternatives = dsl.parse(expand(entry.expr, PATTERN_DATA.get("vocabulary", {})))
-    return _sample_seq(rnd.choice(alternatives), rnd)
+    return _sample_seq(rnd.choice(alternatives), rnd, joins)
 
 
 def _disguise(text: str, how: str, rnd: random.Random) -> str:
@@ -444,3 +450,154 @@ def test_nothing_is_loaded_at_import_time() -> None:
     )
     out = subprocess.run([sys.executable, "-c", script], cwd=REPO, capture_output=True, text=True, check=True)
     assert out.stdout.split() == ["0", "False"]
+
+
+# --- the Hyperscan stages, each against the regexes they stand in for ----------------------
+
+_NO_PREBUILT = Screener(load_catalogue(), HyperscanEngine(load_catalogue(), hsdb.Store(b"")))
+
+
+def _regex_starts(regex: re.Pattern[bytes], view: bytes) -> set[int]:
+    """Every position where the regex matches (what the screen collects)."""
+    found: set[int] = set()
+    position = 0
+    while (match := regex.search(view, position)) is not None:
+        found.add(match.start())
+        position = match.start() + 1
+    return found
+
+
+def _assert_stages_keep_every_match(engine: HyperscanEngine, words: bytes) -> None:
+    scan = engine.scan(words, None)
+    for entry in load_catalogue().entries:
+        starts = _regex_starts(entry.exact, words)
+        if not starts:
+            continue
+        if entry.kind == "allow":
+            offered = scan.allow_starts(entry.index)
+        else:
+            assert entry.index in scan.candidates, (entry.pattern_id, words)
+            offered = scan.candidates[entry.index]
+        assert offered is not None and starts <= set(offered), (entry.pattern_id, words, starts, offered)
+
+
+@settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(
+    index=st.integers(min_value=0, max_value=len(load_catalogue().entries) - 1),
+    seed=st.integers(min_value=0, max_value=2**32 - 1),
+    how=st.sampled_from(["plain", "upper", "zero_width", "homoglyph", "leet", "fullwidth"]),
+    before=st.lists(st.sampled_from(_TOKENS), max_size=6),
+    after=st.lists(st.sampled_from(_TOKENS), max_size=6),
+)
+def test_the_prefilter_stages_never_drop_a_regex_match(
+    index: int, seed: int, how: str, before: list[str], after: list[str]
+) -> None:
+    # Given a text holding an instance of some expression (allow and profanity entries too)
+    rnd = random.Random(seed)
+    entry = load_catalogue().entries[index]
+    view = View(" ".join([*before, _disguise(_sample(entry, rnd, _ALL_JOINS), how, rnd), *after]))
+    # Then every position where any expression's regex matches is among the positions the
+    # Hyperscan engine offers (literal scan, requirement check, per-expression filter, heads),
+    # with and without the prebuilt databases, on the word view and the joined views
+    for engine in (screener("hyperscan").engine, _NO_PREBUILT.engine):
+        assert isinstance(engine, HyperscanEngine)
+        _assert_stages_keep_every_match(engine, view.words)
+        for collapsed, _ in collapse_spaced_runs(view.words, view.plain):
+            _assert_stages_keep_every_match(engine, collapsed)
+
+
+def test_the_prefilter_stages_keep_every_match_of_the_suite() -> None:
+    engine = screener("hyperscan").engine
+    assert isinstance(engine, HyperscanEngine)
+    for case in BLOCK + PASS:
+        _assert_stages_keep_every_match(engine, View(case["text"]).words)
+
+
+@settings(max_examples=200, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(st.lists(st.one_of(st.sampled_from(_TOKENS), st.text(max_size=6)), max_size=25), st.sampled_from([" ", "", "-"]))
+def test_results_are_the_same_without_the_prebuilt_databases(tokens: list[str], joiner: str) -> None:
+    text = joiner.join(tokens)
+    assert _NO_PREBUILT.evaluate(text) == screener("hyperscan").evaluate(text)
+
+
+def test_benign_prose_is_settled_by_the_per_expression_filters() -> None:
+    # Given benign prose where context words co-occur ("children" ... "work"), some
+    # expressions pass the requirement check, but the per-expression filters (prebuilt)
+    # then rule every one of them out: no Python regex is tried at all
+    engine = screener("hyperscan").engine
+    assert isinstance(engine, HyperscanEngine)
+    text = " ".join(c["text"] for c in _cases("benign_domains"))
+    words = View(text).words
+    padded = b" " + words + b" "
+    present: set[int] = set()
+    engine._scan(engine._scratches(), engine._words, padded, _collect, present)
+    checked = {i for literal in present for i in engine._by_literal.get(literal, ())}
+    passing = [i for i in checked if engine._holds(i, present)]
+    assert passing
+    assert not [i for i in passing if engine.starts(i, padded)]
+    assert {i for i in engine.scan(words, None).candidates if i in engine._entries} == set()
+
+
+def test_word_literals_cover_every_spelling_of_a_word() -> None:
+    rnd = random.Random(7)
+    for source in ["surveil*", "neighbo(u)?r(s)?", "deep~fak(e|es|ed|ing)", "(hand|shot)~guns?", "ak~47s?", "l0ng"]:
+        word = dsl._parse_word(source)
+        literals = dsl.word_literals(source)
+        for _ in range(50):
+            spelled = View(_sample_pieces(word.pieces, rnd, _ALL_JOINS)).words
+            padded = b" " + spelled + b" "
+            assert any(padded.startswith(literal.encode()) for literal in literals), (source, spelled)
+
+
+# --- normalisation: remembered words ---------------------------------------------------------
+
+_SCRIPTS = st.sampled_from(
+    ["Волонтёры школы", "Οι εθελοντές", "社区志愿者", "bénévoles élèves", "गाँव", "المتطوعون", "ｇｕｎ", "g\u200bun",
+     "\u0455\u0440\u0443", "☀️💧", "ß ﬁ", "a\u0301", "\u00ad", "  ", " ", "x", "GUN", "\u2028", "\t\n"]
+)
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.lists(st.one_of(_SCRIPTS, st.text(max_size=8)), max_size=30), st.sampled_from([" ", "", "  "]))
+def test_folding_word_by_word_equals_folding_every_character(parts: list[str], joiner: str) -> None:
+    text = joiner.join(parts)
+    expected = "".join(fold_char(ch) if not ch.isascii() else normalise._fold_ascii(ch) for ch in text)
+    assert normalise.fold_text(text) == expected
+    assert normalise.fold_text(text) == expected  # again, with its words remembered
+
+
+# --- prebuilt databases ----------------------------------------------------------------------
+
+
+def test_the_prebuilt_databases_are_up_to_date() -> None:
+    # Regenerate with: python -m chalicelib.domain.layer_a.prebuild
+    store = hsdb.load_store()
+    missing = [spec.key for spec in database_specs(load_catalogue()) if spec.key not in store]
+    assert missing == [], f"{len(missing)} databases missing from {hsdb.HSDB_FILE.name}"
+
+
+def test_an_unusable_prebuilt_file_is_ignored() -> None:
+    import hyperscan
+
+    spec = hsdb.Spec(((0, b" gun ", int(hyperscan.HS_FLAG_SINGLEMATCH)),))
+    good = hsdb.Store(hsdb.pack(hyperscan, [spec]))
+    assert good.load(hyperscan, spec) is not None
+    other = hsdb.Spec(((0, b" guns ", int(hyperscan.HS_FLAG_SINGLEMATCH)),))
+    assert good.load(hyperscan, other) is None
+    packed = bytearray(hsdb.pack(hyperscan, [spec]))
+    packed[-20:] = bytes(20)  # a damaged database
+    assert hsdb.Store(bytes(packed)).load(hyperscan, spec) is None
+    assert len(hsdb.Store(b"not a database file")) == 0
+    assert hsdb.load_store(REPO / "no-such-file.hsdb").load(hyperscan, spec) is None
+
+
+def test_the_first_screen_compiles_no_regex_it_does_not_need() -> None:
+    script = (
+        "import time; from chalicelib.domain.layer_a import evaluate, screener;"
+        "r = evaluate('Volunteers repaired the roof of the village school before the rains.');"
+        "e = screener().catalogue.entries;"
+        "print(sum('exact' in x.__dict__ for x in e), len(e), r.blocked)"
+    )
+    out = subprocess.run([sys.executable, "-c", script], cwd=REPO, capture_output=True, text=True, check=True)
+    compiled, total, blocked = out.stdout.split()
+    assert (compiled, blocked) == ("0", "False") and int(total) > 200
