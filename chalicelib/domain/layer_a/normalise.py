@@ -174,18 +174,16 @@ def fold_text(text: str) -> str:
     words = text.split(" ")
     folded = list(map(_WORDS.get, words))
     missing = folded.count(None)
-    if missing * 4 > len(folded):
-        # Mostly new words: fold the text in one pass, and remember a few of its words.
-        learn = [word for word in words[: 4 * _LEARN_PER_TEXT] if word not in _WORDS][:_LEARN_PER_TEXT]
-        for word in learn:
-            _remember(word, _fold_chars(word))
-        return _fold_chars(text)
+    mostly_new = missing * 4 > len(folded)
     index = -1
-    for _ in range(missing):
+    for _ in range(min(missing, _LEARN_PER_TEXT) if mostly_new else missing):
         index = folded.index(None, index + 1)
         word = words[index]
         folded[index] = value = _fold_chars(word)
         _remember(word, value)
+    if mostly_new:
+        # Mostly new words (having remembered a few of them): fold the text in one pass.
+        return _fold_chars(text)
     return " ".join(folded)  # type: ignore[arg-type]  # no None is left
 
 
