@@ -588,6 +588,8 @@ def test_an_unusable_prebuilt_file_is_ignored() -> None:
     packed[-20:] = bytes(20)  # a damaged database
     assert hsdb.Store(bytes(packed)).load(hyperscan, spec) is None
     assert len(hsdb.Store(b"not a database file")) == 0
+    assert len(hsdb.Store(hsdb.MAGIC + b"\x05\x00\x00\x00{oops")) == 0
+    assert len(hsdb.Store(hsdb.MAGIC + b"\x01")) == 0
     assert hsdb.load_store(REPO / "no-such-file.hsdb").load(hyperscan, spec) is None
 
 

@@ -61,12 +61,17 @@ class Store:
     def __init__(self, data: bytes) -> None:
         self._data = data
         self._index: dict[str, list[int]] = {}
+        self._base = 0
         if data.startswith(MAGIC):
-            (length,) = struct.unpack_from("<I", data, len(MAGIC))
-            start = len(MAGIC) + 4
-            header = json.loads(data[start : start + length])
-            self._base = start + length
-            self._index = header["databases"]
+            try:
+                (length,) = struct.unpack_from("<I", data, len(MAGIC))
+                start = len(MAGIC) + 4
+                index = json.loads(data[start : start + length])["databases"]
+            except (struct.error, ValueError, KeyError, TypeError):
+                return  # a damaged file: as if there were none
+            if isinstance(index, dict):
+                self._base = start + length
+                self._index = index
 
     def __contains__(self, key: str) -> bool:
         return key in self._index
@@ -79,14 +84,14 @@ class Store:
         where = self._index.get(spec.key)
         if where is None:
             return None
-        offset, length = where
         try:
+            offset, length = where
             database = hyperscan.loadb(
                 zlib.decompress(self._data[self._base + offset : self._base + offset + length]),
                 hyperscan.HS_MODE_BLOCK,
             )
             hyperscan.Scratch(database)  # checks that it runs on this CPU
-        except (hyperscan.error, zlib.error, ValueError):
+        except (hyperscan.error, zlib.error, ValueError, TypeError):
             return None
         return database
 
