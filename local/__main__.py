@@ -7,7 +7,6 @@ import logging
 import os
 import signal
 import sys
-import threading
 from pathlib import Path
 
 from local import database
@@ -89,18 +88,23 @@ def _format_keys(keys: dict[str, object]) -> str:
     return "\n".join(lines) + "\n"
 
 
+class _Stop(Exception):
+    """Ctrl-C or SIGTERM: leave the serving loop and stop everything cleanly."""
+
+
 def cmd_serve(args: argparse.Namespace) -> int:
     prepare()
     os.environ["PUBLIC_BASE_URL"] = f"http://{args.host}:{args.port}"
     from chalice.cli.factory import CLIFactory
-    from chalice.local import create_local_server
 
     from app import app
     from chalicelib import bootstrap
+    from chalicelib.config import get_settings
     from chalicelib.db.pool import close_pool
     from chalicelib.entrypoints.schedules import JOBS
     from local.dispatcher import Dispatcher, LocalSender, Scheduler
     from local.handlers import local_handlers
+    from local.wsgi import make_server
 
     if not args.no_seed:
         from local.seed import seed_demo
@@ -111,13 +115,12 @@ def cmd_serve(args: argparse.Namespace) -> int:
     dispatcher = Dispatcher(sender)
     scheduler = Scheduler(JOBS)
     config = CLIFactory(str(ROOT)).create_config_obj(chalice_stage_name="local")
-    server = create_local_server(app, config, args.host, args.port)
-    stop = threading.Event()
+    settings = get_settings()
+    server = make_server(app, config, args.host, args.port,
+                         max_body_bytes=max(settings.max_request_bytes, settings.evidence_max_bytes))
 
     def shutdown(signum: int, frame: object) -> None:
-        if not stop.is_set():
-            stop.set()
-            threading.Thread(target=server.shutdown, daemon=True).start()
+        raise _Stop
 
     signal.signal(signal.SIGINT, shutdown)
     signal.signal(signal.SIGTERM, shutdown)
@@ -126,13 +129,18 @@ def cmd_serve(args: argparse.Namespace) -> int:
     sys.stdout.write(f"peerguard listening on http://{args.host}:{args.port} (Ctrl-C stops)\n")
     sys.stdout.flush()
     try:
-        server.server.serve_forever(poll_interval=0.2)
+        server.run()
+    except _Stop:
+        pass
     finally:
+        signal.signal(signal.SIGINT, signal.SIG_IGN)
+        signal.signal(signal.SIGTERM, signal.SIG_IGN)
+        server.task_dispatcher.shutdown()
+        server.close()
         dispatcher.stopped.set()
         scheduler.stopped.set()
         dispatcher.join(timeout=10)
         scheduler.join(timeout=10)
-        server.server.server_close()
         close_pool()
         sys.stdout.write("stopped\n")
     return 0
@@ -154,7 +162,12 @@ def main(argv: list[str] | None = None) -> int:
     sub.add_parser("verify-ledger", help="rebuild every balance from the journal; exit 1 on any mismatch"
                    ).set_defaults(func=cmd_verify_ledger)
     args = parser.parse_args(argv)
-    return int(args.func(args))
+    try:
+        return int(args.func(args))
+    finally:
+        if "chalicelib.db.pool" in sys.modules:
+            # Close the pool before the embedded server stops at exit, or it warns about lost connections.
+            sys.modules["chalicelib.db.pool"].close_pool()
 
 
 if __name__ == "__main__":
