@@ -50,6 +50,9 @@ ForbiddenCategory = Literal[
 ]
 Trust = Literal["new", "verified"]
 ClassifierName = Literal["anthropic", "offline"]
+# What the decision trail says when the offline stand-in decided.
+OFFLINE_NOTE = ("decided by the offline classifier (naive Bayes on a labelled set, not an LLM): "
+                "set ANTHROPIC_API_KEY to have Claude decide")
 
 DOMAINS: tuple[str, ...] = get_args(Domain)
 FORBIDDEN_CATEGORIES: tuple[str, ...] = get_args(ForbiddenCategory)
@@ -158,6 +161,7 @@ class ClassifierResult:
             "latency_ms": self.latency_ms,
             "error": self.error,
             "cached": self.cached,
+            **({"note": OFFLINE_NOTE} if self.stand_in else {}),
         }
 
     @classmethod
