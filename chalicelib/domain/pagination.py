@@ -19,7 +19,9 @@ def encode_cursor(created_at: datetime, row_id: Any) -> str:
     return base64.urlsafe_b64encode(raw).decode().rstrip("=")
 
 
-def decode_cursor(cursor: str, *, id_kind: Literal["uuid", "int"] = "uuid") -> tuple[datetime, str]:
+def decode_cursor(
+    cursor: str, *, id_kind: Literal["uuid", "int", "signed_int"] = "uuid"
+) -> tuple[datetime, str]:
     """The (created_at, id) position of a cursor. A malformed or forged cursor (including an id of the
     wrong kind for the list) is a validation error, never a database error."""
     try:
@@ -30,8 +32,10 @@ def decode_cursor(cursor: str, *, id_kind: Literal["uuid", "int"] = "uuid") -> t
             raise ValueError("bad cursor")
         if id_kind == "uuid":
             row_id = str(UUID(row_id))
-        elif not row_id.isascii() or not row_id.isdigit() or int(row_id) >= 2**63:
-            raise ValueError("bad cursor id")
+        else:
+            digits = row_id[1:] if id_kind == "signed_int" and row_id.startswith("-") else row_id
+            if not digits.isascii() or not digits.isdigit() or int(digits) >= 2**63:
+                raise ValueError("bad cursor id")
         return when, row_id
     except (ValueError, TypeError, OverflowError, json.JSONDecodeError, UnicodeDecodeError) as exc:
         raise ValidationFailed(

@@ -14,11 +14,12 @@ from chalicelib.domain.ledger import agent_account
 def balance_and_history(
     agent_id: UUID, *, limit: int, before: tuple[datetime, str] | None
 ) -> tuple[int, list[dict[str, Any]]]:
-    """The balance and one page (newest first, `limit` rows at most) of the agent's movements."""
+    """The balance and one page (newest first, `limit` rows at most) of the agent's movements,
+    hardship waivers included (amount 0)."""
     account = agent_account(agent_id)
     with transaction() as conn:
         balance = ledger_repo.balance_of(conn, account)
-        rows = ledger_repo.history(conn, account, limit=limit, before=before)
+        rows = ledger_repo.history(conn, account, limit=limit, before=before, agent_id=str(agent_id))
     return balance, rows
 
 

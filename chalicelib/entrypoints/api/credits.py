@@ -38,7 +38,7 @@ class CreditsOut(BaseModel):
 def credits(ctx: RequestContext) -> Reply:
     q: PageQuery = ctx.query
     assert ctx.caller.agent_id is not None
-    before = decode_cursor(q.cursor, id_kind="int") if q.cursor else None
+    before = decode_cursor(q.cursor, id_kind="signed_int") if q.cursor else None
     balance, rows = credit_service.balance_and_history(ctx.caller.agent_id, limit=q.limit + 1, before=before)
     page, more = rows[: q.limit], len(rows) > q.limit
     next_cursor = encode_cursor(page[-1]["created_at"], page[-1]["id"]) if more else None
