@@ -41,3 +41,29 @@ def decode_cursor(
         raise ValidationFailed(
             "cursor is not valid", details=[{"field": "cursor", "message": "malformed cursor"}]
         ) from exc
+
+
+def encode_ranked_cursor(rank: int, created_at: datetime, row_id: Any) -> str:
+    """A cursor for lists ordered by a rank first (e.g. priority), then (created_at, id)."""
+    raw = json.dumps([created_at.isoformat(), str(row_id), rank], separators=(",", ":")).encode()
+    return base64.urlsafe_b64encode(raw).decode().rstrip("=")
+
+
+def decode_ranked_cursor(cursor: str, *, id_kind: Literal["uuid", "int"] = "uuid") -> tuple[int, datetime, str]:
+    """The (rank, created_at, id) position of a ranked cursor; malformed -> a validation error."""
+    try:
+        padded = cursor + "=" * (-len(cursor) % 4)
+        created, row_id, rank = json.loads(base64.urlsafe_b64decode(padded.encode()))
+        if isinstance(rank, bool) or not isinstance(rank, int) or not -(2**31) <= rank < 2**31:
+            raise ValueError("bad rank")
+    except (ValueError, TypeError, json.JSONDecodeError, UnicodeDecodeError) as exc:
+        raise ValidationFailed(
+            "cursor is not valid", details=[{"field": "cursor", "message": "malformed cursor"}]
+        ) from exc
+    when, checked_id = decode_cursor(_pair_cursor(created, row_id), id_kind=id_kind)
+    return rank, when, checked_id
+
+
+def _pair_cursor(created: Any, row_id: Any) -> str:
+    raw = json.dumps([created, row_id], separators=(",", ":")).encode()
+    return base64.urlsafe_b64encode(raw).decode().rstrip("=")
