@@ -19,7 +19,7 @@ from urllib.parse import quote
 
 from chalice.app import Chalice
 from chalice.config import Config
-from chalice.local import LocalGateway, LocalGatewayException
+from chalice.local import CustomLocalChalice, LocalChalice, LocalGateway, LocalGatewayException
 from waitress.channel import HTTPChannel
 from waitress.server import BaseWSGIServer, MultiSocketServer, create_server
 from waitress.task import ErrorTask
@@ -82,6 +82,11 @@ class ChaliceWSGI:
     """A WSGI application that runs each request through Chalice's API Gateway emulation."""
 
     def __init__(self, app: Chalice, config: Config, max_body_bytes: int) -> None:
+        if not isinstance(app, LocalChalice):
+            # Chalice keeps the request being served on the app object; requests served in parallel
+            # need it per thread. The same swap ``chalice local`` makes (create_local_server).
+            CustomLocalChalice.__bases__ = (LocalChalice, app.__class__)
+            app.__class__ = CustomLocalChalice
         self.gateway = LocalGateway(app, config)
         self.max_body_bytes = max_body_bytes
 

@@ -73,27 +73,32 @@ def served(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Server, l
     assert "Traceback" not in text, text
 
 
-def raw(server: Server, request: bytes, *, read_limit: int = 1 << 20) -> tuple[int, dict[str, str], bytes]:
-    """Send ``request`` as is; parse the status line, headers and body of the answer."""
+def read_answer(sock: socket.socket) -> tuple[int, dict[str, str], bytes]:
+    """Read one HTTP answer from ``sock``: status, headers (lower-cased names) and body."""
+    data = b""
+    while b"\r\n\r\n" not in data:
+        chunk = sock.recv(65536)
+        if not chunk:
+            break
+        data += chunk
+    head, _, body = data.partition(b"\r\n\r\n")
+    lines = head.decode("latin-1").split("\r\n")
+    status = int(lines[0].split()[1])
+    headers = {k.strip().lower(): v.strip() for k, _, v in (line.partition(":") for line in lines[1:])}
+    length = int(headers.get("content-length", "0"))
+    while len(body) < length:
+        chunk = sock.recv(65536)
+        if not chunk:
+            break
+        body += chunk
+    return status, headers, body
+
+
+def raw(server: Server, request: bytes) -> tuple[int, dict[str, str], bytes]:
+    """Send ``request`` as is and read the answer."""
     with socket.create_connection((server.host, server.port), timeout=15) as sock:
         sock.sendall(request)
-        data = b""
-        while b"\r\n\r\n" not in data:
-            chunk = sock.recv(65536)
-            if not chunk:
-                break
-            data += chunk
-        head, _, body = data.partition(b"\r\n\r\n")
-        lines = head.decode("latin-1").split("\r\n")
-        status = int(lines[0].split()[1])
-        headers = {k.strip().lower(): v.strip() for k, _, v in (line.partition(":") for line in lines[1:])}
-        length = int(headers.get("content-length", "0"))
-        while len(body) < min(length, read_limit):
-            chunk = sock.recv(65536)
-            if not chunk:
-                break
-            body += chunk
-    return status, headers, body
+        return read_answer(sock)
 
 
 def assert_envelope(body: bytes, code: str) -> dict[str, object]:
@@ -128,10 +133,9 @@ def test_a_200_mb_body_is_refused_before_it_is_read(served: tuple[Server, list[s
         sock.sendall(b"POST /v1/submissions HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n"
                      + f"Content-Length: {declared}\r\n\r\n".encode() + b"x" * 65536)
         # Only 64 KiB of the 200 MB were sent: the answer comes anyway, so the server read no further.
-        answer = sock.recv(65536)
-    status_line, _, rest = answer.partition(b"\r\n")
-    assert b" 413 " in status_line + b" "
-    assert_envelope(rest.partition(b"\r\n\r\n")[2], "PAYLOAD_TOO_LARGE")
+        status, _, body = read_answer(sock)
+    assert status == 413
+    assert_envelope(body, "PAYLOAD_TOO_LARGE")
 
 
 def test_a_chunked_body_over_the_limit_gets_a_413(served: tuple[Server, list[str]]) -> None:
@@ -165,9 +169,14 @@ def test_oversized_headers_get_an_envelope_not_html(served: tuple[Server, list[s
 
 def test_head_answers_like_get_without_a_body(served: tuple[Server, list[str]]) -> None:
     server, _ = served
-    status, headers, body = raw(server, b"HEAD /v1/health HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
-    assert status == 200
-    assert int(headers["content-length"]) > 0
+    with socket.create_connection((server.host, server.port), timeout=15) as sock:
+        sock.sendall(b"HEAD /v1/health HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
+        answer = b""
+        while chunk := sock.recv(65536):
+            answer += chunk
+    head, _, body = answer.partition(b"\r\n\r\n")
+    assert head.startswith(b"HTTP/1.1 200")
+    assert b"Content-Length: 0" not in head
     assert body == b""
 
 
@@ -204,3 +213,20 @@ def test_clients_that_hang_up_leave_no_trace_and_the_server_keeps_serving(
         sock.close()  # linger 0: a reset, the rudest hang-up there is
     time.sleep(0.5)
     assert call(server.base, "GET", "/v1/health")[0] == 200
+
+
+def test_parallel_requests_each_see_their_own_caller(served: tuple[Server, list[str]]) -> None:
+    server, _ = served
+    agents = []
+    for n in range(12):
+        status, registered = call(server.base, "POST", "/v1/agents", {"name": f"parallel-{n}"})
+        assert status == 201, registered
+        agents.append((registered["data"]["agent"]["id"], registered["data"]["api_key"]))
+
+    def whoami(index: int) -> tuple[str, str]:
+        agent_id, key = agents[index % len(agents)]
+        return agent_id, call(server.base, "GET", "/v1/agents/me", key=key)[1]["data"]["id"]
+
+    with ThreadPoolExecutor(max_workers=12) as pool:
+        seen = list(pool.map(whoami, range(600)))
+    assert all(expected == got for expected, got in seen)

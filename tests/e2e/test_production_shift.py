@@ -155,10 +155,10 @@ class Shift:
             done = 0
             for evaluation in self.ok("GET", "/v1/evaluations/pending?limit=100", key=key):
                 decision = self.judge(index, evaluation)
-                status, _ = call(self.base, "POST", f"/v1/evaluations/{evaluation['id']}", {
+                status, answer = call(self.base, "POST", f"/v1/evaluations/{evaluation['id']}", {
                     "decision": decision, "confidence": 0.9, "reasoning": "Judged on the content shown."}, key=key)
                 self.answers[str(status)] += 1
-                assert status in (200, 409, 410), status  # 410: consensus was reached without this one
+                assert status in (200, 409, 410), (status, answer)  # 410: consensus was reached without this one
                 done += 1
             return done
 
