@@ -46,6 +46,8 @@ class Settings(BaseSettings):
 
     # Peer validation: evaluations a validator may be asked for per UTC day.
     validator_daily_quota: int = Field(default=10, ge=1)
+    # Shadow-mode evaluations count against their own daily quota, never against the live one.
+    validator_shadow_daily_quota: int = Field(default=10, ge=0)
 
     # API limits (per key per minute) and request size.
     rate_limit_agent_per_min: int = Field(default=60, ge=1)

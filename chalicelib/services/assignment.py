@@ -74,17 +74,19 @@ def assign_validators(
             conn, submitter["id"], exclude=submission_id, submissions=rules.RECENT_SUBMISSIONS)),
         location=location,
     )
-    picks = _compliant_picks(conn, validators_repo.candidates(conn, today=now), request,
-                             quota=settings.validator_daily_quota, now=now)
+    # Shadow work draws on its own quota (VALIDATOR_SHADOW_DAILY_QUOTA): it can never starve live work.
+    quota = settings.validator_daily_quota if mode == "live" else settings.validator_shadow_daily_quota
+    picks = _compliant_picks(conn, validators_repo.candidates(conn, today=now, mode=mode), request,
+                             quota=quota, now=now) if quota > 0 else []
     if not picks:
         metrics.add_metric(name="InsufficientValidators", unit="Count", value=1)
         return Assignment((), opened=False, repeated=False, reason="insufficient_validators")
 
     reserved = validators_repo.reserve_quota(conn, [UUID(p.validator_id) for p in picks], now=now,
-                                             quota=settings.validator_daily_quota)
+                                             quota=quota, mode=mode)
     kept = [p for p in picks if UUID(p.validator_id) in reserved]
     if len(kept) < rules.QUORUM:
-        validators_repo.release_quota(conn, sorted(reserved, key=str), assigned_day=now)
+        validators_repo.release_quota(conn, sorted(reserved, key=str), assigned_day=now, mode=mode)
         metrics.add_metric(name="InsufficientValidators", unit="Count", value=1)
         return Assignment((), opened=False, repeated=False, reason="insufficient_validators")
 

@@ -87,7 +87,7 @@ def decide_submission(conn: Connection, submission_id: UUID, *, cause: Cause, no
         conn, submission_id, status="expired" if cause == "timeout" else "cancelled", now=now)
     cancelled = [e for e in closed if e["status"] == "cancelled"]
     for e in cancelled:
-        validators_repo.release_quota(conn, [e["validator_id"]], assigned_day=e["assigned_at"])
+        validators_repo.release_quota(conn, [e["validator_id"]], assigned_day=e["assigned_at"], mode=review["mode"])
 
     live = review["mode"] == "live"
     layer_b_decision = cast(Verdict, review["layer_b_decision"])

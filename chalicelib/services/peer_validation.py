@@ -101,14 +101,17 @@ def validator_stats(agent_id: UUID, *, now: datetime | None = None) -> dict[str,
     """A validator's tier, scores, response rate, quota today, regions, counts and tier history."""
     now = now or datetime.now(UTC)
     quota = get_settings().validator_daily_quota
+    shadow_quota = get_settings().validator_shadow_daily_quota
     with transaction() as conn:
         v = _member(conn, agent_id)
         today = v["evaluations_today"] if v["quota_day"] == now.date() else 0
+        shadow_today = v["shadow_evaluations_today"] if v["shadow_quota_day"] == now.date() else 0
         return {
             "agent_id": v["agent_id"], "tier": v["tier"], "f1": v["f1_score"], "precision": v["precision_score"],
             "recall": v["recall_score"], "scored_evaluations": v["scored_evaluations"],
             "response_rate": v["response_rate"], "daily_quota": quota, "evaluations_today": today,
             "quota_left": max(0, quota - today),
+            "shadow_daily_quota": shadow_quota, "shadow_evaluations_today": shadow_today,
             "suspended": _is_suspended(v, now), "suspension_reason": v["suspension_reason"],
             "suspended_until": v["suspended_until"],
             "home_regions": validators_repo.regions(conn, agent_id),
@@ -150,6 +153,17 @@ def set_suspension(agent_id: UUID, *, suspended: bool, reason: str | None, until
     logger.info("validator suspension changed", extra={"agent_id": str(agent_id), "suspended": suspended,
                                                          "actor": actor})
     return validator_stats(agent_id, now=now)
+
+
+def reset_quota(agent_id: UUID, *, modes: Sequence[str], actor: str, reason: str,
+                now: datetime | None = None) -> dict[str, Any]:
+    """An operator gives a validator today's quota back (live, shadow or both); audited (who, why, before)."""
+    now = now or datetime.now(UTC)
+    with transaction() as conn:
+        _member(conn, agent_id, for_update=True)
+        before = validators_repo.reset_today(conn, agent_id, modes=modes, actor=actor, reason=reason, now=now)
+    logger.info("validator quota reset", extra={"agent_id": str(agent_id), "modes": list(modes), "actor": actor})
+    return {**before, "modes": list(modes), "stats": validator_stats(agent_id, now=now)}
 
 
 def reset_quotas(*, now: datetime | None = None) -> int:

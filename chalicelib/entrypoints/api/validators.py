@@ -56,6 +56,8 @@ class ValidatorStats(BaseModel):
     daily_quota: int
     evaluations_today: int
     quota_left: int
+    shadow_daily_quota: int
+    shadow_evaluations_today: int
     suspended: bool
     suspension_reason: str | None
     suspended_until: datetime | None
@@ -165,6 +167,30 @@ def suspension(ctx: RequestContext) -> ValidatorStats:
     body: SuspensionBody = ctx.body
     return ValidatorStats(**peer_validation.set_suspension(
         ctx.path.id, suspended=body.suspended, reason=body.reason, until=body.until, actor=ctx.caller.actor))
+
+
+class QuotaResetBody(RequestModel):
+    reason: Reason
+    modes: list[Literal["live", "shadow"]] = Field(default=["live", "shadow"], min_length=1,
+                                                   max_length=2)
+
+
+class QuotaResetOut(BaseModel):
+    live_before: int
+    shadow_before: int
+    modes: list[str]
+    stats: ValidatorStats
+
+
+@api_route(bp, "POST", "/v1/admin/validators/{id}/quota/reset",
+           summary="Give a validator today's quota back (live, shadow or both); audited", auth="admin",
+           tag="validators", path_params=IdPath, body=QuotaResetBody, response=QuotaResetOut, errors=(404,))
+def quota_reset(ctx: RequestContext) -> QuotaResetOut:
+    body: QuotaResetBody = ctx.body
+    result = peer_validation.reset_quota(ctx.path.id, modes=sorted(set(body.modes)), actor=ctx.caller.actor,
+                                         reason=body.reason)
+    return QuotaResetOut(live_before=result["live_before"], shadow_before=result["shadow_before"],
+                         modes=result["modes"], stats=ValidatorStats(**result["stats"]))
 
 
 @api_route(bp, "GET", "/v1/admin/validators/collusion",
