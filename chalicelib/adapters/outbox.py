@@ -3,36 +3,16 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass
-from typing import Any, Protocol
+from typing import Any
 
 from psycopg.types.json import Jsonb
 
 from chalicelib.db.pool import Connection
+from chalicelib.domain.outbox import TOPICS, OutboxMessage
 from chalicelib.observability import correlation_id as current_correlation_id
 
-TOPICS = ("guardrail", "consensus", "spot_check", "privacy")
 MAX_ATTEMPTS = 5
 LEASE_SECONDS = 60
-
-
-@dataclass(frozen=True)
-class OutboxMessage:
-    id: int
-    topic: str
-    payload: dict[str, Any]
-    correlation_id: str | None
-    attempts: int
-
-    @property
-    def message_key(self) -> str:
-        """Stable across redeliveries and resends: consumers deduplicate on it."""
-        return f"outbox:{self.id}"
-
-
-class MessageSender(Protocol):
-    def send(self, messages: Sequence[OutboxMessage]) -> set[int]:
-        """Deliver messages; return the ids that failed (they are retried later)."""
 
 
 def enqueue(

@@ -95,3 +95,7 @@ def decide_open(conn: Connection, submission_id: UUID, *, status: str, decided_b
         (status, decided_by, now, submission_id),
     )
     return cur.rowcount == 1
+
+
+def set_cost(conn: Connection, submission_id: UUID, cost_millicredits: int) -> None:
+    conn.execute("UPDATE submissions SET cost_millicredits = %s WHERE id = %s", (cost_millicredits, submission_id))

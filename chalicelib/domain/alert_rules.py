@@ -14,6 +14,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from fractions import Fraction
 from typing import Any, Literal
+from uuid import UUID
 
 from chalicelib.domain.gates import percentile, rate
 
@@ -288,3 +289,9 @@ def escalation_due(*, tier: int, status: str, created_at: datetime, escalated_at
         return False
     after = ESCALATE_AFTER.get(tier)
     return after is not None and now - created_at >= after
+
+
+@dataclass(frozen=True)
+class RaisedAlert:
+    id: UUID
+    created: bool  # False when the occurrence was folded into an existing alert

@@ -13,11 +13,11 @@ from typing import Any
 from uuid import UUID
 
 from chalicelib.adapters import hyperlocal_repo, review_repo
-from chalicelib.adapters.agents_repo import Principal
 from chalicelib.config import get_settings
 from chalicelib.db.pool import Connection, transaction
 from chalicelib.domain import hyperlocal
 from chalicelib.domain.errors import Conflict, Duplicate, NotFound
+from chalicelib.domain.principal import Principal
 from chalicelib.observability import logger, metrics
 from chalicelib.services import agents as agent_service
 

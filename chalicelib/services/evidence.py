@@ -27,7 +27,6 @@ from uuid import UUID, uuid4
 import psycopg
 
 from chalicelib.adapters import evidence_repo, flags_repo, hyperlocal_repo, outbox, review_repo
-from chalicelib.adapters.agents_repo import Principal
 from chalicelib.adapters.blob_store import (
     Action,
     BlobNotFound,
@@ -51,6 +50,7 @@ from chalicelib.domain.hyperlocal import (
     PhotoProcessor,
     PhotoRefused,
 )
+from chalicelib.domain.principal import Principal
 from chalicelib.observability import logger, metrics
 from chalicelib.services import agents as agent_service
 from chalicelib.services import missions as mission_service

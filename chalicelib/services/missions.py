@@ -10,10 +10,10 @@ from uuid import UUID, uuid4
 import psycopg
 
 from chalicelib.adapters import hyperlocal_repo
-from chalicelib.adapters.agents_repo import Principal
 from chalicelib.db.pool import transaction
 from chalicelib.domain import hyperlocal
 from chalicelib.domain.errors import Conflict, Duplicate, Forbidden, NotFound
+from chalicelib.domain.principal import Principal
 
 
 @dataclass(frozen=True)

@@ -9,11 +9,11 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from chalicelib.adapters import alerts_repo, flags_repo, operations_repo, outbox
-from chalicelib.adapters.operations_repo import JobSummary
 from chalicelib.config import get_settings
 from chalicelib.db.pool import pool_stats, transaction
 from chalicelib.domain import alert_rules
 from chalicelib.domain.gates import percentile
+from chalicelib.domain.jobs import JobSummary
 from chalicelib.observability import emit, logger
 
 DLQ_STATE = "dlq_depths"
@@ -90,7 +90,7 @@ def _dead_letter_depths(client: Any) -> dict[str, int | None]:
     if settings.dispatch_mode != "sqs" and client is None:
         return {}  # locally the outbox's dead rows are the dead-letter queue
     from chalicelib.adapters import queue_metrics
-    from chalicelib.adapters.outbox import TOPICS
+    from chalicelib.domain.outbox import TOPICS
 
     names = queue_metrics.dead_letter_queue_names(settings.queue_prefix, TOPICS)
     return queue_metrics.dead_letter_depths(names, region=settings.aws_region, client=client)

@@ -17,13 +17,13 @@ from chalicelib.adapters import (
     submissions_repo,
     validators_repo,
 )
-from chalicelib.adapters.agents_repo import Principal
 from chalicelib.config import get_settings
 from chalicelib.db.pool import Connection, transaction
 from chalicelib.domain import collusion, gates, routing
 from chalicelib.domain import consensus as rules
 from chalicelib.domain.consensus import LatLng
 from chalicelib.domain.errors import Conflict, Forbidden, Gone, NotFound, ValidationFailed
+from chalicelib.domain.principal import Principal
 from chalicelib.observability import emit, logger, metrics
 from chalicelib.services.assignment import assign_validators
 

@@ -153,7 +153,7 @@ def test_rate_limit_answers_429_with_retry_after(api: Api, monkeypatch: pytest.M
 
 def test_keyset_pagination_walks_every_row_once_even_with_equal_timestamps(api: Api) -> None:
     """Defect 11: paging by a random UUID while ordering by time lost and repeated rows."""
-    from chalicelib.adapters.agents_repo import Principal
+    from chalicelib.domain.principal import Principal
     from chalicelib.services.submissions import SubmissionDraft, submit_content
 
     key, agent = api.register("prolific")

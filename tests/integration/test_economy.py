@@ -445,7 +445,7 @@ def test_concurrent_submissions_and_other_fees_of_one_agent_neither_deadlock_nor
     import threading
     import time
 
-    from chalicelib.adapters.agents_repo import Principal
+    from chalicelib.domain.principal import Principal
     from chalicelib.services.submissions import SubmissionDraft, submit_content
 
     locked = ledger_repo.lock_balances

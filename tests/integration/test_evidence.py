@@ -297,7 +297,7 @@ def test_defect_8_a_detector_error_quarantines_instead_of_meaning_no_faces(
 
 
 def test_a_duplicate_delivery_changes_nothing(world: World, db: str) -> None:
-    from chalicelib.adapters.outbox import OutboxMessage
+    from chalicelib.domain.outbox import OutboxMessage
     from functions.privacy.handler import handler
     from local.dispatcher import FakeLambdaContext, sqs_record
 

@@ -16,7 +16,6 @@ from typing import Any, Literal
 from chalice.app import Blueprint, Request, Response
 from pydantic import BaseModel, ValidationError
 
-from chalicelib.adapters.agents_repo import Principal
 from chalicelib.config import get_settings
 from chalicelib.domain.errors import (
     DomainError,
@@ -25,6 +24,7 @@ from chalicelib.domain.errors import (
     RateLimited,
     ValidationFailed,
 )
+from chalicelib.domain.principal import Principal
 from chalicelib.observability import bind, flush, logger
 
 Auth = Literal["public", "optional", "agent", "human", "member", "admin", "any"]
