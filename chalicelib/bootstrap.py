@@ -14,6 +14,7 @@ from chalicelib.adapters.postgres_uow import PostgresUnitOfWork
 from chalicelib.config import anthropic_api_key, get_settings
 from chalicelib.domain.layer_b import Classifier
 from chalicelib.services import delivery
+from chalicelib.services.ports import Notifier, OperationalProbes
 from chalicelib.services.unit_of_work import MessageSender, UnitOfWork
 
 
@@ -26,6 +27,20 @@ def relay_after_commit(outbox_ids: Sequence[int]) -> None:
     """Push just-committed outbox messages on at once (SQS mode only; the sweeper is the safety net)."""
     delivery.relay_after_commit(PostgresUnitOfWork(), sender, outbox_ids,
                                 dispatch_mode=get_settings().dispatch_mode)
+
+
+def notifiers() -> list[Notifier]:
+    """The alert channels the settings turn on (the log always)."""
+    from chalicelib.adapters import notifiers as channels
+
+    return list(channels.configured(get_settings()))
+
+
+def probes() -> OperationalProbes:
+    """Dead-letter depths (SQS) and this process's pool, for the alert engine and worker health."""
+    from chalicelib.adapters.probes import RuntimeProbes
+
+    return RuntimeProbes()
 
 
 @lru_cache(maxsize=1)

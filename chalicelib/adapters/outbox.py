@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
+from datetime import datetime
 from typing import Any
 
 from psycopg.types.json import Jsonb
@@ -81,3 +82,10 @@ def oldest_unsent_age_seconds(conn: Connection) -> float | None:
         " WHERE sent_at IS NULL AND dead_at IS NULL"
     ).fetchone()
     return float(row["age"]) if row and row["age"] is not None else None
+
+
+def dead_since(conn: Connection, since: datetime) -> int:
+    """How many messages were parked as dead after `since`."""
+    row = conn.execute("SELECT count(*) AS n FROM outbox WHERE dead_at > %s", (since,)).fetchone()
+    assert row is not None
+    return int(row["n"])

@@ -96,7 +96,8 @@ def pending() -> list[SlowStatement]:
 def persist_pending(transaction: Callable[[], AbstractContextManager[Any]]) -> int:
     """Write remembered slow statements to `slow_queries` in their own transaction; returns how many.
 
-    Called after each transaction (with the pool's `transaction`) when there is something to write. Never raises: the slow-query log
+    Called after each transaction (with the pool's `transaction`) when there is something to write.
+    Never raises: the slow-query log
     must not break the work it observes (statements stay pending and are retried next time).
     """
     global _retry_after  # noqa: PLW0603

@@ -8,7 +8,7 @@ import re
 
 import pytest
 
-from chalicelib.adapters import postgres_uow
+from chalicelib.adapters import outbox, postgres_uow
 from chalicelib.services import repositories, unit_of_work
 
 PROTOCOLS = {
@@ -46,7 +46,7 @@ def test_every_protocol_method_exists_in_its_adapter_with_the_same_parameters(na
 def test_the_unit_of_work_offers_every_repository_and_the_postgres_one_binds_each() -> None:
     declared = {k: v for k, v in inspect.get_annotations(unit_of_work.UnitOfWork, eval_str=True).items()}
     assert set(declared.values()) == set(PROTOCOLS.values())
-    bound = dict(postgres_uow._REPOSITORIES, outbox=postgres_uow.outbox)
+    bound = dict(postgres_uow._REPOSITORIES, outbox=outbox)
     assert set(bound) == set(declared)
     for attribute, protocol in declared.items():
         assert bound[attribute].__name__ == _module_of(protocol)
