@@ -9,6 +9,7 @@ from uuid import UUID
 from chalice.app import Blueprint
 from pydantic import BaseModel, StringConstraints
 
+from chalicelib import bootstrap
 from chalicelib.domain.pagination import (
     decode_cursor,
     decode_ranked_cursor,
@@ -112,7 +113,8 @@ def list_reviews(ctx: RequestContext) -> Reply:
         after = (when, row_id)
     elif q.cursor:
         after = decode_cursor(q.cursor)
-    rows = review_service.list_items(status=q.status, subject_type=q.subject_type, limit=q.limit + 1, after=after,
+    rows = review_service.list_items(bootstrap.unit_of_work(), status=q.status, subject_type=q.subject_type,
+                                     limit=q.limit + 1, after=after,
                                      subject_id=q.subject_id, agent_id=q.agent_id, source=q.source, sort=q.sort,
                                      after_priority=after_priority)
     page, more = rows[: q.limit], len(rows) > q.limit
@@ -128,13 +130,14 @@ def list_reviews(ctx: RequestContext) -> Reply:
 @api_route(bp, "GET", "/v1/admin/reviews/{id}", summary="A review item with its history and subject",
            auth="admin", tag=TAG, path_params=IdPath, response=ReviewItemDetail, errors=(404,))
 def get_review(ctx: RequestContext) -> ReviewItemDetail:
-    return ReviewItemDetail.model_validate(review_service.get_item(ctx.path.id))
+    return ReviewItemDetail.model_validate(review_service.get_item(bootstrap.unit_of_work(), ctx.path.id))
 
 
 @api_route(bp, "POST", "/v1/admin/reviews/{id}/claim", summary="Claim a pending or escalated item",
            auth="admin", tag=TAG, path_params=IdPath, response=ReviewItemOut, errors=(404, 409))
 def claim_review(ctx: RequestContext) -> ReviewItemOut:
-    return ReviewItemOut.model_validate(review_service.claim(ctx.path.id, actor=ctx.caller.actor))
+    return ReviewItemOut.model_validate(review_service.claim(bootstrap.unit_of_work(), ctx.path.id,
+                                                             actor=ctx.caller.actor))
 
 
 @api_route(bp, "POST", "/v1/admin/reviews/{id}/review",
@@ -143,7 +146,8 @@ def claim_review(ctx: RequestContext) -> ReviewItemOut:
            errors=(404, 409))
 def review_review(ctx: RequestContext) -> ReviewOutcome:
     body: ReviewDecision = ctx.body
-    item, effect = review_service.review_item(ctx.path.id, actor=ctx.caller.actor, decision=body.decision,
+    item, effect = review_service.review_item(bootstrap.unit_of_work(), ctx.path.id, actor=ctx.caller.actor,
+                                              decision=body.decision,
                                               notes=body.notes)
     return ReviewOutcome(item=ReviewItemOut.model_validate(item),
                          submission=SubmissionEffect.model_validate(effect) if effect else None)
@@ -154,7 +158,8 @@ def review_review(ctx: RequestContext) -> ReviewOutcome:
            auth="admin", tag=TAG, body=ReviewNotes, path_params=IdPath, response=ReviewItemOut, errors=(404, 409))
 def escalate_review(ctx: RequestContext) -> ReviewItemOut:
     body: ReviewNotes = ctx.body
-    return ReviewItemOut.model_validate(review_service.escalate(ctx.path.id, actor=ctx.caller.actor, notes=body.notes))
+    return ReviewItemOut.model_validate(review_service.escalate(bootstrap.unit_of_work(), ctx.path.id,
+                                                                actor=ctx.caller.actor, notes=body.notes))
 
 
 @api_route(bp, "POST", "/v1/admin/reviews/{id}/dismiss",
@@ -162,4 +167,5 @@ def escalate_review(ctx: RequestContext) -> ReviewItemOut:
            auth="admin", tag=TAG, body=ReviewNotes, path_params=IdPath, response=ReviewItemOut, errors=(404, 409))
 def dismiss_review(ctx: RequestContext) -> ReviewItemOut:
     body: ReviewNotes = ctx.body
-    return ReviewItemOut.model_validate(review_service.dismiss(ctx.path.id, actor=ctx.caller.actor, notes=body.notes))
+    return ReviewItemOut.model_validate(review_service.dismiss(bootstrap.unit_of_work(), ctx.path.id,
+                                                               actor=ctx.caller.actor, notes=body.notes))
