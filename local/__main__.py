@@ -1,4 +1,4 @@
-"""Local runner: `python -m local serve|admin-key|migrate|seed|db-url|verify-ledger`."""
+"""Local runner: `python -m local serve|admin-key|migrate|seed|db-url|verify-ledger|demo peer`."""
 
 from __future__ import annotations
 
@@ -147,6 +147,28 @@ def cmd_serve(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_demo(args: argparse.Namespace) -> int:
+    import contextlib
+    import io
+
+    from local.demo import run_peer_demo
+
+    out = sys.stdout
+
+    def say(line: str) -> None:
+        out.write(line + "\n")
+        out.flush()
+
+    # The app's logs and metric lines would bury the story: kept aside, shown only if it fails.
+    noise = io.StringIO()
+    try:
+        with contextlib.redirect_stdout(noise), contextlib.redirect_stderr(noise):
+            return run_peer_demo(say)
+    except Exception:
+        sys.stderr.write(noise.getvalue()[-8000:])
+        raise
+
+
 def main(argv: list[str] | None = None) -> int:
     logging.basicConfig(level=logging.WARNING)
     parser = argparse.ArgumentParser(prog="python -m local")
@@ -162,6 +184,9 @@ def main(argv: list[str] | None = None) -> int:
     sub.add_parser("db-url", help="print the database URL").set_defaults(func=cmd_db_url)
     sub.add_parser("verify-ledger", help="rebuild every balance from the journal; exit 1 on any mismatch"
                    ).set_defaults(func=cmd_verify_ledger)
+    demo = sub.add_parser("demo", help="run a story end to end in a database of its own")
+    demo.add_argument("story", choices=["peer"], help="peer: validators join, peers decide, rollback")
+    demo.set_defaults(func=cmd_demo)
     args = parser.parse_args(argv)
     try:
         return int(args.func(args))
