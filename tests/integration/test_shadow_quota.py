@@ -58,9 +58,10 @@ def test_shadow_work_uses_up_its_own_quota_and_live_work_still_finds_validators(
 
 
 def test_an_operator_resets_a_validators_quota_and_the_reset_is_recorded(world: PeerWorld) -> None:
-    [validator, *_] = world.add_validators(6)
+    world.add_validators(6)
     assert world.set_flag("PEER_VALIDATION_ENABLED", True).status == 200
-    submit_as_newcomer(world, "shadow-one")
+    sub_id = submit_as_newcomer(world, "shadow-one")
+    validator, _ = world.assignments(sub_id)[0]  # one who spent a shadow evaluation on it
 
     url = f"/v1/admin/validators/{validator.id}/quota/reset"
     refused = world.api.post(url, key=world.admin, body={"modes": ["shadow"]})
