@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import base64
 import json
+import logging
 import uuid
 from collections.abc import Callable, Iterable
 from http import HTTPStatus
@@ -158,4 +159,6 @@ def make_server(app: Chalice, config: Config, host: str, port: int, *, max_body_
         clear_untrusted_proxy_headers=True,
     )
     server.channel_class = EnvelopeChannel
+    # "Task queue depth is N": every request waiting for a free thread, logged as a warning; not news.
+    logging.getLogger("waitress.queue").setLevel(logging.ERROR)
     return server
