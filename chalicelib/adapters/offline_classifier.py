@@ -155,6 +155,9 @@ FEASIBILITY_CUES = frozenset(stem(w) for w in (
 class OfflineClassifier:
     """The linear model standing in for the LLM: deterministic, free, and clearly labelled."""
 
+    offline = True
+    model = MODEL
+
     def classify(self, item: ClassifierInput) -> ClassifierResult:
         """Score ``item`` with the committed model; always returns an assessment."""
         started = time.monotonic()
