@@ -28,7 +28,7 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 from chalicelib.adapters import offline_classifier as oc  # noqa: E402
-from chalicelib.domain.layer_b import DOMAINS, ClassifierInput, decide  # noqa: E402
+from chalicelib.domain.layer_b import DEFAULT_THRESHOLDS, DOMAINS, ClassifierInput, decide  # noqa: E402
 
 DATA = sorted((ROOT / "bench" / "data").glob("offline_classifier_*.tsv"))
 OUT = ROOT / "build" / "bench"
@@ -158,7 +158,8 @@ def weigh_harm(examples: list[Example], chosen: dict[str, Any]) -> dict[str, Any
             model = oc.NaiveBayes.from_dict({**data, "log_prior": prior})
             for example in folds[f]:
                 probs = model.probabilities(oc.features(example.title, example.body))
-                approved = probs["aligned"] >= 0.70 and probs[oc.HARMFUL] < 0.60
+                approved = (probs["aligned"] >= DEFAULT_THRESHOLDS.approve
+                            and probs[oc.HARMFUL] < DEFAULT_THRESHOLDS.harm_warn)
                 right[example.group] += approved == (example.group == "aligned")
         sizes = Counter(e.group for e in examples)
         balance = sum(right[g] / sizes[g] for g in oc.GROUPS) / len(oc.GROUPS)
