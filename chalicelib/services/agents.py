@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
 from uuid import UUID, uuid4
@@ -13,48 +12,19 @@ from chalicelib.config import get_settings
 from chalicelib.db.pool import transaction
 from chalicelib.domain import api_keys
 from chalicelib.domain.errors import Forbidden, RateLimited, Unauthorized
-from chalicelib.domain.ledger import FAUCET, agent_account, transfer
-from chalicelib.domain.money import STARTER_GRANT
-
-
-@dataclass(frozen=True)
-class Registration:
-    agent: dict[str, Any]
-    api_key: str
-    balance: int
+from chalicelib.domain.ledger import agent_account
+from chalicelib.services import registration
+from chalicelib.services.registration import Registration
 
 
 def register_agent(
-    *, kind: str, name: str, description: str, caller: Principal | None, owner_id: UUID | None = None
+    *, kind: str, name: str, description: str, caller: Principal | None, owner_id: UUID | None = None,
+    source_address: str | None = None,
 ) -> Registration:
-    """Create an agent or human with a key (returned once) and pay the starter grant, in one transaction.
-
-    The owner is never self-declared: an agent registering a sibling shares its owner, an admin may
-    name one, and anyone else becomes the owner of a new identity.
-    """
-    if caller is not None and caller.role != "admin":
-        owner_id = caller.owner_id
-    elif caller is None:
-        owner_id = None
-    agent_id = uuid4()
-    owner = owner_id or uuid4()
-    key = api_keys.generate()
-    with transaction() as conn:
-        agent = agents_repo.insert_agent(
-            conn, agent_id=agent_id, kind=kind, name=name, description=description, owner_id=owner
-        )
-        agents_repo.insert_key(
-            conn, key_id=uuid4(), prefix=key.prefix, key_hash=key.key_hash, role=kind, agent_id=agent_id
-        )
-        ledger_repo.create_agent_account(conn, agent_id)
-        ledger_repo.post_entry(
-            conn,
-            idempotency_key=f"starter-grant:{agent_id}",
-            kind="starter_grant",
-            legs=transfer(FAUCET, agent_account(agent_id), STARTER_GRANT),
-            memo={"agent_id": str(agent_id)},
-        )
-    return Registration(agent=agent, api_key=key.plaintext, balance=STARTER_GRANT)
+    """Create an agent or human with a key (returned once); see services/registration.py for the role
+    rules, the limits and the starter grant (paid once per owner per window)."""
+    return registration.register(kind=kind, name=name, description=description, caller=caller,
+                                 owner_id=owner_id, source_address=source_address)
 
 
 def create_admin_key(label: str = "") -> str:

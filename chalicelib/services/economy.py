@@ -20,6 +20,7 @@ from chalicelib.domain.ledger import FAUCET, SINK, agent_account, transfer
 from chalicelib.observability import logger
 
 SNAPSHOT_WINDOW = timedelta(hours=1)
+GRANT_BASELINE_WINDOWS = 24  # starter grants of a window are compared with the 24 windows before it
 
 
 def charge_submission(conn: Connection, principal: Principal, submission: dict[str, Any], now: datetime) -> int:
@@ -143,10 +144,11 @@ def economy_health(conn: Connection, *, window_start: datetime, window_end: date
     """The economy over [window_start, window_end) with the alerts its rules give (nothing is stored)."""
     figures, extra = economy_repo.figures(conn, window_start, window_end)
     daily = economy_repo.daily_flows(conn, window_end, economy.STARVATION_DAYS)
+    baseline = economy_repo.earlier_grants(conn, window_start, window_end, GRANT_BASELINE_WINDOWS)
     return HealthReport(
         window_start=window_start, window_end=window_end, figures=figures,
         circulating=extra["circulating"], total_validators=extra["total_validators"],
-        alerts=economy.health_alerts(figures, daily),
+        alerts=economy.health_alerts(figures, daily, baseline),
     )
 
 
