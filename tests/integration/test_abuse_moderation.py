@@ -51,7 +51,7 @@ def test_finding_9_a_suspended_agent_is_refused_on_its_next_request_and_back_whe
 
 def test_finding_9_a_revoked_key_is_refused_on_its_next_request(api: Api, db: str) -> None:
     admin = admin_key()
-    key, agent = api.register("leaky")
+    key, _ = api.register("leaky")
     prefix = key.split("_")[1]
     done = api.post(f"/v1/admin/keys/{prefix}/revoke", key=admin, body={"reason": "posted on a forum"})
     assert done.status == 200, done.body

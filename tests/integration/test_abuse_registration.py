@@ -35,7 +35,7 @@ def minted(db: str) -> tuple[int, int]:
     return int(row[0]), int(row[1])
 
 
-def farm(api: Api) -> dict[str, int]:
+def farm(api: Api) -> dict[int, int]:
     """The farm of the issue, from one address: 30 anonymous registrations, then 58 with one of the new
     keys, then 60 more with three other new keys (20 each). Returns the answers by status."""
     statuses: dict[int, int] = {}
@@ -150,7 +150,7 @@ def test_finding_2_starter_grant_is_paid_once_per_owner_per_window(api: Api, db:
 
 
 @pytest.mark.parametrize(
-    ("carrier", "kind", "owner_id", "status"),
+    "case",
     [
         (None, "agent", False, 201), (None, "human", False, 201), (None, "agent", True, 403),
         ("agent", "agent", False, 201), ("agent", "human", False, 403), ("agent", "agent", True, 403),
@@ -158,8 +158,9 @@ def test_finding_2_starter_grant_is_paid_once_per_owner_per_window(api: Api, db:
         ("admin", "agent", True, 201), ("admin", "human", True, 201), ("admin", "agent", False, 201),
     ],
 )
-def test_finding_2_role_rules_for_who_registers_whom(
-        api: Api, db: str, carrier: str | None, kind: str, owner_id: bool, status: int) -> None:
+def test_finding_2_role_rules_for_who_registers_whom(api: Api, db: str, case: tuple[str | None, str, bool, int]
+                                                     ) -> None:
+    carrier, kind, owner_id, status = case
     keys = {"agent": api.register("an-agent")[0], "human": api.register("a-human", kind="human")[0],
             "admin": admin_key(), None: None}
     body = {"name": "newcomer", "kind": kind}
