@@ -93,7 +93,6 @@ def cmd_serve(args: argparse.Namespace) -> int:
     prepare()
     os.environ["PUBLIC_BASE_URL"] = f"http://{args.host}:{args.port}"
     from chalice.cli.factory import CLIFactory
-    from chalice.local import create_local_server
 
     from app import app
     from chalicelib import bootstrap
@@ -101,6 +100,7 @@ def cmd_serve(args: argparse.Namespace) -> int:
     from chalicelib.entrypoints.schedules import JOBS
     from local.dispatcher import Dispatcher, LocalSender, Scheduler
     from local.handlers import local_handlers
+    from local.http import create_server
 
     if not args.no_seed:
         from local.seed import seed_demo
@@ -111,7 +111,7 @@ def cmd_serve(args: argparse.Namespace) -> int:
     dispatcher = Dispatcher(sender)
     scheduler = Scheduler(JOBS)
     config = CLIFactory(str(ROOT)).create_config_obj(chalice_stage_name="local")
-    server = create_local_server(app, config, args.host, args.port)
+    server = create_server(app, config, args.host, args.port)
     stop = threading.Event()
 
     def shutdown(signum: int, frame: object) -> None:

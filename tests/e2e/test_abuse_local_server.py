@@ -1,0 +1,109 @@
+"""Findings 5 and 8 over real HTTP: the local server answers unknown routes with the envelope's 404 and
+keeps tokens out of its access log."""
+
+from __future__ import annotations
+
+import http.client
+import json
+import os
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import pytest
+
+from tests.e2e.test_local_server import free_port
+
+ROOT = Path(__file__).resolve().parents[2]
+pytestmark = pytest.mark.e2e
+
+
+@dataclass
+class Server:
+    host: str
+    port: int
+    proc: subprocess.Popen[str]
+    output: list[str] = field(default_factory=list)
+
+    def stop(self) -> str:
+        """Ctrl-C the server (once) and return everything it printed."""
+        if not self.output:
+            self.proc.send_signal(2)
+            try:
+                out, _ = self.proc.communicate(timeout=20)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                out, _ = self.proc.communicate()
+            self.output.append(out)
+        return self.output[0]
+
+    def request(self, method: str, path: str, body: bytes | None = None,
+                headers: dict[str, str] | None = None) -> tuple[int, dict[str, str], bytes]:
+        conn = http.client.HTTPConnection(self.host, self.port, timeout=10)
+        try:
+            conn.request(method, path, body=body, headers=headers or {})  # the path is sent as written
+            response = conn.getresponse()
+            return response.status, {k.lower(): v for k, v in response.getheaders()}, response.read()
+        finally:
+            conn.close()
+
+
+@pytest.fixture
+def server(db: str) -> Iterator[Server]:
+    port = free_port()
+    env = {**os.environ, "DATABASE_URL": db, "PORT": str(port)}
+    proc = subprocess.Popen([sys.executable, "-m", "local", "serve", "--port", str(port), "--no-seed"], cwd=ROOT,
+                            env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    running = Server("127.0.0.1", port, proc)
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline:
+        try:
+            if running.request("GET", "/v1/health")[0] == 200:
+                break
+        except OSError:
+            time.sleep(0.2)
+    else:
+        proc.kill()
+        pytest.fail("server did not start: " + (proc.stdout.read() if proc.stdout else ""))
+    try:
+        yield running
+    finally:
+        running.stop()
+
+
+@pytest.mark.parametrize(("method", "path"), [
+    ("GET", "/v1/nope"), ("GET", "/v1/HEALTH"), ("POST", "/v1/submission"), ("GET", "/v1/./health"),
+    ("GET", "/v1/../v1/health"), ("DELETE", "/nothing/here"), ("GET", "/v1/agents/me/extra"),
+])
+def test_finding_5_unknown_routes_answer_the_envelope_404_locally(server: Server, method: str, path: str) -> None:
+    status, headers, body = server.request(method, path, headers={"Authorization": "Bearer whatever"})
+    answer = json.loads(body)
+    assert status == 404, (path, body)
+    assert answer["ok"] is False and answer["error"]["code"] == "NOT_FOUND"
+    assert answer["requestId"] == headers["x-request-id"]
+
+
+def test_finding_8_the_access_log_never_shows_query_strings(server: Server) -> None:
+    secret = "1767225600.deadbeefcafe"
+    evidence = "00000000-0000-0000-0000-000000000000"
+    server.request("PUT", f"/v1/evidence/{evidence}/upload?token={secret}", body=b"x",
+                   headers={"Content-Type": "image/jpeg"})
+    server.request("GET", f"/v1/evidence/{evidence}/download?token={secret}")
+    server.request("GET", f"/v1/nope?token={secret}")
+    output = server.stop()
+    assert f"/v1/evidence/{evidence}/upload" in output  # the access log is there, without its query
+    assert secret not in output and "token=" not in output
+
+
+def test_finding_8_access_log_lines_keep_the_path_and_drop_the_query(capsys: pytest.CaptureFixture[str]) -> None:
+    from local.http import RequestHandler
+
+    handler = object.__new__(RequestHandler)
+    handler.client_address = ("127.0.0.1", 5555)
+    handler.requestline = "PUT /v1/evidence/abc/upload?token=123.secret HTTP/1.1"
+    handler.log_request(200, 12)
+    logged = capsys.readouterr().err
+    assert "/v1/evidence/abc/upload" in logged and "secret" not in logged and "token" not in logged
