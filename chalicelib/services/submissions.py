@@ -11,7 +11,7 @@ from uuid import UUID, uuid4
 
 import psycopg
 
-from chalicelib.adapters import outbox, submissions_repo
+from chalicelib.adapters import hyperlocal_repo, outbox, submissions_repo
 from chalicelib.adapters.agents_repo import Principal
 from chalicelib.db.pool import Connection, transaction
 from chalicelib.domain import layer_a
@@ -102,6 +102,8 @@ def submit_content(
     }
     try:
         with transaction() as conn:
+            if draft.mission_id is not None:
+                _check_mission(conn, draft.mission_id, now)
             row = submissions_repo.insert(conn, values)
             submissions_repo.add_trail(conn, submission_id, "layer_a", verdict)
             outbox_ids: tuple[int, ...] = ()
@@ -122,6 +124,17 @@ def submit_content(
         emit("Decisions", Path="layer_a")
         raise _rejection(row, verdict["categories"])
     return SubmitOutcome(submission=row, replayed=False, outbox_ids=outbox_ids)
+
+
+def _check_mission(conn: Connection, mission_id: UUID, now: datetime) -> None:
+    """A submission may name only an existing mission that is open and not expired (404 / 409)."""
+    mission = hyperlocal_repo.get_mission(conn, mission_id, for_share=True)
+    if mission is None:
+        raise NotFound("mission not found", details={"field": "mission_id"})
+    if mission["status"] != "open" or mission["expires_at"] <= now:
+        raise Conflict("the mission is closed or expired",
+                       details={"field": "mission_id", "status": mission["status"],
+                                "expires_at": mission["expires_at"].isoformat()})
 
 
 def charge_hook(conn: Connection, principal: Principal, submission: dict[str, Any], now: datetime) -> None:
@@ -149,7 +162,9 @@ def _replay(agent_id: UUID, key: str, request_hash: str) -> SubmitOutcome | None
                        details={"idempotency_key": key})
     if row["decided_by"] == "layer_a":
         layer_a_verdict: dict[str, Any] = next((t["verdict"] for t in trail if t["stage"] == "layer_a"), {})
-        raise _rejection(row, list(layer_a_verdict.get("categories", [])))
+        rejection = _rejection(row, list(layer_a_verdict.get("categories", [])))
+        rejection.headers["Idempotent-Replayed"] = "true"  # the replay of a 422 says so like any replay
+        raise rejection
     return SubmitOutcome(submission=row, replayed=True)
 
 
