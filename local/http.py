@@ -15,7 +15,14 @@ from typing import Any
 
 from chalice.app import Chalice
 from chalice.config import Config
-from chalice.local import ChaliceRequestHandler, ForbiddenError, LocalDevServer, LocalGatewayException
+from chalice.local import (
+    ChaliceRequestHandler,
+    CustomLocalChalice,
+    ForbiddenError,
+    LocalChalice,
+    LocalDevServer,
+    LocalGatewayException,
+)
 
 _QUERY = re.compile(r"\?[^\s\"]*")
 
@@ -39,4 +46,9 @@ class RequestHandler(ChaliceRequestHandler):
 
 
 def create_server(app: Chalice, config: Config, host: str, port: int) -> LocalDevServer:
+    """Chalice's `create_local_server` with our handler. Like it, make `current_request` thread-local:
+    the server answers requests in threads, and a shared one hands a request to another's view."""
+    if not isinstance(app, LocalChalice):
+        CustomLocalChalice.__bases__ = (LocalChalice, app.__class__)
+        app.__class__ = CustomLocalChalice
     return LocalDevServer(app, config, host, port, handler_cls=RequestHandler)

@@ -10,6 +10,7 @@ import subprocess
 import sys
 import time
 from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -107,3 +108,24 @@ def test_finding_8_access_log_lines_keep_the_path_and_drop_the_query(capsys: pyt
     handler.log_request(200, 12)
     logged = capsys.readouterr().err
     assert "/v1/evidence/abc/upload" in logged and "secret" not in logged and "token" not in logged
+
+
+def test_concurrent_requests_each_answer_their_own_caller(server: Server) -> None:
+    """The local server answers in threads: each request must reach its own view (current_request is
+    thread-local, as in Chalice's own local server)."""
+    keys: dict[str, str] = {}
+    for i in range(8):
+        status, _, body = server.request("POST", "/v1/agents", json.dumps({"name": f"caller-{i}"}).encode(),
+                                         {"Content-Type": "application/json"})
+        assert status == 201, body
+        data = json.loads(body)["data"]
+        keys[data["api_key"]] = data["agent"]["id"]
+
+    def me(key: str) -> tuple[str, str]:
+        status, _, body = server.request("GET", "/v1/agents/me", headers={"Authorization": f"Bearer {key}"})
+        assert status == 200, body
+        return keys[key], json.loads(body)["data"]["id"]
+
+    with ThreadPoolExecutor(max_workers=8) as pool:
+        answers = list(pool.map(me, [k for k in keys for _ in range(6)]))
+    assert all(expected == got for expected, got in answers)
