@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import threading
 from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import AbstractContextManager, contextmanager
 from contextvars import ContextVar
 from typing import Any
 
@@ -90,13 +90,23 @@ def is_unavailable(exc: BaseException) -> bool:
     return False
 
 
+def connection() -> AbstractContextManager[Connection]:
+    """Borrow a pooled connection, waiting at most the current acquire timeout (see acquire_timeout)."""
+    return get_pool().connection(timeout=_acquire_timeout.get())
+
+
 @contextmanager
 def transaction() -> Iterator[Connection]:
     """A connection inside one transaction: committed on success, rolled back on any exception."""
-    with get_pool().connection(timeout=_acquire_timeout.get()) as conn:
+    with connection() as conn:
         with conn.transaction():
             yield conn
-    timing.persist_pending()  # slow statements seen meanwhile, if any (a no-op otherwise)
+    after_transaction()
+
+
+def after_transaction() -> None:
+    """Store the slow statements seen meanwhile, if any (a no-op otherwise)."""
+    timing.persist_pending(transaction)
 
 
 def pool_stats() -> dict[str, int]:

@@ -27,6 +27,7 @@ _REFUSED_HINTS = {
 CLOCK_SKEW = timedelta(minutes=5)
 # Earlier capture times are camera clocks never set (0001-01-01, 1970-01-01) or forgeries.
 EARLIEST_CAPTURE = datetime(2000, 1, 1, tzinfo=UTC)
+MAX_RETRIES = 3  # times a failed photo may be sent through the privacy stage again
 
 Sequence = Literal["before", "after", "standalone"]
 EvidenceStatus = Literal["quarantined", "processing", "ready", "rejected"]

@@ -11,14 +11,13 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 from uuid import UUID, uuid4
 
-from chalicelib.adapters import agents_repo, ledger_repo, registrations_repo
-from chalicelib.adapters.agents_repo import Principal
 from chalicelib.config import get_settings
-from chalicelib.db.pool import transaction
 from chalicelib.domain import api_keys, registration
 from chalicelib.domain.ledger import FAUCET, agent_account, transfer
 from chalicelib.domain.money import STARTER_GRANT
+from chalicelib.domain.principal import Principal
 from chalicelib.observability import emit
+from chalicelib.services.unit_of_work import UnitOfWork
 
 
 @dataclass(frozen=True)
@@ -45,7 +44,7 @@ def limits() -> tuple[list[registration.Limit], list[registration.Limit]]:
 
 
 def register(
-    *, kind: str, name: str, description: str, caller: Principal | None, owner_id: UUID | None = None,
+    uow: UnitOfWork, *, kind: str, name: str, description: str, caller: Principal | None, owner_id: UUID | None = None,
     source_address: str | None, now: datetime | None = None,
 ) -> Registration:
     """Create an identity with a key (returned once).
@@ -63,34 +62,33 @@ def register(
     per_address, per_owner = limits()
     agent_id = uuid4()
     key = api_keys.generate()
-    with transaction() as conn:
-        registrations_repo.lock_subjects(conn, f"address:{fingerprint}", f"owner:{owner}")
+    with uow:
+        uow.registrations.lock_subjects(f"address:{fingerprint}", f"owner:{owner}")
         if source_address is not None:
             for limit in per_address:
                 registration.check_limit(
-                    limit, registrations_repo.recent_by_address(conn, fingerprint, now - limit.window), now)
+                    limit, uow.registrations.recent_by_address(fingerprint, now - limit.window), now)
         for limit in per_owner:
-            registration.check_limit(limit, registrations_repo.recent_by_owner(conn, owner, now - limit.window), now)
+            registration.check_limit(limit, uow.registrations.recent_by_owner(owner, now - limit.window), now)
         window = timedelta(days=get_settings().starter_grant_window_days)
-        grant = STARTER_GRANT if registration.grant_due(registrations_repo.grants_since(conn, owner, now - window)) \
+        grant = STARTER_GRANT if registration.grant_due(uow.registrations.grants_since(owner, now - window)) \
             else 0
-        agent = agents_repo.insert_agent(
-            conn, agent_id=agent_id, kind=kind, name=name, description=description, owner_id=owner
+        agent = uow.agents.insert_agent(
+            agent_id=agent_id, kind=kind, name=name, description=description, owner_id=owner
         )
-        agents_repo.insert_key(
-            conn, key_id=uuid4(), prefix=key.prefix, key_hash=key.key_hash, role=kind, agent_id=agent_id
+        uow.agents.insert_key(
+            key_id=uuid4(), prefix=key.prefix, key_hash=key.key_hash, role=kind, agent_id=agent_id
         )
-        ledger_repo.create_agent_account(conn, agent_id)
+        uow.ledger.create_agent_account(agent_id)
         if grant:
-            ledger_repo.post_entry(
-                conn,
+            uow.ledger.post_entry(
                 idempotency_key=f"starter-grant:{agent_id}",
                 kind="starter_grant",
                 legs=transfer(FAUCET, agent_account(agent_id), grant),
                 memo={"agent_id": str(agent_id), "owner_id": str(owner)},
             )
-        registrations_repo.insert(
-            conn, agent_id=agent_id, owner_id=owner, kind=kind, address_fingerprint=fingerprint,
+        uow.registrations.insert(
+            agent_id=agent_id, owner_id=owner, kind=kind, address_fingerprint=fingerprint,
             registered_by=caller.actor if caller is not None else "anonymous", starter_grant=grant, now=now,
         )
     emit("Registrations", Kind=kind)

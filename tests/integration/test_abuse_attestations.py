@@ -10,6 +10,7 @@ from uuid import UUID, uuid4
 import psycopg
 import pytest
 
+from chalicelib.bootstrap import unit_of_work
 from chalicelib.services import registration
 from chalicelib.services.agents import authenticate
 from tests.integration.test_attestations import attest, make_problem, review_items, urgency
@@ -89,12 +90,12 @@ def test_finding_3_sock_patterns_are_counted_in_the_collusion_report(api: Api, d
         attest(api, sock, problem, "not_found")
     # Shared address: two anonymous humans (distinct owners) registered from one address.
     for i in range(2):
-        reg = registration.register(kind="human", name=f"cafe-{i}", description="", caller=None,
+        reg = registration.register(unit_of_work(), kind="human", name=f"cafe-{i}", description="", caller=None,
                                     source_address="198.51.100.77")
         attest(api, reg.api_key, problem, "confirmed")
     # Same owner as the problem: written before the rule existed (straight into the table).
     [early] = socks_of(api, admin, owner, 1)
-    early_id = authenticate(f"Bearer {early}").agent_id
+    early_id = authenticate(unit_of_work(), f"Bearer {early}").agent_id
     with psycopg.connect(db) as conn:
         conn.execute("INSERT INTO attestations (problem_id, human_id, status, created_at) VALUES (%s, %s, 'resolved',"
                      " %s)", (UUID(problem), early_id, datetime.now(UTC)))

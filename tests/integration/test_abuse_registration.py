@@ -12,6 +12,7 @@ from uuid import UUID, uuid4
 import psycopg
 import pytest
 
+from chalicelib.bootstrap import unit_of_work
 from chalicelib.domain.errors import Forbidden, RateLimited
 from chalicelib.services import registration
 from chalicelib.services.agents import authenticate, create_admin_key
@@ -65,7 +66,7 @@ def test_finding_2_credit_farm_replayed_from_one_address_mints_at_most_the_addre
     identities, credits = minted(db)
     assert statuses == {201: 30, 429: 118}
     assert (identities, credits) == (30, 1500)
-    assert verify_ledger()["mismatches"] == []
+    assert verify_ledger(unit_of_work())["mismatches"] == []
 
 
 @pytest.mark.parametrize("carrier", ["agent", "human", "admin"])
@@ -85,14 +86,14 @@ def test_finding_2_every_registration_counts_against_the_address_limit_whatever_
 
 def test_finding_2_owner_limits_hold_whatever_the_addresses(db: str) -> None:
     """Ten per minute and twenty per day per owner, even from twenty different addresses."""
-    admin = create_admin_key()
-    caller = authenticate(f"Bearer {admin}")
+    admin = create_admin_key(unit_of_work())
+    caller = authenticate(unit_of_work(), f"Bearer {admin}")
     owner = uuid4()
     now = datetime.now(UTC)
 
     def sibling(i: int, at: datetime) -> registration.Registration:
-        return registration.register(kind="agent", name=f"s-{i}", description="", caller=caller, owner_id=owner,
-                                     source_address=f"198.51.100.{i}", now=at)
+        return registration.register(unit_of_work(), kind="agent", name=f"s-{i}", description="", caller=caller,
+                                     owner_id=owner, source_address=f"198.51.100.{i}", now=at)
 
     for i in range(10):
         sibling(i, now)
@@ -109,16 +110,16 @@ def test_finding_2_owner_limits_hold_whatever_the_addresses(db: str) -> None:
 
 
 def test_finding_2_concurrent_siblings_cannot_race_past_the_owner_limit(db: str) -> None:
-    admin = create_admin_key()
-    caller = authenticate(f"Bearer {admin}")
+    admin = create_admin_key(unit_of_work())
+    caller = authenticate(unit_of_work(), f"Bearer {admin}")
     owner = uuid4()
     outcomes: list[str] = []
     lock = threading.Lock()
 
     def attempt(i: int) -> None:
         try:
-            registration.register(kind="agent", name=f"racer-{i}", description="", caller=caller, owner_id=owner,
-                                  source_address=f"203.0.113.{i}")
+            registration.register(unit_of_work(), kind="agent", name=f"racer-{i}", description="", caller=caller,
+                                  owner_id=owner, source_address=f"203.0.113.{i}")
             result = "created"
         except RateLimited:
             result = "limited"
@@ -142,11 +143,11 @@ def test_finding_2_starter_grant_is_paid_once_per_owner_per_window(api: Api, db:
     # A window later the owner's next identity is granted again.
     later = datetime.now(UTC) + timedelta(days=31)
     owner = UUID(first["owner_id"])
-    caller = authenticate(f"Bearer {key}")
-    again = registration.register(kind="agent", name="next-month", description="", caller=caller,
+    caller = authenticate(unit_of_work(), f"Bearer {key}")
+    again = registration.register(unit_of_work(), kind="agent", name="next-month", description="", caller=caller,
                                   source_address=None, now=later)
     assert again.starter_grant == 50_000 and again.agent["owner_id"] == owner
-    assert verify_ledger()["mismatches"] == []
+    assert verify_ledger(unit_of_work())["mismatches"] == []
 
 
 @pytest.mark.parametrize(
@@ -182,25 +183,24 @@ def test_finding_2_a_refused_registration_writes_nothing(api: Api, db: str) -> N
 
 
 def test_finding_2_a_spike_of_starter_grants_raises_an_economy_alert(db: str) -> None:
-    from chalicelib.db.pool import transaction
     from chalicelib.services import economy
 
     now = datetime.now(UTC)
     for i in range(21):  # 21 owners from 21 addresses: 1,050 credits of grants within the hour
-        registration.register(kind="agent", name=f"new-{i}", description="", caller=None,
+        registration.register(unit_of_work(), kind="agent", name=f"new-{i}", description="", caller=None,
                               source_address=f"192.0.2.{i}", now=now)
-    with transaction() as conn:
-        report = economy.economy_health(conn, window_start=now - timedelta(hours=1),
+    with unit_of_work() as uow:
+        report = economy.economy_health(uow, window_start=now - timedelta(hours=1),
                                         window_end=now + timedelta(seconds=1))
     assert report.figures.starter_grants == 21 * 50_000
     assert "economy_starter_grant_spike" in [a.rule for a in report.alerts]
-    with transaction() as conn:
-        quiet = economy.economy_health(conn, window_start=now + timedelta(hours=1),
+    with unit_of_work() as uow:
+        quiet = economy.economy_health(uow, window_start=now + timedelta(hours=1),
                                        window_end=now + timedelta(hours=2))
     assert "economy_starter_grant_spike" not in [a.rule for a in quiet.alerts]
 
 
 def test_finding_2_role_rules_hold_inside_the_service_too(db: str) -> None:
     with pytest.raises(Forbidden):
-        registration.register(kind="agent", name="x", description="", caller=None, owner_id=uuid4(),
+        registration.register(unit_of_work(), kind="agent", name="x", description="", caller=None, owner_id=uuid4(),
                               source_address=None)

@@ -13,6 +13,7 @@ import pytest
 from PIL import Image
 from pydantic import BaseModel, ValidationError
 
+from chalicelib.bootstrap import unit_of_work
 from chalicelib.entrypoints.api.framework import ROUTES, validation_details
 from tests.integration.evidence_support import World, leaky_jpeg, world  # noqa: F401 - the fixture
 from tests.integration.test_attestations import make_problem
@@ -74,7 +75,7 @@ def test_finding_8_the_privacy_stage_refuses_mismatched_bytes_that_reached_stora
     registered = world.register(data=data, content_type="image/jpeg").data
     evidence_id = UUID(registered["evidence"]["id"])
     evidence_service.blob_store().put(evidence_service.quarantine_key(evidence_id), data, "image/jpeg")
-    assert evidence_service.process_evidence(evidence_id, clean_photo) == "rejected"
+    assert evidence_service.process_evidence(unit_of_work(), evidence_id, clean_photo) == "rejected"
     assert world.evidence(str(evidence_id))["status"] == "rejected"
 
 

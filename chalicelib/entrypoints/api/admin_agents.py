@@ -10,6 +10,7 @@ from uuid import UUID
 from chalice.app import Blueprint
 from pydantic import BaseModel, Field
 
+from chalicelib import bootstrap
 from chalicelib.entrypoints.api.framework import RequestContext, api_route
 from chalicelib.entrypoints.api.models import IdPath, ParamsModel, Reason, RequestModel
 from chalicelib.services import attestations as attestation_service
@@ -87,7 +88,8 @@ def _key(row: dict[str, Any]) -> KeyOut:
            auth="admin", tag=TAG, path_params=IdPath, body=ActionBody, response=AgentActionResult,
            errors=(404, 409))
 def suspend(ctx: RequestContext) -> AgentActionResult:
-    done = moderation.set_agent_suspended(ctx.caller, ctx.path.id, suspended=True, reason=ctx.body.reason)
+    done = moderation.set_agent_suspended(bootstrap.unit_of_work(), ctx.caller, ctx.path.id, suspended=True,
+                                          reason=ctx.body.reason)
     return AgentActionResult(agent=_agent(done["agent"]), action=AdminActionOut(**done["action"]))
 
 
@@ -96,7 +98,8 @@ def suspend(ctx: RequestContext) -> AgentActionResult:
            auth="admin", tag=TAG, path_params=IdPath, body=ActionBody, response=AgentActionResult,
            errors=(404, 409))
 def reactivate(ctx: RequestContext) -> AgentActionResult:
-    done = moderation.set_agent_suspended(ctx.caller, ctx.path.id, suspended=False, reason=ctx.body.reason)
+    done = moderation.set_agent_suspended(bootstrap.unit_of_work(), ctx.caller, ctx.path.id, suspended=False,
+                                          reason=ctx.body.reason)
     return AgentActionResult(agent=_agent(done["agent"]), action=AdminActionOut(**done["action"]))
 
 
@@ -105,14 +108,14 @@ def reactivate(ctx: RequestContext) -> AgentActionResult:
            auth="admin", tag=TAG, path_params=PrefixPath, body=ActionBody, response=KeyActionResult,
            errors=(404, 409))
 def revoke(ctx: RequestContext) -> KeyActionResult:
-    done = moderation.revoke_key(ctx.caller, ctx.path.prefix, reason=ctx.body.reason)
+    done = moderation.revoke_key(bootstrap.unit_of_work(), ctx.caller, ctx.path.prefix, reason=ctx.body.reason)
     return KeyActionResult(key=_key(done["key"]), action=AdminActionOut(**done["action"]))
 
 
 @api_route(bp, "GET", "/v1/admin/agents/{id}", summary="An agent's status, keys (prefixes) and operator actions",
            auth="admin", tag=TAG, path_params=IdPath, response=AgentRecord, errors=(404,))
 def record(ctx: RequestContext) -> AgentRecord:
-    found = moderation.agent_record(ctx.path.id)
+    found = moderation.agent_record(bootstrap.unit_of_work(), ctx.path.id)
     return AgentRecord(agent=_agent(found["agent"]), keys=[_key(k) for k in found["keys"]],
                        actions=[AdminActionOut(**a) for a in found["actions"]])
 
@@ -142,4 +145,4 @@ class SockReport(BaseModel):
            summary="Sock patterns among attestations: same owner as the problem, shared owners or addresses",
            auth="admin", tag=TAG, query=SockQuery, response=SockReport)
 def socks(ctx: RequestContext) -> SockReport:
-    return SockReport(**attestation_service.sock_report(days=ctx.query.days))
+    return SockReport(**attestation_service.sock_report(bootstrap.unit_of_work(), days=ctx.query.days))

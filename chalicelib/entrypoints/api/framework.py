@@ -17,9 +17,8 @@ from typing import Any, Literal
 from chalice.app import Blueprint, Request, Response
 from pydantic import BaseModel, ValidationError
 
-from chalicelib.adapters.agents_repo import Principal
+from chalicelib import bootstrap
 from chalicelib.config import get_settings
-from chalicelib.db.pool import acquire_timeout, is_unavailable
 from chalicelib.domain.errors import (
     DomainError,
     Forbidden,
@@ -29,6 +28,7 @@ from chalicelib.domain.errors import (
     UnsupportedMediaType,
     ValidationFailed,
 )
+from chalicelib.domain.principal import Principal
 from chalicelib.observability import bind, emit, flush, logger
 
 Auth = Literal["public", "optional", "agent", "human", "member", "admin", "any"]
@@ -129,7 +129,7 @@ def _json_response(body: dict[str, Any], status: int, request_id: str, headers: 
 
 def map_exception(exc: Exception, request_id: str) -> Response:
     """The one mapping from exceptions to envelopes. Unknown errors are logged, never leaked."""
-    if is_unavailable(exc):
+    if bootstrap.database_unavailable(exc):
         # Counted, not an unhandled error: the client is told to come back (DB_API_ACQUIRE_TIMEOUT_S).
         emit("DatabaseUnavailable")
         logger.warning("database unavailable", extra={"request_id": request_id, "error": type(exc).__name__})
@@ -235,7 +235,7 @@ def _authorize(spec: RouteSpec, request: Request) -> Principal | None:
     header = request.headers.get("authorization")
     if spec.auth == "public" or (spec.auth == "optional" and not header):
         return None
-    principal = agent_service.authenticate(header)
+    principal = agent_service.authenticate(bootstrap.unit_of_work(), header)
     allowed = {
         "optional": {"agent", "human", "admin"},
         "any": {"agent", "human", "admin"},
@@ -246,7 +246,8 @@ def _authorize(spec: RouteSpec, request: Request) -> Principal | None:
     }[spec.auth]
     if principal.role not in allowed:
         raise Forbidden(f"this route is for {spec.auth} keys")
-    agent_service.enforce_rate_limit(f"key:{principal.key_id}", agent_service.limit_for(principal))
+    agent_service.enforce_rate_limit(bootstrap.unit_of_work(), f"key:{principal.key_id}",
+                                     agent_service.limit_for(principal))
     return principal
 
 
@@ -263,7 +264,7 @@ def _handle(spec: RouteSpec, fn: Callable[[RequestContext], Any], request: Reque
     correlation = headers.get("x-correlation-id", "")
     correlation_id = correlation if _TOKEN_RE.match(correlation) else request_id
     with bind(request_id=request_id, correlation_id=correlation_id), \
-            acquire_timeout(get_settings().db_api_acquire_timeout_s):
+            bootstrap.request_acquire_timeout(get_settings().db_api_acquire_timeout_s):
         try:
             return _answer(spec, fn, request, path_args=path_args, request_id=request_id,
                            correlation_id=correlation_id, headers=headers)
@@ -278,7 +279,8 @@ def _answer(spec: RouteSpec, fn: Callable[[RequestContext], Any], request: Reque
         if principal is None and spec.public_rate_limit is not None:
             from chalicelib.services import agents as agent_service
 
-            agent_service.enforce_rate_limit(f"ip:{_source_ip(request)}:{spec.path}", spec.public_rate_limit)
+            agent_service.enforce_rate_limit(bootstrap.unit_of_work(), f"ip:{_source_ip(request)}:{spec.path}",
+                                             spec.public_rate_limit)
         ctx = RequestContext(
             request_id=request_id,
             correlation_id=correlation_id,
