@@ -74,8 +74,11 @@ def test_finding_8_the_privacy_stage_refuses_mismatched_bytes_that_reached_stora
     data = png_bytes()
     registered = world.register(data=data, content_type="image/jpeg").data
     evidence_id = UUID(registered["evidence"]["id"])
-    evidence_service.blob_store().put(evidence_service.quarantine_key(evidence_id), data, "image/jpeg")
-    assert evidence_service.process_evidence(unit_of_work(), evidence_id, clean_photo) == "rejected"
+    from chalicelib import bootstrap
+
+    bootstrap.blob_store().put(evidence_service.quarantine_key(evidence_id), data, "image/jpeg")
+    assert evidence_service.process_evidence(unit_of_work(), bootstrap.blob_store(), evidence_id,
+                                             clean_photo) == "rejected"
     assert world.evidence(str(evidence_id))["status"] == "rejected"
 
 
