@@ -12,6 +12,7 @@ from __future__ import annotations
 import base64
 import json
 import logging
+import sys
 import uuid
 from collections.abc import Callable, Iterable
 from http import HTTPStatus
@@ -99,6 +100,9 @@ class ChaliceWSGI:
             status, headers, body = envelope_error(500, "INTERNAL_ERROR", "an internal error occurred")
         headers.append(("Content-Length", str(len(body))))
         start_response(status, headers)
+        # Access log: the path without its query string (signed upload/download links carry tokens there).
+        print(f'"{environ["REQUEST_METHOD"]} {environ.get("PATH_INFO") or "/"}" {status.split()[0]} {len(body)}',
+              file=sys.stderr, flush=True)
         # HEAD: the headers GET would send, with its Content-Length, and no body.
         return [] if str(environ["REQUEST_METHOD"]).upper() == "HEAD" else [body]
 

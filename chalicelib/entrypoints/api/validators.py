@@ -14,6 +14,7 @@ from chalicelib.domain.pagination import encode_cursor
 from chalicelib.entrypoints.api.evaluations import uuid_cursor
 from chalicelib.entrypoints.api.framework import Reply, RequestContext, api_route
 from chalicelib.entrypoints.api.models import IdPath, PageQuery, ParamsModel, Reason, RequestModel, SafeText
+from chalicelib.services import attestations as attestation_service
 from chalicelib.services import peer_validation
 
 bp = Blueprint(__name__)
@@ -115,6 +116,8 @@ class CollusionReport(BaseModel):
     min_shared: int
     threshold: float
     pairs: list[CollusionPair]
+    # Sock patterns among attestations in the same window (details: GET /v1/admin/collusion/socks).
+    attestation_socks: dict[str, int] = Field(default_factory=dict)
 
 
 @api_route(bp, "GET", "/v1/validator/stats", summary="Your tier, F1, response rate, quota and tier history",
@@ -200,5 +203,8 @@ def quota_reset(ctx: RequestContext) -> QuotaResetOut:
            tag="validators", query=CollusionQuery, response=CollusionReport)
 def collusion(ctx: RequestContext) -> CollusionReport:
     q: CollusionQuery = ctx.query
+    socks = attestation_service.sock_report(bootstrap.unit_of_work(), days=q.days)
+    counts = {k: socks[k] for k in ("same_owner_as_problem", "shared_owner_groups", "shared_address_groups")}
     return CollusionReport(**peer_validation.collusion_report(bootstrap.unit_of_work(), days=q.days,
-                                                              against_truth=q.against_truth))
+                                                              against_truth=q.against_truth),
+                           attestation_socks=counts)
