@@ -384,8 +384,6 @@ def test_a_forbidden_match_spanning_pii_is_masked_in_the_trail() -> None:
 @pytest.mark.parametrize(
     ("text", "subtype", "severity"),
     [
-        ("PLEASE READ THIS NOW BEFORE IT IS TOO LATE FOR EVERYONE", "caps_ratio", "medium"),
-        ("Buy Now Buy Now CHEAP PILLS FOR SALE TODAY ONLY", "caps_ratio", "low"),
         ("buy buy buy buy buy the best water filters", "repeated_tokens", "medium"),
         ("donate now!!!!", "punctuation_run", "low"),
         ("help us!!!!?????", "punctuation_run", "medium"),
@@ -402,6 +400,23 @@ def test_spam_signals_do_not_block(text: str, subtype: str, severity: str) -> No
     found = [s for s in result.signals if s.kind == "spam" and s.subtype == subtype]
     assert [s.severity for s in found][:1] == [severity]
     assert not result.blocked
+
+
+@pytest.mark.parametrize(
+    "text", ["PLEASE READ THIS NOW BEFORE IT IS TOO LATE FOR EVERYONE", "FLOOD RELIEF DRIVE AT THE TOWN HALL ON SATURDAY"]
+)
+def test_finding_7_spam_signal_capital_letters_alone_raise_no_spam_signal(text: str) -> None:
+    assert [s for s in evaluate(text).signals if s.kind == "spam"] == []
+
+
+def test_finding_7_spam_signal_separates_the_labelled_set() -> None:
+    # Rebuild with: python -m bench.layer_a_spam write (300 agent spam, 700 civic ham)
+    from bench.layer_a_spam import load, score
+
+    fires = [(any(s.kind == "spam" for s in evaluate(i["text"]).signals), i["label"]) for i in load()]
+    precision, recall = score(fires)
+    assert precision >= 0.99
+    assert recall >= 0.95
 
 
 def test_ordinary_text_raises_no_signal() -> None:

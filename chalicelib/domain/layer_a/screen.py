@@ -203,10 +203,8 @@ class Screener:
         return list(regex.finditer(plain)) if index in candidates else []
 
     def _spam(self, view: View, candidates: Candidates) -> list[Signal]:
+        # Capitals alone are no spam signal: headlines and shouting are not spam (issue 13, finding 7).
         found: list[Signal] = []
-        caps = sig.caps_signal(view.text, view.raw)
-        if caps is not None:
-            found.append(caps)
         plain = view.plain
         found.extend(sig.repetition_signals(view.words))
         links = sig.link_signal(len(self._confirm(self._url.index, self._url.confirm, plain, candidates)))
