@@ -52,7 +52,8 @@ def ham(rnd: random.Random, benign: list[str]) -> str:
     if kind == 0:  # a headline in capitals
         return text.upper()
     if kind == 1:  # one or two links
-        return text + " Details: " + " ".join(f"https://town.example/{rnd.randint(1, 99)}" for _ in range(rnd.randint(1, 2)))
+        links = (f"https://town.example/{rnd.randint(1, 99)}" for _ in range(rnd.randint(1, 2)))
+        return text + " Details: " + " ".join(links)
     if kind == 2:  # some enthusiasm
         return text.rstrip(".") + rnd.choice(["!", "!!", "!!!", " :)"])
     return text

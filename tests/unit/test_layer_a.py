@@ -403,7 +403,8 @@ def test_spam_signals_do_not_block(text: str, subtype: str, severity: str) -> No
 
 
 @pytest.mark.parametrize(
-    "text", ["PLEASE READ THIS NOW BEFORE IT IS TOO LATE FOR EVERYONE", "FLOOD RELIEF DRIVE AT THE TOWN HALL ON SATURDAY"]
+    "text",
+    ["PLEASE READ THIS NOW BEFORE IT IS TOO LATE FOR EVERYONE", "FLOOD RELIEF DRIVE AT THE TOWN HALL ON SATURDAY"],
 )
 def test_finding_7_spam_signal_capital_letters_alone_raise_no_spam_signal(text: str) -> None:
     assert [s for s in evaluate(text).signals if s.kind == "spam"] == []
