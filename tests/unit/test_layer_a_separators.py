@@ -147,3 +147,11 @@ def test_finding_1_unicode_separators_property_blocked_sentences_stay_blocked(in
     # When it is screened, then it is still blocked with its categories
     result = evaluate(text)
     assert set(case["categories"]) <= set(result.categories), ascii(text)
+
+
+def test_finding_1_unicode_separators_invisible_ones_inside_an_email_still_mask_it() -> None:
+    # Invisible separators are word breaks now, not deleted: PII detection reads through them.
+    for text in ["mail jane\u200b@example.org", "mail ja\u2060ne@exa\u200bmple.org now"]:
+        result = evaluate(text)
+        assert [s.subtype for s in result.signals if s.kind == "pii"] == ["email"]
+        assert "@" not in result.masked_text

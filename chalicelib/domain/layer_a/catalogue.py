@@ -86,8 +86,10 @@ class Detector:
 _DETECTORS: tuple[tuple[str, bytes, bytes], ...] = (
     (
         "email",
-        rb"[a-z0-9._%+-]@[a-z0-9-]{1,63}(?:\.[a-z0-9-]{1,63})*\.[a-z]{2}",
-        rb"(?<![a-z0-9._%+-])[a-z0-9._%+-]{1,64}@[a-z0-9-]{1,63}(?:\.[a-z0-9-]{1,63})*\.[a-z]{2,24}(?![a-z0-9-])",
+        # \x1f: an invisible separator (normalise.INVISIBLE) hidden inside an address
+        rb"[a-z0-9._%+\x1f-]@[a-z0-9\x1f-]{1,63}(?:\.[a-z0-9\x1f-]{1,63})*\.[a-z]{2}",
+        rb"(?<![a-z0-9._%+\x1f-])[a-z0-9._%+\x1f-]{1,64}@[a-z0-9\x1f-]{1,63}(?:\.[a-z0-9\x1f-]{1,63})*\.[a-z]{2,24}"
+        rb"(?![a-z0-9-])",
     ),
     (
         "number",
