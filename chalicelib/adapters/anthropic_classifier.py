@@ -31,9 +31,8 @@ from chalicelib.domain.layer_b import (
     ClassifierInput,
     ClassifierResult,
     Usage,
-    cost_usd_micros,
-    price_for,
 )
+from chalicelib.domain.pricing import cost_usd_micros, price_for
 from chalicelib.observability import logger
 
 if TYPE_CHECKING:

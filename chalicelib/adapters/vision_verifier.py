@@ -19,7 +19,8 @@ from pydantic import BaseModel, ConfigDict, Field, StringConstraints, Validation
 
 from chalicelib.adapters.anthropic_classifier import DEFAULT_BASE_URL, MAX_RETRY_WAIT_S, _retry_after_s, _usage_of
 from chalicelib.domain.hyperlocal import PairAssessment, PairPhoto, PairTask, PairVerification
-from chalicelib.domain.layer_b import ZERO_USAGE, Usage, cost_usd_micros, price_for
+from chalicelib.domain.layer_b import ZERO_USAGE, Usage
+from chalicelib.domain.pricing import cost_usd_micros, price_for
 from chalicelib.observability import logger
 
 if TYPE_CHECKING:

@@ -30,9 +30,9 @@ from chalicelib.domain.layer_b import (
     BatchUnavailable,
     ClassifierInput,
     Usage,
-    cost_usd_micros,
     decide,
 )
+from chalicelib.domain.pricing import cost_usd_micros
 from tests.fakes.anthropic_server import (
     BatchErrored,
     BatchExpired,
