@@ -145,7 +145,7 @@ def model_copy(photo: PairPhoto, long_side: int = MODEL_LONG_SIDE) -> PairPhoto:
     """The photo as the vision model needs it: at most `long_side` px, a JPEG under the API's size limit."""
     from PIL import Image
 
-    from chalicelib.adapters.vision_verifier import MAX_IMAGE_BYTES
+    from chalicelib.adapters.anthropic.vision import MAX_IMAGE_BYTES
 
     with Image.open(io.BytesIO(photo.data)) as image:
         if max(image.size) <= long_side and len(photo.data) <= MAX_IMAGE_BYTES:

@@ -372,7 +372,7 @@ def test_the_api_package_never_imports_the_imaging_stack() -> None:
         "import app\n"
         "import chalicelib.services.evidence_upload, chalicelib.services.privacy_stage\n"
         "import chalicelib.services.pair_verification, chalicelib.adapters.blob_store\n"
-        "import chalicelib.adapters.vision_verifier\n"
+        "import chalicelib.adapters.anthropic.vision, chalicelib.adapters.anthropic.classifier\n"
         "import chalicelib.entrypoints.api.evidence, chalicelib.domain.hyperlocal\n"
         "heavy = {'cv2', 'numpy', 'PIL', 'piexif', 'functions.privacy.processing', 'anthropic', 'boto3'}\n"
         "print(sorted(heavy & set(sys.modules)))\n"
