@@ -6,12 +6,12 @@ from __future__ import annotations
 
 import re
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from datetime import datetime
 
-from chalicelib.adapters.anthropic.client import DEFAULT_MODEL, AnthropicClient, Failure, read_tool_call, usage_of
+from chalicelib.adapters.anthropic.client import ClaudeAdapter, Failure, read_tool_call, usage_of
 from chalicelib.adapters.anthropic.prompts import TOOL_NAME, request_params
-from chalicelib.domain.layer_b import ZERO_USAGE, Assessment, BatchUnavailable, ClassifierInput, ClassifierResult, Usage
+from chalicelib.domain.layer_b import ZERO_USAGE, Assessment, BatchUnavailable, ClassifierInput, ClassifierResult
 
 _CUSTOM_ID = re.compile(r"^[A-Za-z0-9_-]{1,64}$")
 
@@ -21,29 +21,11 @@ def read_assessment(message: object) -> Assessment | Failure:
     return read_tool_call(message, TOOL_NAME, Assessment, refused="model refused to classify")
 
 
-class AnthropicClassifier:
+class AnthropicClassifier(ClaudeAdapter):
     """Layer B backed by Claude. Retries are ours (the client's are off), so the count is exact."""
 
-    def __init__(
-        self,
-        *,
-        api_key: str,
-        model: str = DEFAULT_MODEL,
-        base_url: str | None = None,
-        timeout_s: float = 20.0,
-        max_attempts: int = 3,
-        backoff_base_s: float = 0.5,
-        sleep: Callable[[float], None] = time.sleep,
-    ) -> None:
-        self._client = AnthropicClient(
-            api_key=api_key, model=model, base_url=base_url, timeout_s=timeout_s, max_attempts=max_attempts,
-            backoff_base_s=backoff_base_s, sleep=sleep, log_event="layer_b_attempt_failed",
-        )
-        self.model = model
-        self.base_url = self._client.base_url
-
-    def __repr__(self) -> str:
-        return f"AnthropicClassifier(model={self.model!r}, base_url={self.base_url!r})"
+    default_timeout_s = 20.0
+    log_event = "layer_b_attempt_failed"
 
     # --- one call ---------------------------------------------------------------------------
 
@@ -58,17 +40,7 @@ class AnthropicClassifier:
         client = self._client
         started = time.monotonic()
         params = request_params(self.model, item)
-        spent: list[Usage] = []
-
-        def attempt() -> Assessment | Failure:
-            message = client.call(lambda: client.sdk().messages.create(**params), retry_timeouts=True)
-            if isinstance(message, Failure):
-                return message
-            spent.append(usage_of(message))
-            return read_assessment(message)
-
-        outcome, attempts = client.with_retries(attempt, "classify")
-        usage = sum(spent, ZERO_USAGE)
+        outcome, attempts, usage = client.forced_tool_call(params, read_assessment, "classify")
         return ClassifierResult(
             assessment=None if isinstance(outcome, Failure) else outcome,
             classifier="anthropic",

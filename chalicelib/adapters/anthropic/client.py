@@ -14,7 +14,7 @@ import email.utils
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any, TypeVar
+from typing import TYPE_CHECKING, Any, ClassVar, TypeVar
 
 from pydantic import BaseModel, ValidationError
 
@@ -201,3 +201,49 @@ class AnthropicClient:
                 return Failure(f"{outcome.reason}; server asked to wait {delay:g}s", False), number
             self._sleep(delay)
         return outcome, self.max_attempts
+
+    def forced_tool_call(
+        self, params: dict[str, Any], read: Callable[[Any], T | Failure], operation: str
+    ) -> tuple[T | Failure, int, Usage]:
+        """One Messages API call with a forced tool, retried; the outcome, the attempts and the usage
+        summed over every attempt that returned tokens."""
+        spent: list[Usage] = []
+
+        def attempt() -> T | Failure:
+            message = self.call(lambda: self.sdk().messages.create(**params), retry_timeouts=True)
+            if isinstance(message, Failure):
+                return message
+            spent.append(usage_of(message))
+            return read(message)
+
+        outcome, attempts = self.with_retries(attempt, operation)
+        return outcome, attempts, sum(spent, ZERO_USAGE)
+
+
+class ClaudeAdapter:
+    """What both adapters share: their construction on one :class:`AnthropicClient`."""
+
+    default_timeout_s: ClassVar[float]
+    log_event: ClassVar[str]
+
+    def __init__(
+        self,
+        *,
+        api_key: str,
+        model: str = DEFAULT_MODEL,
+        base_url: str | None = None,
+        timeout_s: float | None = None,
+        max_attempts: int = 3,
+        backoff_base_s: float = 0.5,
+        sleep: Callable[[float], None] = time.sleep,
+    ) -> None:
+        self._client = AnthropicClient(
+            api_key=api_key, model=model, base_url=base_url,
+            timeout_s=self.default_timeout_s if timeout_s is None else timeout_s,
+            max_attempts=max_attempts, backoff_base_s=backoff_base_s, sleep=sleep, log_event=self.log_event,
+        )
+        self.model = model
+        self.base_url = self._client.base_url
+
+    def __repr__(self) -> str:
+        return f"{type(self).__name__}(model={self.model!r}, base_url={self.base_url!r})"
