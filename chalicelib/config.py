@@ -1,7 +1,9 @@
-"""Typed settings, read from the environment once and lazily (never at import time)."""
+"""Typed settings, read from the environment once and lazily (never at import time). This module is
+the only one of the service that reads the environment (tests/unit/test_one_home.py checks it)."""
 
 from __future__ import annotations
 
+import os
 from functools import lru_cache
 from typing import Literal
 
@@ -100,6 +102,13 @@ class Settings(BaseSettings):
     # The slow-query log: statements at least this slow are recorded (alerts: 500 ms warn, 1 s critical).
     slow_query_ms: float = Field(default=float(SLOW_QUERY_WARN_MS), ge=0)
 
+    # Set by the Lambda runtime: tracing (X-Ray) is on only there.
+    aws_lambda_function_name: str | None = None
+
+    @property
+    def in_lambda(self) -> bool:
+        return bool(self.aws_lambda_function_name)
+
     @property
     def anthropic_configured(self) -> bool:
         has_key = self.anthropic_api_key is not None and bool(self.anthropic_api_key.get_secret_value())
@@ -115,6 +124,13 @@ def get_settings() -> Settings:
 def reset_settings() -> None:
     """Forget cached settings (tests and the local runner change the environment)."""
     get_settings.cache_clear()
+
+
+def powertools_defaults(*, service: str, namespace: str) -> None:
+    """Powertools reads its own POWERTOOLS_* variables; give local runs our service name and metric
+    namespace when they are not set (the deployed template sets them)."""
+    os.environ.setdefault("POWERTOOLS_SERVICE_NAME", service)
+    os.environ.setdefault("POWERTOOLS_METRICS_NAMESPACE", namespace)
 
 
 def database_url() -> str:

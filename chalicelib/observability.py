@@ -10,7 +10,6 @@
 from __future__ import annotations
 
 import json
-import os
 import re
 import sys
 import threading
@@ -23,6 +22,7 @@ from typing import TYPE_CHECKING, Any
 from aws_lambda_powertools import Logger, Metrics
 from aws_lambda_powertools.logging.formatter import LambdaPowertoolsFormatter
 
+from chalicelib.config import get_settings, powertools_defaults
 from chalicelib.metrics_catalogue import CATALOGUE
 
 if TYPE_CHECKING:
@@ -33,9 +33,7 @@ if TYPE_CHECKING:
 SERVICE = "peerguard"
 NAMESPACE = "peerguard"
 
-# Powertools reads its own POWERTOOLS_* variables; we only pick sane defaults for local runs.
-os.environ.setdefault("POWERTOOLS_SERVICE_NAME", SERVICE)
-os.environ.setdefault("POWERTOOLS_METRICS_NAMESPACE", NAMESPACE)
+powertools_defaults(service=SERVICE, namespace=NAMESPACE)
 
 # --- logs without PII or secrets ------------------------------------------------------------------
 
@@ -75,7 +73,7 @@ def __getattr__(name: str) -> Any:
     if name == "tracer":
         from aws_lambda_powertools import Tracer
 
-        built = Tracer(service=SERVICE, disabled=os.environ.get("AWS_LAMBDA_FUNCTION_NAME") is None)
+        built = Tracer(service=SERVICE, disabled=not get_settings().in_lambda)
         globals()["tracer"] = built  # built once, then an ordinary module attribute
         return built
     raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

@@ -58,3 +58,18 @@ def test_no_adapter_or_service_defines_its_own_copy_of_a_domain_number() -> None
     assert "CACHE_TTL_S =" not in inspect.getsource(flags_repo)
     assert "MAX_RETRIES =" not in inspect.getsource(evidence_repo)
     assert "OPEN_STATUSES =" not in inspect.getsource(spot_checks_repo)
+
+
+def test_the_settings_module_is_the_only_reader_of_the_environment() -> None:
+    import re
+    from pathlib import Path
+
+    root = Path(__file__).resolve().parents[2]
+    reads = re.compile(r"\bos\.(environ|getenv|putenv)\b|\bfrom os import\b[^\n]*\b(environ|getenv)\b|\bgetenv\(")
+    sources = [root / "app.py", *(root / "chalicelib").rglob("*.py"), *(root / "functions").rglob("*.py")]
+    offenders = [f"{path.relative_to(root)}:{number}"
+                 for path in sources if path != root / "chalicelib" / "config.py"
+                 for number, line in enumerate(path.read_text().splitlines(), 1) if reads.search(line)]
+    assert len(sources) > 100 and offenders == []
+    # The Lambda runtime's variable and Powertools' defaults are read and set in config.py alone.
+    assert Settings.model_fields["aws_lambda_function_name"].default is None
