@@ -247,6 +247,16 @@ class JobHealth:
     first_seen_at: datetime | None  # the first recorded run: a job never run is judged from there
     consecutive_failures: int
 
+    @property
+    def since(self) -> datetime | None:
+        """When the job last succeeded; for a job that never has, its first recorded run."""
+        return self.last_ok_at or self.first_seen_at
+
+    def stale(self, now: datetime) -> bool:
+        """Stalled: its last good run (or first record) is older than STALE_JOB_FACTOR cadences."""
+        since = self.since
+        return since is not None and now - since > timedelta(seconds=self.every_seconds * STALE_JOB_FACTOR)
+
 
 def scheduler_stalled(jobs: Sequence[JobHealth], now: datetime) -> list[Check]:
     """Per job: critical when its last good run is older than 3 cadences (a job that has never run
@@ -254,13 +264,12 @@ def scheduler_stalled(jobs: Sequence[JobHealth], now: datetime) -> list[Check]:
     checks = []
     for job in jobs:
         key = f"scheduler_stalled:{job.name}"
-        since = job.last_ok_at or job.first_seen_at
+        since = job.since
         if since is None:
             checks.append(Check("scheduler_stalled", "unknown", None, f"{job.name}: no runs recorded", ()))
             continue
-        limit = timedelta(seconds=job.every_seconds * STALE_JOB_FACTOR)
         age = now - since
-        if age > limit:
+        if job.stale(now):
             checks.append(_fire("scheduler_stalled", "critical",
                                 f"scheduled job {job.name} has not succeeded for {_duration(age)}",
                                 {"job": job.name, "last_ok_at": job.last_ok_at, "every_seconds": job.every_seconds,

@@ -94,16 +94,19 @@ def _pool_usage(probes: OperationalProbes) -> tuple[int, int]:
     return max(in_use, 0), stats.get("pool_max", 0)
 
 
+def _job_health(name: str, every_seconds: int, summary: JobSummary | None) -> alert_rules.JobHealth:
+    """A scheduled job as the staleness rule sees it (a job with no recorded run has no summary)."""
+    if summary is None:
+        return alert_rules.JobHealth(name, every_seconds, None, None, 0)
+    return alert_rules.JobHealth(name, every_seconds, summary.last_ok_at, summary.first_seen_at,
+                                 summary.consecutive_failures)
+
+
 def evaluate_rules(figures: Figures, jobs: Sequence[tuple[str, int]]) -> list[alert_rules.Check]:
     """Run every operational rule over the figures."""
     worst_pool = max(figures.pool, figures.server_connections, key=lambda p: p[0] / p[1] if p[1] else 0.0)
     slowest = figures.slow_statements[0]["statement"] if figures.slow_statements else None
-    job_health = [
-        alert_rules.JobHealth(name, every, s.last_ok_at if s else None, s.first_seen_at if s else None,
-                              s.consecutive_failures if s else 0)
-        for name, every in jobs
-        for s in [figures.jobs.get(name)]
-    ]
+    job_health = [_job_health(name, every, figures.jobs.get(name)) for name, every in jobs]
     return [
         alert_rules.false_negatives(*figures.false_negatives),
         alert_rules.consensus_latency(figures.consensus_latencies_ms),
@@ -198,8 +201,7 @@ def worker_health(uow: UnitOfWork, probes: OperationalProbes, jobs: Sequence[tup
     scheduler = []
     for name, expression, every in jobs:
         s = summaries.get(name)
-        since = (s.last_ok_at or s.first_seen_at) if s else None
-        stale = since is not None and (now - since).total_seconds() > every * alert_rules.STALE_JOB_FACTOR
+        stale = _job_health(name, every, s).stale(now)
         scheduler.append({
             "job": name, "schedule": expression, "every_seconds": every,
             "last_started_at": s.last_started_at if s else None,
