@@ -83,14 +83,19 @@ def _key(row: dict[str, Any]) -> KeyOut:
     return KeyOut.model_validate(row)
 
 
+def _set_suspended(ctx: RequestContext, *, suspended: bool) -> AgentActionResult:
+    """Suspend and reactivate are one audited use case; the routes differ only in the direction."""
+    done = moderation.set_agent_suspended(bootstrap.unit_of_work(), ctx.caller, ctx.path.id, suspended=suspended,
+                                          reason=ctx.body.reason)
+    return AgentActionResult(agent=_agent(done["agent"]), action=AdminActionOut(**done["action"]))
+
+
 @api_route(bp, "POST", "/v1/admin/agents/{id}/suspend",
            summary="Suspend an agent or human: its keys answer 403 from the next request on (audited)",
            auth="admin", tag=TAG, path_params=IdPath, body=ActionBody, response=AgentActionResult,
            errors=(404, 409))
 def suspend(ctx: RequestContext) -> AgentActionResult:
-    done = moderation.set_agent_suspended(bootstrap.unit_of_work(), ctx.caller, ctx.path.id, suspended=True,
-                                          reason=ctx.body.reason)
-    return AgentActionResult(agent=_agent(done["agent"]), action=AdminActionOut(**done["action"]))
+    return _set_suspended(ctx, suspended=True)
 
 
 @api_route(bp, "POST", "/v1/admin/agents/{id}/reactivate",
@@ -98,9 +103,7 @@ def suspend(ctx: RequestContext) -> AgentActionResult:
            auth="admin", tag=TAG, path_params=IdPath, body=ActionBody, response=AgentActionResult,
            errors=(404, 409))
 def reactivate(ctx: RequestContext) -> AgentActionResult:
-    done = moderation.set_agent_suspended(bootstrap.unit_of_work(), ctx.caller, ctx.path.id, suspended=False,
-                                          reason=ctx.body.reason)
-    return AgentActionResult(agent=_agent(done["agent"]), action=AdminActionOut(**done["action"]))
+    return _set_suspended(ctx, suspended=False)
 
 
 @api_route(bp, "POST", "/v1/admin/keys/{prefix}/revoke",
