@@ -13,24 +13,38 @@ from contextlib import AbstractContextManager
 from functools import lru_cache
 from pathlib import Path
 
+from chalicelib.adapters.clock import SystemClock
 from chalicelib.adapters.postgres_uow import PostgresUnitOfWork
 from chalicelib.config import anthropic_api_key, get_settings
 from chalicelib.domain.blobs import Action
 from chalicelib.domain.hyperlocal import PairVerifier
 from chalicelib.domain.layer_b import Classifier
 from chalicelib.services import delivery
-from chalicelib.services.ports import BlobStore, Notifier, OperationalProbes
+from chalicelib.services.ports import BlobStore, Clock, Notifier, OperationalProbes
 from chalicelib.services.unit_of_work import MessageSender, UnitOfWork
+
+_clock: Clock = SystemClock()
+
+
+def clock() -> Clock:
+    """The clock every use case reads (through `uow.clock`): the system's, unless one is installed."""
+    return _clock
+
+
+def install_clock(pinned: Clock | None) -> None:
+    """Pin the time of every use case (tests, demos); None goes back to the system clock."""
+    global _clock  # noqa: PLW0603 - one clock per process
+    _clock = pinned if pinned is not None else SystemClock()
 
 
 def unit_of_work() -> UnitOfWork:
     """A fresh unit of work on the PostgreSQL pool; what it enqueues is relayed after commit."""
-    return PostgresUnitOfWork(relay=relay_after_commit)
+    return PostgresUnitOfWork(relay=relay_after_commit, clock=_clock)
 
 
 def relay_after_commit(outbox_ids: Sequence[int]) -> None:
     """Push just-committed outbox messages on at once (SQS mode only; the sweeper is the safety net)."""
-    delivery.relay_after_commit(PostgresUnitOfWork(), sender, outbox_ids,
+    delivery.relay_after_commit(PostgresUnitOfWork(clock=_clock), sender, outbox_ids,
                                 dispatch_mode=get_settings().dispatch_mode)
 
 

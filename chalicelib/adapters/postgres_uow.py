@@ -34,8 +34,10 @@ from chalicelib.adapters import (
     submissions_repo,
     validators_repo,
 )
+from chalicelib.adapters.clock import SystemClock
 from chalicelib.db import pool
 from chalicelib.services import repositories as ports
+from chalicelib.services.ports import Clock
 from chalicelib.services.unit_of_work import UniqueViolation
 
 Relay = Callable[[Sequence[int]], None]
@@ -100,8 +102,9 @@ class PostgresUnitOfWork:
     submissions: ports.SubmissionsRepository
     validators: ports.ValidatorsRepository
 
-    def __init__(self, relay: Relay | None = None) -> None:
+    def __init__(self, relay: Relay | None = None, clock: Clock | None = None) -> None:
         self._relay = relay
+        self.clock: Clock = clock or SystemClock()
         self._borrowed: AbstractContextManager[pool.Connection] | None = None
         self._conn: pool.Connection | None = None
         self._enqueued: list[int] = []

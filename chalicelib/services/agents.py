@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 from typing import Any
 from uuid import UUID, uuid4
 
@@ -44,7 +44,7 @@ def authenticate(uow: UnitOfWork, authorization: str | None, *, now: datetime | 
     prefix = api_keys.parse_prefix(plaintext)
     if prefix is None:
         raise Unauthorized("invalid API key")
-    now = now or datetime.now(UTC)
+    now = now or uow.clock.now()
     with uow:
         row = uow.agents.find_key(prefix)
         if row is None or not api_keys.matches(plaintext, row["key_hash"]):

@@ -12,7 +12,7 @@ from __future__ import annotations
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import Any
 from uuid import UUID
 
@@ -39,7 +39,7 @@ def run_engine(
     channels: Sequence[Notifier], now: datetime | None = None, dlq_client: Any = None, retry_delay_s: float = 0.5,
 ) -> dict[str, Any]:
     """One run of the alert engine; returns what it did. `jobs`: (name, cadence in seconds) to watch."""
-    now = now or datetime.now(UTC)
+    now = now or uow.clock.now()
     chosen = list(channels)
     figures = operations.read_figures(uow, probes, now=now, dlq_client=dlq_client)
     checks = operations.evaluate_rules(figures, jobs)
@@ -107,7 +107,7 @@ def deliver_pending(uow: UnitOfWork, channels: Sequence[Notifier], *, now: datet
     """Send queued notifications through their channel (retries with backoff inside one delivery; a
     failure stays queued for the next runs, up to MAX_DELIVERY_ROUNDS). Rows are locked meanwhile, so
     concurrent engines never send the same notification twice."""
-    now = now or datetime.now(UTC)
+    now = now or uow.clock.now()
     by_channel = {c.channel: c for c in channels}
     attempts = get_settings().alert_notify_attempts
     sent = failed = 0

@@ -8,7 +8,7 @@ the attestation that triggers them, each once per problem.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 from typing import Any
 from uuid import UUID
 
@@ -39,7 +39,7 @@ def attest(uow: UnitOfWork, human: Principal, problem_id: UUID, status: str, not
     assert human.agent_id is not None
     agent_service.enforce_rate_limit(uow, f"attestations:{human.agent_id}", get_settings().attestations_per_hour,
                                      window=timedelta(hours=1))
-    now = now or datetime.now(UTC)
+    now = now or uow.clock.now()
     with uow:
         problem = uow.hyperlocal.get_problem(problem_id, for_update=True)
         if problem is None:
@@ -122,7 +122,7 @@ def summary(uow: UnitOfWork, caller: Principal, problem_id: UUID) -> dict[str, A
 
 def sock_report(uow: UnitOfWork, *, days: int, now: datetime | None = None) -> dict[str, Any]:
     """Sock patterns among the attestations of the last `days` days (domain/socks.py), with counts."""
-    now = now or datetime.now(UTC)
+    now = now or uow.clock.now()
     with uow:
         rows = uow.socks.attestations_since(now - timedelta(days=days))
     groups = socks.sock_groups(rows)

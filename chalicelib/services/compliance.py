@@ -4,7 +4,7 @@ an agent with the peer path or validator duty."""
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import Any
 from uuid import UUID
 
@@ -58,7 +58,7 @@ def counts(uow: UnitOfWork, agent_id: UUID, now: datetime) -> compliance.Complia
 
 def report(uow: UnitOfWork, agent_id: UUID, now: datetime | None = None) -> ComplianceReport:
     """The agent's score with its counts, in the caller's transaction."""
-    now = now or datetime.now(UTC)
+    now = now or uow.clock.now()
     found = counts(uow, agent_id, now)
     return ComplianceReport(agent_id=agent_id, counts=found, score=compliance.score(found), as_of=now)
 

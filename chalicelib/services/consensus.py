@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import time
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import Any, Literal, cast
 from uuid import UUID
 
@@ -36,7 +36,7 @@ class Finalized:
 
 def run_consensus(uow: UnitOfWork, submission_id: UUID, message_key: str, *, now: datetime | None = None) -> Result:
     """The consensus worker's use case: decide once, whatever the number of deliveries."""
-    now = now or datetime.now(UTC)
+    now = now or uow.clock.now()
     with uow:
         if not uow.processed.first_delivery(CONSUMER, message_key):
             return "duplicate"
@@ -118,7 +118,7 @@ def decide_submission(uow: UnitOfWork, submission_id: UUID, *, cause: Cause, now
     # clock, even when the caller passes an explicit `now`).
     latency_ms = None
     if review["quorum_reached_at"] is not None:
-        elapsed = datetime.now(UTC) - review["quorum_reached_at"]
+        elapsed = uow.clock.now() - review["quorum_reached_at"]
         latency_ms = max(0, round(elapsed.total_seconds() * 1000))
     uow.evaluations.record_decision(submission_id, {
         "cause": cause, "outcome": result.outcome, "reason": result.reason, "arithmetic": result.to_dict(),
@@ -214,7 +214,7 @@ def resolve_timeouts(uow: UnitOfWork, *, now: datetime | None = None, limit: int
     (decided_by ``fallback``), so nothing peer-routed stays pending past expiry plus a minute.
     Each review is decided in its own transaction; a failure is logged and retried next minute.
     """
-    now = now or datetime.now(UTC)
+    now = now or uow.clock.now()
     started = time.monotonic()
     with uow:
         expired = uow.evaluations.expire_due(now, limit=5000)

@@ -157,7 +157,7 @@ def snapshot_economy(uow: UnitOfWork, now: datetime | None = None) -> dict[str, 
     runs of the schedule land on the same window: the second run stores nothing and raises nothing.
     Returns the stored snapshot row.
     """
-    now = now or datetime.now(UTC)
+    now = now or uow.clock.now()
     end = now.astimezone(UTC).replace(minute=0, second=0, microsecond=0)
     start = end - SNAPSHOT_WINDOW
     with uow:
@@ -181,7 +181,7 @@ def snapshot_economy(uow: UnitOfWork, now: datetime | None = None) -> dict[str, 
 def economy_overview(uow: UnitOfWork, *, window_hours: int, days: int, now: datetime | None = None) -> dict[str, Any]:
     """For operators: the latest stored snapshot, a fresh computation over the last `window_hours`
     (ending now; its alerts are evaluated, not raised) and the snapshots of the last `days` days."""
-    now = now or datetime.now(UTC)
+    now = now or uow.clock.now()
     with uow:
         uow.repeatable_read()  # one consistent view
         current = economy_health(uow, window_start=now - timedelta(hours=window_hours), window_end=now)

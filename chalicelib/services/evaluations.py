@@ -4,7 +4,7 @@ evaluations, and answering one (the answer that completes the quorum queues the 
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import Any, Literal
 from uuid import UUID
 
@@ -68,7 +68,7 @@ def pending_evaluations(uow: UnitOfWork, principal: Principal, *, limit: int, af
                         now: datetime | None = None) -> list[dict[str, Any]]:
     """The caller's open evaluations with the content to judge (never the submitter's identity)."""
     assert principal.agent_id is not None
-    now = now or datetime.now(UTC)
+    now = now or uow.clock.now()
     with uow:
         return uow.evaluations.pending_for_validator(principal.agent_id, now, limit=limit, after=after)
 
@@ -98,7 +98,7 @@ def answer_evaluation(uow: UnitOfWork, principal: Principal, evaluation_id: UUID
     quorum complete and queues exactly one consensus message.
     """
     assert principal.agent_id is not None
-    now = now or datetime.now(UTC)
+    now = now or uow.clock.now()
     with uow:
         evaluation = uow.evaluations.get_evaluation(evaluation_id)
         if evaluation is None:

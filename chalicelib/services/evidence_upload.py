@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 from typing import Any
 from uuid import UUID, uuid4
 
@@ -81,7 +81,7 @@ def register_evidence(uow: UnitOfWork, store: BlobStore, human: Principal, draft
     pair id or get one."""
     assert human.agent_id is not None
     settings = get_settings()
-    now = now or datetime.now(UTC)
+    now = now or uow.clock.now()
     content_type = hyperlocal.check_photo(draft.content_type, draft.size_bytes, max_bytes=settings.evidence_max_bytes)
     hyperlocal.check_capture_time(draft.captured_at, now)
     if draft.sequence == "standalone" and draft.pair_id is not None:
@@ -181,7 +181,7 @@ def receive_upload(uow: UnitOfWork, store: BlobStore, evidence_id: UUID, token: 
     length, store into quarantine, and send the photo to the privacy stage (the S3 notification's job
     in AWS). The caller relays the outbox ids."""
     local = _local_store_or_404(store)
-    now = now or datetime.now(UTC)
+    now = now or uow.clock.now()
     with uow:
         row = uow.evidence.get(evidence_id)
     key = quarantine_key(evidence_id)
@@ -278,7 +278,7 @@ def retry(uow: UnitOfWork, store: BlobStore, admin: Principal, evidence_id: UUID
           now: datetime | None = None) -> dict[str, Any]:
     """Send a rejected photo (or one stuck in processing past the lease) through the privacy stage
     again; at most MAX_RETRIES times, and only while its original is still in quarantine."""
-    now = now or datetime.now(UTC)
+    now = now or uow.clock.now()
     lease = timedelta(seconds=get_settings().privacy_lease_s)
     with uow:
         row = uow.evidence.get(evidence_id, for_update=True)

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 from fractions import Fraction
 from typing import Any
 
@@ -75,7 +75,7 @@ def set_flag(uow: UnitOfWork, name: str, value: Any, *, reason: str, force: bool
     is a Conflict carrying the figures, unless ``force`` is set (the reason is then the operator's
     justification, audited with ``forced``). Lowering is always allowed.
     """
-    now = now or datetime.now(UTC)
+    now = now or uow.clock.now()
     _known(name)
     spec = spec_for(name)
     new_value = spec.validate(value)

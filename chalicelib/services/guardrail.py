@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import Literal
 from uuid import UUID
 
@@ -36,7 +36,7 @@ def run_guardrail(
             return "not_pending"
     # The model call may take seconds: no locks are held meanwhile.
     result = layer_b_service.classify_for_guardrail(uow, sub, classifier, now=now)
-    now = now or datetime.now(UTC)
+    now = now or uow.clock.now()
     with uow:
         if not uow.processed.first_delivery(CONSUMER, message_key):
             return "duplicate"

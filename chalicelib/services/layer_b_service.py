@@ -102,7 +102,7 @@ def classify_submission(
     )
     name, model = classifier_identity(classifier)
     key = cache_key(item)
-    started = now or datetime.now(UTC)
+    started = now or uow.clock.now()
 
     with uow:
         if use_cache:
@@ -132,7 +132,7 @@ def classify_submission(
 
     result = classifier.classify(item)
 
-    finished = now or datetime.now(UTC)
+    finished = now or uow.clock.now()
     with uow:
         record_call(uow, submission_id=sub_id, purpose=purpose, result=result, now=finished)
         if result.assessment is not None:
@@ -244,7 +244,7 @@ def set_threshold_override(
     """Create or replace the override of one domain, audited (who, when, old, new, why)."""
     check_domain(domain)
     thresholds = validate_thresholds(values)
-    now = now or datetime.now(UTC)
+    now = now or uow.clock.now()
     new = threshold_values(thresholds)
     with uow:
         old_row = uow.layer_b.threshold_override(domain, for_update=True)
@@ -260,7 +260,7 @@ def remove_threshold_override(uow: UnitOfWork, domain: str, *, actor: str, reaso
                               now: datetime | None = None) -> dict[str, Any]:
     """Drop a domain's override so the defaults apply again (audited); NotFound if there is none."""
     check_domain(domain)
-    now = now or datetime.now(UTC)
+    now = now or uow.clock.now()
     with uow:
         old_row = uow.layer_b.threshold_override(domain, for_update=True)
         if old_row is None:
@@ -287,7 +287,7 @@ def threshold_changes(
 
 def usage_summary(uow: UnitOfWork, days: int, now: datetime | None = None) -> dict[str, Any]:
     """Today's budget status, spend per day over the last ``days`` days and outcome counts."""
-    now = now or datetime.now(UTC)
+    now = now or uow.clock.now()
     since_day = budget_day(now) - timedelta(days=days - 1)
     with uow:
         status = budget_status(uow, now)

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import asdict, dataclass
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import Any
 from uuid import UUID, uuid4
 
@@ -58,7 +58,7 @@ def update_template(uow: UnitOfWork, admin: Principal, template_id: UUID, draft:
     try:
         with uow:
             row = uow.hyperlocal.update_template(template_id, values, actor=admin.actor,
-                                                  now=datetime.now(UTC))
+                                                  now=uow.clock.now())
     except UniqueViolation:
         raise _duplicate_name(draft.name) from None
     if row is None:
@@ -69,7 +69,7 @@ def update_template(uow: UnitOfWork, admin: Principal, template_id: UUID, draft:
 def delete_template(uow: UnitOfWork, admin: Principal, template_id: UUID) -> None:
     """Soft delete: the template leaves the lists and frees its name; missions keep their snapshot."""
     with uow:
-        if not uow.hyperlocal.soft_delete_template(template_id, actor=admin.actor, now=datetime.now(UTC)):
+        if not uow.hyperlocal.soft_delete_template(template_id, actor=admin.actor, now=uow.clock.now()):
             raise NotFound("mission template not found")
 
 
@@ -119,7 +119,7 @@ def create_mission(uow: UnitOfWork, caller: Principal, draft: MissionDraft, *,
     and a reward in millicredits. Agents and admins create missions; humans carry them out."""
     if caller.role == "human":
         raise Forbidden("humans carry out missions; agents and admins create them")
-    now = now or datetime.now(UTC)
+    now = now or uow.clock.now()
     expires_at = hyperlocal.mission_expiry(now, draft.expires_at)
     with uow:
         template = uow.hyperlocal.get_template(draft.template_id)

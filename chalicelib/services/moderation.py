@@ -6,7 +6,7 @@ action takes effect on the very next request of the agent or key.
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import Any
 from uuid import UUID
 
@@ -22,7 +22,7 @@ def set_agent_suspended(uow: UnitOfWork, admin: Principal, agent_id: UUID, *, su
 
     A suspended identity's keys answer 403 and it leaves the validator pool; its keys are kept, so
     reactivation restores them (revoke a key to end it for good)."""
-    now = now or datetime.now(UTC)
+    now = now or uow.clock.now()
     action = "agent_suspended" if suspended else "agent_reactivated"
     with uow:
         agent = uow.agents.get_agent(agent_id, for_update=True)
@@ -43,7 +43,7 @@ def revoke_key(uow: UnitOfWork, admin: Principal, prefix: str, *, reason: str,
                now: datetime | None = None) -> dict[str, Any]:
     """Revoke the key with this prefix (the 12 hex digits after `pgk_`); 404 unknown, 409 already revoked
     or the caller's own key (an operator does not lock themself out by mistake)."""
-    now = now or datetime.now(UTC)
+    now = now or uow.clock.now()
     with uow:
         key = uow.agents.key_by_prefix(prefix, for_update=True)
         if key is None:

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 from typing import Any
 
 from chalicelib.domain import alert_rules
@@ -51,7 +51,7 @@ class Figures:
 def read_figures(uow: UnitOfWork, probes: OperationalProbes, *, now: datetime | None = None,
                  dlq_client: Any = None) -> Figures:
     """Read the figures in one transaction (plus the SQS dead-letter depths in AWS)."""
-    now = now or datetime.now(UTC)
+    now = now or uow.clock.now()
     dlq = probes.dead_letter_depths(dlq_client)
     with uow:
         backlogs = {b["stage"]: b for b in uow.operations.stage_backlogs()}
@@ -155,7 +155,7 @@ def job_started(uow: UnitOfWork, job: str, *, now: datetime | None = None) -> in
     """Record the start of a job run; None when it cannot be recorded (the job runs all the same)."""
     try:
         with uow:
-            return uow.operations.start_job_run(job, now or datetime.now(UTC))
+            return uow.operations.start_job_run(job, now or uow.clock.now())
     except Exception:
         logger.warning("job run not recorded", exc_info=True)
         return None
@@ -168,7 +168,7 @@ def job_finished(uow: UnitOfWork, run_id: int | None, *, ok: bool, error: str | 
     try:
         with uow:
             uow.operations.finish_job_run(run_id, ok=ok, error=error, result=_json_safe(result),
-                                           finished_at=now or datetime.now(UTC))
+                                           finished_at=now or uow.clock.now())
     except Exception:
         logger.warning("job run end not recorded", exc_info=True)
 
@@ -190,7 +190,7 @@ def worker_health(uow: UnitOfWork, probes: OperationalProbes, jobs: Sequence[tup
                   now: datetime | None = None, dlq_client: Any = None) -> dict[str, Any]:
     """Backlog per stage (count and age of the oldest item), dead letters, the pool, and the last run of
     every scheduled job (`jobs`: name, schedule expression, cadence in seconds)."""
-    now = now or datetime.now(UTC)
+    now = now or uow.clock.now()
     dlq = probes.dead_letter_depths(dlq_client)
     with uow:
         stages = uow.operations.stage_backlogs()
@@ -232,7 +232,7 @@ def worker_health(uow: UnitOfWork, probes: OperationalProbes, jobs: Sequence[tup
 def dashboard(uow: UnitOfWork, *, hours: int = 24, now: datetime | None = None) -> dict[str, Any]:
     """What the operators' page shows: routing split, decisions by path, consensus latency, spot-check
     agreement, the economy over time and unresolved alerts, over the last `hours`."""
-    now = now or datetime.now(UTC)
+    now = now or uow.clock.now()
     since = now - timedelta(hours=hours)
     with uow:
         latencies = uow.operations.consensus_latencies(since)

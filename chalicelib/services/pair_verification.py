@@ -3,7 +3,7 @@ rejected, or peer review, which queues it for human review). A failed comparison
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
+from datetime import datetime
 from uuid import UUID
 
 from chalicelib.domain import hyperlocal
@@ -42,7 +42,7 @@ def verify_pair(uow: UnitOfWork, store: BlobStore, pair_id: UUID, verifier: Pair
     decision = hyperlocal.decide_pair(verification)
     with uow:
         if not uow.evidence.decide_pair(pair_id, status=decision, verification=verification.to_dict(),
-                                         now=now or datetime.now(UTC)):
+                                         now=now or uow.clock.now()):
             return "duplicate"
         if decision == "peer_review":
             uow.review.enqueue(subject_type="evidence", subject_id=after["id"], source="pair_verification",

@@ -5,10 +5,19 @@
 
 from __future__ import annotations
 
+from datetime import datetime
 from typing import Any, Protocol, runtime_checkable
 
 from chalicelib.domain.alert_rules import AlertMessage
 from chalicelib.domain.blobs import Action, DownloadLink, UploadTicket
+
+
+class Clock(Protocol):
+    """Where use cases read the time: the system clock in service, a pinned one in tests
+    (`bootstrap.install_clock`). Every unit of work carries one (`uow.clock`)."""
+
+    def now(self) -> datetime:
+        """The current time, timezone-aware (UTC)."""
 
 
 class Notifier(Protocol):

@@ -9,7 +9,7 @@ rejected row ignores every later message.
 
 from __future__ import annotations
 
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 from typing import Literal
 from uuid import UUID, uuid4
 
@@ -34,7 +34,7 @@ def process_evidence(uow: UnitOfWork, store: BlobStore, evidence_id: UUID, proce
     published and never counted as "nothing found". A duplicate message changes nothing.
     """
     settings = get_settings()
-    now = now or datetime.now(UTC)
+    now = now or uow.clock.now()
     key = quarantine_key(evidence_id)
     lease = timedelta(seconds=settings.privacy_lease_s)
     token = uuid4()
@@ -112,7 +112,7 @@ def process_evidence(uow: UnitOfWork, store: BlobStore, evidence_id: UUID, proce
         # Published (or given up on): the original goes. A rejected photo with retries left keeps it.
         store.delete(key)
         with uow:
-            uow.evidence.mark_original_deleted(evidence_id, datetime.now(UTC))
+            uow.evidence.mark_original_deleted(evidence_id, uow.clock.now())
     result: StageOutcome = "rejected" if failure else "ready"
     metrics.add_metric(name="PrivacyReady" if failure is None else "PrivacyRejected", unit="Count", value=1)
     if clean is not None and failure is None:

@@ -7,7 +7,7 @@ identity, its key, its account and (once per owner per window) the starter grant
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 from typing import Any
 from uuid import UUID, uuid4
 
@@ -56,7 +56,7 @@ def register(
     """
     caller_role = caller.role if caller is not None else None
     registration.check_may_register(caller_role, kind, names_owner=owner_id is not None)
-    now = now or datetime.now(UTC)
+    now = now or uow.clock.now()
     owner = registration.owner_for(caller_role, caller.owner_id if caller else None, owner_id, uuid4())
     fingerprint = registration.address_fingerprint(source_address) if source_address is not None else "internal"
     per_address, per_owner = limits()

@@ -7,7 +7,7 @@ new status and an audit event; a review of a submission item also decides the su
 from __future__ import annotations
 
 from collections.abc import Callable
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import Any
 from uuid import UUID
 
@@ -51,7 +51,7 @@ def get_item(uow: UnitOfWork, item_id: UUID) -> dict[str, Any]:
 
 def claim(uow: UnitOfWork, item_id: UUID, *, actor: str, now: datetime | None = None) -> dict[str, Any]:
     """Take an item (pending, or escalated to a senior) for review."""
-    now = now or datetime.now(UTC)
+    now = now or uow.clock.now()
     item, _ = _act(uow, item_id, "claim", actor, now, notes=None,
                    values={"claimed_by": actor, "claimed_at": now})
     return item
@@ -59,7 +59,7 @@ def claim(uow: UnitOfWork, item_id: UUID, *, actor: str, now: datetime | None = 
 
 def escalate(uow: UnitOfWork, item_id: UUID, *, actor: str, notes: str, now: datetime | None = None) -> dict[str, Any]:
     """Hand a claimed item up: it leaves the reviewer and waits for a senior to claim it."""
-    now = now or datetime.now(UTC)
+    now = now or uow.clock.now()
     item, _ = _act(uow, item_id, "escalate", actor, now, notes=notes,
                    values={"claimed_by": None, "claimed_at": None, "notes": notes})
     return item
@@ -67,7 +67,7 @@ def escalate(uow: UnitOfWork, item_id: UUID, *, actor: str, notes: str, now: dat
 
 def dismiss(uow: UnitOfWork, item_id: UUID, *, actor: str, notes: str, now: datetime | None = None) -> dict[str, Any]:
     """Close a claimed item without a decision (duplicate, nothing to do); the subject is unchanged."""
-    now = now or datetime.now(UTC)
+    now = now or uow.clock.now()
     item, _ = _act(uow, item_id, "dismiss", actor, now, notes=notes,
                    values={"resolution": "dismissed", "notes": notes, "resolved_by": actor, "resolved_at": now})
     return item
@@ -84,7 +84,7 @@ def review_item(
     an automatic approval or rejection, the overturn is recorded in its trail, and an overturned
     approval counts in the agent's compliance score.
     """
-    now = now or datetime.now(UTC)
+    now = now or uow.clock.now()
 
     def effect(uow: UnitOfWork, item: dict[str, Any]) -> dict[str, Any] | None:
         if item["subject_type"] != "submission":

@@ -9,7 +9,7 @@ counted; an admin verdict settles the ground truth the validators are scored aga
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 from typing import Any, Literal, Protocol, cast, runtime_checkable
 from uuid import UUID
 
@@ -71,7 +71,7 @@ def run_spot_check(uow: UnitOfWork, spot_check_id: UUID, message_key: str, class
     than one goes out as a single Message Batch; otherwise they are classified one by one now. A
     spot check already claimed, batched or completed makes the message a no-op.
     """
-    now = now or datetime.now(UTC)
+    now = now or uow.clock.now()
     batching = isinstance(classifier, BatchClassifier)
     with uow:
         mine = uow.spot_checks.claim(now, ids=[spot_check_id], limit=1, stale_after=STALE_CLAIM)
@@ -94,7 +94,7 @@ def run_spot_check(uow: UnitOfWork, spot_check_id: UUID, message_key: str, class
             key = message_key if spot.id == spot_check_id else f"claimed-with:{message_key}:{spot.id}"
             if not uow.processed.first_delivery(CONSUMER, key):
                 continue
-            done = _record(uow, spot.id, result, now=datetime.now(UTC))
+            done = _record(uow, spot.id, result, now=uow.clock.now())
         if spot.id == spot_check_id:
             outcome = "completed" if done else "failed"
     return outcome
@@ -122,7 +122,7 @@ def poll_batches(uow: UnitOfWork, classifier: Classifier, *, now: datetime | Non
     A batch still processing is left for the next run. A spot check the batch has no result for
     fails with that reason (it is not compared).
     """
-    now = now or datetime.now(UTC)
+    now = now or uow.clock.now()
     requeued = _requeue_stuck(uow, now)
     if not isinstance(classifier, BatchClassifier):
         return {"collected": 0, "still_processing": 0, "requeued": requeued}
@@ -215,7 +215,7 @@ def record_verdict(uow: UnitOfWork, spot_check_id: UUID, verdict: SpotVerdict, *
     each validator's F1); ``peer_correct`` makes the peers' outcome the truth. Given once: a second
     verdict is a Conflict, as is a verdict on a spot check that has no result yet.
     """
-    now = now or datetime.now(UTC)
+    now = now or uow.clock.now()
     with uow:
         spot = uow.spot_checks.get(spot_check_id, for_update=True)
         if spot is None:
@@ -248,7 +248,7 @@ def list_spot_checks(uow: UnitOfWork, *, limit: int, before: tuple[datetime, str
 
 def spot_check_stats(uow: UnitOfWork, *, days: int, now: datetime | None = None) -> dict[str, Any]:
     """Counts over the last ``days``: agreement, disagreements by type, verdicts, the false-negative rate."""
-    now = now or datetime.now(UTC)
+    now = now or uow.clock.now()
     with uow:
         row = uow.spot_checks.stats(now - timedelta(days=days))
     completed = int(row["completed"])

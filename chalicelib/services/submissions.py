@@ -5,7 +5,7 @@ from __future__ import annotations
 import hashlib
 import json
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import Any
 from uuid import UUID, uuid4
 
@@ -62,7 +62,7 @@ def submit_content(
     same key with a different body is a Conflict.
     """
     assert principal.agent_id is not None
-    now = now or datetime.now(UTC)
+    now = now or uow.clock.now()
     request_hash = draft.request_hash()
     if idempotency_key is not None:
         earlier = _replay(uow, principal.agent_id, idempotency_key, request_hash)

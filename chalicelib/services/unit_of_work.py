@@ -23,6 +23,7 @@ from types import TracebackType
 from typing import Protocol, Self
 
 from chalicelib.domain.outbox import OutboxMessage
+from chalicelib.services.ports import Clock
 from chalicelib.services.repositories import (
     AdminActionsRepository,
     AgentsRepository,
@@ -74,6 +75,10 @@ class UnitOfWork(Protocol):
     spot_checks: SpotChecksRepository
     submissions: SubmissionsRepository
     validators: ValidatorsRepository
+
+    @property
+    def clock(self) -> Clock:
+        """The clock of the use cases run on this unit of work (bootstrap picks it)."""
 
     def __enter__(self) -> Self: ...
 

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 from fractions import Fraction
 from typing import Any
 
@@ -12,7 +12,7 @@ from chalicelib.services.unit_of_work import UnitOfWork
 
 
 def shadow_report(uow: UnitOfWork, *, days: int = 7, now: datetime | None = None) -> dict[str, Any]:
-    now = now or datetime.now(UTC)
+    now = now or uow.clock.now()
     with uow:
         agreements, comparisons = uow.evaluations.shadow_agreement(now - timedelta(days=days))
         rows = uow.evaluations.shadow_matrix(now - timedelta(days=days))
@@ -30,7 +30,7 @@ def collusion_report(uow: UnitOfWork, *, days: int, against_truth: bool, now: da
     ``against_truth``: count only the shared reviews with a ground truth where at least one of the
     pair was wrong (honest, accurate validators agree often; they rarely err together).
     """
-    now = now or datetime.now(UTC)
+    now = now or uow.clock.now()
     with uow:
         rows = uow.evaluations.shared_reviews(now - timedelta(days=days))
     reviews = [(str(r["submission_id"]), str(r["validator_id"]), r["decision"]) for r in rows]
@@ -67,7 +67,7 @@ def _economy(uow: UnitOfWork, now: datetime) -> tuple[list[Fraction | None], str
 
 def decision_gates(uow: UnitOfWork, *, now: datetime | None = None) -> dict[str, Any]:
     """The production-shift gates and seed 001's go/no-go, computed from the data now."""
-    now = now or datetime.now(UTC)
+    now = now or uow.clock.now()
     window_start = now - timedelta(days=gates.WINDOW_DAYS)
     with uow:
         flags = uow.flags.load()

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 from typing import Any
 from uuid import UUID
 
@@ -18,7 +18,7 @@ MAX_REGIONS = 3
 
 def backfill(uow: UnitOfWork, *, now: datetime | None = None) -> dict[str, Any]:
     """Every active verified agent joins the pool as an apprentice; running it again adds only newcomers."""
-    now = now or datetime.now(UTC)
+    now = now or uow.clock.now()
     settings = get_settings()
     with uow:
         added = uow.validators.backfill(verified_before=now - timedelta(days=settings.trust_verified_min_age_days),
@@ -38,7 +38,7 @@ def _member(uow: UnitOfWork, agent_id: UUID, *, for_update: bool = False) -> dic
 
 def validator_stats(uow: UnitOfWork, agent_id: UUID, *, now: datetime | None = None) -> dict[str, Any]:
     """A validator's tier, scores, response rate, quota today, regions, counts and tier history."""
-    now = now or datetime.now(UTC)
+    now = now or uow.clock.now()
     quota = get_settings().validator_daily_quota
     shadow_quota = get_settings().validator_shadow_daily_quota
     with uow:
@@ -81,7 +81,7 @@ def set_regions(uow: UnitOfWork, agent_id: UUID, regions: Sequence[tuple[LatLng,
 def set_suspension(uow: UnitOfWork, agent_id: UUID, *, suspended: bool, reason: str | None, until: datetime | None,
                    actor: str, now: datetime | None = None) -> dict[str, Any]:
     """Suspend (no new assignments; pending evaluations may still be answered) or reinstate a validator."""
-    now = now or datetime.now(UTC)
+    now = now or uow.clock.now()
     if suspended and not reason:
         raise ValidationFailed("a suspension needs a reason", details=[{"field": "reason", "message": "required"}])
     if until is not None and until <= now:
@@ -97,7 +97,7 @@ def set_suspension(uow: UnitOfWork, agent_id: UUID, *, suspended: bool, reason: 
 def reset_quota(uow: UnitOfWork, agent_id: UUID, *, modes: Sequence[str], actor: str, reason: str,
                 now: datetime | None = None) -> dict[str, Any]:
     """An operator gives a validator today's quota back (live, shadow or both); audited (who, why, before)."""
-    now = now or datetime.now(UTC)
+    now = now or uow.clock.now()
     with uow:
         _member(uow, agent_id, for_update=True)
         before = uow.validators.reset_today(agent_id, modes=modes, actor=actor, reason=reason, now=now)
@@ -108,7 +108,7 @@ def reset_quota(uow: UnitOfWork, agent_id: UUID, *, modes: Sequence[str], actor:
 def reset_quotas(uow: UnitOfWork, *, now: datetime | None = None) -> int:
     """The daily schedule: counters of earlier days go back to zero (assignment also ignores them)."""
     with uow:
-        return uow.validators.reset_quotas(now=now or datetime.now(UTC))
+        return uow.validators.reset_quotas(now=now or uow.clock.now())
 
 
 def list_validators(uow: UnitOfWork, *, limit: int, before: tuple[datetime, str] | None) -> list[dict[str, Any]]:
