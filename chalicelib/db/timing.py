@@ -22,6 +22,7 @@ from typing import Any
 import psycopg
 
 from chalicelib.domain.alert_rules import SLOW_QUERY_WARN_MS
+from chalicelib.observability import correlation_id, logger, metrics
 
 DEFAULT_THRESHOLD_MS = float(SLOW_QUERY_WARN_MS)  # until the pool configures it from settings
 MAX_PENDING = 200
@@ -60,8 +61,6 @@ def _text(query: Any) -> str:
 
 
 def _record(query: Any, seconds: float) -> None:
-    from chalicelib.observability import correlation_id, metrics
-
     statement = SlowStatement(_text(query), round(seconds * 1000, 3), datetime.now(UTC), correlation_id())
     _pending.append(statement)
     metrics.add_metric(name="SlowQueries", unit="Count", value=1)
@@ -118,8 +117,6 @@ def persist_pending(transaction: Callable[[], AbstractContextManager[Any]]) -> i
             )
         return len(batch)
     except Exception:
-        from chalicelib.observability import logger
-
         logger.warning("slow statements could not be stored", exc_info=True)
         _retry_after = time.monotonic() + RETRY_DELAY_S
         for s in reversed(batch):

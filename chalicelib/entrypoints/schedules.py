@@ -11,6 +11,16 @@ from chalice.app import Blueprint, CloudWatchEvent
 
 from chalicelib import bootstrap
 from chalicelib.observability import bind, emit, flush, logger
+from chalicelib.services import (
+    alerts,
+    consensus,
+    economy,
+    health,
+    operations,
+    outbox_relay,
+    spot_checks,
+    validators,
+)
 
 bp = Blueprint(__name__)
 
@@ -25,67 +35,47 @@ class Job:
 
 def sweep_outbox() -> int:
     """Send what the immediate relay left behind (and retry what failed)."""
-    from chalicelib.services.outbox_relay import sweep
-
-    return sweep(bootstrap.unit_of_work(), bootstrap.sender())
+    return outbox_relay.sweep(bootstrap.unit_of_work(), bootstrap.sender())
 
 
 def purge_rate_limit_windows() -> int:
-    from chalicelib.services.health import purge_rate_limit_windows as purge
-
-    return purge(bootstrap.unit_of_work())
+    return health.purge_rate_limit_windows(bootstrap.unit_of_work())
 
 
 def resolve_evaluation_timeouts() -> dict[str, int]:
     """Expire overdue evaluations; reviews past expiry fall back to the stored Layer B decision."""
-    from chalicelib.services.consensus import resolve_timeouts
-
-    return resolve_timeouts(bootstrap.unit_of_work())
+    return consensus.resolve_timeouts(bootstrap.unit_of_work())
 
 
 def poll_spot_check_batches() -> dict[str, int]:
     """Collect ended Layer B batches of spot checks; requeue claims a crashed worker left behind."""
-    from chalicelib.services.spot_checks import poll_batches
-
-    return poll_batches(bootstrap.unit_of_work(), bootstrap.classifier())
+    return spot_checks.poll_batches(bootstrap.unit_of_work(), bootstrap.classifier())
 
 
 def reset_validator_quotas() -> int:
-    from chalicelib.services.validators import reset_quotas
-
-    return reset_quotas(bootstrap.unit_of_work())
+    return validators.reset_quotas(bootstrap.unit_of_work())
 
 
 def backfill_validators() -> dict[str, Any]:
     """Agents that became verified join the pool without anybody calling the backfill route."""
-    from chalicelib.services.validators import backfill
-
-    result = backfill(bootstrap.unit_of_work())
+    result = validators.backfill(bootstrap.unit_of_work())
     return {"added": result["added"], "pool_size": result["pool_size"]}
 
 
 def run_alert_engine() -> dict[str, Any]:
     """The alert rules of DESIGN section 10: raise, resolve, announce once, escalate, deliver."""
-    from chalicelib.services.alerts import run_engine
-
-    return run_engine(bootstrap.unit_of_work(), bootstrap.probes(), [(job.name, job.every_seconds) for job in JOBS],
-                      channels=bootstrap.notifiers())
+    return alerts.run_engine(bootstrap.unit_of_work(), bootstrap.probes(),
+                             [(job.name, job.every_seconds) for job in JOBS], channels=bootstrap.notifiers())
 
 
 def snapshot_economy() -> dict[str, Any]:
     """Economic health of the last whole hour, stored, with its alerts raised."""
-    from chalicelib.services.economy import snapshot_economy as take_snapshot
-
-    row = take_snapshot(bootstrap.unit_of_work())
+    row = economy.snapshot_economy(bootstrap.unit_of_work())
     return {"snapshot_id": row["id"], "window_end": row["window_end"].isoformat(), "alerts": len(row["alerts"])}
 
 
 def purge_operations_history() -> dict[str, int]:
-    from datetime import UTC, datetime
-
-    from chalicelib.services.operations import purge_history
-
-    return purge_history(bootstrap.unit_of_work(), datetime.now(UTC))
+    return operations.purge_history(bootstrap.unit_of_work(), bootstrap.clock().now())
 
 
 JOBS: list[Job] = [
@@ -104,8 +94,6 @@ JOBS: list[Job] = [
 def run_job(job: Job) -> Any:
     """Run one job with logging, recorded in job_runs (worker health and the stalled-job alert);
     exceptions propagate so that failures are visible and retried."""
-    from chalicelib.services import operations
-
     with bind(job=job.name, correlation_id=f"job:{job.name}:{uuid.uuid4().hex[:12]}"):
         run_id = operations.job_started(bootstrap.unit_of_work(), job.name)
         try:

@@ -14,6 +14,7 @@ from pydantic import BaseModel, ConfigDict
 
 from chalicelib import bootstrap
 from chalicelib.observability import bind, logger, metrics
+from chalicelib.services import consensus, guardrail, spot_checks
 
 bp = Blueprint(__name__)
 
@@ -72,10 +73,8 @@ def run_batch(event: SQSEvent, handle: Callable[[SQSRecord], None]) -> dict[str,
 
 
 def handle_guardrail(record: SQSRecord) -> None:
-    from chalicelib.services.guardrail import run_guardrail
-
     message = GuardrailMessage.model_validate(json.loads(record.body))
-    outcome = run_guardrail(bootstrap.unit_of_work(), message.submission_id, message_key(record, message),
+    outcome = guardrail.run_guardrail(bootstrap.unit_of_work(), message.submission_id, message_key(record, message),
                             bootstrap.classifier())
     logger.info("guardrail stage", extra={"submission_id": str(message.submission_id), "outcome": outcome})
 
@@ -86,10 +85,8 @@ def guardrail_worker(event: SQSEvent) -> dict[str, Any]:
 
 
 def handle_consensus(record: SQSRecord) -> None:
-    from chalicelib.services.consensus import run_consensus
-
     message = ConsensusMessage.model_validate(json.loads(record.body))
-    outcome = run_consensus(bootstrap.unit_of_work(), message.submission_id, message_key(record, message))
+    outcome = consensus.run_consensus(bootstrap.unit_of_work(), message.submission_id, message_key(record, message))
     logger.info("consensus stage", extra={"submission_id": str(message.submission_id), "outcome": outcome})
 
 
@@ -99,11 +96,9 @@ def consensus_worker(event: SQSEvent) -> dict[str, Any]:
 
 
 def handle_spot_check(record: SQSRecord) -> None:
-    from chalicelib.services.spot_checks import run_spot_check
-
     message = SpotCheckMessage.model_validate(json.loads(record.body))
-    outcome = run_spot_check(bootstrap.unit_of_work(), message.spot_check_id, message_key(record, message),
-                             bootstrap.classifier())
+    outcome = spot_checks.run_spot_check(bootstrap.unit_of_work(), message.spot_check_id,
+                                         message_key(record, message), bootstrap.classifier())
     logger.info("spot-check stage", extra={"spot_check_id": str(message.spot_check_id), "outcome": outcome})
 
 

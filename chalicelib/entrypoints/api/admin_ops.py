@@ -18,6 +18,7 @@ from chalicelib.domain.errors import NotFound
 from chalicelib.domain.pagination import decode_cursor, encode_cursor
 from chalicelib.entrypoints.api.framework import Reply, RequestContext, api_route
 from chalicelib.entrypoints.api.models import Description, IdPath, PageQuery, ParamsModel, RequestModel
+from chalicelib.entrypoints.schedules import JOBS
 from chalicelib.services import alerts as alert_service
 from chalicelib.services import operations
 
@@ -126,8 +127,6 @@ def resolve(ctx: RequestContext) -> AlertOut:
 @api_route(bp, "POST", "/v1/admin/alerts/evaluate", summary="Run the alert rules now (they also run every minute)",
            auth="admin", tag=TAG, response=EngineRun)
 def evaluate(ctx: RequestContext) -> EngineRun:
-    from chalicelib.entrypoints.schedules import JOBS
-
     return EngineRun(**alert_service.run_engine(
         bootstrap.unit_of_work(), bootstrap.probes(), [(j.name, j.every_seconds) for j in JOBS],
         channels=bootstrap.notifiers()))
@@ -271,8 +270,6 @@ class WorkersOut(BaseModel):
            summary="Worker health: backlog and oldest item per stage, dead letters, pool, scheduler runs",
            auth="admin", tag=TAG, response=WorkersOut)
 def workers(ctx: RequestContext) -> WorkersOut:
-    from chalicelib.entrypoints.schedules import JOBS
-
     return WorkersOut.model_validate(
         operations.worker_health(bootstrap.unit_of_work(), bootstrap.probes(), [(j.name, j.expression,
                                                                                  j.every_seconds) for j in JOBS]))

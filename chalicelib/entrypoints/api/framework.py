@@ -30,6 +30,7 @@ from chalicelib.domain.errors import (
 )
 from chalicelib.domain.principal import Principal
 from chalicelib.observability import bind, emit, flush, logger
+from chalicelib.services import agents as agent_service
 
 Auth = Literal["public", "optional", "agent", "human", "member", "admin", "any"]
 JSON_CONTENT_TYPES = ["application/json"]
@@ -230,8 +231,6 @@ def _parse_params(values: Mapping[str, str] | None, model: type[BaseModel], wher
 
 
 def _authorize(spec: RouteSpec, request: Request) -> Principal | None:
-    from chalicelib.services import agents as agent_service
-
     header = request.headers.get("authorization")
     if spec.auth == "public" or (spec.auth == "optional" and not header):
         return None
@@ -277,8 +276,6 @@ def _answer(spec: RouteSpec, fn: Callable[[RequestContext], Any], request: Reque
     try:
         principal = _authorize(spec, request)
         if principal is None and spec.public_rate_limit is not None:
-            from chalicelib.services import agents as agent_service
-
             agent_service.enforce_rate_limit(bootstrap.unit_of_work(), f"ip:{_source_ip(request)}:{spec.path}",
                                              spec.public_rate_limit if isinstance(spec.public_rate_limit, int)
                                              else spec.public_rate_limit())
