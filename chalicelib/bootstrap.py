@@ -8,10 +8,11 @@ outside systems a use case needs; nothing connects or loads a heavy client at im
 from __future__ import annotations
 
 import secrets
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from contextlib import AbstractContextManager
 from functools import lru_cache
 from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
 from chalicelib.adapters.postgres_uow import PostgresUnitOfWork
 from chalicelib.config import anthropic_api_key, get_settings
@@ -21,6 +22,9 @@ from chalicelib.domain.layer_b import Classifier
 from chalicelib.services import delivery
 from chalicelib.services.ports import BlobStore, Notifier, OperationalProbes
 from chalicelib.services.unit_of_work import MessageSender, UnitOfWork
+
+if TYPE_CHECKING:
+    from aws_lambda_powertools.utilities.data_classes.sqs_event import SQSRecord
 
 
 def unit_of_work() -> UnitOfWork:
@@ -165,6 +169,13 @@ def reset() -> None:
     """Forget built adapters (tests change settings between cases)."""
     classifier.cache_clear()
     install_sender(None)
+
+
+def process_sqs_batch(event: dict[str, Any], handle: Callable[[SQSRecord], None]) -> dict[str, Any]:
+    """Powertools' batch processor over an SQS event (loaded on the first batch, not at import)."""
+    from chalicelib.adapters.sqs_batch import process_sqs_batch as process
+
+    return process(event, handle)
 
 
 def request_acquire_timeout(seconds: float) -> AbstractContextManager[None]:
