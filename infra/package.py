@@ -6,7 +6,8 @@
    without bytecode into build/chalice-project/, so the zip holds sources only and stays reproducible.
 1. `chalice package` once without a merge template, to read the logical names Chalice generates.
 2. Write build/chalice-merge.<stage>.json: infra/chalice-merge.yaml with the stage pinned, plus the
-   per-function patch (FunctionName, log group, ReportBatchItemFailures on every SQS event source).
+   per-function patch (FunctionName, log group, the Anthropic layer, ReportBatchItemFailures and MaximumConcurrency
+   = the reservation of infra/capacity.py on every SQS event source).
    JSON, because a YAML merge template would switch Chalice's output to sam.yaml.
 3. `chalice package --merge-template build/chalice-merge.<stage>.json` into --out (sam.json + deployment.zip).
 4. Check the result (every SQS source reports batch item failures; no dev or imaging modules in the zip),
@@ -235,6 +236,16 @@ def function_name(stage: str, logical_id: str) -> str:
     return f"peerguard-{stage}-{logical_id}"
 
 
+def sqs_maximum_concurrency(stage: str) -> dict[str, int]:
+    """Logical id -> the reserved concurrency .chalice/config.json gives the function in this stage."""
+    from chalice.utils import to_cfn_resource_name
+
+    from infra.capacity import configured
+
+    reserved, _ = configured(stage)
+    return {to_cfn_resource_name(name): value for name, value in reserved.items()}
+
+
 def generated_patch(template: dict[str, Any], stage: str) -> dict[str, Any]:
     """The part of the merge template that depends on which functions and event sources the app has."""
     resources: dict[str, Any] = {}
@@ -254,8 +265,11 @@ def generated_patch(template: dict[str, Any], stage: str) -> dict[str, Any]:
         if logical_id not in WITHOUT_ANTHROPIC_LAYER:
             properties["Layers"] = [{"Ref": "AnthropicLayer"}]
         resources[logical_id] = {"Properties": properties}
+    limits = sqs_maximum_concurrency(stage)
     for logical_id, event_name, _ in sqs_event_sources(template):
-        batch_failures = {"FunctionResponseTypes": [REPORT_BATCH_ITEM_FAILURES]}
+        batch_failures: dict[str, Any] = {"FunctionResponseTypes": [REPORT_BATCH_ITEM_FAILURES]}
+        if logical_id in limits:  # the poller stays within the reservation (infra/capacity.py)
+            batch_failures["ScalingConfig"] = {"MaximumConcurrency": limits[logical_id]}
         properties = resources.setdefault(logical_id, {}).setdefault("Properties", {})
         if event_name is None:
             properties.update(batch_failures)

@@ -239,7 +239,7 @@ def test_the_package_and_its_layer_import_on_a_bare_interpreter(packaged: Packag
         "from chalicelib.entrypoints import workers, schedules, maintenance\n"
         "layer = importlib.util.find_spec('anthropic') is not None\n"
         "if layer:\n"
-        "    import anthropic, chalicelib.adapters.anthropic_classifier, chalicelib.adapters.vision_verifier\n"
+        "    import anthropic, chalicelib.adapters.anthropic.classifier, chalicelib.adapters.anthropic.vision\n"
         "print(layer, sorted({'boto3', 'botocore'} & set(sys.modules)))\n"
     )
 
