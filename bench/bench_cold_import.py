@@ -8,8 +8,8 @@ Usage: python bench/bench_cold_import.py [--runs 15] [--top 25] [--out-dir build
 
 Every Lambda cold start pays `import app` (all functions share the package and the module). Each run is
 a fresh interpreter, started as Lambda starts one: no DATABASE_URL, no AWS settings, the site packages of
-this virtualenv, bytecode cached for everything (a warm-up import compiles a fresh checkout first). Two programs alternate, run after run, so that a
-neighbour's burst on a shared machine hits both:
+this virtualenv, bytecode cached for everything (a warm-up import compiles a fresh checkout first). Two
+programs alternate, run after run, so that a neighbour's burst on a shared machine hits both:
 
 - baseline: ``import chalice, pydantic, psycopg, aws_lambda_powertools`` (the bare import the budget is
   written against), and a second, stricter baseline that also builds what any app of this stack
@@ -119,7 +119,7 @@ def interesting(module: str) -> bool:
     if module in {"chalicelib.config", "chalicelib.observability", "chalicelib.adapters.postgres_uow",
                   "chalicelib.db.pool", "chalicelib.domain.layer_a", "chalicelib.domain.layer_b"}:
         return True
-    return module in {"chalice", "pydantic", "pydantic_settings", "psycopg", "psycopg_pool",
+    return module in {"chalice", "pydantic", "psycopg", "psycopg_pool",
                       "aws_lambda_powertools", "aws_lambda_powertools.utilities.batch", "hyperscan", "anthropic",
                       "botocore", "boto3", "aws_xray_sdk"}
 
