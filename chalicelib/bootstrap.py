@@ -8,10 +8,11 @@ outside systems a use case needs; nothing connects or loads a heavy client at im
 from __future__ import annotations
 
 import secrets
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from contextlib import AbstractContextManager
 from functools import lru_cache
 from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
 from chalicelib.adapters.clock import SystemClock
 from chalicelib.adapters.postgres_uow import PostgresUnitOfWork
@@ -22,6 +23,9 @@ from chalicelib.domain.layer_b import Classifier
 from chalicelib.services import delivery
 from chalicelib.services.ports import BlobStore, Clock, Notifier, OperationalProbes
 from chalicelib.services.unit_of_work import MessageSender, UnitOfWork
+
+if TYPE_CHECKING:
+    from aws_lambda_powertools.utilities.data_classes.sqs_event import SQSRecord
 
 _clock: Clock = SystemClock()
 
@@ -179,6 +183,13 @@ def reset() -> None:
     """Forget built adapters (tests change settings between cases)."""
     classifier.cache_clear()
     install_sender(None)
+
+
+def process_sqs_batch(event: dict[str, Any], handle: Callable[[SQSRecord], None]) -> dict[str, Any]:
+    """Powertools' batch processor over an SQS event (loaded on the first batch, not at import)."""
+    from chalicelib.adapters.sqs_batch import process_sqs_batch as process
+
+    return process(event, handle)
 
 
 def request_acquire_timeout(seconds: float) -> AbstractContextManager[None]:

@@ -4,7 +4,9 @@
   `bind(...)`), scrubbed of e-mail addresses, phone numbers, card numbers and API keys.
 - `metrics` / `emit(...)`: EMF metrics in the `peerguard` namespace, named only from the catalogue
   (chalicelib/metrics_catalogue.py); `flush()` writes what a request or a batch collected.
-- `tracer`: X-Ray in Lambda, disabled elsewhere.
+- Tracing: Lambda's active tracing ("xray": true per stage in .chalice/config.json) records every
+  invocation, its duration and cold start, under the API Gateway and SQS segments; there is no X-Ray SDK
+  in the package (it brought botocore, 17 MB zipped). docs/scaling.md says what that trades away.
 """
 
 from __future__ import annotations
@@ -17,18 +19,13 @@ import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from logging import LogRecord
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from aws_lambda_powertools import Logger, Metrics
 from aws_lambda_powertools.logging.formatter import LambdaPowertoolsFormatter
 
-from chalicelib.config import get_settings, powertools_defaults
+from chalicelib.config import powertools_defaults
 from chalicelib.metrics_catalogue import CATALOGUE
-
-if TYPE_CHECKING:
-    from aws_lambda_powertools import Tracer
-
-    tracer: Tracer
 
 SERVICE = "peerguard"
 NAMESPACE = "peerguard"
@@ -65,18 +62,6 @@ class ScrubbingFormatter(LambdaPowertoolsFormatter):
 
 
 logger = Logger(service=SERVICE, logger_formatter=ScrubbingFormatter())
-
-
-def __getattr__(name: str) -> Any:
-    """`tracer` is built on first use: the X-Ray SDK behind it imports botocore (about 0.3 s of every
-    cold start), and most invocations never trace anything by hand."""
-    if name == "tracer":
-        from aws_lambda_powertools import Tracer
-
-        built = Tracer(service=SERVICE, disabled=not get_settings().in_lambda)
-        globals()["tracer"] = built  # built once, then an ordinary module attribute
-        return built
-    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 
 @contextmanager

@@ -6,12 +6,14 @@
    without bytecode into build/chalice-project/, so the zip holds sources only and stays reproducible.
 1. `chalice package` once without a merge template, to read the logical names Chalice generates.
 2. Write build/chalice-merge.<stage>.json: infra/chalice-merge.yaml with the stage pinned, plus the
-   per-function patch (FunctionName, log group, ReportBatchItemFailures on every SQS event source).
+   per-function patch (FunctionName, log group, the Anthropic layer, ReportBatchItemFailures and MaximumConcurrency
+   = the reservation of infra/capacity.py on every SQS event source).
    JSON, because a YAML merge template would switch Chalice's output to sam.yaml.
 3. `chalice package --merge-template build/chalice-merge.<stage>.json` into --out (sam.json + deployment.zip).
 4. Check the result (every SQS source reports batch item failures; no dev or imaging modules in the zip),
-   write build/privacy/function.zip when functions/privacy/handler.py exists, and run cfn-lint on the
-   stack templates and the packaged template.
+   write the Anthropic layer (layers/anthropic/requirements.txt, minus what deployment.zip already holds)
+   next to sam.json, write build/privacy/function.zip when functions/privacy/handler.py exists, and run
+   cfn-lint on the stack templates and the packaged template.
 
 Needs no AWS credentials: Chalice only reads the region to name the Lambda service principal; the
 template itself uses pseudo parameters. Chalice caches its build by a hash of requirements.txt and the
@@ -48,6 +50,12 @@ PROJECT_COPY = BUILD_DIR / "chalice-project"
 DEPENDENCY_CACHE = BUILD_DIR / "chalice-deps"
 PRIVACY_HANDLER = ROOT / "functions" / "privacy" / "handler.py"
 PRIVACY_ZIP = BUILD_DIR / "privacy" / "function.zip"
+ANTHROPIC_REQUIREMENTS = ROOT / "layers" / "anthropic" / "requirements.txt"
+ANTHROPIC_LAYER_ZIP = "anthropic-layer.zip"  # written next to sam.json: the template's ContentUri
+ANTHROPIC_LAYER_CACHE = BUILD_DIR / "layer-deps"
+# The function that does without the Anthropic layer: the API never calls Layer B (docs/scaling.md).
+WITHOUT_ANTHROPIC_LAYER = frozenset({"APIHandler"})
+API_PACKAGE_BUDGET = 15_000_000  # bytes, deployment.zip (docs/scaling.md, "The API package")
 STAGES = ("dev", "prod")
 
 # Any region works: nothing is called, and the template uses ${AWS::Region}.
@@ -228,6 +236,16 @@ def function_name(stage: str, logical_id: str) -> str:
     return f"peerguard-{stage}-{logical_id}"
 
 
+def sqs_maximum_concurrency(stage: str) -> dict[str, int]:
+    """Logical id -> the reserved concurrency .chalice/config.json gives the function in this stage."""
+    from chalice.utils import to_cfn_resource_name
+
+    from infra.capacity import configured
+
+    reserved, _ = configured(stage)
+    return {to_cfn_resource_name(name): value for name, value in reserved.items()}
+
+
 def generated_patch(template: dict[str, Any], stage: str) -> dict[str, Any]:
     """The part of the merge template that depends on which functions and event sources the app has."""
     resources: dict[str, Any] = {}
@@ -243,11 +261,15 @@ def generated_patch(template: dict[str, Any], stage: str) -> dict[str, Any]:
             "Properties": {"LogGroupName": f"/aws/lambda/{name}", "RetentionInDays": {"Ref": "LogRetentionDays"}},
         }
         # The Ref makes CloudFormation create the group before the function can log into it.
-        resources[logical_id] = {
-            "Properties": {"FunctionName": name, "LoggingConfig": {"LogGroup": {"Ref": log_group}}},
-        }
+        properties: dict[str, Any] = {"FunctionName": name, "LoggingConfig": {"LogGroup": {"Ref": log_group}}}
+        if logical_id not in WITHOUT_ANTHROPIC_LAYER:
+            properties["Layers"] = [{"Ref": "AnthropicLayer"}]
+        resources[logical_id] = {"Properties": properties}
+    limits = sqs_maximum_concurrency(stage)
     for logical_id, event_name, _ in sqs_event_sources(template):
-        batch_failures = {"FunctionResponseTypes": [REPORT_BATCH_ITEM_FAILURES]}
+        batch_failures: dict[str, Any] = {"FunctionResponseTypes": [REPORT_BATCH_ITEM_FAILURES]}
+        if logical_id in limits:  # the poller stays within the reservation (infra/capacity.py)
+            batch_failures["ScalingConfig"] = {"MaximumConcurrency": limits[logical_id]}
         properties = resources.setdefault(logical_id, {}).setdefault("Properties", {})
         if event_name is None:
             properties.update(batch_failures)
@@ -269,6 +291,7 @@ def merge_document(raw_template: dict[str, Any], stage: str) -> dict[str, Any]:
     """infra/chalice-merge.yaml with the stage pinned, completed with the generated patch."""
     static = load_yaml_template(MERGE_TEMPLATE)
     gateway_responses = static.pop("GatewayResponses", {})
+    static.setdefault("Resources", {}).update(static.pop("OwnResources", {}))
     if "RestAPI" in raw_template.get("Resources", {}):  # API Gateway's own answers carry our envelope
         static.setdefault("Resources", {}).update(gateway_responses)
     stage_parameter = static.setdefault("Parameters", {}).setdefault("Stage", {"Type": "String"})
@@ -290,6 +313,56 @@ def forbidden_entries(deployment_zip: Path) -> list[str]:
     with zipfile.ZipFile(deployment_zip) as archive:
         tops = {name.split("/", 1)[0] for name in archive.namelist()}
     return sorted(top for top in tops if FORBIDDEN_TOP_LEVEL.match(top))
+
+
+def _project_name(top: str) -> str:
+    """The distribution a top-level zip entry belongs to: `pydantic_core`, `pydantic_core-2.5.dist-info`
+    and `pydantic_core.libs` all give `pydantic_core`; `typing_extensions.py` gives `typing_extensions`."""
+    name = top.removesuffix(".py")
+    for suffix in (".dist-info", ".data", ".libs"):
+        if name.endswith(suffix):
+            name = name.removesuffix(suffix).rsplit("-", 1)[0] if suffix != ".libs" else name.removesuffix(suffix)
+    return name.lower().replace("-", "_")
+
+
+def build_anthropic_layer(deployment_zip: Path, out: Path) -> Path:
+    """The Anthropic layer: layers/anthropic/requirements.txt built for Lambda under python/, without any
+    distribution deployment.zip already ships (Lambda puts the function's code first on sys.path, so a
+    second copy would only be dead weight, or worse, a second version).
+
+    Resolved together with requirements.txt, so shared dependencies get the same pins; the site packages
+    are kept by a hash of both files (build/layer-deps/), so only the first build downloads wheels.
+    """
+    from chalice.deploy.packager import DependencyBuilder
+    from chalice.utils import OSUtils
+
+    requirements = ANTHROPIC_REQUIREMENTS.read_text() + "\n" + (ROOT / "requirements.txt").read_text()
+    key = hashlib.sha256(requirements.encode()).hexdigest()[:32]
+    site = ANTHROPIC_LAYER_CACHE / f"{key}-python{sys.version_info.major}.{sys.version_info.minor}"
+    if not site.is_dir():
+        shutil.rmtree(ANTHROPIC_LAYER_CACHE, ignore_errors=True)
+        staging = ANTHROPIC_LAYER_CACHE / "staging"
+        staging.mkdir(parents=True)
+        (staging / "requirements.txt").write_text(requirements)
+        abi = f"cp{sys.version_info.major}{sys.version_info.minor}"
+        DependencyBuilder(OSUtils()).build_site_packages(abi, str(staging / "requirements.txt"), str(staging / "site"))
+        (staging / "site").rename(site)
+        shutil.rmtree(staging)
+    with zipfile.ZipFile(deployment_zip) as archive:
+        shipped = {_project_name(name.split("/", 1)[0]) for name in archive.namelist()}
+    out.parent.mkdir(parents=True, exist_ok=True)
+    with zipfile.ZipFile(out, "w", compression=zipfile.ZIP_DEFLATED) as layer:
+        for path in sorted(site.rglob("*")):
+            relative = path.relative_to(site)
+            if not path.is_file() or "__pycache__" in relative.parts or path.suffix == ".pyc":
+                continue
+            if _project_name(relative.parts[0]) in shipped:
+                continue
+            info = zipfile.ZipInfo(f"python/{relative.as_posix()}", date_time=(1980, 1, 1, 0, 0, 0))
+            info.external_attr = 0o644 << 16
+            info.compress_type = zipfile.ZIP_DEFLATED
+            layer.writestr(info, path.read_bytes())
+    return out
 
 
 def build_privacy_zip(deployment_zip: Path, out: Path = PRIVACY_ZIP) -> Path | None:
@@ -349,6 +422,7 @@ def package(stage: str = "dev", out_dir: Path = DEFAULT_OUT) -> PackageResult:
         problems += [f"must not ship in the API package: {entry}" for entry in forbidden_entries(deployment_zip)]
         if problems:
             raise PackagingError("\n".join(problems))
+        build_anthropic_layer(deployment_zip, out_dir / ANTHROPIC_LAYER_ZIP)
         privacy_zip = build_privacy_zip(deployment_zip)
     return PackageResult(stage, template_path, deployment_zip, merge_path, privacy_zip, time.monotonic() - started)
 
@@ -368,7 +442,9 @@ def main(argv: list[str] | None = None) -> int:
     functions = [k for k, v in template["Resources"].items() if v["Type"] == "AWS::Serverless::Function"]
     sources = [f"{fn}/{event}" if event else fn for fn, event, _ in sqs_event_sources(template)]
     print(f"packaged stage {result.stage} in {result.seconds:.1f} s: {result.template.relative_to(ROOT)}")
-    print(f"  deployment.zip: {result.zip_bytes / 1e6:.1f} MB; functions: {', '.join(functions)}")
+    layer = result.deployment_zip.with_name(ANTHROPIC_LAYER_ZIP)
+    print(f"  deployment.zip: {result.zip_bytes / 1e6:.1f} MB (budget {API_PACKAGE_BUDGET / 1e6:.0f} MB); "
+          f"{ANTHROPIC_LAYER_ZIP}: {layer.stat().st_size / 1e6:.1f} MB; functions: {', '.join(functions)}")
     print(f"  SQS sources with {REPORT_BATCH_ITEM_FAILURES}: {', '.join(sources) or 'none'}")
     if result.privacy_zip:
         print(f"  privacy function code: {result.privacy_zip.relative_to(ROOT)}")

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import threading
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import AbstractContextManager, contextmanager
 from contextvars import ContextVar
 from typing import Any
@@ -23,6 +23,8 @@ _pool: ConnectionPool[Connection] | None = None
 
 def _configure(conn: Connection) -> None:
     settings = get_settings()
+    if settings.database_iam_auth:
+        return  # RDS Proxy runs these as its InitQuery; a SET here would pin the session (config.py)
     conn.execute(f"SET statement_timeout = {int(settings.db_statement_timeout_ms)}")
     conn.execute("SET TIME ZONE 'UTC'")
     conn.commit()
@@ -41,9 +43,13 @@ def get_pool() -> ConnectionPool[Connection]:
                 # TimedCursor: the slow-query log (chalicelib/db/timing.py)
                 kwargs: dict[str, Any] = {"row_factory": dict_row, "autocommit": False,
                                           "cursor_factory": timing.TimedCursor}
+                conninfo: str | Callable[[], str] = url
+                if settings.database_iam_auth and not settings.database_url:
+                    conninfo = database_url  # a fresh IAM auth token for every connection the pool opens
+                    kwargs["prepare_threshold"] = None  # prepared statements would pin proxy sessions
                 timing.configure(settings.slow_query_ms)
                 _pool = ConnectionPool(
-                    url,
+                    conninfo,
                     min_size=settings.db_pool_min_size,
                     max_size=settings.db_pool_max_size,
                     kwargs=kwargs,

@@ -4,17 +4,18 @@ from __future__ import annotations
 
 import json
 from collections.abc import Callable
-from typing import Any
+from typing import TYPE_CHECKING, Any
 from uuid import UUID
 
-from aws_lambda_powertools.utilities.batch import BatchProcessor, EventType, process_partial_response
-from aws_lambda_powertools.utilities.data_classes.sqs_event import SQSRecord
 from chalice.app import Blueprint, SQSEvent
 from pydantic import BaseModel, ConfigDict
 
 from chalicelib import bootstrap
 from chalicelib.observability import bind, logger, metrics
 from chalicelib.services import consensus, guardrail, spot_checks
+
+if TYPE_CHECKING:
+    from aws_lambda_powertools.utilities.data_classes.sqs_event import SQSRecord
 
 bp = Blueprint(__name__)
 
@@ -54,17 +55,14 @@ def correlation_id(record: SQSRecord) -> str:
 
 
 def run_batch(event: SQSEvent, handle: Callable[[SQSRecord], None]) -> dict[str, Any]:
-    """Powertools' batch processor: failed records are reported, the others are acknowledged."""
-    # Even a batch where every record failed answers with its failures (SQS retries just those).
-    processor = BatchProcessor(event_type=EventType.SQS, raise_on_entire_batch_failure=False)
+    """Powertools' batch processor (through bootstrap): failed records are reported, the others are
+    acknowledged, even when every record failed (SQS retries just those)."""
 
     def traced(record: SQSRecord) -> None:
         with bind(correlation_id=correlation_id(record), message_id=record.message_id):
             handle(record)
 
-    result: dict[str, Any] = dict(process_partial_response(
-        event=event.to_dict(), record_handler=traced, processor=processor, context=None
-    ))
+    result = bootstrap.process_sqs_batch(event.to_dict(), traced)
     failures = len(result.get("batchItemFailures", []))
     if failures:
         metrics.add_metric(name="WorkerRecordFailures", unit="Count", value=failures)

@@ -12,7 +12,13 @@ from typing import Any
 import pytest
 
 from infra import INFRA_DIR, ROOT, STACKS
-from infra.package import PackageResult, load_template
+from infra.package import (
+    ANTHROPIC_LAYER_ZIP,
+    API_PACKAGE_BUDGET,
+    WITHOUT_ANTHROPIC_LAYER,
+    PackageResult,
+    load_template,
+)
 from tests.infrastructure.templates import (
     STAGE,
     exports,
@@ -166,8 +172,83 @@ def test_the_privacy_function_code_is_the_app_package_plus_its_handler(packaged:
     assert shipped_forbidden(packaged.privacy_zip) == []  # the imaging libraries come from the layer
 
 
-def test_the_privacy_function_and_the_imaging_layer_fit_lambdas_size_limit(packaged: PackageResult) -> None:
+def test_the_privacy_function_and_its_layers_fit_lambdas_size_limit(packaged: PackageResult) -> None:
     layer = ROOT / "build" / "layers" / "imaging.zip"
     if packaged.privacy_zip is None or not layer.exists():
         pytest.skip("needs functions/privacy/handler.py and `make layer`")
-    assert unzipped_bytes(packaged.privacy_zip) + unzipped_bytes(layer) < LAMBDA_UNZIPPED_LIMIT
+    anthropic = packaged.deployment_zip.with_name(ANTHROPIC_LAYER_ZIP)
+    total = unzipped_bytes(packaged.privacy_zip) + unzipped_bytes(layer) + unzipped_bytes(anthropic)
+    assert total < LAMBDA_UNZIPPED_LIMIT
+
+
+# --- the API package's budget and the Anthropic layer (docs/scaling.md, "The API package") ---------------
+
+# What the Lambda runtime provides (boto3, botocore and theirs) or what lives in a layer never ships in the
+# package: botocore alone was 17 MB of it, brought in by the X-Ray SDK.
+NOT_SHIPPED = ("boto3", "botocore", "s3transfer", "aws_xray_sdk", "anthropic", "httpx2", "httpcore2")
+
+
+def distributions(path: Path, prefix: str = "") -> set[str]:
+    """The distributions a zip holds, by normalised name (modules, dist-info, .libs alike)."""
+    from infra.package import _project_name
+
+    with zipfile.ZipFile(path) as archive:
+        return {_project_name(n.removeprefix(prefix).split("/", 1)[0]) for n in archive.namelist()
+                if n.startswith(prefix)}
+
+
+def test_the_api_package_stays_within_its_size_budget(packaged: PackageResult) -> None:
+    # The zip Lambda downloads on every cold start of every function of the app
+    assert packaged.zip_bytes <= API_PACKAGE_BUDGET, f"{packaged.zip_bytes / 1e6:.1f} MB"
+    assert distributions(packaged.deployment_zip) & set(NOT_SHIPPED) == set()
+
+
+def test_every_function_but_the_api_handler_carries_the_anthropic_layer(app_template: dict[str, Any]) -> None:
+    functions = resources_of_type(app_template, "AWS::Serverless::Function")
+    assert set(functions) >= WITHOUT_ANTHROPIC_LAYER
+    for logical_id, function in functions.items():
+        layers = function["Properties"].get("Layers", [])
+        expected = [] if logical_id in WITHOUT_ANTHROPIC_LAYER else [{"Ref": "AnthropicLayer"}]
+        assert layers == expected, logical_id
+    layer = app_template["Resources"]["AnthropicLayer"]["Properties"]
+    assert layer["ContentUri"] == f"./{ANTHROPIC_LAYER_ZIP}"
+
+
+def test_the_anthropic_layer_holds_only_what_the_package_lacks(packaged: PackageResult) -> None:
+    layer = packaged.deployment_zip.with_name(ANTHROPIC_LAYER_ZIP)
+    with zipfile.ZipFile(layer) as archive:
+        assert all(name.startswith("python/") for name in archive.namelist())  # Lambda's /opt/python
+    in_layer = distributions(layer, "python/")
+    assert "anthropic" in in_layer
+    assert in_layer & distributions(packaged.deployment_zip) == set()  # no second pydantic
+
+
+def test_the_package_and_its_layer_import_on_a_bare_interpreter(packaged: PackageResult, tmp_path: Path) -> None:
+    """Only the zips on the path, as in Lambda (minus its boto3, which nothing may need at import): the API
+    handler's package alone imports the app; with the layer, the Layer B adapters import too."""
+    import subprocess
+    import sys
+
+    task, opt = tmp_path / "task", tmp_path / "opt"
+    zipfile.ZipFile(packaged.deployment_zip).extractall(task)
+    zipfile.ZipFile(packaged.deployment_zip.with_name(ANTHROPIC_LAYER_ZIP)).extractall(opt)
+    bare = Path(sys.base_prefix) / "bin" / f"python{sys.version_info.major}.{sys.version_info.minor}"
+    code = (
+        "import importlib, sys\n"
+        "import app\n"
+        "from chalicelib.entrypoints import workers, schedules, maintenance\n"
+        "layer = importlib.util.find_spec('anthropic') is not None\n"
+        "if layer:\n"
+        "    import anthropic, chalicelib.adapters.anthropic.classifier, chalicelib.adapters.anthropic.vision\n"
+        "print(layer, sorted({'boto3', 'botocore'} & set(sys.modules)))\n"
+    )
+
+    def run(*path: Path) -> str:
+        env = {"PATH": "/usr/bin:/bin", "HOME": str(tmp_path), "PYTHONPATH": ":".join(map(str, path))}
+        done = subprocess.run([str(bare), "-S", "-c", code], cwd=tmp_path, env=env, capture_output=True,
+                              text=True, check=False)
+        assert done.returncode == 0, done.stderr[-3000:]
+        return done.stdout.strip()
+
+    assert run(task) == "False []"
+    assert run(task, opt / "python") == "True []"

@@ -8,11 +8,11 @@ from typing import Annotated, Any
 from uuid import UUID
 
 from chalice.app import Blueprint
-from pydantic import BaseModel, Field
+from pydantic import Field
 
 from chalicelib import bootstrap
 from chalicelib.entrypoints.api.framework import RequestContext, api_route
-from chalicelib.entrypoints.api.models import IdPath, ParamsModel, Reason, RequestModel
+from chalicelib.entrypoints.api.models import ApiModel, IdPath, ParamsModel, Reason, RequestModel
 from chalicelib.services import attestations as attestation_service
 from chalicelib.services import moderation
 
@@ -28,7 +28,7 @@ class PrefixPath(ParamsModel):
     prefix: Annotated[str, Field(pattern=r"^[0-9a-f]{12}$")]
 
 
-class AdminActionOut(BaseModel):
+class AdminActionOut(ApiModel):
     id: int
     actor: str
     action: str
@@ -39,7 +39,7 @@ class AdminActionOut(BaseModel):
     created_at: datetime
 
 
-class AgentStatusOut(BaseModel):
+class AgentStatusOut(ApiModel):
     id: UUID
     kind: str
     name: str
@@ -49,7 +49,7 @@ class AgentStatusOut(BaseModel):
     suspension_reason: str | None
 
 
-class KeyOut(BaseModel):
+class KeyOut(ApiModel):
     prefix: str
     role: str
     agent_id: UUID | None
@@ -59,17 +59,17 @@ class KeyOut(BaseModel):
     last_used_at: datetime | None
 
 
-class AgentActionResult(BaseModel):
+class AgentActionResult(ApiModel):
     agent: AgentStatusOut
     action: AdminActionOut
 
 
-class KeyActionResult(BaseModel):
+class KeyActionResult(ApiModel):
     key: KeyOut
     action: AdminActionOut
 
 
-class AgentRecord(BaseModel):
+class AgentRecord(ApiModel):
     agent: AgentStatusOut
     keys: list[KeyOut]
     actions: list[AdminActionOut]
@@ -127,7 +127,7 @@ class SockQuery(ParamsModel):
     days: Annotated[int, Field(ge=1, le=365)] = 30
 
 
-class SockPattern(BaseModel):
+class SockPattern(ApiModel):
     problem_id: UUID
     status: str
     pattern: str
@@ -136,7 +136,7 @@ class SockPattern(BaseModel):
     attester_ids: list[UUID]
 
 
-class SockReport(BaseModel):
+class SockReport(ApiModel):
     days: int
     same_owner_as_problem: int
     shared_owner_groups: int

@@ -7,11 +7,11 @@ from decimal import Decimal
 from typing import Annotated, Any, Literal
 
 from chalice.app import Blueprint
-from pydantic import BaseModel, Field
+from pydantic import Field
 
 from chalicelib import bootstrap
 from chalicelib.entrypoints.api.framework import RequestContext, api_route
-from chalicelib.entrypoints.api.models import Amount, ParamsModel
+from chalicelib.entrypoints.api.models import Amount, ApiModel, ParamsModel
 from chalicelib.services import credits as credit_service
 from chalicelib.services import economy as economy_service
 
@@ -19,13 +19,13 @@ bp = Blueprint(__name__)
 TAG = "admin: economy"
 
 
-class EconomyAlertOut(BaseModel):
+class EconomyAlertOut(ApiModel):
     rule: str
     severity: Literal["warning", "critical"]
     title: str
 
 
-class EconomyFigures(BaseModel):
+class EconomyFigures(ApiModel):
     """One window of the economy. ratio = faucet / sink (4 places); null when sink is 0, and then
     ratio_state says why: 'no_sink' (the faucet paid, nothing was sunk) or 'idle' (nothing moved)."""
 
@@ -71,7 +71,7 @@ class EconomySnapshotOut(EconomyFigures):
         return cls(**EconomyFigures.of(row).model_dump(), id=row["id"], created_at=row["created_at"])
 
 
-class EconomyOut(BaseModel):
+class EconomyOut(ApiModel):
     latest: EconomySnapshotOut | None
     current: EconomyFigures
     history: list[EconomySnapshotOut]
@@ -82,7 +82,7 @@ class EconomyQuery(ParamsModel):
     days: Annotated[int, Field(ge=0, le=90)] = 7
 
 
-class LedgerVerification(BaseModel):
+class LedgerVerification(ApiModel):
     accounts_checked: int
     mismatches: list[dict[str, Any]]
 

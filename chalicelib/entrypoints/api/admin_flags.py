@@ -6,11 +6,11 @@ from datetime import datetime
 from typing import Annotated, Any
 
 from chalice.app import Blueprint
-from pydantic import BaseModel, Field
+from pydantic import Field
 
 from chalicelib import bootstrap
 from chalicelib.entrypoints.api.framework import Reply, RequestContext, api_route
-from chalicelib.entrypoints.api.models import ParamsModel, Reason, RequestModel
+from chalicelib.entrypoints.api.models import ApiModel, ParamsModel, Reason, RequestModel
 from chalicelib.services import flags as flag_service
 
 bp = Blueprint(__name__)
@@ -20,7 +20,7 @@ class FlagPath(ParamsModel):
     name: Annotated[str, Field(pattern=r"^[A-Z][A-Z0-9_]{0,63}$")]
 
 
-class FlagOut(BaseModel):
+class FlagOut(ApiModel):
     name: str
     type: str
     default: Any
@@ -34,7 +34,7 @@ class FlagOut(BaseModel):
     updated_by: str | None
 
 
-class FlagChange(BaseModel):
+class FlagChange(ApiModel):
     name: str
     old_value: Any
     new_value: Any
@@ -63,7 +63,7 @@ class RollbackBody(RequestModel):
     reason: Reason
 
 
-class RollbackOut(BaseModel):
+class RollbackOut(ApiModel):
     flag: str
     previous_value: Any
     value: Any

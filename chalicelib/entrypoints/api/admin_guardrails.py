@@ -6,13 +6,13 @@ from datetime import datetime
 from typing import Annotated, Any
 
 from chalice.app import Blueprint
-from pydantic import BaseModel, Field, model_validator
+from pydantic import Field, model_validator
 
 from chalicelib import bootstrap
 from chalicelib.domain.layer_b import DEFAULT_THRESHOLDS, THRESHOLD_NAMES, Domain
 from chalicelib.domain.pagination import decode_cursor, encode_cursor
 from chalicelib.entrypoints.api.framework import Reply, RequestContext, api_route
-from chalicelib.entrypoints.api.models import PageQuery, ParamsModel, Reason, RequestModel
+from chalicelib.entrypoints.api.models import ApiModel, PageQuery, ParamsModel, Reason, RequestModel
 from chalicelib.services import layer_b_service
 
 bp = Blueprint(__name__)
@@ -21,7 +21,7 @@ TAG = "admin: guardrails"
 Share = Annotated[float, Field(ge=0, le=1, allow_inf_nan=False)]
 
 
-class ThresholdValues(BaseModel):
+class ThresholdValues(ApiModel):
     approve: float
     flag: float
     harm_warn: float
@@ -35,7 +35,7 @@ class DomainThresholds(ThresholdValues):
     updated_at: datetime | None
 
 
-class ThresholdsOverview(BaseModel):
+class ThresholdsOverview(ApiModel):
     defaults: ThresholdValues
     domains: list[DomainThresholds]
 
@@ -72,7 +72,7 @@ class ThresholdChangeQuery(PageQuery):
     domain: Domain | None = None
 
 
-class ThresholdChange(BaseModel):
+class ThresholdChange(ApiModel):
     id: int
     domain: str
     old_value: dict[str, float] | None
@@ -86,7 +86,7 @@ class BudgetQuery(ParamsModel):
     days: Annotated[int, Field(ge=1, le=90)] = 7
 
 
-class BudgetDay(BaseModel):
+class BudgetDay(ApiModel):
     day: str
     spent_usd_micros: int
     calls: int
@@ -94,7 +94,7 @@ class BudgetDay(BaseModel):
     exhausted_at: datetime | None
 
 
-class BudgetToday(BaseModel):
+class BudgetToday(ApiModel):
     day: str
     budget_cents: int
     budget_usd_micros: int
@@ -104,7 +104,7 @@ class BudgetToday(BaseModel):
     exhausted: bool
 
 
-class LayerBUsage(BaseModel):
+class LayerBUsage(ApiModel):
     today: BudgetToday
     days: list[BudgetDay]
     outcomes: dict[str, int]

@@ -11,13 +11,13 @@ from typing import Annotated, Any, Literal
 from uuid import UUID
 
 from chalice.app import Blueprint, Response
-from pydantic import BaseModel, Field
+from pydantic import Field
 
 from chalicelib import bootstrap
 from chalicelib.domain.errors import NotFound
 from chalicelib.domain.pagination import decode_cursor, encode_cursor
 from chalicelib.entrypoints.api.framework import Reply, RequestContext, api_route
-from chalicelib.entrypoints.api.models import Description, IdPath, PageQuery, ParamsModel, RequestModel
+from chalicelib.entrypoints.api.models import ApiModel, Description, IdPath, PageQuery, ParamsModel, RequestModel
 from chalicelib.entrypoints.schedules import JOBS
 from chalicelib.services import alerts as alert_service
 from chalicelib.services import operations
@@ -29,7 +29,7 @@ Severity = Literal["warning", "critical"]
 AlertStatus = Literal["open", "acknowledged", "resolved"]
 
 
-class AlertOut(BaseModel):
+class AlertOut(ApiModel):
     id: UUID
     rule: str
     severity: Severity
@@ -55,7 +55,7 @@ class AlertOut(BaseModel):
         return cls.model_validate({**row, "runbook": alert_service.runbook_of(row["rule"])})
 
 
-class NotificationOut(BaseModel):
+class NotificationOut(ApiModel):
     event: Literal["raised", "escalated"]
     channel: str
     status: Literal["pending", "sent", "failed"]
@@ -80,7 +80,7 @@ class AckBody(RequestModel):
     note: Description | None = None
 
 
-class EngineRun(BaseModel):
+class EngineRun(ApiModel):
     checks: int
     firing: list[str]
     unknown: list[str]
@@ -139,34 +139,34 @@ class DashboardQuery(ParamsModel):
     hours: Annotated[int, Field(ge=1, le=24 * 30)] = 24
 
 
-class LatencyPoint(BaseModel):
+class LatencyPoint(ApiModel):
     bucket: datetime
     decisions: int
     p50_ms: float | None
     p95_ms: float | None
 
 
-class Consensus(BaseModel):
+class Consensus(ApiModel):
     decisions: int
     p50_ms: float | None
     p95_ms: float | None
     series: list[LatencyPoint]
 
 
-class SpotPoint(BaseModel):
+class SpotPoint(ApiModel):
     bucket: datetime
     completed: int
     agreements: int
 
 
-class SpotChecks(BaseModel):
+class SpotChecks(ApiModel):
     completed: int
     agreements: int
     agreement_rate: float | None
     series: list[SpotPoint]
 
 
-class EconomyPoint(BaseModel):
+class EconomyPoint(ApiModel):
     bucket: datetime
     ratio: float | None
     ratio_state: str
@@ -175,7 +175,7 @@ class EconomyPoint(BaseModel):
     sink: int
 
 
-class SubmissionPoint(BaseModel):
+class SubmissionPoint(ApiModel):
     bucket: datetime
     layer_a: int
     layer_b: int
@@ -183,23 +183,23 @@ class SubmissionPoint(BaseModel):
     total: int
 
 
-class AlertCounts(BaseModel):
+class AlertCounts(ApiModel):
     open: int
     acknowledged: int
     critical: int
     warning: int
 
 
-class DashboardAlerts(BaseModel):
+class DashboardAlerts(ApiModel):
     counts: AlertCounts
     unresolved: list[AlertOut]
 
 
-class Validators(BaseModel):
+class Validators(ApiModel):
     active: int
 
 
-class DashboardOut(BaseModel):
+class DashboardOut(ApiModel):
     generated_at: datetime
     window_hours: int
     routing_split: dict[str, int]
@@ -223,25 +223,25 @@ def dashboard(ctx: RequestContext) -> DashboardOut:
     return DashboardOut.model_validate(data)
 
 
-class StageBacklog(BaseModel):
+class StageBacklog(ApiModel):
     stage: str
     waiting: int
     oldest_age_s: float | None
 
 
-class DeadLetters(BaseModel):
+class DeadLetters(ApiModel):
     outbox: dict[str, int]
     sqs: dict[str, int | None]
 
 
-class DatabaseHealth(BaseModel):
+class DatabaseHealth(ApiModel):
     pool_in_use: int
     pool_max: int
     server_connections: int
     server_max_connections: int
 
 
-class JobRun(BaseModel):
+class JobRun(ApiModel):
     job: str
     schedule: str
     every_seconds: int
@@ -257,7 +257,7 @@ class JobRun(BaseModel):
     stale: bool
 
 
-class WorkersOut(BaseModel):
+class WorkersOut(ApiModel):
     generated_at: datetime
     outbox_oldest_unsent_age_s: float | None
     stages: list[StageBacklog]

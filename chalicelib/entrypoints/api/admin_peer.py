@@ -7,13 +7,13 @@ from typing import Annotated, Any, Literal
 from uuid import UUID
 
 from chalice.app import Blueprint
-from pydantic import BaseModel, Field
+from pydantic import Field
 
 from chalicelib import bootstrap
 from chalicelib.domain.pagination import encode_cursor
 from chalicelib.entrypoints.api.evaluations import uuid_cursor
 from chalicelib.entrypoints.api.framework import Reply, RequestContext, api_route
-from chalicelib.entrypoints.api.models import Description, IdPath, PageQuery, ParamsModel, RequestModel
+from chalicelib.entrypoints.api.models import ApiModel, Description, IdPath, PageQuery, ParamsModel, RequestModel
 from chalicelib.services import spot_checks, validator_reports
 
 bp = Blueprint(__name__)
@@ -21,7 +21,7 @@ bp = Blueprint(__name__)
 Verdict = Literal["approved", "rejected", "flagged"]
 
 
-class SpotCheckOut(BaseModel):
+class SpotCheckOut(ApiModel):
     id: UUID
     submission_id: UUID
     status: Literal["pending", "submitting", "batched", "completed", "failed"]
@@ -53,7 +53,7 @@ class StatsQuery(ParamsModel):
     days: Annotated[int, Field(ge=1, le=365)] = 7
 
 
-class SpotCheckStats(BaseModel):
+class SpotCheckStats(ApiModel):
     days: int
     total: int
     open: int
@@ -72,14 +72,14 @@ class VerdictBody(RequestModel):
     notes: Description | None = None
 
 
-class ShadowCell(BaseModel):
+class ShadowCell(ApiModel):
     consensus: str
     layer_b: str
     count: int
     agree: int
 
 
-class ShadowReport(BaseModel):
+class ShadowReport(ApiModel):
     days: int
     comparisons: int
     agreements: int
@@ -87,7 +87,7 @@ class ShadowReport(BaseModel):
     matrix: list[ShadowCell]
 
 
-class GateOut(BaseModel):
+class GateOut(ApiModel):
     name: str
     state: Literal["met", "not_met", "unknown"]
     value: float | None
@@ -95,13 +95,13 @@ class GateOut(BaseModel):
     detail: str
 
 
-class GoNoGoOut(BaseModel):
+class GoNoGoOut(ApiModel):
     verdict: Literal["go", "no_go", "undecided"]
     go: list[GateOut]
     no_go: list[GateOut]
 
 
-class DecisionGates(BaseModel):
+class DecisionGates(ApiModel):
     computed_at: datetime
     window_days: int
     all_met: bool

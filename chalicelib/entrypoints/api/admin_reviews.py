@@ -7,7 +7,7 @@ from typing import Annotated, Any, Literal
 from uuid import UUID
 
 from chalice.app import Blueprint
-from pydantic import BaseModel, StringConstraints
+from pydantic import StringConstraints
 
 from chalicelib import bootstrap
 from chalicelib.domain.pagination import (
@@ -17,7 +17,7 @@ from chalicelib.domain.pagination import (
     encode_ranked_cursor,
 )
 from chalicelib.entrypoints.api.framework import Reply, RequestContext, api_route
-from chalicelib.entrypoints.api.models import IdPath, PageQuery, Reason, RequestModel
+from chalicelib.entrypoints.api.models import ApiModel, IdPath, PageQuery, Reason, RequestModel
 from chalicelib.services import review as review_service
 
 bp = Blueprint(__name__)
@@ -27,7 +27,7 @@ ReviewStatus = Literal["pending", "claimed", "reviewed", "escalated", "dismissed
 SubjectType = Literal["submission", "problem", "evidence", "agent"]
 
 
-class ReviewItemOut(BaseModel):
+class ReviewItemOut(ApiModel):
     id: UUID
     subject_type: str
     subject_id: UUID
@@ -45,7 +45,7 @@ class ReviewItemOut(BaseModel):
     created_at: datetime
 
 
-class ReviewEvent(BaseModel):
+class ReviewEvent(ApiModel):
     action: str
     from_status: str
     to_status: str
@@ -55,7 +55,7 @@ class ReviewEvent(BaseModel):
     created_at: datetime
 
 
-class ReviewSubject(BaseModel):
+class ReviewSubject(ApiModel):
     id: UUID
     agent_id: UUID
     kind: str
@@ -69,7 +69,7 @@ class ReviewItemDetail(ReviewItemOut):
     subject: ReviewSubject | None
 
 
-class SubmissionEffect(BaseModel):
+class SubmissionEffect(ApiModel):
     submission_id: UUID
     applied: bool
     verdict: str | None = None
@@ -78,7 +78,7 @@ class SubmissionEffect(BaseModel):
     reason: str | None = None
 
 
-class ReviewOutcome(BaseModel):
+class ReviewOutcome(ApiModel):
     item: ReviewItemOut
     submission: SubmissionEffect | None
 

@@ -7,13 +7,12 @@ from typing import Literal
 from uuid import UUID
 
 from chalice.app import Blueprint
-from pydantic import BaseModel
 
 from chalicelib import bootstrap
 from chalicelib.config import get_settings
 from chalicelib.domain.trust import trust_tier
 from chalicelib.entrypoints.api.framework import Reply, RequestContext, api_route
-from chalicelib.entrypoints.api.models import Amount, Description, Name, RequestModel
+from chalicelib.entrypoints.api.models import Amount, ApiModel, Description, Name, RequestModel
 from chalicelib.services import agents as agent_service
 
 bp = Blueprint(__name__)
@@ -26,7 +25,7 @@ class RegisterAgent(RequestModel):
     owner_id: UUID | None = None  # admin callers only: 403 for anyone else
 
 
-class AgentOut(BaseModel):
+class AgentOut(ApiModel):
     id: UUID
     kind: str
     name: str
@@ -39,7 +38,7 @@ class AgentOut(BaseModel):
     balance: Amount | None = None
 
 
-class AgentRegistered(BaseModel):
+class AgentRegistered(ApiModel):
     agent: AgentOut
     api_key: str
     note: str = "Store this key now: it is shown once and stored only as a hash."

@@ -7,12 +7,12 @@ from typing import Annotated, Any
 from uuid import UUID
 
 from chalice.app import Blueprint
-from pydantic import BaseModel, Field
+from pydantic import Field
 
 from chalicelib import bootstrap
 from chalicelib.domain.hyperlocal import AttestationStatus
 from chalicelib.entrypoints.api.framework import Reply, RequestContext, api_route
-from chalicelib.entrypoints.api.models import IdPath, RequestModel, SafeText
+from chalicelib.entrypoints.api.models import ApiModel, IdPath, RequestModel, SafeText
 from chalicelib.services import attestations as attestation_service
 
 bp = Blueprint(__name__)
@@ -24,14 +24,14 @@ class Attest(RequestModel):
     note: Annotated[SafeText, Field(min_length=1, max_length=500)] | None = None
 
 
-class AttestationCounts(BaseModel):
+class AttestationCounts(ApiModel):
     confirmed: int
     resolved: int
     not_found: int
     total: int
 
 
-class AttestationOut(BaseModel):
+class AttestationOut(ApiModel):
     id: UUID
     problem_id: UUID
     status: str
@@ -39,19 +39,19 @@ class AttestationOut(BaseModel):
     created_at: datetime
 
 
-class AttestationRecorded(BaseModel):
+class AttestationRecorded(ApiModel):
     attestation: AttestationOut
     counts: AttestationCounts
     effects_applied: list[str]
 
 
-class AttestationEffectOut(BaseModel):
+class AttestationEffectOut(ApiModel):
     effect: str
     details: dict[str, Any]
     applied_at: datetime
 
 
-class AttestationSummary(BaseModel):
+class AttestationSummary(ApiModel):
     problem_id: UUID
     urgency: float
     counts: AttestationCounts

@@ -6,23 +6,22 @@ from datetime import datetime
 from uuid import UUID
 
 from chalice.app import Blueprint
-from pydantic import BaseModel
 
 from chalicelib import bootstrap
 from chalicelib.entrypoints.api.framework import RequestContext, api_route
-from chalicelib.entrypoints.api.models import IdPath
+from chalicelib.entrypoints.api.models import ApiModel, IdPath
 from chalicelib.services import compliance as compliance_service
 
 bp = Blueprint(__name__)
 
 
-class ComplianceCountsOut(BaseModel):
+class ComplianceCountsOut(ApiModel):
     layer_a_blocks: int
     admin_overturns: int
     flags: int
 
 
-class ComplianceOut(BaseModel):
+class ComplianceOut(ApiModel):
     agent_id: UUID
     score: int
     compliant: bool

@@ -6,18 +6,17 @@ from datetime import datetime
 from typing import Any
 
 from chalice.app import Blueprint
-from pydantic import BaseModel
 
 from chalicelib import bootstrap
 from chalicelib.domain.pagination import decode_cursor, encode_cursor
 from chalicelib.entrypoints.api.framework import Reply, RequestContext, api_route
-from chalicelib.entrypoints.api.models import Amount, PageQuery
+from chalicelib.entrypoints.api.models import Amount, ApiModel, PageQuery
 from chalicelib.services import credits as credit_service
 
 bp = Blueprint(__name__)
 
 
-class LedgerLine(BaseModel):
+class LedgerLine(ApiModel):
     id: int
     kind: str
     amount: Amount
@@ -28,7 +27,7 @@ class LedgerLine(BaseModel):
     created_at: datetime
 
 
-class CreditsOut(BaseModel):
+class CreditsOut(ApiModel):
     balance: Amount
     history: list[LedgerLine]
     next_cursor: str | None

@@ -7,12 +7,12 @@ from typing import Annotated, Any, Literal
 from uuid import UUID
 
 from chalice.app import Blueprint
-from pydantic import BaseModel, Field
+from pydantic import Field
 
 from chalicelib import bootstrap
 from chalicelib.domain.pagination import decode_cursor, encode_cursor
 from chalicelib.entrypoints.api.framework import Reply, RequestContext, api_route
-from chalicelib.entrypoints.api.models import IdPath, PageQuery, RequestModel, SafeText
+from chalicelib.entrypoints.api.models import ApiModel, IdPath, PageQuery, RequestModel, SafeText
 from chalicelib.services import evaluations
 
 bp = Blueprint(__name__)
@@ -27,7 +27,7 @@ class EvaluationBody(RequestModel):
     safety_flagged: bool = False
 
 
-class ContentToReview(BaseModel):
+class ContentToReview(ApiModel):
     id: UUID
     kind: str
     title: str
@@ -36,14 +36,14 @@ class ContentToReview(BaseModel):
     location: dict[str, float] | None
 
 
-class PendingEvaluation(BaseModel):
+class PendingEvaluation(ApiModel):
     id: UUID
     submission: ContentToReview
     assigned_at: datetime
     expires_at: datetime
 
 
-class EvaluationOut(BaseModel):
+class EvaluationOut(ApiModel):
     id: UUID
     submission_id: UUID
     status: Literal["pending", "answered", "expired", "cancelled"]

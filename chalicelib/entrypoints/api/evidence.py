@@ -8,12 +8,12 @@ from typing import Annotated, Any, Literal
 from uuid import UUID
 
 from chalice.app import Blueprint, Response
-from pydantic import AwareDatetime, BaseModel, Field, model_validator
+from pydantic import AwareDatetime, Field, model_validator
 
 from chalicelib import bootstrap
 from chalicelib.domain.hyperlocal import ACCEPTED_PHOTO_TYPES, PairCriteria, coarse
 from chalicelib.entrypoints.api.framework import Reply, RequestContext, api_route
-from chalicelib.entrypoints.api.models import IdPath, ParamsModel, RequestModel
+from chalicelib.entrypoints.api.models import ApiModel, IdPath, ParamsModel, RequestModel
 from chalicelib.services import evidence_upload
 
 bp = Blueprint(__name__)
@@ -37,7 +37,7 @@ class RegisterEvidence(RequestModel):
         return self
 
 
-class PrivacyReport(BaseModel):
+class PrivacyReport(ApiModel):
     removed_metadata: list[str]
     orientation_applied: bool
     blur_enabled: bool
@@ -49,23 +49,23 @@ class PrivacyReport(BaseModel):
     sha256: str
 
 
-class CoarseLocation(BaseModel):
+class CoarseLocation(ApiModel):
     latitude: float
     longitude: float
 
 
-class Rejection(BaseModel):
+class Rejection(ApiModel):
     code: str
     message: str
 
 
-class DownloadOut(BaseModel):
+class DownloadOut(ApiModel):
     url: str
     content_type: str
     expires_at: datetime
 
 
-class EvidenceOut(BaseModel):
+class EvidenceOut(ApiModel):
     id: UUID
     mission_id: UUID
     pair_id: UUID | None
@@ -86,25 +86,25 @@ class EvidenceOut(BaseModel):
     download: DownloadOut | None
 
 
-class UploadOut(BaseModel):
+class UploadOut(ApiModel):
     url: str
     method: str
     headers: dict[str, str]
     expires_at: datetime
 
 
-class EvidenceRegistered(BaseModel):
+class EvidenceRegistered(ApiModel):
     evidence: EvidenceOut
     upload: UploadOut
 
 
-class PairCriteriaOut(BaseModel):
+class PairCriteriaOut(ApiModel):
     min_minutes_between: int
     gps_radius_m: int
     gps_check: bool
 
 
-class PairVerificationOut(BaseModel):
+class PairVerificationOut(ApiModel):
     improvement: float | None
     confidence: float | None
     reasoning: str | None
@@ -114,7 +114,7 @@ class PairVerificationOut(BaseModel):
     decided_at: datetime | None
 
 
-class EvidencePairOut(BaseModel):
+class EvidencePairOut(ApiModel):
     id: UUID
     mission_id: UUID
     status: Literal["open", "verifying", "approved", "rejected", "peer_review"]

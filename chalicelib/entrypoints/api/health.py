@@ -6,17 +6,17 @@ import json
 from typing import Any
 
 from chalice.app import Blueprint, Response
-from pydantic import BaseModel
 
 from chalicelib import bootstrap
 from chalicelib.domain.errors import Unavailable
 from chalicelib.entrypoints.api.framework import Reply, RequestContext, api_route
+from chalicelib.entrypoints.api.models import ApiModel
 from chalicelib.services import health as health_service
 
 bp = Blueprint(__name__)
 
 
-class HealthOut(BaseModel):
+class HealthOut(ApiModel):
     status: str
     database: str
     version: str

@@ -7,7 +7,7 @@ from typing import Annotated, Any
 from uuid import UUID
 
 from chalice.app import Blueprint
-from pydantic import AwareDatetime, BaseModel, Field
+from pydantic import AwareDatetime, Field
 
 from chalicelib import bootstrap
 from chalicelib.domain import hyperlocal
@@ -17,6 +17,7 @@ from chalicelib.domain.pagination import decode_cursor, encode_cursor
 from chalicelib.entrypoints.api.framework import Reply, RequestContext, api_route
 from chalicelib.entrypoints.api.models import (
     Amount,
+    ApiModel,
     Description,
     IdPath,
     Name,
@@ -59,13 +60,13 @@ class MissionTemplateBody(RequestModel):
         )
 
 
-class CompletionCriteriaOut(BaseModel):
+class CompletionCriteriaOut(ApiModel):
     photo_pairs: int
     gps_check: bool
     min_minutes_between: int
 
 
-class MissionTemplateOut(BaseModel):
+class MissionTemplateOut(ApiModel):
     id: UUID
     name: str
     description: str
@@ -103,12 +104,12 @@ class CreateMission(RequestModel):
     expires_at: AwareDatetime | None = None
 
 
-class GeoPointOut(BaseModel):
+class GeoPointOut(ApiModel):
     latitude: float
     longitude: float
 
 
-class MissionOut(BaseModel):
+class MissionOut(ApiModel):
     id: UUID
     template_id: UUID
     template: dict[str, Any]

@@ -54,13 +54,20 @@ Reason = Annotated[SafeText, Field(min_length=1, max_length=1000)]
 Body = Annotated[SafeText, Field(min_length=1, max_length=65_536)]
 
 
-class RequestModel(BaseModel):
+class ApiModel(BaseModel):
+    """Every model of the API. Its validator is built on first use, not at import: a cold start builds the
+    few models its requests use instead of all 150 (a tenth of `import app`, bench/bench_cold_import.py)."""
+
+    model_config = ConfigDict(defer_build=True)
+
+
+class RequestModel(ApiModel):
     """Bodies: unknown fields are errors and types are strict (no "1" for 1)."""
 
     model_config = ConfigDict(extra="forbid", strict=True, str_strip_whitespace=False)
 
 
-class ParamsModel(BaseModel):
+class ParamsModel(ApiModel):
     """Query and path parameters arrive as strings: lax types, unknown names are errors."""
 
     model_config = ConfigDict(extra="forbid")
@@ -75,7 +82,7 @@ class IdPath(ParamsModel):
     id: UUID
 
 
-class Amount(BaseModel):
+class Amount(ApiModel):
     """Credits as an exact decimal string and as integer millicredits."""
 
     credits: str

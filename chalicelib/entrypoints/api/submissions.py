@@ -8,14 +8,14 @@ from typing import Annotated, Any, Literal
 from uuid import UUID
 
 from chalice.app import Blueprint
-from pydantic import BaseModel, Field
+from pydantic import Field
 
 from chalicelib import bootstrap
 from chalicelib.domain.errors import ValidationFailed
 from chalicelib.domain.layer_b import Domain
 from chalicelib.domain.pagination import decode_cursor, encode_cursor
 from chalicelib.entrypoints.api.framework import Reply, RequestContext, api_route
-from chalicelib.entrypoints.api.models import Amount, Body, IdPath, PageQuery, RequestModel, Title
+from chalicelib.entrypoints.api.models import Amount, ApiModel, Body, IdPath, PageQuery, RequestModel, Title
 from chalicelib.services import submissions as submission_service
 
 bp = Blueprint(__name__)
@@ -36,13 +36,13 @@ class SubmitContent(RequestModel):
     mission_id: UUID | None = None
 
 
-class TrailEntry(BaseModel):
+class TrailEntry(ApiModel):
     stage: str
     verdict: dict[str, Any]
     created_at: datetime
 
 
-class SubmissionOut(BaseModel):
+class SubmissionOut(ApiModel):
     id: UUID
     agent_id: UUID
     kind: str

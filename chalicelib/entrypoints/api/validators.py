@@ -7,13 +7,13 @@ from typing import Annotated, Any, Literal
 from uuid import UUID
 
 from chalice.app import Blueprint
-from pydantic import AwareDatetime, BaseModel, Field
+from pydantic import AwareDatetime, Field
 
 from chalicelib import bootstrap
 from chalicelib.domain.pagination import encode_cursor
 from chalicelib.entrypoints.api.evaluations import uuid_cursor
 from chalicelib.entrypoints.api.framework import Reply, RequestContext, api_route
-from chalicelib.entrypoints.api.models import IdPath, PageQuery, ParamsModel, Reason, RequestModel, SafeText
+from chalicelib.entrypoints.api.models import ApiModel, IdPath, PageQuery, ParamsModel, Reason, RequestModel, SafeText
 from chalicelib.services import attestations as attestation_service
 from chalicelib.services import validator_reports, validators
 
@@ -32,13 +32,13 @@ class RegionsBody(RequestModel):
     regions: Annotated[list[Region], Field(max_length=validators.MAX_REGIONS)]
 
 
-class RegionOut(BaseModel):
+class RegionOut(ApiModel):
     latitude: float
     longitude: float
     label: str
 
 
-class TierChange(BaseModel):
+class TierChange(ApiModel):
     old_tier: Tier
     new_tier: Tier
     f1_score: float
@@ -47,7 +47,7 @@ class TierChange(BaseModel):
     created_at: datetime
 
 
-class ValidatorStats(BaseModel):
+class ValidatorStats(ApiModel):
     agent_id: UUID
     tier: Tier
     f1: float
@@ -70,14 +70,14 @@ class ValidatorStats(BaseModel):
     tier_changed_at: datetime
 
 
-class BackfillOut(BaseModel):
+class BackfillOut(ApiModel):
     added: int
     added_ids: list[UUID]
     pool_size: int
     active: int
 
 
-class ValidatorRow(BaseModel):
+class ValidatorRow(ApiModel):
     agent_id: UUID
     name: str
     owner_id: UUID
@@ -102,14 +102,14 @@ class CollusionQuery(ParamsModel):
     against_truth: bool = True
 
 
-class CollusionPair(BaseModel):
+class CollusionPair(ApiModel):
     a: UUID
     b: UUID
     shared: int
     agreement: float
 
 
-class CollusionReport(BaseModel):
+class CollusionReport(ApiModel):
     days: int
     against_truth: bool
     reviews: int
@@ -179,7 +179,7 @@ class QuotaResetBody(RequestModel):
                                                    max_length=2)
 
 
-class QuotaResetOut(BaseModel):
+class QuotaResetOut(ApiModel):
     live_before: int
     shadow_before: int
     modes: list[str]
