@@ -23,6 +23,7 @@ BENCHMARKS: list[tuple[str, list[str]]] = [
     ("consensus", ["bench/bench_consensus.py"]),
     ("privacy", ["bench/bench_privacy.py"]),
     ("query_timing", ["bench/bench_query_timing.py"]),
+    ("pii_masking", ["bench/bench_pii_masking.py"]),
 ]
 
 
