@@ -176,6 +176,9 @@ def register_evidence(human: Principal, draft: EvidenceDraft, *, correlation_id:
             # Consent withdrawn: the photo's coordinates are neither used nor stored, from now on.
             location_allowed = consent_service.holds(conn, human.agent_id, "location_on_evidence")
             if not location_allowed:
+                if draft.sequence != "standalone" and mission_service.pair_criteria(mission).gps_check:
+                    raise Conflict("this mission checks the photos' GPS, and consent to location on evidence "
+                                   "is withdrawn", details={"consent": "location_on_evidence", "rule": "gps_check"})
                 draft = replace(draft, latitude=None, longitude=None)
             if mission["status"] != "open" or mission["expires_at"] <= now:
                 raise Conflict("the mission is not open for evidence",

@@ -197,6 +197,9 @@ def test_a_human_withdraws_location_consent_and_new_evidence_keeps_no_coordinate
                             " ORDER BY created_at").fetchall()
     assert rows == [(kept.data["evidence"]["id"], True, True, None),
                     (later["evidence"]["id"], False, False, None)]
+    # A pair photo for a mission that checks GPS cannot be taken without the location: a clear 409.
+    paired = world.register(sequence="before")
+    assert (paired.status, paired.error["details"]) == (409, {"consent": "location_on_evidence", "rule": "gps_check"})
 
     # Granting again applies from then on; the same answer twice records nothing new.
     again = api.put("/v1/me/consents", key=world.human, body={
