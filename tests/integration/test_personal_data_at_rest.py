@@ -81,6 +81,11 @@ def test_raw_tables_hold_no_plaintext_personal_data_and_owners_read_it_back(
              if needle in raw]
     assert leaks == []
     assert "enc1:local-1:" in raw
+    # The public registrations were rate-limited per client address: by a keyed hash of it.
+    with psycopg.connect(db) as conn:
+        buckets = [r[0] for r in conn.execute("SELECT bucket FROM rate_limit_windows").fetchall()]
+    by_address = [b for b in buckets if not b.startswith(("evidence:", "key:", "attestations:"))]
+    assert by_address and all(b.startswith("iph:") for b in by_address), by_address
 
     # Their owners (and admins) read them back through the API.
     me = api.get("/v1/agents/me", key=human).data
