@@ -74,6 +74,8 @@ def test_raw_tables_hold_no_plaintext_personal_data_and_owners_read_it_back(
         "body": f"The underpass floods after rain; call {PHONE} to report it."})
     assert submitted.status == 201, submitted.body
     assert PHONE not in submitted.data["body"]
+    # Layer B (its calls, cache and trail) and everything downstream see only the masked text.
+    assert drain_outbox() >= 1
 
     raw = dump_every_table(db)
     leaks = [needle for needle in [NAME, "Wrzesniewska", DESCRIPTION, "bakery", PHONE, "8945 1234",
