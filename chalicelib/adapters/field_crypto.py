@@ -27,10 +27,11 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Protocol
 
+from chalicelib.domain.personal_data import TOKEN_PREFIX
+
 if TYPE_CHECKING:
     from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 
-TOKEN_PREFIX = "enc1:"  # noqa: S105 - a format marker, not a secret
 _NONCE_BYTES = 12
 _KMS_CONTEXT = {"purpose": "peerguard-pii"}
 

@@ -1,53 +1,26 @@
-"""Encrypted personal columns: the registry the rotation job walks, and the originals of masked
-submissions. Values are `enc1:` tokens (adapters/field_crypto.py); this module never decrypts."""
+"""Encrypted personal columns (the registry is in domain/personal_data.py) and the originals of
+masked submissions. Values are `enc1:` tokens (adapters/field_crypto.py); this module never decrypts."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from typing import Any
 from uuid import UUID
 
 from psycopg import sql
 from psycopg.types.json import Jsonb
 
-from chalicelib.adapters.field_crypto import TOKEN_PREFIX
 from chalicelib.db.pool import Connection
-
-
-@dataclass(frozen=True)
-class EncryptedColumn:
-    """One column of ciphertext tokens; `context` is the associated data they were sealed with."""
-
-    table: str
-    key: str  # the primary key column that addresses a row
-    column: str
-
-    @property
-    def context(self) -> str:
-        return f"{self.table}.{self.column}"
-
-
-ENCRYPTED_COLUMNS: tuple[EncryptedColumn, ...] = (
-    EncryptedColumn("submission_originals", "submission_id", "title"),
-    EncryptedColumn("submission_originals", "submission_id", "body"),
-    EncryptedColumn("agents", "id", "name_enc"),
-    EncryptedColumn("agents", "id", "description_enc"),
-    EncryptedColumn("evidence", "id", "location_enc"),
-    EncryptedColumn("validator_regions", "id", "location_enc"),
+from chalicelib.domain.personal_data import (  # noqa: F401 - the registry, re-exported for older imports
+    ENCRYPTED_COLUMNS,
+    EVIDENCE_LOCATION,
+    HUMAN_DESCRIPTION,
+    HUMAN_NAME,
+    ORIGINAL_BODY,
+    ORIGINAL_TITLE,
+    REGION_LOCATION,
+    TOKEN_PREFIX,
+    EncryptedColumn,
 )
-
-
-def column(table: str, name: str) -> EncryptedColumn:
-    """The registered encrypted column (its context is what encrypt/decrypt take)."""
-    return next(c for c in ENCRYPTED_COLUMNS if c.table == table and c.column == name)
-
-
-ORIGINAL_TITLE = column("submission_originals", "title")
-ORIGINAL_BODY = column("submission_originals", "body")
-HUMAN_NAME = column("agents", "name_enc")
-HUMAN_DESCRIPTION = column("agents", "description_enc")
-EVIDENCE_LOCATION = column("evidence", "location_enc")
-REGION_LOCATION = column("validator_regions", "location_enc")
 
 
 def stale_rows(conn: Connection, target: EncryptedColumn, current_key_id: str, *, limit: int) -> list[dict[str, Any]]:

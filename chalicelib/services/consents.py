@@ -7,9 +7,8 @@ from datetime import UTC, datetime
 from typing import Any
 from uuid import UUID
 
-from chalicelib.adapters import consents_repo
-from chalicelib.db.pool import Connection, transaction
 from chalicelib.domain import consent
+from chalicelib.services.unit_of_work import UnitOfWork
 
 
 @dataclass(frozen=True)
@@ -18,8 +17,8 @@ class ConsentChange:
     granted: bool
 
 
-def _view(human_id: UUID, conn: Connection) -> dict[str, Any]:
-    records = consents_repo.current(conn, human_id)
+def _view(uow: UnitOfWork, human_id: UUID) -> dict[str, Any]:
+    records = uow.consents.current(human_id)
     purposes = []
     for name, rule in consent.PURPOSES.items():
         record = records.get(name)
@@ -32,29 +31,29 @@ def _view(human_id: UUID, conn: Connection) -> dict[str, Any]:
             "withdrawn_at": record.withdrawn_at if record else None,
         })
     return {"policy_version": consent.POLICY_VERSION, "consents": purposes,
-            "history": consents_repo.history(conn, human_id)}
+            "history": uow.consents.history(human_id)}
 
 
-def get_consents(human_id: UUID) -> dict[str, Any]:
+def get_consents(uow: UnitOfWork, human_id: UUID) -> dict[str, Any]:
     """Every purpose with what holds now (the human's answer or the default) and the history."""
-    with transaction() as conn:
-        return _view(human_id, conn)
+    with uow:
+        return _view(uow, human_id)
 
 
-def set_consents(human_id: UUID, changes: list[ConsentChange], *, policy_version: str, source: str = "api",
-                 now: datetime | None = None) -> dict[str, Any]:
+def set_consents(uow: UnitOfWork, human_id: UUID, changes: list[ConsentChange], *, policy_version: str,
+                 source: str = "api", now: datetime | None = None) -> dict[str, Any]:
     """Grant or withdraw purposes, all in one transaction; a withdrawal applies from this moment on."""
     now = now or datetime.now(UTC)
-    with transaction() as conn:
-        records = consents_repo.current(conn, human_id, for_update=True)
+    with uow:
+        records = uow.consents.current(human_id, for_update=True)
         for item in changes:
             updated = consent.change(records.get(item.purpose), item.purpose, grant=item.granted,
                                      policy_version=policy_version, source=source, now=now)
             if updated is not None:
-                consents_repo.save(conn, human_id, updated)
-        return _view(human_id, conn)
+                uow.consents.save(human_id, updated)
+        return _view(uow, human_id)
 
 
-def holds(conn: Connection, human_id: UUID, purpose: consent.Purpose) -> bool:
-    """Whether the human's consent for the purpose holds now (read in the caller's transaction)."""
-    return consent.holds(purpose, consents_repo.one(conn, human_id, purpose))
+def holds(uow: UnitOfWork, human_id: UUID, purpose: consent.Purpose) -> bool:
+    """Whether the human's consent for the purpose holds now (inside the caller's `with uow:`)."""
+    return consent.holds(purpose, uow.consents.one(human_id, purpose))

@@ -11,6 +11,7 @@ from typing import Any
 import psycopg
 import pytest
 
+from chalicelib import bootstrap
 from tests.integration.evidence_support import World, leaky_jpeg, world
 from tests.support import admin_key, api_client, drain_outbox
 
@@ -62,7 +63,7 @@ def test_raw_tables_hold_no_plaintext_personal_data_and_owners_read_it_back(
     from chalicelib.services import peer_validation
     from chalicelib.services.agents import authenticate
 
-    principal = authenticate(f"Bearer {validator}")
+    principal = authenticate(bootstrap.unit_of_work(), f"Bearer {validator}")
     assert principal.agent_id is not None
     with psycopg.connect(db, autocommit=True) as conn:
         conn.execute("INSERT INTO validators (agent_id) VALUES (%s)", (principal.agent_id,))
@@ -95,18 +96,16 @@ def test_raw_tables_hold_no_plaintext_personal_data_and_owners_read_it_back(
     evidence = api.get(f"/v1/evidence/{photo.data['evidence']['id']}", key=human).data
     assert evidence["declared_location"] == {"latitude": round(EVIDENCE_POINT[0], 2),
                                              "longitude": round(EVIDENCE_POINT[1], 2)}
-    stats = peer_validation.validator_stats(principal.agent_id)
+    stats = peer_validation.validator_stats(bootstrap.unit_of_work(), principal.agent_id)
     assert [(r["latitude"], r["longitude"]) for r in stats["home_regions"]] == [HOME]
     original = api.get(f"/v1/submissions/{submitted.data['id']}", key=world.agent).data["original"]
     assert PHONE in original["body"]
 
     # Lookups by name work through the blind index, whatever the case and spacing.
-    from chalicelib.db.pool import transaction
     from chalicelib.services import personal_data
 
-    with transaction() as conn:
-        assert [str(i) for i in personal_data.find_humans_by_name(conn, "  zofia   wrzesniewska-KOWALCZYK ")] == [
-            me["id"]]
+    found = personal_data.find_humans_by_name(bootstrap.unit_of_work(), "  zofia   wrzesniewska-KOWALCZYK ")
+    assert [str(i) for i in found] == [me["id"]]
 
 
 def test_rotation_re_encrypts_everything_resumably_without_loss(key_file: Path, world: World, db: str) -> None:
@@ -130,10 +129,10 @@ def test_rotation_re_encrypts_everything_resumably_without_loss(key_file: Path, 
 
     bootstrap.reset()  # a new process reads the rotated key file
     # Interrupted runs: one value at a time, then the rest through the admin route.
-    first = personal_data.rotate_keys(batch_size=1, max_batches=1)
+    first = personal_data.rotate_keys(bootstrap.unit_of_work(), batch_size=1, max_batches=1)
     assert first.current_key_id == "local-2" and sum(first.reencrypted.values()) >= 1 and not first.done
     remaining = first.remaining
-    second = personal_data.rotate_keys(batch_size=1, max_batches=1)
+    second = personal_data.rotate_keys(bootstrap.unit_of_work(), batch_size=1, max_batches=1)
     assert second.remaining < remaining
     finished = api.post("/v1/admin/privacy/keys/rotate", key=admin)
     assert finished.status == 200, finished.body
@@ -146,7 +145,7 @@ def test_rotation_re_encrypts_everything_resumably_without_loss(key_file: Path, 
             f"Call {PHONE} about pump {i}."
     for i, key in enumerate(humans):
         assert api.get("/v1/agents/me", key=key).data["name"] == f"{NAME} {i}"
-    again = personal_data.rotate_keys()
+    again = personal_data.rotate_keys(bootstrap.unit_of_work())
     assert again.reencrypted == {} and again.done
     assert api.post("/v1/admin/privacy/keys/rotate", key=humans[0]).status == 403
 
@@ -162,7 +161,7 @@ def test_an_undecryptable_value_is_left_in_place_and_reported(key_file: Path, wo
     from chalicelib import bootstrap
 
     bootstrap.reset()
-    report = personal_data.rotate_keys()
+    report = personal_data.rotate_keys(bootstrap.unit_of_work())
     assert report.failed == 1 and report.remaining == 1 and not report.done
     with psycopg.connect(db) as conn:
         [(kept,)] = conn.execute("SELECT description_enc FROM agents WHERE id = %s", (damaged["id"],)).fetchall()

@@ -12,12 +12,12 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from chalicelib.adapters.field_crypto import (
-    TOKEN_PREFIX,
     DecryptionError,
     FieldCipher,
     KmsKeySource,
     LocalKeyFile,
 )
+from chalicelib.domain.personal_data import TOKEN_PREFIX
 
 
 @pytest.fixture

@@ -8,6 +8,7 @@ from typing import Annotated, Literal
 from chalice.app import Blueprint
 from pydantic import BaseModel, Field, field_validator
 
+from chalicelib import bootstrap
 from chalicelib.domain import consent
 from chalicelib.domain.errors import Conflict
 from chalicelib.entrypoints.api.framework import RequestContext, api_route
@@ -65,7 +66,7 @@ class ConsentsOut(BaseModel):
            auth="human", tag="privacy", response=ConsentsOut)
 def get_consents(ctx: RequestContext) -> ConsentsOut:
     assert ctx.caller.agent_id is not None
-    return ConsentsOut(**consent_service.get_consents(ctx.caller.agent_id))
+    return ConsentsOut(**consent_service.get_consents(bootstrap.unit_of_work(), ctx.caller.agent_id))
 
 
 @api_route(bp, "PUT", "/v1/me/consents", summary="Grant or withdraw consents; a withdrawal applies from now on",
@@ -77,7 +78,7 @@ def put_consents(ctx: RequestContext) -> ConsentsOut:
         raise Conflict("answer the current privacy policy",
                        details={"policy_version": consent.POLICY_VERSION, "given": body.policy_version})
     changes = [consent_service.ConsentChange(c.purpose, c.granted) for c in body.consents]
-    return ConsentsOut(**consent_service.set_consents(ctx.caller.agent_id, changes,
+    return ConsentsOut(**consent_service.set_consents(bootstrap.unit_of_work(), ctx.caller.agent_id, changes,
                                                       policy_version=body.policy_version))
 
 
@@ -98,11 +99,11 @@ class RotationOut(BaseModel):
            summary="The current encryption key and how many personal values sit under each key",
            auth="admin", tag="privacy", response=KeyUsage)
 def key_usage(ctx: RequestContext) -> KeyUsage:
-    return KeyUsage(current_key_id=personal_data.cipher().current_key_id, columns=personal_data.key_usage())
+    return KeyUsage(**personal_data.key_usage(bootstrap.unit_of_work()))
 
 
 @api_route(bp, "POST", "/v1/admin/privacy/keys/rotate",
            summary="Re-encrypt personal values under the current key (one bounded run; repeat until done)",
            auth="admin", tag="privacy", response=RotationOut)
 def rotate(ctx: RequestContext) -> RotationOut:
-    return RotationOut(**personal_data.rotate_keys().as_dict())
+    return RotationOut(**personal_data.rotate_keys(bootstrap.unit_of_work()).as_dict())
