@@ -25,6 +25,7 @@ from typing import Protocol, Self
 from chalicelib.domain.outbox import OutboxMessage
 from chalicelib.services.ports import FieldCipher
 from chalicelib.services.repositories import (
+    AdminActionsRepository,
     AgentsRepository,
     AlertsRepository,
     ComplianceRepository,
@@ -42,7 +43,9 @@ from chalicelib.services.repositories import (
     PersonalDataRepository,
     ProcessedMessages,
     RateLimitsRepository,
+    RegistrationsRepository,
     ReviewRepository,
+    SocksRepository,
     SpotChecksRepository,
     SubmissionsRepository,
     ValidatorsRepository,
@@ -52,6 +55,7 @@ from chalicelib.services.repositories import (
 class UnitOfWork(Protocol):
     """One transaction and the repositories bound to it."""
 
+    admin_actions: AdminActionsRepository
     agents: AgentsRepository
     alerts: AlertsRepository
     compliance: ComplianceRepository
@@ -69,7 +73,9 @@ class UnitOfWork(Protocol):
     outbox: OutboxRepository
     personal_data: PersonalDataRepository
     rate_limits: RateLimitsRepository
+    registrations: RegistrationsRepository
     review: ReviewRepository
+    socks: SocksRepository
     spot_checks: SpotChecksRepository
     submissions: SubmissionsRepository
     validators: ValidatorsRepository

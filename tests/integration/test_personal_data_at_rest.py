@@ -12,6 +12,7 @@ import psycopg
 import pytest
 
 from chalicelib import bootstrap
+from chalicelib.services import personal_data
 from tests.integration.evidence_support import World, leaky_jpeg, world
 from tests.support import admin_key, api_client, drain_outbox
 
@@ -84,11 +85,17 @@ def test_raw_tables_hold_no_plaintext_personal_data_and_owners_read_it_back(
              if needle in raw]
     assert leaks == []
     assert "enc1:local-1:" in raw
-    # The public registrations were rate-limited per client address: by a keyed hash of it.
+    # Registrations are limited per client address and rate-limit buckets per route: both keep a keyed
+    # hash of the address, never the address nor an unkeyed hash (all IPv4 addresses are quickly tried).
+    from chalicelib.domain.registration import address_fingerprint
     with psycopg.connect(db) as conn:
         buckets = [r[0] for r in conn.execute("SELECT bucket FROM rate_limit_windows").fetchall()]
+        fingerprints = {r[0] for r in conn.execute(
+            "SELECT address_fingerprint FROM registrations WHERE registered_by = 'anonymous'").fetchall()}
     by_address = [b for b in buckets if not b.startswith(("evidence:", "key:", "attestations:"))]
-    assert by_address and all(b.startswith("iph:") for b in by_address), by_address
+    assert all(b.startswith("iph:") for b in by_address), by_address
+    assert fingerprints and address_fingerprint("127.0.0.1") not in fingerprints
+    assert fingerprints == {personal_data.client_address_key(bootstrap.unit_of_work(), "127.0.0.1")[:32]}
 
     # Their owners (and admins) read them back through the API.
     me = api.get("/v1/agents/me", key=human).data
@@ -102,7 +109,6 @@ def test_raw_tables_hold_no_plaintext_personal_data_and_owners_read_it_back(
     assert PHONE in original["body"]
 
     # Lookups by name work through the blind index, whatever the case and spacing.
-    from chalicelib.services import personal_data
 
     found = personal_data.find_humans_by_name(bootstrap.unit_of_work(), "  zofia   wrzesniewska-KOWALCZYK ")
     assert [str(i) for i in found] == [me["id"]]
@@ -110,7 +116,6 @@ def test_raw_tables_hold_no_plaintext_personal_data_and_owners_read_it_back(
 
 def test_rotation_re_encrypts_everything_resumably_without_loss(key_file: Path, world: World, db: str) -> None:
     from chalicelib.adapters.field_crypto import LocalKeyFile
-    from chalicelib.services import personal_data
 
     api = world.api
     humans = [api.register(f"{NAME} {i}", kind="human", description=DESCRIPTION)[0] for i in range(3)]
@@ -152,7 +157,6 @@ def test_rotation_re_encrypts_everything_resumably_without_loss(key_file: Path, 
 
 def test_an_undecryptable_value_is_left_in_place_and_reported(key_file: Path, world: World, db: str) -> None:
     from chalicelib.adapters.field_crypto import LocalKeyFile
-    from chalicelib.services import personal_data
 
     _, damaged = world.api.register(NAME, kind="human")
     with psycopg.connect(db, autocommit=True) as conn:

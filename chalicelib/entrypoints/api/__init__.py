@@ -1,6 +1,7 @@
 """HTTP routes, one blueprint per resource."""
 
 from chalicelib.entrypoints.api import (
+    admin_agents,
     admin_economy,
     admin_flags,
     admin_guardrails,
@@ -38,4 +39,5 @@ BLUEPRINTS = [
     attestations.bp,
     missions.bp,
     personal_data.bp,
+    admin_agents.bp,
 ]
