@@ -81,6 +81,17 @@ def purge_operations_history() -> dict[str, int]:
     return purge_history(datetime.now(UTC))
 
 
+def privacy_retention() -> dict[str, Any]:
+    """Anonymise, then delete, what is past its retention period (bounded batches, idempotent)."""
+    from chalicelib.services import retention
+
+    try:
+        return retention.run()
+    except Exception as exc:
+        retention.after_failure(f"{type(exc).__name__}: {exc}")
+        raise
+
+
 JOBS: list[Job] = [
     Job("outbox_sweep", "rate(1 minute)", 60, sweep_outbox),
     Job("evaluation_timeouts", "rate(1 minute)", 60, resolve_evaluation_timeouts),
@@ -90,6 +101,7 @@ JOBS: list[Job] = [
     Job("alert_engine", "rate(1 minute)", 60, run_alert_engine),
     Job("operations_purge", "rate(1 day)", 86_400, purge_operations_history),
     Job("economy_snapshot", "rate(1 hour)", 3_600, snapshot_economy),
+    Job("privacy_retention", "cron(30 3 * * ? *)", 86_400, privacy_retention),
 ]
 
 

@@ -15,6 +15,7 @@ from chalicelib.entrypoints.api import (
     evidence,
     health,
     missions,
+    privacy,
     submissions,
     validators,
 )
@@ -36,4 +37,5 @@ BLUEPRINTS = [
     evidence.bp,
     attestations.bp,
     missions.bp,
+    privacy.bp,
 ]
