@@ -185,9 +185,10 @@ def audit_entries(
 # --- the subject ----------------------------------------------------------------------------------
 
 
-def get_subject(conn: Connection, subject_id: UUID) -> dict[str, Any] | None:
+def get_subject(conn: Connection, subject_id: UUID, *, share_lock: bool = False) -> dict[str, Any] | None:
+    lock = " FOR SHARE" if share_lock else ""
     return conn.execute(
-        "SELECT id, kind, owner_id, status FROM agents WHERE id = %s", (subject_id,)
+        "SELECT id, kind, name, owner_id, status FROM agents WHERE id = %s" + lock, (subject_id,)
     ).fetchone()
 
 
@@ -314,6 +315,9 @@ def insert_tombstone(conn: Connection, *, tombstone_id: UUID, kind: str, owner_i
 def close_identity(conn: Connection, subject_id: UUID, now: datetime) -> int:
     """The subject can no longer act: status deleted, every key revoked."""
     conn.execute("UPDATE agents SET status = 'deleted' WHERE id = %s", (subject_id,))
+    # No new evaluations are assigned to a subject being erased.
+    conn.execute("UPDATE validators SET suspended_at = COALESCE(suspended_at, %s),"
+                 " suspension_reason = COALESCE(suspension_reason, 'erasure') WHERE agent_id = %s", (now, subject_id))
     cur = conn.execute("UPDATE api_keys SET revoked_at = %s WHERE agent_id = %s AND revoked_at IS NULL",
                        (now, subject_id))
     return cur.rowcount
@@ -479,6 +483,22 @@ def sweep_column(conn: Connection, table: str, column: str, sql_type: str, repla
                  new=sql.Literal(new), needle=sql.Literal(old.lower()))
         changed += conn.execute(statement).rowcount
     return changed
+
+
+def scrub_name_in_requests(conn: Connection, tombstone_id: UUID, name: str) -> None:
+    """Reasons typed by people about this subject's requests lose the subject's name (only these rows:
+    a name is too common a string to replace anywhere else)."""
+    pattern = re.escape(name)
+    conn.execute(
+        "UPDATE privacy_requests SET reason = regexp_replace(reason, %(p)s, %(r)s, 'gi'),"
+        " approval_reason = regexp_replace(approval_reason, %(p)s, %(r)s, 'gi') WHERE subject_id = %(t)s",
+        {"p": pattern, "r": ERASED_TEXT, "t": tombstone_id},
+    )
+    conn.execute(
+        "UPDATE privacy_audit_log SET details = regexp_replace(details::text, %(p)s, %(r)s, 'gi')::jsonb"
+        " WHERE subject_id = %(t)s AND strpos(lower(details::text), lower(%(n)s)) > 0",
+        {"p": pattern, "r": ERASED_TEXT, "t": tombstone_id, "n": name},
+    )
 
 
 def delete_identity(conn: Connection, subject_id: UUID, key_ids: Sequence[UUID]) -> dict[str, int]:

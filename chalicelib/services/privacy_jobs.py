@@ -35,6 +35,10 @@ class Busy(RuntimeError):
     """Another delivery of the same request is running; this one is retried later."""
 
 
+class Refused(RuntimeError):
+    """The request cannot be carried out at all (its subject is gone): it fails at once, without retries."""
+
+
 @dataclass
 class Job:
     request: dict[str, Any]
@@ -106,7 +110,9 @@ def run_request(request_id: UUID, *, crash_after: str | None = None) -> str:
             else:
                 _erase(job, crash_after=crash_after)
         except Exception as exc:
-            final = int(row["attempts"]) >= privacy.MAX_ATTEMPTS
+            if isinstance(exc, Busy):
+                raise
+            final = isinstance(exc, Refused) or int(row["attempts"]) >= privacy.MAX_ATTEMPTS
             with transaction() as conn:
                 privacy_repo.record_failure(conn, request_id, error=f"{type(exc).__name__}: {exc}", final=final,
                                             now=datetime.now(UTC))
@@ -139,8 +145,10 @@ def _json_bytes(value: Any) -> bytes:
     return json.dumps(value, ensure_ascii=False, indent=1, default=str, sort_keys=True).encode("utf-8")
 
 
-def build_export(subject_id: UUID, *, now: datetime) -> tuple[bytes, dict[str, int]]:
+def build_export(subject_id: UUID, *, now: datetime,
+                 on_progress: Callable[[int, str], None] | None = None) -> tuple[bytes, dict[str, int]]:
     """The ZIP of everything about the subject, read in one consistent snapshot."""
+    report = on_progress or (lambda progress, step: None)
     from chalicelib.services import evidence as evidence_service
     from chalicelib.services import privacy_originals
 
@@ -157,7 +165,8 @@ def build_export(subject_id: UUID, *, now: datetime) -> tuple[bytes, dict[str, i
             consents = privacy_originals.consents_for(conn, subject_id)
             requests = privacy_repo.export_requests(conn, subject_id)
     if account is None:
-        raise LookupError("the subject no longer exists")
+        raise Refused("the subject no longer exists")
+    report(40, "records")
     own = frozenset({str(subject_id), str(account["owner_id"])} | {str(s["id"]) for s in submissions}
                     | {str(e["id"]) for e in evidence} | {str(e["id"]) for e in evaluations})
     for s in submissions:
@@ -175,6 +184,7 @@ def build_export(subject_id: UUID, *, now: datetime) -> tuple[bytes, dict[str, i
                 e["photo_file"] = None
         else:
             e["photo_file"] = None
+    report(70, "photos")
     counts = {"account": 1, "submissions": len(submissions), "evaluations": len(evaluations), "ledger": len(ledger),
               "evidence": len(evidence), "photos": len(photos), "attestations": len(attestations),
               "consents": len(consents), "privacy_requests": len(requests)}
@@ -191,6 +201,7 @@ def build_export(subject_id: UUID, *, now: datetime) -> tuple[bytes, dict[str, i
         archive.writestr("privacy_requests.json", _json_bytes(requests))
         for name, data in sorted(photos.items()):
             archive.writestr(f"photos/{name}", data, compress_type=zipfile.ZIP_STORED)  # JPEG/PNG: already packed
+    report(90, "archive")
     return out.getvalue(), counts
 
 
@@ -205,10 +216,20 @@ def _export(job: Job, *, crash_after: str | None) -> None:
         job.state["export_key"] = key
         with transaction() as conn:
             privacy_repo.save_progress(conn, job.id, progress=10, step="collect", state=job.state, now=now)
-    data, counts = build_export(job.subject_id, now=now)
+    def progress(value: int, step: str) -> None:
+        with transaction() as conn:
+            privacy_repo.save_progress(conn, job.id, progress=value, step=step, state=job.state, now=datetime.now(UTC))
+
+    data, counts = build_export(job.subject_id, now=now, on_progress=progress)
     export_store().put(key, data, "application/zip")
     _crash("collect", crash_after)
     with transaction() as conn:
+        # Serialised with an erasure's first step (which deletes the subject under the same row): an export
+        # never completes for a subject whose erasure began; its archive is removed instead.
+        subject = privacy_repo.get_subject(conn, job.subject_id, share_lock=True)
+        if subject is None or subject["status"] == "deleted":
+            export_store().delete(key)
+            raise Refused("the subject is being erased")
         ttl_hours = int(flags_repo.current(conn)["PRIVACY_EXPORT_TTL_HOURS"])
         expires = now + timedelta(hours=ttl_hours)
         privacy_repo.complete(conn, job.id, result={"counts": counts, "bytes": len(data)},
@@ -247,11 +268,12 @@ def _close(job: Job) -> dict[str, int]:
     with transaction() as conn:
         subject = privacy_repo.get_subject(conn, job.subject_id)
         if subject is None:
-            raise LookupError("the subject no longer exists")
+            raise Refused("the subject no longer exists")
         job.state["tombstone_id"] = str(job.request["tombstone_id"] or uuid4())
-        job.state["tombstone_owner"] = str(uuid4())
-        privacy_repo.insert_tombstone(conn, tombstone_id=_tombstone(job), kind=subject["kind"],
-                                      owner_id=UUID(job.state["tombstone_owner"]))
+        privacy_repo.insert_tombstone(conn, tombstone_id=_tombstone(job), kind=subject["kind"], owner_id=uuid4())
+        tombstone = privacy_repo.get_subject(conn, _tombstone(job))
+        assert tombstone is not None
+        job.state["tombstone_owner"] = str(tombstone["owner_id"])
         conn.execute("UPDATE privacy_requests SET tombstone_id = %s WHERE id = %s", (_tombstone(job), job.id))
         revoked = privacy_repo.close_identity(conn, job.subject_id, datetime.now(UTC))
     return {"keys_revoked": revoked}
@@ -371,6 +393,9 @@ def _finish(job: Job) -> None:
                                         ("privacy_audit_log", "subject_id", "uuid"),
                                         ("privacy_audit_log", "actor", "text")):
             privacy_repo.sweep_column(conn, table, column, sql_type, replacements)
+        subject = privacy_repo.get_subject(conn, job.subject_id)
+        if subject is not None:
+            privacy_repo.scrub_name_in_requests(conn, tombstone, subject["name"])
         removed = privacy_repo.delete_identity(conn, job.subject_id, key_ids)
         counts = dict(job.state.get("counts", {}))
         counts.update({f"{k}_deleted": v for k, v in removed.items()})
