@@ -39,20 +39,23 @@ class RetentionKind:
         return now - (timedelta(hours=period) if self.unit == "hours" else timedelta(days=period))
 
 
+# The order matters where kinds overlap: a row whose idempotency data is cleared may also be anonymised
+# later in the run, and a quarantine leftover may also be old enough to delete. Taking the lighter
+# action first makes each count of the dry run exactly what the run then does.
 KINDS: tuple[RetentionKind, ...] = (
-    RetentionKind("rejected_submissions", "RETENTION_REJECTED_SUBMISSIONS_DAYS", 90, 7, 3650, "days", "anonymise",
-                  "Rejected submissions: title, body, location and idempotency data scrubbed, decision trail "
-                  "reduced to its outcome; the row stays for counts and the ledger."),
     RetentionKind("rate_limit_windows", "RETENTION_RATE_LIMIT_DAYS", 1, 1, 30, "days", "delete",
                   "Rate-limit counters (they name keys and client addresses)."),
     RetentionKind("idempotency_records", "RETENTION_IDEMPOTENCY_DAYS", 7, 1, 365, "days", "delete",
                   "Idempotency records: submissions' Idempotency-Key and request hash, consumers' processed "
                   "message keys, delivered outbox messages."),
-    RetentionKind("processed_evidence", "RETENTION_EVIDENCE_DAYS", 365, 30, 3650, "days", "delete",
-                  "Evidence photos (processed copies) and their records, with coordinates."),
+    RetentionKind("rejected_submissions", "RETENTION_REJECTED_SUBMISSIONS_DAYS", 90, 7, 3650, "days", "anonymise",
+                  "Rejected submissions: title, body, location and idempotency data scrubbed, decision trail "
+                  "reduced to its outcome; the row stays for counts and the ledger."),
     RetentionKind("quarantine_leftovers", "RETENTION_QUARANTINE_DAYS", 2, 1, 30, "days", "delete",
                   "Originals left in quarantine by photos the privacy stage could not clean (kept only for "
                   "operator retries)."),
+    RetentionKind("processed_evidence", "RETENTION_EVIDENCE_DAYS", 365, 30, 3650, "days", "delete",
+                  "Evidence photos (processed copies) and their records, with coordinates."),
     RetentionKind("attestations", "RETENTION_ATTESTATIONS_DAYS", 365, 30, 3650, "days", "delete",
                   "Humans' attestations of problems (their effects on urgency are kept)."),
     RetentionKind("alert_history", "RETENTION_ALERTS_DAYS", 180, 30, 3650, "days", "delete",
