@@ -452,8 +452,8 @@ SWEEP_SKIP = frozenset({"agents", "api_keys", "schema_migrations"})
 _SWEEP_TYPES = ("text", "character varying", "character", "jsonb", "json", "uuid", "ARRAY")
 
 
-def sweepable_columns(conn: Connection) -> list[tuple[str, str, str]]:
-    """(table, column, SQL type) of every column of every base table that can hold an identifier."""
+def sweepable_columns(conn: Connection) -> dict[str, list[tuple[str, str]]]:
+    """Per base table, the (column, SQL type) of every column that can hold an identifier."""
     rows = conn.execute(
         "SELECT c.table_name, c.column_name, format_type(a.atttypid, a.atttypmod) AS sql_type"
         " FROM information_schema.columns c JOIN information_schema.tables t"
@@ -464,25 +464,41 @@ def sweepable_columns(conn: Connection) -> list[tuple[str, str, str]]:
         " ORDER BY c.table_name, c.ordinal_position",
         (list(_SWEEP_TYPES),),
     ).fetchall()
-    return [(r["table_name"], r["column_name"], r["sql_type"]) for r in rows if r["table_name"] not in SWEEP_SKIP]
+    tables: dict[str, list[tuple[str, str]]] = {}
+    for r in rows:
+        if r["table_name"] not in SWEEP_SKIP:
+            tables.setdefault(r["table_name"], []).append((r["column_name"], r["sql_type"]))
+    return tables
 
 
 _SAFE_TYPE = re.compile(r"^[a-z ]+(\([0-9]+\))?(\[\])?$")
 
 
-def sweep_column(conn: Connection, table: str, column: str, sql_type: str, replacements: dict[str, str]) -> int:
-    """Replace every identifier in one column (case-insensitively, whatever the column's type)."""
-    if not _SAFE_TYPE.match(sql_type):
-        raise ValueError(f"unexpected column type {sql_type}")
-    changed = 0
-    for old, new in replacements.items():
-        statement = sql.SQL(
-            "UPDATE {table} SET {column} = regexp_replace({column}::text, {pattern}, {new}, 'gi')::" + sql_type
-            + " WHERE strpos(lower({column}::text), {needle}) > 0"
-        ).format(table=sql.Identifier(table), column=sql.Identifier(column), pattern=sql.Literal(re.escape(old)),
-                 new=sql.Literal(new), needle=sql.Literal(old.lower()))
-        changed += conn.execute(statement).rowcount
-    return changed
+def sweep_table(conn: Connection, table: str, columns: Sequence[tuple[str, str]],
+                replacements: dict[str, str]) -> int:
+    """Replace every identifier in the given columns of one table (case-insensitively, whatever each
+    column's type) in one statement: one pass over the table, only matching rows rewritten."""
+    if not columns or not replacements:
+        return 0
+    for _, sql_type in columns:
+        if not _SAFE_TYPE.match(sql_type):
+            raise ValueError(f"unexpected column type {sql_type}")
+    any_of = sql.Literal("(" + "|".join(re.escape(old) for old in replacements) + ")")
+    assignments = []
+    conditions = []
+    for column, sql_type in columns:
+        target = sql.Identifier(column)
+        rewritten: sql.Composable = sql.SQL("{}::text").format(target)
+        for old, new in replacements.items():
+            rewritten = sql.SQL("regexp_replace({}, {}, {}, 'gi')").format(
+                rewritten, sql.Literal(re.escape(old)), sql.Literal(new))
+        assignments.append(sql.SQL("{col} = CASE WHEN {col}::text ~* {pat} THEN ({new})::" + sql_type
+                                   + " ELSE {col} END").format(col=target, pat=any_of, new=rewritten))
+        conditions.append(sql.SQL("{}::text ~* {}").format(target, any_of))
+    statement = sql.SQL("UPDATE {table} SET {assignments} WHERE {conditions}").format(
+        table=sql.Identifier(table), assignments=sql.SQL(", ").join(assignments),
+        conditions=sql.SQL(" OR ").join(conditions))
+    return conn.execute(statement).rowcount
 
 
 def scrub_name_in_requests(conn: Connection, tombstone_id: UUID, name: str) -> None:

@@ -360,12 +360,13 @@ def _identifiers(job: Job) -> dict[str, int]:
         replacements = _replacements(conn, job)
         columns = privacy_repo.sweepable_columns(conn)
     changed = 0
-    # One transaction per column: short locks; a column already swept finds nothing on a resumed run.
-    for table, column, sql_type in columns:
+    # One statement (one pass) and one transaction per table: short locks; a table already swept finds
+    # nothing on a resumed run.
+    for table, table_columns in columns.items():
         with transaction() as conn:
             privacy_repo.enable_erasure(conn)
-            changed += privacy_repo.sweep_column(conn, table, column, sql_type, replacements)
-    return {"identifier_mentions_replaced": changed}
+            changed += privacy_repo.sweep_table(conn, table, table_columns, replacements)
+    return {"rows_with_identifiers_rewritten": changed}
 
 
 def _replacements(conn: Any, job: Job) -> dict[str, str]:
@@ -388,11 +389,10 @@ def _finish(job: Job) -> None:
         replacements = _replacements(conn, job)
         key_ids = [k["id"] for k in privacy_repo.subject_keys(conn, job.subject_id)]
         # The last mentions (the requests and audit rows written since the sweep).
-        for table, column, sql_type in (("privacy_requests", "subject_id", "uuid"),
-                                        ("privacy_requests", "requested_by", "text"),
-                                        ("privacy_audit_log", "subject_id", "uuid"),
-                                        ("privacy_audit_log", "actor", "text")):
-            privacy_repo.sweep_column(conn, table, column, sql_type, replacements)
+        privacy_repo.sweep_table(conn, "privacy_requests", [("subject_id", "uuid"), ("requested_by", "text")],
+                                 replacements)
+        privacy_repo.sweep_table(conn, "privacy_audit_log", [("subject_id", "uuid"), ("actor", "text")],
+                                 replacements)
         subject = privacy_repo.get_subject(conn, job.subject_id)
         if subject is not None:
             privacy_repo.scrub_name_in_requests(conn, tombstone, subject["name"])
