@@ -24,6 +24,7 @@ BENCHMARKS: list[tuple[str, list[str]]] = [
     ("privacy", ["bench/bench_privacy.py"]),
     ("dsar", ["bench/bench_dsar.py"]),
     ("query_timing", ["bench/bench_query_timing.py"]),
+    ("pii_masking", ["bench/bench_pii_masking.py"]),
 ]
 
 

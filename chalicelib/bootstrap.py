@@ -3,10 +3,14 @@
 from __future__ import annotations
 
 from functools import lru_cache
+from typing import TYPE_CHECKING
 
 from chalicelib.adapters.outbox import MessageSender
 from chalicelib.config import anthropic_api_key, get_settings
 from chalicelib.domain.layer_b import Classifier
+
+if TYPE_CHECKING:
+    from chalicelib.adapters.field_crypto import FieldCipher
 
 
 @lru_cache(maxsize=1)
@@ -49,7 +53,24 @@ def install_sender(new_sender: MessageSender | None) -> None:
     _sender = new_sender
 
 
+@lru_cache(maxsize=1)
+def field_cipher() -> FieldCipher:
+    """Envelope encryption of personal columns: AWS KMS when PII_KMS_KEY_ARN is set (with the
+    blind-index secret from Secrets Manager), the local key file otherwise."""
+    from chalicelib.adapters.field_crypto import FieldCipher, KmsKeySource, LocalKeyFile
+    from chalicelib.config import pii_index_secret
+
+    settings = get_settings()
+    if settings.pii_kms_key_arn:
+        keys: KmsKeySource | LocalKeyFile = KmsKeySource(
+            settings.pii_kms_key_arn, region=settings.aws_region, index_secret=pii_index_secret)
+    else:
+        keys = LocalKeyFile(settings.local_key_file)
+    return FieldCipher(keys)
+
+
 def reset() -> None:
     """Forget built adapters (tests change settings between cases)."""
     classifier.cache_clear()
+    field_cipher.cache_clear()
     install_sender(None)

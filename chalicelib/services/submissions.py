@@ -17,6 +17,7 @@ from chalicelib.db.pool import Connection, transaction
 from chalicelib.domain import layer_a
 from chalicelib.domain.errors import Conflict, GuardrailRejected, NotFound
 from chalicelib.observability import emit
+from chalicelib.services import personal_data
 
 
 @dataclass(frozen=True)
@@ -99,10 +100,14 @@ def submit_content(
         "title": title_scan.to_dict(),
         "body": body_scan.to_dict(),
         "categories": sorted(set(title_scan.categories) | set(body_scan.categories)),
+        # what was masked, by field, kind and position in the original (the original is kept encrypted)
+        "masked": personal_data.masked_spans("title", title_scan) + personal_data.masked_spans("body", body_scan),
     }
     try:
         with transaction() as conn:
             row = submissions_repo.insert(conn, values)
+            personal_data.keep_original(conn, submission_id, title=draft.title, body=draft.body,
+                                        title_scan=title_scan, body_scan=body_scan)
             submissions_repo.add_trail(conn, submission_id, "layer_a", verdict)
             outbox_ids: tuple[int, ...] = ()
             if not blocked:
@@ -154,13 +159,17 @@ def _replay(agent_id: UUID, key: str, request_hash: str) -> SubmitOutcome | None
 
 
 def get_submission(principal: Principal, submission_id: UUID) -> dict[str, Any]:
-    """A submission with its decision trail; agents see their own, admins see all."""
+    """A submission with its decision trail; agents see their own, admins see all.
+
+    Only these two readers ever get `original`: the author's unmasked text, decrypted (None when
+    Layer A masked nothing)."""
     with transaction() as conn:
         row = submissions_repo.get(conn, submission_id)
         if row is None or (principal.role != "admin" and row["agent_id"] != principal.agent_id):
             raise NotFound("submission not found")
         trail = submissions_repo.trail(conn, submission_id)
-    return {**row, "trail": trail}
+        original = personal_data.read_original(conn, submission_id)
+    return {**row, "trail": trail, "original": original}
 
 
 def list_submissions(

@@ -1,0 +1,95 @@
+"""Encrypted personal columns: the registry the rotation job walks, and the originals of masked
+submissions. Values are `enc1:` tokens (adapters/field_crypto.py); this module never decrypts."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+from uuid import UUID
+
+from psycopg import sql
+from psycopg.types.json import Jsonb
+
+from chalicelib.adapters.field_crypto import TOKEN_PREFIX
+from chalicelib.db.pool import Connection
+
+
+@dataclass(frozen=True)
+class EncryptedColumn:
+    """One column of ciphertext tokens; `context` is the associated data they were sealed with."""
+
+    table: str
+    key: str  # the primary key column that addresses a row
+    column: str
+
+    @property
+    def context(self) -> str:
+        return f"{self.table}.{self.column}"
+
+
+ENCRYPTED_COLUMNS: tuple[EncryptedColumn, ...] = (
+    EncryptedColumn("submission_originals", "submission_id", "title"),
+    EncryptedColumn("submission_originals", "submission_id", "body"),
+    EncryptedColumn("agents", "id", "name_enc"),
+    EncryptedColumn("agents", "id", "description_enc"),
+    EncryptedColumn("evidence", "id", "location_enc"),
+    EncryptedColumn("validator_regions", "id", "location_enc"),
+)
+
+
+def column(table: str, name: str) -> EncryptedColumn:
+    """The registered encrypted column (its context is what encrypt/decrypt take)."""
+    return next(c for c in ENCRYPTED_COLUMNS if c.table == table and c.column == name)
+
+
+ORIGINAL_TITLE = column("submission_originals", "title")
+ORIGINAL_BODY = column("submission_originals", "body")
+HUMAN_NAME = column("agents", "name_enc")
+HUMAN_DESCRIPTION = column("agents", "description_enc")
+EVIDENCE_LOCATION = column("evidence", "location_enc")
+REGION_LOCATION = column("validator_regions", "location_enc")
+
+
+def stale_rows(conn: Connection, target: EncryptedColumn, current_key_id: str, *, limit: int) -> list[dict[str, Any]]:
+    """Rows whose token in `target` is not under the current key, locked (others skip them)."""
+    query = sql.SQL(
+        "SELECT {key} AS key, {col} AS token FROM {table}"
+        " WHERE {col} IS NOT NULL AND left({col}, %s) <> %s"
+        " ORDER BY {key} LIMIT %s FOR UPDATE SKIP LOCKED"
+    ).format(key=sql.Identifier(target.key), col=sql.Identifier(target.column), table=sql.Identifier(target.table))
+    prefix = f"{TOKEN_PREFIX}{current_key_id}:"
+    return conn.execute(query, (len(prefix), prefix, limit)).fetchall()
+
+
+def replace_token(conn: Connection, target: EncryptedColumn, key: Any, old: str, new: str) -> bool:
+    """Swap one token for its re-encryption, unless the row changed meanwhile."""
+    query = sql.SQL("UPDATE {table} SET {col} = %s WHERE {key} = %s AND {col} = %s").format(
+        table=sql.Identifier(target.table), col=sql.Identifier(target.column), key=sql.Identifier(target.key))
+    return conn.execute(query, (new, key, old)).rowcount == 1
+
+
+def count_by_key(conn: Connection, target: EncryptedColumn) -> dict[str, int]:
+    """How many values of the column sit under each key id."""
+    query = sql.SQL(
+        "SELECT split_part({col}, ':', 2) AS key_id, count(*) AS n FROM {table}"
+        " WHERE {col} IS NOT NULL GROUP BY 1 ORDER BY 1"
+    ).format(col=sql.Identifier(target.column), table=sql.Identifier(target.table))
+    return {r["key_id"]: int(r["n"]) for r in conn.execute(query).fetchall()}
+
+
+# --- originals of masked submissions ---------------------------------------------------------
+
+
+def insert_original(conn: Connection, submission_id: UUID, *, title: str, body: str,
+                    masked: list[dict[str, Any]]) -> None:
+    conn.execute(
+        "INSERT INTO submission_originals (submission_id, title, body, masked) VALUES (%s, %s, %s, %s)",
+        (submission_id, title, body, Jsonb(masked)),
+    )
+
+
+def get_original(conn: Connection, submission_id: UUID) -> dict[str, Any] | None:
+    return conn.execute(
+        "SELECT submission_id, title, body, masked, created_at FROM submission_originals WHERE submission_id = %s",
+        (submission_id,),
+    ).fetchone()
