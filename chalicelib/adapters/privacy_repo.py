@@ -210,7 +210,8 @@ def owner_is_exclusive(conn: Connection, subject_id: UUID, owner_id: UUID) -> bo
 
 def export_account(conn: Connection, subject_id: UUID) -> dict[str, Any] | None:
     agent = conn.execute(
-        "SELECT a.id, a.kind, a.name, a.description, a.owner_id, a.status, a.approvals_count, a.created_at,"
+        "SELECT a.id, a.kind, a.name, a.description, a.name_enc, a.description_enc, a.owner_id, a.status,"
+        " a.approvals_count, a.created_at,"
         " acc.balance AS balance_millicredits FROM agents a LEFT JOIN accounts acc ON acc.agent_id = a.id"
         " WHERE a.id = %s", (subject_id,),
     ).fetchone()
@@ -222,7 +223,8 @@ def export_account(conn: Connection, subject_id: UUID) -> dict[str, Any] | None:
         (subject_id,),
     ).fetchone()
     regions = conn.execute(
-        "SELECT latitude, longitude, label, created_at FROM validator_regions WHERE agent_id = %s ORDER BY id",
+        "SELECT latitude, longitude, location_enc, label, created_at FROM validator_regions WHERE agent_id = %s"
+        " ORDER BY id",
         (subject_id,),
     ).fetchall()
     return {**agent, "api_keys": subject_keys(conn, subject_id),
@@ -260,7 +262,8 @@ def export_ledger(conn: Connection, subject_id: UUID) -> list[dict[str, Any]]:
 def export_evidence(conn: Connection, subject_id: UUID) -> list[dict[str, Any]]:
     return conn.execute(
         "SELECT id, mission_id, pair_id, sequence, content_type, size_bytes, captured_at, latitude, longitude,"
-        " status, processed_key, processed_content_type, processed_bytes, width, height, sha256,"
+        " location_enc, location_allowed, status, processed_key, processed_content_type, processed_bytes, width,"
+        " height, sha256,"
         " removed_metadata, orientation_applied, blur_enabled, faces_blurred, plates_blurred, coarse_latitude,"
         " coarse_longitude, rejection_code, rejection_message, uploaded_at, processed_at, created_at"
         " FROM evidence WHERE human_id = %s ORDER BY created_at, id", (subject_id,),
@@ -291,9 +294,36 @@ def export_requests(conn: Connection, subject_id: UUID) -> list[dict[str, Any]]:
     return [{**r, "audit": by_request.get(r["id"], [])} for r in requests]
 
 
-def table_exists(conn: Connection, name: str) -> bool:
-    row = conn.execute("SELECT to_regclass(%s) IS NOT NULL AS present", (f"public.{name}",)).fetchone()
-    return bool(row and row["present"])
+def originals(conn: Connection, submission_ids: Sequence[UUID]) -> list[dict[str, Any]]:
+    return conn.execute(
+        "SELECT submission_id, title, body, masked FROM submission_originals WHERE submission_id = ANY(%s)",
+        (list(submission_ids),),
+    ).fetchall()
+
+
+def consents(conn: Connection, subject_id: UUID) -> list[dict[str, Any]]:
+    current = conn.execute(
+        "SELECT purpose, granted, policy_version, source, granted_at, withdrawn_at, updated_at FROM consents"
+        " WHERE human_id = %s ORDER BY purpose", (subject_id,),
+    ).fetchall()
+    events = conn.execute(
+        "SELECT purpose, action, policy_version, source, created_at FROM consent_events WHERE human_id = %s"
+        " ORDER BY id", (subject_id,),
+    ).fetchall()
+    by_purpose: dict[str, list[dict[str, Any]]] = {}
+    for e in events:
+        by_purpose.setdefault(e["purpose"], []).append(e)
+    listed = [{**c, "history": by_purpose.pop(c["purpose"], [])} for c in current]
+    # history of a purpose without a current record (should not happen, but is the subject's all the same)
+    listed += [{"purpose": p, "granted": None, "history": h} for p, h in sorted(by_purpose.items())]
+    return listed
+
+
+def erase_consents(conn: Connection, subject_id: UUID, tombstone_id: UUID) -> dict[str, int]:
+    deleted = conn.execute("DELETE FROM consents WHERE human_id = %s", (subject_id,)).rowcount
+    kept = conn.execute("UPDATE consent_events SET human_id = %s WHERE human_id = %s",
+                        (tombstone_id, subject_id)).rowcount
+    return {"consents_deleted": deleted, "consent_events_anonymised": kept}
 
 
 # --- erasure --------------------------------------------------------------------------------------
@@ -378,6 +408,7 @@ def scrub_submissions(conn: Connection, ids: Sequence[UUID], tombstone_id: UUID 
         " 'path', verdict->'path')) WHERE submission_id = ANY(%s)",
         (ids,),
     )
+    conn.execute("DELETE FROM submission_originals WHERE submission_id = ANY(%s)", (ids,))
     conn.execute("UPDATE evaluations SET reasoning = NULL WHERE submission_id = ANY(%s) AND reasoning IS NOT NULL",
                  (ids,))
     conn.execute("UPDATE spot_checks SET layer_b_result = NULL, verdict_notes = NULL, error = NULL"

@@ -156,11 +156,13 @@ def build_export(subject_id: UUID, *, now: datetime,
         with conn.transaction():
             conn.execute("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ READ ONLY")
             account = privacy_repo.export_account(conn, subject_id)
+            if account is not None:
+                account = privacy_originals.open_account(account)
             submissions = privacy_repo.export_submissions(conn, subject_id)
             originals = privacy_originals.originals_for(conn, [s["id"] for s in submissions])
             evaluations = privacy_repo.export_evaluations(conn, subject_id)
             ledger = privacy_repo.export_ledger(conn, subject_id)
-            evidence = privacy_repo.export_evidence(conn, subject_id)
+            evidence = privacy_originals.open_evidence(privacy_repo.export_evidence(conn, subject_id))
             attestations = privacy_repo.export_attestations(conn, subject_id)
             consents = privacy_originals.consents_for(conn, subject_id)
             requests = privacy_repo.export_requests(conn, subject_id)

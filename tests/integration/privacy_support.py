@@ -26,6 +26,7 @@ BODY = "The underpass by the Quixotewright bakery floods after every storm; pudd
 REGION = (48.137154, 11.576124)
 SUBMISSION_AT = (52.520008, 13.404954)
 EVIDENCE_AT = (41.902782, 12.496366)
+EMAIL = "zebulon.quixotewright@example.org"  # Layer A masks it; the original is kept encrypted
 
 # Tables that hold nothing that identifies a person (checked: the subject's data is absent from them
 # before the erasure too). A new table must join this list or the fixture below: the sweep test fails
@@ -72,7 +73,7 @@ class Subject:
 
     def needles(self) -> dict[str, str]:
         """Everything that identifies the subject or is their personal content."""
-        found = {"id": self.id, "owner": self.owner_id, "name": NAME, "description": DESCRIPTION,
+        found = {"id": self.id, "owner": self.owner_id, "name": NAME, "description": DESCRIPTION, "email": EMAIL,
                  "title": TITLE, "body": BODY[:40], "region": str(REGION[0]), "location": str(SUBMISSION_AT[0]),
                  "evidence": str(EVIDENCE_AT[1])}
         for i, k in enumerate(self.key_ids):
@@ -167,6 +168,8 @@ def register(world: PrivacyWorld, name: str, kind: str = "agent", key: str | Non
 def populate(world: PrivacyWorld) -> tuple[Subject, Subject]:
     """The subject (an agent) with personal data in every table that can hold some, and a bystander
     whose data must survive the subject's erasure untouched."""
+    from chalicelib import bootstrap
+    from chalicelib.adapters import personal_data_repo as pd
     from chalicelib.domain.layer_b import ClassifierInput
     from chalicelib.services.evidence import blob_store, processed_key, quarantine_key
     from chalicelib.services.layer_b_service import cache_key
@@ -180,7 +183,8 @@ def populate(world: PrivacyWorld) -> tuple[Subject, Subject]:
     ids = []
     for i in range(3):
         answer = api.post("/v1/submissions", key=subject.key, body={
-            "kind": "problem", "title": TITLE if i == 0 else f"{TITLE} ({i})", "body": BODY,
+            "kind": "problem", "title": TITLE if i == 0 else f"{TITLE} ({i})",
+            "body": f"{BODY} Write to {EMAIL}." if i == 0 else BODY,
             "domain": "disaster_response",
             **({"location": {"latitude": SUBMISSION_AT[0], "longitude": SUBMISSION_AT[1]}} if i == 0 else {})})
         assert answer.status == 201, answer.body
@@ -197,6 +201,17 @@ def populate(world: PrivacyWorld) -> tuple[Subject, Subject]:
             bystander.id)
     assert api.put("/v1/validator/regions", key=subject.key, body={"regions": [
         {"latitude": REGION[0], "longitude": REGION[1], "label": "home near the Viktualienmarkt"}]}).status == 200
+    seal = bootstrap.field_cipher()
+    execute(db, "UPDATE agents SET name_enc = %s, description_enc = %s, name_index = %s WHERE id = %s",
+            seal.encrypt(NAME, context=pd.HUMAN_NAME.context),
+            seal.encrypt(DESCRIPTION, context=pd.HUMAN_DESCRIPTION.context),
+            seal.blind_index(NAME, purpose="human_name"), subject.id)
+    execute(db, "UPDATE validator_regions SET location_enc = %s WHERE agent_id = %s",
+            seal.encrypt_json(list(REGION), context=pd.REGION_LOCATION.context), subject.id)
+    execute(db, "INSERT INTO consents (human_id, purpose, granted, policy_version, source, granted_at) VALUES"
+            " (%s, 'location_on_evidence', true, '2026-01', 'api', now())", subject.id)
+    execute(db, "INSERT INTO consent_events (human_id, purpose, action, policy_version, source) VALUES"
+            " (%s, 'location_on_evidence', 'granted', '2026-01', 'api')", subject.id)
     now = datetime.now(UTC)
     for sub_id in (first, other_id):
         execute(db, "INSERT INTO consensus_decisions (submission_id, mode, layer_b_decision, layer_b_valid, assigned,"
@@ -220,7 +235,9 @@ def populate(world: PrivacyWorld) -> tuple[Subject, Subject]:
             Jsonb({"reasoning": f"The text says: {BODY}"}))
     execute(db, "INSERT INTO layer_b_cache (cache_key, classifier, model, assessment, expires_at) VALUES"
             " (%s, 'anthropic', 'm', %s, now() + interval '1 hour') ON CONFLICT DO NOTHING",
-            cache_key(ClassifierInput(kind="problem", title=TITLE, body=BODY, domain="disaster_response")),
+            # the classifier sees (and the cache is keyed by) the stored, masked text
+            cache_key(ClassifierInput(kind="problem", domain="disaster_response", **rows(
+                db, "SELECT title, body FROM submissions WHERE id = %s", first)[0])),
             Jsonb({"reasoning": f"About '{TITLE}'"}))
 
     # Review queue, flags, alerts, the outbox: places where operators and stages mention people.
@@ -252,10 +269,11 @@ def populate(world: PrivacyWorld) -> tuple[Subject, Subject]:
             mission.data["id"], subject.id)
     ready, rejected = uuid4(), uuid4()
     execute(db, "INSERT INTO evidence (id, mission_id, human_id, pair_id, sequence, content_type, size_bytes,"
-            " captured_at, latitude, longitude, status, processed_key, processed_content_type, processed_bytes,"
+            " captured_at, location_enc, status, processed_key, processed_content_type, processed_bytes,"
             " width, height, sha256, coarse_latitude, coarse_longitude) VALUES (%s, %s, %s, %s, 'before', 'image/jpeg',"
-            " 100, now(), %s, %s, 'ready', %s, 'image/jpeg', 100, 10, 10, 'abc', 41.9, 12.5)",
-            ready, mission.data["id"], subject.id, pair, EVIDENCE_AT[0], EVIDENCE_AT[1],
+            " 100, now(), %s, 'ready', %s, 'image/jpeg', 100, 10, 10, 'abc', 41.9, 12.5)",
+            ready, mission.data["id"], subject.id, pair,
+            seal.encrypt_json(list(EVIDENCE_AT), context=pd.EVIDENCE_LOCATION.context),
             processed_key(ready, "image/jpeg"))
     execute(db, "INSERT INTO evidence (id, mission_id, human_id, sequence, content_type, size_bytes, captured_at,"
             " latitude, longitude, status, rejection_code) VALUES (%s, %s, %s, 'standalone', 'image/jpeg', 100, now(),"
@@ -298,6 +316,20 @@ def scan_tables(db: str, needles: dict[str, str]) -> dict[str, list[str]]:
                     (needle.lower(),)).fetchone()
                 if row and row[0]:
                     hits.setdefault(table, []).append(f"{column}: {label}")
+        # Ciphertexts hide nothing from this scan: every registered encrypted column is read in clear.
+        from chalicelib import bootstrap
+        from chalicelib.adapters.personal_data_repo import ENCRYPTED_COLUMNS
+
+        seal = bootstrap.field_cipher()
+        for target in ENCRYPTED_COLUMNS:
+            tokens = conn.execute(psycopg.sql.SQL("SELECT {} FROM {} WHERE {} IS NOT NULL").format(
+                psycopg.sql.Identifier(target.column), psycopg.sql.Identifier(target.table),
+                psycopg.sql.Identifier(target.column))).fetchall()
+            for (token,) in tokens:
+                clear = seal.decrypt(token, context=target.context).lower()
+                for label, needle in needles.items():
+                    if needle.lower() in clear:
+                        hits.setdefault(target.table, []).append(f"{target.column} (decrypted): {label}")
     return hits
 
 

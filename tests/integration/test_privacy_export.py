@@ -6,6 +6,8 @@ import json
 
 from tests.integration.privacy_support import (
     BODY,
+    EMAIL,
+    EVIDENCE_AT,
     NAME,
     REGION,
     TITLE,
@@ -20,6 +22,10 @@ from tests.integration.privacy_support import (
 from tests.support import drain_outbox
 
 __all__ = ["privacy_world"]
+
+
+def everything_text(files: dict[str, bytes]) -> str:
+    return b"".join(v for k, v in files.items() if k.endswith((".json", ".txt"))).decode()
 
 
 def test_an_export_holds_every_kind_of_record_and_names_nobody_else(privacy_world: PrivacyWorld) -> None:
@@ -43,7 +49,14 @@ def test_an_export_holds_every_kind_of_record_and_names_nobody_else(privacy_worl
     assert "key_hash" not in json.dumps(account)
     submissions = json.loads(files["submissions.json"])
     assert len(submissions) == 3 and TITLE in {s["title"] for s in submissions}
-    assert all(s["body"] == BODY for s in submissions)
+    # the stored text is masked; the original, kept encrypted, comes back to its author in clear
+    with_email = next(s for s in submissions if s["title"] == TITLE)
+    assert EMAIL not in with_email["body"] and with_email["body"].startswith(BODY)
+    assert with_email["original"]["body"] == f"{BODY} Write to {EMAIL}."
+    assert with_email["original"]["masked"] and with_email["original"]["masked"][0]["field"] == "body"
+    assert all(s["original"] is None for s in submissions if s is not with_email)
+    consents = json.loads(files["consents.json"])
+    assert consents[0]["purpose"] == "location_on_evidence" and consents[0]["history"][0]["action"] == "granted"
     assert all(s["decision_trail"] for s in submissions)
     evaluations = json.loads(files["evaluations.json"])
     assert len(evaluations) == 1 and evaluations[0]["decision"] == "approve"
@@ -52,6 +65,9 @@ def test_an_export_holds_every_kind_of_record_and_names_nobody_else(privacy_worl
     assert sum(m["amount_millicredits"] for m in ledger) == balance
     evidence = json.loads(files["evidence.json"])
     assert len(evidence) == 2 and sorted(e["status"] for e in evidence) == ["ready", "rejected"]
+    # precise coordinates, stored encrypted, are the subject's to see
+    assert {e["latitude"] for e in evidence} == {EVIDENCE_AT[0]}
+    assert all("location_enc" not in e for e in evidence) and "enc1:" not in everything_text(files)
     assert json.loads(files["attestations.json"])[0]["status"] == "confirmed"
     requests = json.loads(files["privacy_requests.json"])
     assert [r["id"] for r in requests] == [done["id"]]
