@@ -158,3 +158,22 @@ def test_the_worker_reports_partial_batch_failures(privacy_world: PrivacyWorld) 
     # a duplicate delivery of a finished request is acknowledged and changes nothing
     again = privacy_request_worker({"Records": [good]}, FakeLambdaContext())
     assert again["batchItemFailures"] == []
+
+
+def test_the_audit_log_and_the_journal_refuse_changes_outside_an_erasure(privacy_world: PrivacyWorld) -> None:
+    import psycopg
+
+    w = privacy_world
+    subject, _ = populate(w)
+    w.file(subject.key, "export")
+    for statement in ("DELETE FROM privacy_audit_log", "UPDATE privacy_audit_log SET actor = 'someone else'",
+                      "UPDATE journal_entries SET memo = '{}'::jsonb", "DELETE FROM journal_entries",
+                      "UPDATE journal_legs SET amount = amount + 1"):
+        with pytest.raises(psycopg.errors.InsufficientPrivilege), psycopg.connect(w.db) as conn:
+            conn.execute(statement)
+    # even inside an erasure's transaction, legs and amounts never change, nor an audit row's action
+    for statement in ("UPDATE journal_legs SET amount = amount + 1", "UPDATE privacy_audit_log SET action = 'fail'",
+                      "UPDATE journal_entries SET kind = 'other'"):
+        with pytest.raises(psycopg.errors.InsufficientPrivilege), psycopg.connect(w.db) as conn:
+            conn.execute("SELECT set_config('peerguard.erasure', 'on', true)")
+            conn.execute(statement)

@@ -66,10 +66,11 @@ CREATE INDEX privacy_audit_log_request_idx ON privacy_audit_log (request_id, id)
 
 CREATE FUNCTION privacy_audit_log_guard() RETURNS trigger LANGUAGE plpgsql AS $$
 BEGIN
-    IF TG_OP = 'UPDATE' AND current_setting('peerguard.erasure', true) = 'on'
-       AND NEW.id = OLD.id AND NEW.action = OLD.action AND NEW.created_at = OLD.created_at
-       AND NEW.request_id IS NOT DISTINCT FROM OLD.request_id THEN
-        RETURN NEW;
+    IF TG_OP = 'UPDATE' AND current_setting('peerguard.erasure', true) = 'on' THEN
+        IF NEW.id = OLD.id AND NEW.action = OLD.action AND NEW.created_at = OLD.created_at
+           AND NEW.request_id IS NOT DISTINCT FROM OLD.request_id THEN
+            RETURN NEW;
+        END IF;
     END IF;
     RAISE EXCEPTION 'the privacy audit log is append-only' USING ERRCODE = 'insufficient_privilege';
 END;
@@ -82,10 +83,12 @@ CREATE TRIGGER privacy_audit_log_append_only BEFORE UPDATE OR DELETE ON privacy_
 -- its tombstone's). Amounts, accounts, kinds and times never move, so the ledger still verifies.
 CREATE OR REPLACE FUNCTION journal_append_only() RETURNS trigger LANGUAGE plpgsql AS $$
 BEGIN
+    -- Nested tests: SQL does not promise to short-circuit AND, and journal_legs rows have no `kind`.
     IF TG_OP = 'UPDATE' AND TG_TABLE_NAME = 'journal_entries'
-       AND current_setting('peerguard.erasure', true) = 'on'
-       AND NEW.id = OLD.id AND NEW.kind = OLD.kind AND NEW.created_at = OLD.created_at THEN
-        RETURN NEW;
+       AND current_setting('peerguard.erasure', true) = 'on' THEN
+        IF NEW.id = OLD.id AND NEW.kind = OLD.kind AND NEW.created_at = OLD.created_at THEN
+            RETURN NEW;
+        END IF;
     END IF;
     RAISE EXCEPTION 'the journal is append-only' USING ERRCODE = 'insufficient_privilege';
 END;
