@@ -93,3 +93,20 @@ def get_original(conn: Connection, submission_id: UUID) -> dict[str, Any] | None
         "SELECT submission_id, title, body, masked, created_at FROM submission_originals WHERE submission_id = %s",
         (submission_id,),
     ).fetchone()
+
+
+# --- humans ------------------------------------------------------------------------------------
+
+
+def set_human_profile(conn: Connection, agent_id: UUID, *, name: str, description: str, name_index: str) -> None:
+    conn.execute(
+        "UPDATE agents SET name_enc = %s, description_enc = %s, name_index = %s WHERE id = %s",
+        (name, description, name_index, agent_id),
+    )
+
+
+def humans_by_name_index(conn: Connection, name_index: str) -> list[UUID]:
+    rows = conn.execute(
+        "SELECT id FROM agents WHERE name_index = %s AND kind = 'human' ORDER BY created_at, id", (name_index,)
+    ).fetchall()
+    return [r["id"] for r in rows]

@@ -92,6 +92,13 @@ def privacy_retention() -> dict[str, Any]:
         raise
 
 
+def rotate_personal_data_keys() -> dict[str, Any]:
+    """Move personal values still under an older key to the current one (a no-op when none are)."""
+    from chalicelib.services.personal_data import rotate_keys
+
+    return rotate_keys().as_dict()
+
+
 JOBS: list[Job] = [
     Job("outbox_sweep", "rate(1 minute)", 60, sweep_outbox),
     Job("evaluation_timeouts", "rate(1 minute)", 60, resolve_evaluation_timeouts),
@@ -102,6 +109,7 @@ JOBS: list[Job] = [
     Job("operations_purge", "rate(1 day)", 86_400, purge_operations_history),
     Job("economy_snapshot", "rate(1 hour)", 3_600, snapshot_economy),
     Job("privacy_retention", "cron(30 3 * * ? *)", 86_400, privacy_retention),
+    Job("key_rotation", "rate(1 day)", 86_400, rotate_personal_data_keys),
 ]
 
 

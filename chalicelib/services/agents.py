@@ -39,10 +39,18 @@ def register_agent(
     agent_id = uuid4()
     owner = owner_id or uuid4()
     key = api_keys.generate()
+    from chalicelib.services import personal_data  # the cipher is built only when a human registers
+
+    human = kind == "human"
     with transaction() as conn:
+        # A human's name and description are personal: plain columns get a pseudonym, the values are sealed.
         agent = agents_repo.insert_agent(
-            conn, agent_id=agent_id, kind=kind, name=name, description=description, owner_id=owner
+            conn, agent_id=agent_id, kind=kind, name=personal_data.pseudonym(agent_id) if human else name,
+            description="" if human else description, owner_id=owner
         )
+        if human:
+            personal_data.seal_human_profile(conn, agent_id, name=name, description=description)
+            agent = {**agent, "name": name, "description": description}
         agents_repo.insert_key(
             conn, key_id=uuid4(), prefix=key.prefix, key_hash=key.key_hash, role=kind, agent_id=agent_id
         )
@@ -94,6 +102,14 @@ def authenticate(authorization: str | None, *, now: datetime | None = None) -> P
 
 def enforce_rate_limit(bucket: str, limit: int, window: timedelta = timedelta(minutes=1)) -> None:
     """Count one request against the bucket; RateLimited (with Retry-After) past the limit."""
+    if bucket.startswith("ip:"):
+        from chalicelib.services import personal_data
+
+        # Client addresses are personal data: the bucket keeps a keyed hash of the address, never the address.
+        # "ip:<address>:<path>": an IPv6 address holds colons, the route path starts with "/".
+        cut = bucket.rfind(":/")
+        address, rest = (bucket[3:cut], bucket[cut + 1:]) if cut > 3 else (bucket[3:], "")
+        bucket = f"iph:{personal_data.client_address_key(address)}:{rest}"
     with transaction() as conn:
         allowed, retry_after = rate_limits.hit(conn, bucket, limit=limit, window=window)
     if not allowed:
@@ -114,4 +130,6 @@ def get_agent_profile(agent_id: UUID) -> dict[str, Any]:
         agent = agents_repo.get_agent(conn, agent_id)
         balance = ledger_repo.balance_of(conn, agent_account(agent_id))
     assert agent is not None
-    return {**agent, "balance": balance}
+    from chalicelib.services import personal_data
+
+    return {**personal_data.open_profile(agent), "balance": balance}

@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import re
 import secrets
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import UTC, datetime, timedelta
 from functools import lru_cache
 from pathlib import Path
@@ -37,6 +37,7 @@ from chalicelib.adapters.blob_store import (
     S3BlobStore,
     UploadTicket,
 )
+from chalicelib.adapters.personal_data_repo import EVIDENCE_LOCATION
 from chalicelib.config import get_settings
 from chalicelib.db.pool import Connection, transaction
 from chalicelib.domain import hyperlocal
@@ -53,7 +54,9 @@ from chalicelib.domain.hyperlocal import (
 )
 from chalicelib.observability import logger, metrics
 from chalicelib.services import agents as agent_service
+from chalicelib.services import consents as consent_service
 from chalicelib.services import missions as mission_service
+from chalicelib.services import personal_data
 from chalicelib.services.delivery import relay_after_commit
 
 QUARANTINE = "quarantine"
@@ -170,6 +173,13 @@ def register_evidence(human: Principal, draft: EvidenceDraft, *, correlation_id:
             mission = hyperlocal_repo.get_mission(conn, draft.mission_id, for_share=True)
             if mission is None:
                 raise NotFound("mission not found")
+            # Consent withdrawn: the photo's coordinates are neither used nor stored, from now on.
+            location_allowed = consent_service.holds(conn, human.agent_id, "location_on_evidence")
+            if not location_allowed:
+                if draft.sequence != "standalone" and mission_service.pair_criteria(mission).gps_check:
+                    raise Conflict("this mission checks the photos' GPS, and consent to location on evidence "
+                                   "is withdrawn", details={"consent": "location_on_evidence", "rule": "gps_check"})
+                draft = replace(draft, latitude=None, longitude=None)
             if mission["status"] != "open" or mission["expires_at"] <= now:
                 raise Conflict("the mission is not open for evidence",
                                details={"status": mission["status"], "expires_at": mission["expires_at"].isoformat()})
@@ -185,11 +195,14 @@ def register_evidence(human: Principal, draft: EvidenceDraft, *, correlation_id:
                 "content_type": content_type,
                 "size_bytes": draft.size_bytes,
                 "captured_at": draft.captured_at,
-                "latitude": draft.latitude,
-                "longitude": draft.longitude,
+                # precise coordinates only encrypted (the GPS rules decrypt them)
+                "location_enc": personal_data.seal_location(draft.latitude, draft.longitude,
+                                                            target=EVIDENCE_LOCATION),
+                "location_allowed": location_allowed,
                 "correlation_id": correlation_id,
                 "created_at": now,
             })
+            row = personal_data.open_location(row, target=EVIDENCE_LOCATION)
     except psycopg.errors.UniqueViolation:
         # A concurrent request took the slot (or the pair id) first.
         raise Duplicate(f"the pair already has a {draft.sequence} photo", details={"pair_id": str(draft.pair_id)}) \
@@ -226,6 +239,7 @@ def _place_in_pair(conn: Connection, human_id: UUID, mission: dict[str, Any], dr
         if draft.sequence == "after":
             raise PairRuleBroken("the before photo comes first", details={"rule": "order", "pair_id": str(pair_id)})
         return pair_id
+    other = personal_data.open_location(other, target=EVIDENCE_LOCATION)
     other_facts = PhotoFacts(other["captured_at"], other["latitude"], other["longitude"])
     before, after = (photo, other_facts) if draft.sequence == "before" else (other_facts, photo)
     hyperlocal.check_pair(before, after, criteria)
@@ -307,6 +321,7 @@ def _may_read(caller: Principal, human_id: UUID, mission: dict[str, Any] | None)
 
 
 def _with_link(row: dict[str, Any]) -> dict[str, Any]:
+    row = personal_data.open_location(row, target=EVIDENCE_LOCATION)
     link: DownloadLink | None = None
     if row["status"] == "ready":
         link = blob_store().presign_download(row["processed_key"], expires_s=get_settings().evidence_download_ttl_s)
@@ -454,8 +469,9 @@ def process_evidence(evidence_id: UUID, process: PhotoProcessor, *, now: datetim
                 "blur": blur,
                 "faces": clean.faces_blurred,
                 "plates": clean.plates_blurred,
-                "lat": clean.coarse_location[0] if clean.coarse_location else None,
-                "lng": clean.coarse_location[1] if clean.coarse_location else None,
+                # the photo's own GPS, rounded, and only while the human allowed location on evidence
+                "lat": clean.coarse_location[0] if clean.coarse_location and row["location_allowed"] else None,
+                "lng": clean.coarse_location[1] if clean.coarse_location and row["location_allowed"] else None,
             })
             if applied and row["pair_id"] is not None:
                 outbox_ids += _start_verification(conn, row["pair_id"], row["correlation_id"])

@@ -18,6 +18,7 @@ from chalicelib.adapters import (
     validators_repo,
 )
 from chalicelib.adapters.agents_repo import Principal
+from chalicelib.adapters.personal_data_repo import REGION_LOCATION
 from chalicelib.config import get_settings
 from chalicelib.db.pool import Connection, transaction
 from chalicelib.domain import collusion, gates, routing
@@ -25,6 +26,7 @@ from chalicelib.domain import consensus as rules
 from chalicelib.domain.consensus import LatLng
 from chalicelib.domain.errors import Conflict, Forbidden, Gone, NotFound, ValidationFailed
 from chalicelib.observability import emit, logger, metrics
+from chalicelib.services import personal_data
 from chalicelib.services.assignment import assign_validators
 
 MAX_REGIONS = 3
@@ -111,7 +113,7 @@ def validator_stats(agent_id: UUID, *, now: datetime | None = None) -> dict[str,
             "quota_left": max(0, quota - today),
             "suspended": _is_suspended(v, now), "suspension_reason": v["suspension_reason"],
             "suspended_until": v["suspended_until"],
-            "home_regions": validators_repo.regions(conn, agent_id),
+            "home_regions": [personal_data.open_region(r) for r in validators_repo.regions(conn, agent_id)],
             "evaluations": validators_repo.evaluation_counts(conn, agent_id),
             "tier_history": validators_repo.tier_history(conn, agent_id),
             "joined_at": v["joined_at"], "tier_changed_at": v["tier_changed_at"],
@@ -132,8 +134,11 @@ def set_regions(agent_id: UUID, regions: Sequence[tuple[LatLng, str]]) -> list[d
             raise ValidationFailed("coordinates out of range", details=[{"field": "regions", "message": "lat/lng"}])
     with transaction() as conn:
         _member(conn, agent_id, for_update=True)  # the row lock serialises concurrent replacements
-        validators_repo.replace_regions(conn, agent_id, regions)
-        return validators_repo.regions(conn, agent_id)
+        # Home regions are personal: the precise point is sealed, assignment uses a point rounded to ~1 km.
+        validators_repo.replace_regions(
+            conn, agent_id, [((round(lat, 2), round(lng, 2)), label) for (lat, lng), label in regions],
+            [personal_data.seal_location(lat, lng, target=REGION_LOCATION) for (lat, lng), _ in regions])
+        return [personal_data.open_region(r) for r in validators_repo.regions(conn, agent_id)]
 
 
 def set_suspension(agent_id: UUID, *, suspended: bool, reason: str | None, until: datetime | None,

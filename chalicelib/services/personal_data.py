@@ -129,3 +129,73 @@ def key_usage() -> dict[str, dict[str, int]]:
     """For each encrypted column, how many values sit under each key id."""
     with transaction() as conn:
         return {t.context: repo.count_by_key(conn, t) for t in ENCRYPTED_COLUMNS}
+
+
+# --- humans' names and descriptions ------------------------------------------------------------
+
+HUMAN_NAME_INDEX = "human_name"
+
+
+def pseudonym(agent_id: UUID) -> str:
+    """The handle a human goes by in plain columns (listings, dashboards): no personal data."""
+    return f"human-{agent_id.hex[:12]}"
+
+
+def seal_human_profile(conn: Connection, agent_id: UUID, *, name: str, description: str) -> None:
+    """Store a human's name and description encrypted, with a blind index of the name."""
+    seal = cipher()
+    repo.set_human_profile(
+        conn, agent_id,
+        name=seal.encrypt(name, context=repo.HUMAN_NAME.context),
+        description=seal.encrypt(description, context=repo.HUMAN_DESCRIPTION.context),
+        name_index=seal.blind_index(name, purpose=HUMAN_NAME_INDEX),
+    )
+
+
+def open_profile(row: dict[str, Any]) -> dict[str, Any]:
+    """An agents row with a human's real name and description decrypted (for the human and admins)."""
+    if row.get("name_enc") is None:
+        return row
+    seal = cipher()
+    return {**row, "name": seal.decrypt(row["name_enc"], context=repo.HUMAN_NAME.context),
+            "description": seal.decrypt(row["description_enc"], context=repo.HUMAN_DESCRIPTION.context)
+            if row.get("description_enc") else ""}
+
+
+def find_humans_by_name(conn: Connection, name: str) -> list[UUID]:
+    """Humans registered under this name (equal after case folding and spacing), via the blind index."""
+    return repo.humans_by_name_index(conn, cipher().blind_index(name, purpose=HUMAN_NAME_INDEX))
+
+
+# --- coordinates -------------------------------------------------------------------------------
+
+
+def seal_location(latitude: float | None, longitude: float | None, *, target: repo.EncryptedColumn) -> str | None:
+    if latitude is None or longitude is None:
+        return None
+    return cipher().encrypt_json([latitude, longitude], context=target.context)
+
+
+def open_location(row: dict[str, Any], *, target: repo.EncryptedColumn) -> dict[str, Any]:
+    """A row whose precise latitude/longitude are filled from its encrypted location (rows written
+    before encryption carry them in plain columns and are returned as they are)."""
+    token = row.get(target.column)
+    if token is None or row.get("latitude") is not None:
+        return row
+    latitude, longitude = cipher().decrypt_json(token, context=target.context)
+    return {**row, "latitude": float(latitude), "longitude": float(longitude)}
+
+
+def open_region(row: dict[str, Any]) -> dict[str, Any]:
+    """A validator's home region with its precise point (for the validator and admins)."""
+    token = row.get("location_enc")
+    opened = {k: v for k, v in row.items() if k != "location_enc"}
+    if token is not None:
+        latitude, longitude = cipher().decrypt_json(token, context=repo.REGION_LOCATION.context)
+        opened.update(latitude=float(latitude), longitude=float(longitude))
+    return opened
+
+
+def client_address_key(address: str) -> str:
+    """A keyed hash standing for a client address (rate-limit buckets keep no address)."""
+    return cipher().blind_index(address, purpose="client_address")

@@ -136,3 +136,26 @@ def test_phonenumbers_and_cryptography_stay_out_of_the_import_of_the_app_and_lay
     env = {"PATH": "/usr/bin:/bin", "HOME": str(ROOT)}
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=ROOT, env=env, check=True)
     assert out.stdout.strip().splitlines()[-1] == "[]", out.stdout + out.stderr
+
+
+def test_work_on_a_text_full_of_numbers_is_bounded_and_later_phones_are_still_masked(
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    from chalicelib.domain.layer_a import pii
+
+    phonenumbers = pii._phonenumbers()
+    real = phonenumbers.PhoneNumberMatcher
+    calls: list[str] = []
+
+    def counting(text: str, region: str, **kw: object) -> object:
+        calls.append(region)
+        return real(text, region, **kw)
+
+    monkeypatch.setattr(phonenumbers, "PhoneNumberMatcher", counting)
+    listing = "\n".join(f"volunteer {i}: call 555-{100 + i:03d}-{4000 + i:04d} today" for i in range(400))
+    masked = evaluate(listing).masked_text
+    assert len(calls) <= pii.MAX_MATCHER_CALLS
+    assert masked.count("[PHONE]") == 400 and "555-" not in masked
+    calls.clear()
+    digits = "1234567890 " * 5000 + "".join(str(i % 10) for i in range(20000))
+    assert pii_of(digits) == []
+    assert len(calls) <= pii.MAX_MATCHER_CALLS

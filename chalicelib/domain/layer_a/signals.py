@@ -43,7 +43,7 @@ def find_pii(view: View, emails: Iterable[re.Match[bytes]], numbers: Iterable[re
     for match in emails:
         start, end = view.original_span(match.start(), match.end())
         found.append(Signal("pii", "email", PII_SEVERITY["email"], start, end))
-    if pii.has_long_digit_run(view.text):
+    if pii.enough_digits(view.plain) and pii.has_long_digit_run(view.text):
         taken = [(s.start or 0, s.end or 0) for s in found]
         for item in pii.find_numbers(view.text, taken):
             found.append(Signal("pii", item.kind, PII_SEVERITY[item.kind], item.start, item.end))

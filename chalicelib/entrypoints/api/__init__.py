@@ -15,6 +15,7 @@ from chalicelib.entrypoints.api import (
     evidence,
     health,
     missions,
+    personal_data,
     privacy,
     submissions,
     validators,
@@ -37,5 +38,6 @@ BLUEPRINTS = [
     evidence.bp,
     attestations.bp,
     missions.bp,
+    personal_data.bp,
     privacy.bp,
 ]
