@@ -88,6 +88,17 @@ def purge_operations_history() -> dict[str, int]:
     return purge_history(bootstrap.unit_of_work(), datetime.now(UTC))
 
 
+def privacy_retention() -> dict[str, Any]:
+    """Anonymise, then delete, what is past its retention period (bounded batches, idempotent)."""
+    from chalicelib.services import retention
+
+    try:
+        return retention.run()
+    except Exception as exc:
+        retention.after_failure(f"{type(exc).__name__}: {exc}")
+        raise
+
+
 def rotate_personal_data_keys() -> dict[str, Any]:
     """Move personal values still under an older key to the current one (a no-op when none are)."""
     from chalicelib.services.personal_data import rotate_keys
@@ -105,6 +116,7 @@ JOBS: list[Job] = [
     Job("alert_engine", "rate(1 minute)", 60, run_alert_engine),
     Job("operations_purge", "rate(1 day)", 86_400, purge_operations_history),
     Job("economy_snapshot", "rate(1 hour)", 3_600, snapshot_economy),
+    Job("privacy_retention", "cron(30 3 * * ? *)", 86_400, privacy_retention),
     Job("key_rotation", "rate(1 day)", 86_400, rotate_personal_data_keys),
 ]
 

@@ -18,7 +18,8 @@ from tests.infrastructure.templates import (
     substitute,
 )
 
-STAGE_QUEUES = {"peerguard-guardrail", "peerguard-consensus", "peerguard-spot-check", "peerguard-privacy"}
+STAGE_QUEUES = {"peerguard-guardrail", "peerguard-consensus", "peerguard-spot-check", "peerguard-privacy",
+                "peerguard-privacy-request"}
 
 
 @pytest.mark.parametrize("template", standalone_templates(), ids=lambda p: p.name)
@@ -65,7 +66,8 @@ def test_uploads_stay_unreadable_until_the_privacy_stage_has_run(storage_stack: 
     # Deleted originals are gone (no versions kept), and quarantine never outlives a day
     assert "VersioningConfiguration" not in bucket
     expiring = [r for r in bucket["LifecycleConfiguration"]["Rules"] if r.get("ExpirationInDays")]
-    assert [(r["Prefix"], r["ExpirationInDays"]) for r in expiring] == [("quarantine/", 1)]
+    # (export archives: deleted by the retention run when their link expires; the rule is the backstop)
+    assert [(r["Prefix"], r["ExpirationInDays"]) for r in expiring] == [("quarantine/", 1), ("exports/", 31)]
     # Every upload under quarantine/ notifies the privacy queue, which admits this bucket only
     [notification] = bucket["NotificationConfiguration"]["QueueConfigurations"]
     assert notification["Event"] == "s3:ObjectCreated:*"

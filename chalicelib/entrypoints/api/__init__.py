@@ -17,6 +17,7 @@ from chalicelib.entrypoints.api import (
     health,
     missions,
     personal_data,
+    privacy,
     submissions,
     validators,
 )
@@ -40,4 +41,5 @@ BLUEPRINTS = [
     missions.bp,
     personal_data.bp,
     admin_agents.bp,
+    privacy.bp,
 ]
