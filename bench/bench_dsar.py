@@ -51,15 +51,16 @@ def text(rng: random.Random, chars: int) -> str:
 
 
 def populate(submissions: int, photos: int) -> UUID:
+    from chalicelib import bootstrap
     from chalicelib.adapters import ledger_repo
-    from chalicelib.adapters.agents_repo import Principal
     from chalicelib.db.pool import transaction
     from chalicelib.domain.ledger import FAUCET, SINK, agent_account, transfer
     from chalicelib.services import agents
-    from chalicelib.services.evidence import blob_store, processed_key
+    from chalicelib.services.evidence import processed_key
 
     rng = random.Random(7)
-    registration = agents.register_agent(kind="agent", name="Bench Subject", description="", caller=None)
+    registration = agents.register_agent(bootstrap.unit_of_work(), kind="agent", name="Bench Subject",
+                                         description="", caller=None)
     subject = UUID(str(registration.agent["id"]))
     with transaction() as conn:
         ledger_repo.post_entry(conn, idempotency_key=f"bench-grant:{subject}", kind="grant",
@@ -94,7 +95,7 @@ def populate(submissions: int, photos: int) -> UUID:
                 "INSERT INTO missions (id, template_id, template, title, latitude, longitude, reward_millicredits,"
                 " created_by, expires_at) VALUES (%s, %s, '{}', 'bench', 1, 2, 0, 'bench', now() + interval '1 day')",
                 (mission, mission_template))
-            store = blob_store()
+            store = bootstrap.blob_store()
             for _ in range(photos):
                 photo = uuid4()
                 key = processed_key(photo, "image/jpeg")
@@ -104,16 +105,17 @@ def populate(submissions: int, photos: int) -> UUID:
                     " VALUES (%s, %s, %s, 'standalone', 'image/jpeg', 150000, now(), 'ready', %s, 'image/jpeg',"
                     " 150000, 1024, 768, 'x')", (photo, mission, subject, key))
                 store.put(key, rng.randbytes(150_000), "image/jpeg")
-    _ = Principal
     return subject
 
 
 def background(rows: int) -> None:
     """Other people's data: the erasure's identifier sweep reads every table, so its cost grows with them."""
+    from chalicelib import bootstrap
     from chalicelib.db.pool import transaction
     from chalicelib.services import agents
 
-    other = agents.register_agent(kind="agent", name="Someone Else", description="", caller=None).agent["id"]
+    other = agents.register_agent(bootstrap.unit_of_work(), kind="agent", name="Someone Else", description="",
+                                  caller=None).agent["id"]
     with transaction() as conn:
         conn.execute(
             "INSERT INTO submissions (id, agent_id, kind, title, body, content_hash, status, decided_by, decided_at)"
@@ -130,8 +132,8 @@ def background(rows: int) -> None:
 
 
 def principal(subject: UUID) -> Any:
-    from chalicelib.adapters.agents_repo import Principal
     from chalicelib.db.pool import transaction
+    from chalicelib.domain.principal import Principal
 
     with transaction() as conn:
         row = conn.execute("SELECT id, owner_id FROM agents WHERE id = %s", (subject,)).fetchone()
@@ -157,6 +159,7 @@ def main(argv: list[str] | None = None) -> int:
                        "POWERTOOLS_LOG_LEVEL": "WARNING", "POWERTOOLS_METRICS_NAMESPACE": "peerguard",
                        "POWERTOOLS_METRICS_DISABLED": "true", "STAGE": "test"})
     try:
+        from chalicelib import bootstrap
         from chalicelib.adapters import ledger_repo
         from chalicelib.config import reset_settings
         from chalicelib.db.migrate import migrate
@@ -173,14 +176,20 @@ def main(argv: list[str] | None = None) -> int:
         if args.background:
             background(args.background)
 
+        stores = privacy_jobs.Stores(blobs=bootstrap.blob_store(), exports=bootstrap.export_store())
+        uow = bootstrap.unit_of_work()
+
+        def run(request_id: UUID) -> str:
+            return privacy_jobs.run_request(uow, stores, bootstrap.job_locks(), request_id)
+
         rounds: list[dict[str, Any]] = []
         for _ in range(args.rounds):
             t0 = time.perf_counter()
-            data, counts = privacy_jobs.build_export(subject, now=datetime.now(UTC))
+            data, counts = privacy_jobs.build_export(uow, stores.blobs, subject, now=datetime.now(UTC))
             build_s = time.perf_counter() - t0
-            filed = privacy_requests.file_request(caller, type_="export", subject_id=None, reason=None)
+            filed = privacy_requests.file_request(uow, caller, type_="export", subject_id=None, reason=None)
             t1 = time.perf_counter()
-            outcome = privacy_jobs.run_request(filed["id"])
+            outcome = run(filed["id"])
             job_s = time.perf_counter() - t1
             assert outcome == "completed", outcome
             with transaction() as conn:
@@ -193,12 +202,12 @@ def main(argv: list[str] | None = None) -> int:
                            "uncompressed_bytes": uncompressed, "files": files, "counts": counts})
 
         # One erasure of the same subject (filed by an admin, approved by another).
-        first_admin = authenticate(f"Bearer {create_admin_key('bench')}")
-        second_admin = authenticate(f"Bearer {create_admin_key('bench')}")
-        filed = privacy_requests.file_request(first_admin, type_="erase", subject_id=subject, reason="bench")
-        privacy_requests.approve(second_admin, filed["id"], reason="bench")
+        first_admin = authenticate(uow, f"Bearer {create_admin_key(uow, 'bench')}")
+        second_admin = authenticate(uow, f"Bearer {create_admin_key(uow, 'bench')}")
+        filed = privacy_requests.file_request(uow, first_admin, type_="erase", subject_id=subject, reason="bench")
+        privacy_requests.approve(uow, second_admin, filed["id"], reason="bench")
         t2 = time.perf_counter()
-        outcome = privacy_jobs.run_request(filed["id"])
+        outcome = run(filed["id"])
         erase_s = time.perf_counter() - t2
         with transaction() as conn:
             verified = ledger_repo.verify(conn)

@@ -20,7 +20,7 @@ from chalicelib.domain.blobs import Action
 from chalicelib.domain.hyperlocal import PairVerifier
 from chalicelib.domain.layer_b import Classifier
 from chalicelib.services import delivery
-from chalicelib.services.ports import BlobStore, Notifier, OperationalProbes
+from chalicelib.services.ports import BlobStore, JobLocks, Notifier, OperationalProbes
 from chalicelib.services.unit_of_work import MessageSender, UnitOfWork
 
 if TYPE_CHECKING:
@@ -80,10 +80,42 @@ def _local_store(blob_dir: str, base_url: str, secret: bytes) -> BlobStore:
     return LocalBlobStore(root=Path(blob_dir), url_for=url_for, secret=secret)
 
 
+def export_store() -> BlobStore:
+    """Where data-subject exports are kept: the evidence store (a presigned S3 GET in AWS); locally the
+    same directory, with links that point at the export route."""
+    settings = get_settings()
+    kind = settings.evidence_store
+    if kind == "auto":
+        kind = "local" if settings.dispatch_mode == "local" else "s3"
+    if kind == "s3":
+        return _s3_store(settings.evidence_bucket, settings.aws_region)
+    return _local_export_store(settings.blob_dir, settings.public_base_url.rstrip("/"), _local_secret())
+
+
+@lru_cache(maxsize=4)
+def _local_export_store(blob_dir: str, base_url: str, secret: bytes) -> BlobStore:
+    from chalicelib.adapters.blob_store import LocalBlobStore
+
+    def url_for(key: str, action: Action) -> str:
+        # exports/<request id>-<random>.zip -> the route that serves it; the token rides in the query.
+        request_id = "-".join(key.split("/", 1)[1].split("-", 5)[:5])
+        return f"{base_url}/v1/privacy/exports/{request_id}"
+
+    return LocalBlobStore(root=Path(blob_dir), url_for=url_for, secret=secret)
+
+
+def job_locks() -> JobLocks:
+    """Locks held across the many transactions of one long job (PostgreSQL advisory locks)."""
+    from chalicelib.adapters.job_locks import AdvisoryJobLocks
+
+    return AdvisoryJobLocks()
+
+
 def reset_blob_store() -> None:
     """Forget built stores (tests switch between S3 and local stores)."""
     _s3_store.cache_clear()
     _local_store.cache_clear()
+    _local_export_store.cache_clear()
 
 
 def migrate_database() -> list[str]:

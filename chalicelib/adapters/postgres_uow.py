@@ -28,8 +28,10 @@ from chalicelib.adapters import (
     operations_repo,
     outbox,
     personal_data_repo,
+    privacy_repo,
     rate_limits,
     registrations_repo,
+    retention_repo,
     review_repo,
     socks_repo,
     spot_checks_repo,
@@ -97,8 +99,10 @@ class PostgresUnitOfWork:
     operations: ports.OperationsRepository
     outbox: ports.OutboxRepository
     personal_data: ports.PersonalDataRepository
+    privacy: ports.PrivacyRepository
     rate_limits: ports.RateLimitsRepository
     registrations: ports.RegistrationsRepository
+    retention: ports.RetentionRepository
     review: ports.ReviewRepository
     socks: ports.SocksRepository
     spot_checks: ports.SpotChecksRepository
@@ -211,8 +215,10 @@ _REPOSITORIES: dict[str, ModuleType] = {
     "ledger": ledger_repo,
     "operations": operations_repo,
     "personal_data": personal_data_repo,
+    "privacy": privacy_repo,
     "rate_limits": rate_limits,
     "registrations": registrations_repo,
+    "retention": retention_repo,
     "review": review_repo,
     "socks": socks_repo,
     "spot_checks": spot_checks_repo,

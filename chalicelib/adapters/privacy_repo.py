@@ -89,6 +89,10 @@ def start(conn: Connection, request_id: UUID, now: datetime) -> dict[str, Any]:
     return row
 
 
+def set_tombstone(conn: Connection, request_id: UUID, tombstone_id: UUID) -> None:
+    conn.execute("UPDATE privacy_requests SET tombstone_id = %s WHERE id = %s", (tombstone_id, request_id))
+
+
 def save_progress(conn: Connection, request_id: UUID, *, progress: int, step: str, state: dict[str, Any],
                   now: datetime) -> None:
     conn.execute(
@@ -454,6 +458,9 @@ def repoint_validator(conn: Connection, subject_id: UUID, tombstone_id: UUID) ->
     cur = conn.execute("UPDATE evaluations SET validator_id = %s, reasoning = NULL WHERE validator_id = %s",
                        (tombstone_id, subject_id))
     conn.execute("UPDATE validator_tier_changes SET agent_id = %s WHERE agent_id = %s", (tombstone_id, subject_id))
+    # Quota resets stay as a record of what operators did, under the tombstone; their free-text reason goes.
+    conn.execute("UPDATE validator_quota_resets SET agent_id = %s, reason = %s WHERE agent_id = %s",
+                 (tombstone_id, ERASED_TEXT, subject_id))
     conn.execute("DELETE FROM validator_regions WHERE agent_id = %s", (subject_id,))
     conn.execute("DELETE FROM validators WHERE agent_id = %s", (subject_id,))
     return cur.rowcount
@@ -476,6 +483,16 @@ def erase_hyperlocal(conn: Connection, subject_id: UUID, tombstone_id: UUID) -> 
     ).rowcount
     scrub_review_items(conn, "agent", [subject_id])
     return {"evidence": evidence, "evidence_pairs": pairs, "attestations": attestations, "missions": missions}
+
+
+def scrub_operator_actions(conn: Connection, subject_id: UUID, key_ids: Sequence[UUID]) -> int:
+    """What operators did to the subject and its keys stays (who, what, when: accountability), its
+    free-text reason goes; the identifier sweep then re-points the rows to the tombstone."""
+    return conn.execute(
+        "UPDATE admin_actions SET reason = %s WHERE (subject_type = 'agent' AND subject_id = %s)"
+        " OR (subject_type = 'api_key' AND subject_id = ANY(%s))",
+        (ERASED_TEXT, str(subject_id), [str(k) for k in key_ids]),
+    ).rowcount
 
 
 # Identity tables are handled by name (the subject's row is deleted last); every other table is swept.

@@ -93,9 +93,9 @@ def privacy_retention() -> dict[str, Any]:
     from chalicelib.services import retention
 
     try:
-        return retention.run()
+        return retention.run(bootstrap.unit_of_work(), bootstrap.blob_store(), bootstrap.export_store())
     except Exception as exc:
-        retention.after_failure(f"{type(exc).__name__}: {exc}")
+        retention.after_failure(bootstrap.unit_of_work(), f"{type(exc).__name__}: {exc}")
         raise
 
 

@@ -126,7 +126,8 @@ def handle_privacy_request(record: SQSRecord) -> None:
         privacy_jobs.handle_event(message.model_dump(mode="json"))
         return
     # The request row is the deduplication key: a finished request ignores every later delivery.
-    outcome = privacy_jobs.run_request(message.request_id)
+    stores = privacy_jobs.Stores(blobs=bootstrap.blob_store(), exports=bootstrap.export_store())
+    outcome = privacy_jobs.run_request(bootstrap.unit_of_work(), stores, bootstrap.job_locks(), message.request_id)
     logger.info("privacy request stage", extra={"request_id": str(message.request_id), "outcome": outcome})
 
 

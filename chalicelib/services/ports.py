@@ -5,6 +5,7 @@
 
 from __future__ import annotations
 
+from contextlib import AbstractContextManager
 from typing import Any, Protocol, runtime_checkable
 
 from chalicelib.domain.alert_rules import AlertMessage
@@ -77,3 +78,11 @@ class LocalUploadStore(BlobStore, Protocol):
 
     def verify(self, token: str, key: str, action: Action, *, content_type: str = "", size_bytes: int = 0,
                now: float | None = None) -> bool: ...
+
+
+class JobLocks(Protocol):
+    """Locks that keep two runs of one long job apart across its many transactions (released if the
+    process dies). (`adapters/job_locks.py`)."""
+
+    def hold(self, name: str) -> AbstractContextManager[bool]:
+        """Try to take the lock: yields True while held, False when another run holds it."""

@@ -6,20 +6,17 @@ outbox message in one transaction; the privacy-request worker does the work.
 
 from __future__ import annotations
 
-import dataclasses
 import secrets
 from datetime import UTC, datetime
 from typing import Any
 from uuid import UUID, uuid4
 
-from chalicelib.adapters import outbox, privacy_repo
-from chalicelib.adapters.agents_repo import Principal
-from chalicelib.adapters.blob_store import Action, BlobStore, DownloadLink, LocalBlobStore
-from chalicelib.config import get_settings
-from chalicelib.db.pool import Connection, transaction
 from chalicelib.domain import privacy
+from chalicelib.domain.blobs import DownloadLink
 from chalicelib.domain.errors import Conflict, Forbidden, Gone, NotFound, ValidationFailed
-from chalicelib.services.delivery import relay_after_commit
+from chalicelib.domain.principal import Principal
+from chalicelib.services.ports import BlobStore, LocalUploadStore
+from chalicelib.services.unit_of_work import UnitOfWork
 
 TOPIC = "privacy_request"
 EXPORT_PREFIX = "exports"
@@ -39,28 +36,12 @@ def _request_subject(row: dict[str, Any]) -> privacy.Subject:
     return privacy.Subject(id=str(row["subject_id"]), kind=row["subject_kind"], owner_id=str(row.get("owner_id")))
 
 
-def _owner_of(conn: Connection, request: dict[str, Any]) -> dict[str, Any]:
-    subject = privacy_repo.get_subject(conn, request["subject_id"])
+def _owner_of(uow: UnitOfWork, request: dict[str, Any]) -> dict[str, Any]:
+    subject = uow.privacy.get_subject(request["subject_id"])
     return {**request, "owner_id": subject["owner_id"] if subject else None}
 
 
 # --- export store ---------------------------------------------------------------------------------
-
-
-def export_store() -> BlobStore:
-    """The evidence store (S3 in AWS, a directory locally) with links that point at the export route."""
-    from chalicelib.services import evidence as evidence_service
-
-    store = evidence_service.blob_store()
-    if isinstance(store, LocalBlobStore):
-        base = get_settings().public_base_url.rstrip("/")
-
-        def url_for(key: str, action: Action) -> str:
-            request_id = key.split("/", 1)[1].split("-", 5)[:5]
-            return f"{base}/v1/privacy/exports/{'-'.join(request_id)}"
-
-        return dataclasses.replace(store, url_for=url_for)
-    return store
 
 
 def export_key(request_id: UUID) -> str:
@@ -71,7 +52,7 @@ def export_key(request_id: UUID) -> str:
 # --- filing ---------------------------------------------------------------------------------------
 
 
-def file_request(principal: Principal, *, type_: privacy.RequestType, subject_id: UUID | None,
+def file_request(uow: UnitOfWork, principal: Principal, *, type_: privacy.RequestType, subject_id: UUID | None,
                  reason: str | None, now: datetime | None = None) -> dict[str, Any]:
     """A new request for the caller's own data (or, for an admin, anyone's). An export is queued at once;
     an erasure waits for an admin's approval. One open request per subject and type (409)."""
@@ -86,34 +67,33 @@ def file_request(principal: Principal, *, type_: privacy.RequestType, subject_id
                                                                         "message": "required for admin keys"}])
     target = subject_id or principal.agent_id
     assert target is not None
-    outbox_ids: list[int] = []
-    with transaction() as conn:
-        subject = privacy_repo.get_subject(conn, target)
+    with uow:
+        subject = uow.privacy.get_subject(target)
         if subject is None or subject["status"] == "deleted":
             raise NotFound("subject not found")
         if not privacy.may_request(caller, _subject(subject)):
             raise NotFound("subject not found")  # never confirm that someone else exists
         request_id = uuid4()
-        row = privacy_repo.insert_request(
-            conn, request_id=request_id, type_=type_, subject_id=target, subject_kind=subject["kind"],
+        row = uow.privacy.insert_request(
+            request_id=request_id, type_=type_, subject_id=target, subject_kind=subject["kind"],
             requested_by=principal.actor, on_behalf=principal.role == "admin", reason=reason,
             approval_required=privacy.needs_approval(type_),
         )
         if row is None:
             raise Conflict(f"the subject already has an open {type_} request")
-        privacy_repo.audit(conn, action="request", actor=principal.actor, request_id=request_id, subject_id=target,
+        uow.privacy.audit(action="request", actor=principal.actor, request_id=request_id, subject_id=target,
                            details={"type": type_, "on_behalf": principal.role == "admin", "reason": reason}, now=now)
         if not row["approval_required"]:
-            outbox_ids.append(outbox.enqueue(conn, TOPIC, {"request_id": str(request_id)}))
-    relay_after_commit(outbox_ids)
+            uow.outbox.enqueue(TOPIC, {"request_id": str(request_id)})
     return row
 
 
-def approve(principal: Principal, request_id: UUID, *, reason: str, now: datetime | None = None) -> dict[str, Any]:
+def approve(uow: UnitOfWork, principal: Principal, request_id: UUID, *, reason: str,
+            now: datetime | None = None) -> dict[str, Any]:
     """An admin approves a pending erasure (with a reason); the job is queued in the same transaction."""
     now = now or datetime.now(UTC)
-    with transaction() as conn:
-        row = privacy_repo.get_request(conn, request_id, for_update=True)
+    with uow:
+        row = uow.privacy.get_request(request_id, for_update=True)
         if row is None:
             raise NotFound("privacy request not found")
         if not row["approval_required"]:
@@ -124,53 +104,54 @@ def approve(principal: Principal, request_id: UUID, *, reason: str, now: datetim
             raise Conflict(f"this request is {row['status']}")
         if not privacy.may_approve(principal.actor, row["requested_by"]):
             raise Forbidden("another admin approves an erasure filed by you")
-        row = privacy_repo.approve(conn, request_id, actor=principal.actor, reason=reason, now=now)
-        privacy_repo.audit(conn, action="approve", actor=principal.actor, request_id=request_id,
+        row = uow.privacy.approve(request_id, actor=principal.actor, reason=reason, now=now)
+        uow.privacy.audit(action="approve", actor=principal.actor, request_id=request_id,
                            subject_id=row["subject_id"], details={"reason": reason}, now=now)
-        outbox_id = outbox.enqueue(conn, TOPIC, {"request_id": str(request_id)})
-    relay_after_commit([outbox_id])
+        uow.outbox.enqueue(TOPIC, {"request_id": str(request_id)})
     return row
 
 
 # --- reading --------------------------------------------------------------------------------------
 
 
-def get_request(principal: Principal, request_id: UUID) -> dict[str, Any]:
-    with transaction() as conn:
-        row = privacy_repo.get_request(conn, request_id)
+def get_request(uow: UnitOfWork, principal: Principal, request_id: UUID) -> dict[str, Any]:
+    with uow:
+        row = uow.privacy.get_request(request_id)
         if row is None:
             raise NotFound("privacy request not found")
-        row = _owner_of(conn, row)
+        row = _owner_of(uow, row)
     if not privacy.may_read(_caller(principal), _request_subject(row)):
         raise NotFound("privacy request not found")
     return row
 
 
-def list_requests(*, type_: str | None, status: str | None, subject_id: UUID | None, awaiting_approval: bool | None,
-                  after: tuple[datetime, UUID] | None, limit: int) -> list[dict[str, Any]]:
-    with transaction() as conn:
-        return privacy_repo.list_requests(conn, type_=type_, status=status, subject_id=subject_id,
+def list_requests(uow: UnitOfWork, *, type_: str | None, status: str | None, subject_id: UUID | None,
+                  awaiting_approval: bool | None, after: tuple[datetime, UUID] | None,
+                  limit: int) -> list[dict[str, Any]]:
+    with uow:
+        return uow.privacy.list_requests(type_=type_, status=status, subject_id=subject_id,
                                           awaiting_approval=awaiting_approval, after=after, limit=limit)
 
 
-def audit_log(*, request_id: UUID | None, subject_id: UUID | None, action: str | None,
+def audit_log(uow: UnitOfWork, *, request_id: UUID | None, subject_id: UUID | None, action: str | None,
               after: tuple[datetime, int] | None, limit: int) -> list[dict[str, Any]]:
-    with transaction() as conn:
-        return privacy_repo.audit_entries(conn, request_id=request_id, subject_id=subject_id, action=action,
+    with uow:
+        return uow.privacy.audit_entries(request_id=request_id, subject_id=subject_id, action=action,
                                           after=after, limit=limit)
 
 
 # --- downloading ----------------------------------------------------------------------------------
 
 
-def download_link(principal: Principal, request_id: UUID, *, now: datetime | None = None) -> DownloadLink:
+def download_link(uow: UnitOfWork, store: BlobStore, principal: Principal, request_id: UUID, *,
+                  now: datetime | None = None) -> DownloadLink:
     """A short-lived link to the subject's export: only the subject gets one, and only until it expires."""
     now = now or datetime.now(UTC)
-    with transaction() as conn:
-        row = privacy_repo.get_request(conn, request_id)
+    with uow:
+        row = uow.privacy.get_request(request_id)
         if row is None:
             raise NotFound("privacy request not found")
-        row = _owner_of(conn, row)
+        row = _owner_of(uow, row)
         subject = _request_subject(row)
         caller = _caller(principal)
         if not privacy.may_read(caller, subject):
@@ -184,20 +165,20 @@ def download_link(principal: Principal, request_id: UUID, *, now: datetime | Non
         if row["export_deleted_at"] is not None or row["export_expires_at"] <= now:
             raise Gone("the export has expired; file a new request")
         ttl = min(privacy.DOWNLOAD_LINK_TTL_S, int((row["export_expires_at"] - now).total_seconds()))
-        link = export_store().presign_download(row["export_key"], expires_s=max(ttl, 1))
-        privacy_repo.audit(conn, action="download", actor=principal.actor, request_id=request_id,
+        link = store.presign_download(row["export_key"], expires_s=max(ttl, 1))
+        uow.privacy.audit(action="download", actor=principal.actor, request_id=request_id,
                            subject_id=row["subject_id"], details={"link_expires_at": link.expires_at}, now=now)
     return link
 
 
-def serve_export(request_id: UUID, token: str, *, now: datetime | None = None) -> bytes:
+def serve_export(uow: UnitOfWork, store: BlobStore, request_id: UUID, token: str, *,
+                 now: datetime | None = None) -> bytes:
     """Local mode's stand-in for a presigned S3 GET of an export."""
     now = now or datetime.now(UTC)
-    store = export_store()
-    if not isinstance(store, LocalBlobStore):
+    if not isinstance(store, LocalUploadStore):
         raise NotFound("not found")
-    with transaction() as conn:
-        row = privacy_repo.get_request(conn, request_id)
+    with uow:
+        row = uow.privacy.get_request(request_id)
     if row is None or row["export_key"] is None:
         raise NotFound("export not found")
     if not store.verify(token, row["export_key"], "download"):

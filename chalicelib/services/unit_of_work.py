@@ -41,9 +41,11 @@ from chalicelib.services.repositories import (
     OperationsRepository,
     OutboxRepository,
     PersonalDataRepository,
+    PrivacyRepository,
     ProcessedMessages,
     RateLimitsRepository,
     RegistrationsRepository,
+    RetentionRepository,
     ReviewRepository,
     SocksRepository,
     SpotChecksRepository,
@@ -72,8 +74,10 @@ class UnitOfWork(Protocol):
     operations: OperationsRepository
     outbox: OutboxRepository
     personal_data: PersonalDataRepository
+    privacy: PrivacyRepository
     rate_limits: RateLimitsRepository
     registrations: RegistrationsRepository
+    retention: RetentionRepository
     review: ReviewRepository
     socks: SocksRepository
     spot_checks: SpotChecksRepository

@@ -11,7 +11,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
-from uuid import uuid4
+from uuid import UUID, uuid4
 
 import psycopg
 import pytest
@@ -138,8 +138,8 @@ def raw_get(url: str) -> tuple[int, bytes]:
 
 @pytest.fixture
 def privacy_world(db: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[PrivacyWorld]:
+    from chalicelib.bootstrap import reset_blob_store
     from chalicelib.config import reset_settings
-    from chalicelib.services.evidence import reset_blob_store
 
     blobs = tmp_path / "blobs"
     monkeypatch.setenv("BLOB_DIR", str(blobs))
@@ -156,9 +156,28 @@ def privacy_world(db: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> I
     reset_blob_store()
 
 
+def run_request(request_id: UUID, *, crash_after: str | None = None) -> str:
+    """The privacy-request worker's use case, wired as the worker wires it."""
+    from chalicelib import bootstrap
+    from chalicelib.services import privacy_jobs
+
+    stores = privacy_jobs.Stores(blobs=bootstrap.blob_store(), exports=bootstrap.export_store())
+    return privacy_jobs.run_request(bootstrap.unit_of_work(), stores, bootstrap.job_locks(), request_id,
+                                    crash_after=crash_after)
+
+
+def run_retention() -> dict[str, Any]:
+    """The daily retention run, wired as its schedule wires it."""
+    from chalicelib import bootstrap
+    from chalicelib.services import retention
+
+    return retention.run(bootstrap.unit_of_work(), bootstrap.blob_store(), bootstrap.export_store())
+
+
 def register(world: PrivacyWorld, name: str, kind: str = "agent", key: str | None = None,
-             description: str = "") -> Subject:
-    api_key, agent = world.api.register(name, kind=kind, key=key, description=description)
+             description: str = "", owner_id: str | None = None) -> Subject:
+    extra = {"owner_id": owner_id} if owner_id is not None else {}
+    api_key, agent = world.api.register(name, kind=kind, key=key, description=description, **extra)
     keys = rows(world.db, "SELECT id::text, prefix FROM api_keys WHERE agent_id = %s", agent["id"])
     return Subject(key=api_key, id=agent["id"], owner_id=str(agent.get("owner_id") or rows(
         world.db, "SELECT owner_id::text AS o FROM agents WHERE id = %s", agent["id"])[0]["o"]),
@@ -169,9 +188,10 @@ def populate(world: PrivacyWorld) -> tuple[Subject, Subject]:
     """The subject (an agent) with personal data in every table that can hold some, and a bystander
     whose data must survive the subject's erasure untouched."""
     from chalicelib import bootstrap
-    from chalicelib.adapters import personal_data_repo as pd
+    from chalicelib.bootstrap import blob_store
+    from chalicelib.domain import personal_data as pd
     from chalicelib.domain.layer_b import ClassifierInput
-    from chalicelib.services.evidence import blob_store, processed_key, quarantine_key
+    from chalicelib.services.evidence import processed_key, quarantine_key
     from chalicelib.services.layer_b_service import cache_key
 
     db, api = world.db, world.api
@@ -241,6 +261,13 @@ def populate(world: PrivacyWorld) -> tuple[Subject, Subject]:
             Jsonb({"reasoning": f"About '{TITLE}'"}))
 
     # Review queue, flags, alerts, the outbox: places where operators and stages mention people.
+    # What operators did to the subject and its key, with reasons that name them.
+    execute(db, "INSERT INTO admin_actions (actor, action, subject_type, subject_id, reason, details) VALUES"
+            " ('admin:x', 'agent_suspended', 'agent', %s, %s, %s), ('admin:x', 'key_revoked', 'api_key', %s, %s,"
+            " '{}')", subject.id, f"spam from {NAME}", Jsonb({"agent_id": subject.id}), subject.key_ids[0],
+            f"leaked by {NAME}")
+    execute(db, "INSERT INTO validator_quota_resets (agent_id, actor, reason, modes, live_before, shadow_before)"
+            " VALUES (%s, 'admin:x', %s, '{live}', 3, 0)", subject.id, f"asked by {NAME}")
     review = uuid4()
     execute(db, "INSERT INTO review_items (id, subject_type, subject_id, source, reason, details) VALUES"
             " (%s, 'agent', %s, 'operator', 'suspicious', %s)", review, subject.id, Jsonb({"name": NAME}))
@@ -318,7 +345,7 @@ def scan_tables(db: str, needles: dict[str, str]) -> dict[str, list[str]]:
                     hits.setdefault(table, []).append(f"{column}: {label}")
         # Ciphertexts hide nothing from this scan: every registered encrypted column is read in clear.
         from chalicelib import bootstrap
-        from chalicelib.adapters.personal_data_repo import ENCRYPTED_COLUMNS
+        from chalicelib.domain.personal_data import ENCRYPTED_COLUMNS
 
         seal = bootstrap.field_cipher()
         for target in ENCRYPTED_COLUMNS:

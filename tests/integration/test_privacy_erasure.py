@@ -17,6 +17,7 @@ from tests.integration.privacy_support import (
     populate,
     privacy_world,
     rows,
+    run_request,
     scan_blobs,
     scan_tables,
 )
@@ -91,15 +92,13 @@ def test_an_erased_subject_leaves_nothing_in_any_table_or_blob_and_the_ledger_st
 
 
 def test_an_erasure_that_crashes_half_way_resumes_where_it_stopped(privacy_world: PrivacyWorld) -> None:
-    from chalicelib.services import privacy_jobs
-
     w = privacy_world
     subject, _ = populate(w)
     filed = w.file(w.admin, "erase", subject_id=subject.id, reason="court order 17/2026")
     assert w.approve(filed["id"]).status == 200
     # When the job dies right after anonymising the submissions
     with pytest.raises(RuntimeError, match="simulated crash"):
-        privacy_jobs.run_request(UUID(filed["id"]), crash_after="submissions")
+        run_request(UUID(filed["id"]), crash_after="submissions")
     halfway = w.request(filed["id"])
     assert halfway["status"] == "processing" and 0 < halfway["progress"] < 100
     assert halfway["step"] == "submissions"
@@ -111,7 +110,7 @@ def test_an_erasure_that_crashes_half_way_resumes_where_it_stopped(privacy_world
     assert scan_tables(w.db, subject.needles()) == {}
     assert ledger_verifies(w.db)["mismatches"] == []
     # and a further delivery changes nothing
-    assert privacy_jobs.run_request(UUID(filed["id"])) == "skipped"
+    assert run_request(UUID(filed["id"])) == "skipped"
 
 
 def test_an_erasure_waits_for_another_admins_approval(privacy_world: PrivacyWorld) -> None:

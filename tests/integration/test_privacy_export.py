@@ -87,7 +87,8 @@ def test_only_the_subject_downloads_an_export_and_only_until_it_expires(privacy_
     subject = register(w, "Exporting Agent")
     sibling = register(w, "Sibling Agent", key=subject.key)  # same owner
     stranger = register(w, "Stranger Agent")
-    human = register(w, "Walker", kind="human", key=subject.key)  # registered by the agent: same owner id
+    # a human an admin registered under the agent's owner: same owner id, yet not the agent
+    human = register(w, "Walker", kind="human", key=w.admin, owner_id=subject.owner_id)
     filed = w.file(subject.key, "export")
     # Before the job ran there is nothing to download
     assert w.api.get(f"/v1/privacy/requests/{filed['id']}/download", key=subject.key).status == 409
@@ -98,7 +99,7 @@ def test_only_the_subject_downloads_an_export_and_only_until_it_expires(privacy_
     assert w.api.get(link_path, key=stranger.key).status == 404
     assert w.api.get(f"/v1/privacy/requests/{filed['id']}", key=w.admin).status == 200
     assert w.api.get(link_path, key=w.admin).status == 403
-    # A human registered by the agent does not speak for the agent's owner
+    # A human under the same owner does not speak for the agent
     assert w.api.get(link_path, key=human.key).status == 404
     # The owner, through any of their agents, does
     link = w.api.get(link_path, key=sibling.key)

@@ -25,7 +25,8 @@ OLD = datetime.now(UTC) - timedelta(days=400)
 
 def old_data(w: PrivacyWorld) -> dict[str, Any]:
     """Rows of every kind, all past their default periods, plus fresh ones that must stay."""
-    from chalicelib.services.evidence import blob_store, processed_key, quarantine_key
+    from chalicelib.bootstrap import blob_store
+    from chalicelib.services.evidence import processed_key, quarantine_key
 
     author = register(w, "Old Author")
     human = register(w, "Old Walker", kind="human")
@@ -140,9 +141,9 @@ def test_runs_are_bounded_and_the_next_run_takes_the_rest(privacy_world: Privacy
                 OLD)
     monkeypatch.setattr(retention, "BATCH_SIZE", 2)
     monkeypatch.setattr(retention, "MAX_BATCHES", 2)
-    assert retention.run()["handled"]["rate_limit_windows"] == 4
-    assert retention.run()["handled"]["rate_limit_windows"] == 3
-    assert retention.run()["handled"]["rate_limit_windows"] == 0
+    assert run_retention()["handled"]["rate_limit_windows"] == 4
+    assert run_retention()["handled"]["rate_limit_windows"] == 3
+    assert run_retention()["handled"]["rate_limit_windows"] == 0
 
 
 def test_retention_periods_are_validated_and_audited_flags(privacy_world: PrivacyWorld) -> None:
@@ -172,7 +173,7 @@ def test_an_alert_fires_when_retention_fails_two_days_running(privacy_world: Pri
 
     w = privacy_world
 
-    def broken(**_: Any) -> Any:
+    def broken(*_: Any, **__: Any) -> Any:
         raise RuntimeError("blob store unreachable")
 
     monkeypatch.setattr(retention, "run", broken)

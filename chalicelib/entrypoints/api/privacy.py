@@ -9,6 +9,7 @@ from uuid import UUID
 from chalice.app import Blueprint, Response
 from pydantic import BaseModel
 
+from chalicelib import bootstrap
 from chalicelib.domain.pagination import decode_cursor, encode_cursor
 from chalicelib.entrypoints.api.evidence import TokenQuery
 from chalicelib.entrypoints.api.framework import Reply, RequestContext, api_route
@@ -139,21 +140,22 @@ def request_out(row: dict[str, Any]) -> PrivacyRequestOut:
            body=NewPrivacyRequest, response=PrivacyRequestOut, status=201, errors=(404, 409))
 def file_request(ctx: RequestContext) -> Reply:
     body: NewPrivacyRequest = ctx.body
-    row = service.file_request(ctx.caller, type_=body.type, subject_id=body.subject_id, reason=body.reason)
+    row = service.file_request(bootstrap.unit_of_work(), ctx.caller, type_=body.type, subject_id=body.subject_id,
+                               reason=body.reason)
     return Reply(request_out(row), status=201)
 
 
 @api_route(bp, "GET", "/v1/privacy/requests/{id}", summary="A privacy request's status and progress (0-100)",
            auth="any", tag=TAG, path_params=IdPath, response=PrivacyRequestOut, errors=(404,))
 def get_request(ctx: RequestContext) -> PrivacyRequestOut:
-    return request_out(service.get_request(ctx.caller, ctx.path.id))
+    return request_out(service.get_request(bootstrap.unit_of_work(), ctx.caller, ctx.path.id))
 
 
 @api_route(bp, "GET", "/v1/privacy/requests/{id}/download", summary="A short-lived link to a completed export "
            "(the subject only)", auth="any", tag=TAG, path_params=IdPath, response=DownloadOut,
            errors=(403, 404, 409, 410))
 def download_link(ctx: RequestContext) -> DownloadOut:
-    link = service.download_link(ctx.caller, ctx.path.id)
+    link = service.download_link(bootstrap.unit_of_work(), bootstrap.export_store(), ctx.caller, ctx.path.id)
     return DownloadOut(url=link.url, expires_at=link.expires_at, content_type="application/zip")
 
 
@@ -161,7 +163,7 @@ def download_link(ctx: RequestContext) -> DownloadOut:
            auth="public", tag=TAG, path_params=IdPath, query=TokenQuery, errors=(403, 404, 410),
            public_rate_limit=30)
 def serve_export(ctx: RequestContext) -> Response:
-    data = service.serve_export(ctx.path.id, ctx.query.token)
+    data = service.serve_export(bootstrap.unit_of_work(), bootstrap.export_store(), ctx.path.id, ctx.query.token)
     return Response(body=data, status_code=200, headers={
         "Content-Type": "application/zip", "Content-Disposition": f'attachment; filename="export-{ctx.path.id}.zip"',
         "Cache-Control": "private, no-store", "X-Content-Type-Options": "nosniff",
@@ -174,7 +176,7 @@ def list_requests(ctx: RequestContext) -> Reply:
     q: RequestListQuery = ctx.query
     position = decode_cursor(q.cursor) if q.cursor else None
     after = (position[0], UUID(position[1])) if position else None
-    rows = service.list_requests(type_=q.type, status=q.status, subject_id=q.subject_id,
+    rows = service.list_requests(bootstrap.unit_of_work(), type_=q.type, status=q.status, subject_id=q.subject_id,
                                  awaiting_approval=q.awaiting_approval, after=after, limit=q.limit + 1)
     page, more = rows[: q.limit], len(rows) > q.limit
     next_cursor = encode_cursor(page[-1]["created_at"], page[-1]["id"]) if more else None
@@ -185,7 +187,7 @@ def list_requests(ctx: RequestContext) -> Reply:
            "it then runs", auth="admin", tag=ADMIN_TAG, path_params=IdPath, body=Approval,
            response=PrivacyRequestOut, errors=(403, 404, 409))
 def approve(ctx: RequestContext) -> PrivacyRequestOut:
-    return request_out(service.approve(ctx.caller, ctx.path.id, reason=ctx.body.reason))
+    return request_out(service.approve(bootstrap.unit_of_work(), ctx.caller, ctx.path.id, reason=ctx.body.reason))
 
 
 @api_route(bp, "GET", "/v1/admin/privacy/audit", summary="The privacy audit log, oldest first, with filters",
@@ -194,8 +196,8 @@ def audit_log(ctx: RequestContext) -> Reply:
     q: AuditQuery = ctx.query
     position = decode_cursor(q.cursor, id_kind="int") if q.cursor else None
     after = (position[0], int(position[1])) if position else None
-    rows = service.audit_log(request_id=q.request_id, subject_id=q.subject_id, action=q.action, after=after,
-                             limit=q.limit + 1)
+    rows = service.audit_log(bootstrap.unit_of_work(), request_id=q.request_id, subject_id=q.subject_id,
+                             action=q.action, after=after, limit=q.limit + 1)
     page, more = rows[: q.limit], len(rows) > q.limit
     next_cursor = encode_cursor(page[-1]["created_at"], page[-1]["id"]) if more else None
     return Reply([AuditEntryOut.model_validate(r) for r in page], meta={"next_cursor": next_cursor, "limit": q.limit})
@@ -204,4 +206,4 @@ def audit_log(ctx: RequestContext) -> Reply:
 @api_route(bp, "GET", "/v1/admin/privacy/retention", summary="Retention: what the next run would touch (dry run) "
            "and what the last run did", auth="admin", tag=ADMIN_TAG, response=RetentionOut)
 def retention(ctx: RequestContext) -> RetentionOut:
-    return RetentionOut.model_validate(retention_service.preview())
+    return RetentionOut.model_validate(retention_service.preview(bootstrap.unit_of_work()))
