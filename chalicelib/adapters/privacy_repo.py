@@ -36,6 +36,13 @@ def insert_request(
     ).fetchone()
 
 
+def filed_since(conn: Connection, subject_id: UUID, type_: str, since: datetime) -> list[datetime]:
+    """When the subject's requests of this type filed by the subject themselves (not on their behalf) were made."""
+    return [r["created_at"] for r in conn.execute(
+        "SELECT created_at FROM privacy_requests WHERE subject_id = %s AND type = %s AND NOT on_behalf"
+        " AND created_at > %s", (subject_id, type_, since)).fetchall()]
+
+
 def get_request(conn: Connection, request_id: UUID, *, for_update: bool = False) -> dict[str, Any] | None:
     lock = " FOR UPDATE" if for_update else ""
     return conn.execute("SELECT * FROM privacy_requests WHERE id = %s" + lock, (request_id,)).fetchone()
@@ -492,6 +499,15 @@ def scrub_operator_actions(conn: Connection, subject_id: UUID, key_ids: Sequence
         "UPDATE admin_actions SET reason = %s WHERE (subject_type = 'agent' AND subject_id = %s)"
         " OR (subject_type = 'api_key' AND subject_id = ANY(%s))",
         (ERASED_TEXT, str(subject_id), [str(k) for k in key_ids]),
+    ).rowcount
+
+
+def forget_registration_address(conn: Connection, subject_id: UUID) -> int:
+    """The keyed hash of the address the subject registered from is forgotten (the row stays, re-pointed
+    to the tombstone by the sweep, for the owner's registration counts)."""
+    return conn.execute(
+        "UPDATE registrations SET address_fingerprint = 'unknown' WHERE agent_id = %s",
+        (subject_id,),
     ).rowcount
 
 

@@ -13,6 +13,8 @@ _DUE: dict[str, str] = {
     "rejected_submissions": "FROM submissions WHERE status = 'rejected' AND decided_at < %(cutoff)s"
                             " AND title <> '" + ERASED_TEXT + "'",
     "rate_limit_windows": "FROM rate_limit_windows WHERE window_start < %(cutoff)s",
+    "registration_addresses": "FROM registrations WHERE created_at < %(cutoff)s"
+                              " AND address_fingerprint NOT IN ('unknown', 'internal')",
     "processed_evidence": "FROM evidence WHERE created_at < %(cutoff)s",
     "quarantine_leftovers": "FROM evidence WHERE status <> 'ready' AND original_deleted_at IS NULL"
                             " AND created_at < %(cutoff)s",
@@ -80,6 +82,14 @@ def delete_evidence(conn: Connection, ids: list[Any]) -> int:
 
 def mark_originals_deleted(conn: Connection, ids: list[Any], now: datetime) -> int:
     return conn.execute("UPDATE evidence SET original_deleted_at = %s WHERE id = ANY(%s)", (now, ids)).rowcount
+
+
+def forget_registration_addresses(conn: Connection, cutoff: datetime, limit: int) -> int:
+    return conn.execute(
+        "UPDATE registrations SET address_fingerprint = 'unknown' WHERE agent_id IN (SELECT agent_id "
+        + _DUE["registration_addresses"] + " LIMIT %(limit)s FOR UPDATE SKIP LOCKED)",
+        {"cutoff": cutoff, "limit": limit},
+    ).rowcount
 
 
 def delete_attestations(conn: Connection, cutoff: datetime, limit: int) -> int:

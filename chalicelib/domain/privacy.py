@@ -4,8 +4,9 @@ export holds, and how identifiers are replaced in text when a subject is erased.
 from __future__ import annotations
 
 import re
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
+from datetime import datetime, timedelta
 from typing import Any, Literal
 
 RequestType = Literal["export", "erase"]
@@ -15,6 +16,11 @@ STATUSES: tuple[Status, ...] = ("pending", "processing", "completed", "failed")
 
 # A job that failed this many times is marked failed (an operator may file a new request).
 MAX_ATTEMPTS = 5
+
+# Exports a subject may ask for per rolling day (each reads everything about them and writes an archive);
+# an admin filing on someone's behalf is not limited.
+EXPORTS_PER_DAY = 3
+EXPORT_WINDOW = timedelta(days=1)
 
 # How long a download link of an export stays valid.
 DOWNLOAD_LINK_TTL_S = 300
@@ -63,6 +69,16 @@ def may_read(caller: Caller, subject: Subject) -> bool:
 def may_download(caller: Caller, subject: Subject) -> bool:
     """An export's archive is the subject's alone: not even an admin who filed it may download it."""
     return speaks_for(caller, subject)
+
+
+def export_retry_after(recent: Sequence[datetime], now: datetime, *, per_day: int = EXPORTS_PER_DAY) -> int | None:
+    """Seconds until the subject may ask for another export, or None when they may now: `recent` holds
+    when their earlier exports were filed (any order)."""
+    inside = sorted(t for t in recent if t > now - EXPORT_WINDOW)
+    if len(inside) < per_day:
+        return None
+    frees_at = inside[len(inside) - per_day] + EXPORT_WINDOW
+    return max(1, int((frees_at - now).total_seconds()) + 1)
 
 
 def needs_approval(request_type: RequestType) -> bool:

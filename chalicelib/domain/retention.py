@@ -45,6 +45,9 @@ class RetentionKind:
 KINDS: tuple[RetentionKind, ...] = (
     RetentionKind("rate_limit_windows", "RETENTION_RATE_LIMIT_DAYS", 1, 1, 30, "days", "delete",
                   "Rate-limit counters (they name keys and client addresses)."),
+    RetentionKind("registration_addresses", "RETENTION_REGISTRATION_ADDRESS_DAYS", 90, 2, 3650, "days", "anonymise",
+                  "Keyed hashes of the client addresses identities registered from (registration limits, sock "
+                  "reports): forgotten, the registration row stays."),
     RetentionKind("idempotency_records", "RETENTION_IDEMPOTENCY_DAYS", 7, 1, 365, "days", "delete",
                   "Idempotency records: submissions' Idempotency-Key and request hash, consumers' processed "
                   "message keys, delivered outbox messages."),

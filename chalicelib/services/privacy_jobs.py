@@ -358,7 +358,8 @@ def _originals(job: Job) -> dict[str, int]:
 def _operator_actions(job: Job) -> dict[str, int]:
     with job.uow:
         key_ids = [k["id"] for k in job.uow.privacy.subject_keys(job.subject_id)]
-        return {"operator_actions_scrubbed": job.uow.privacy.scrub_operator_actions(job.subject_id, key_ids)}
+        return {"operator_actions_scrubbed": job.uow.privacy.scrub_operator_actions(job.subject_id, key_ids),
+                "registration_addresses_forgotten": job.uow.privacy.forget_registration_address(job.subject_id)}
 
 
 def _identifiers(job: Job) -> dict[str, int]:

@@ -13,7 +13,7 @@ from uuid import UUID, uuid4
 
 from chalicelib.domain import privacy
 from chalicelib.domain.blobs import DownloadLink
-from chalicelib.domain.errors import Conflict, Forbidden, Gone, NotFound, ValidationFailed
+from chalicelib.domain.errors import Conflict, Forbidden, Gone, NotFound, RateLimited, ValidationFailed
 from chalicelib.domain.principal import Principal
 from chalicelib.services.ports import BlobStore, LocalUploadStore
 from chalicelib.services.unit_of_work import UnitOfWork
@@ -73,6 +73,13 @@ def file_request(uow: UnitOfWork, principal: Principal, *, type_: privacy.Reques
             raise NotFound("subject not found")
         if not privacy.may_request(caller, _subject(subject)):
             raise NotFound("subject not found")  # never confirm that someone else exists
+        if type_ == "export" and principal.role != "admin":
+            recent = uow.privacy.filed_since(target, "export", now - privacy.EXPORT_WINDOW)
+            retry_after = privacy.export_retry_after(recent, now)
+            if retry_after is not None:
+                raise RateLimited("export limit reached", retry_after_s=retry_after, details={
+                    "limit": "exports_per_subject_per_day", "max": privacy.EXPORTS_PER_DAY,
+                    "window_seconds": int(privacy.EXPORT_WINDOW.total_seconds())})
         request_id = uuid4()
         row = uow.privacy.insert_request(
             request_id=request_id, type_=type_, subject_id=target, subject_kind=subject["kind"],

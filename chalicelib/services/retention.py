@@ -59,6 +59,7 @@ def run(uow: UnitOfWork, blobs: BlobStore, exports: BlobStore, *, now: datetime 
     handlers: dict[str, Callable[[datetime, datetime], int]] = {
         "rejected_submissions": lambda cutoff, now: _rejected_submissions(uow, cutoff),
         "rate_limit_windows": _batched(uow, lambda repo: repo.delete_rate_limit_windows),
+        "registration_addresses": _batched(uow, lambda repo: repo.forget_registration_addresses),
         "idempotency_records": _batched(uow, lambda repo: repo.delete_idempotency_records),
         "processed_evidence": _evidence(uow, blobs, "processed_evidence"),
         "quarantine_leftovers": _evidence(uow, blobs, "quarantine_leftovers"),

@@ -174,7 +174,7 @@ def run_retention() -> dict[str, Any]:
     return retention.run(bootstrap.unit_of_work(), bootstrap.blob_store(), bootstrap.export_store())
 
 
-def register(world: PrivacyWorld, name: str, kind: str = "agent", key: str | None = None,
+def register(world: PrivacyWorld, name: str, kind: str = "agent", key: str | None = None, *,
              description: str = "", owner_id: str | None = None) -> Subject:
     extra = {"owner_id": owner_id} if owner_id is not None else {}
     api_key, agent = world.api.register(name, kind=kind, key=key, description=description, **extra)

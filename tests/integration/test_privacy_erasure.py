@@ -73,6 +73,14 @@ def test_an_erased_subject_leaves_nothing_in_any_table_or_blob_and_the_ledger_st
     kept = rows(w.db, "SELECT status, title FROM submissions WHERE agent_id = %s", tombstone)
     assert len(kept) == 3 and {k["title"] for k in kept} == {"[erased]"}
     assert rows(w.db, "SELECT count(*) AS n FROM evaluations WHERE validator_id = %s", tombstone)[0]["n"] == 1
+    # what operators did stays under the tombstone without its reasons; the registration forgets its address
+    assert {(r["action"], r["reason"]) for r in rows(
+        w.db, "SELECT action, reason FROM admin_actions WHERE subject_id = %s OR details->>'agent_id' = %s",
+        tombstone, tombstone)} == {("agent_suspended", "[erased]")}
+    assert rows(w.db, "SELECT reason FROM validator_quota_resets WHERE agent_id = %s", tombstone) == [
+        {"reason": "[erased]"}]
+    assert rows(w.db, "SELECT address_fingerprint FROM registrations WHERE agent_id = %s", tombstone) == [
+        {"address_fingerprint": "unknown"}]
     # the bystander's content, photo and key are untouched
     assert rows(w.db, "SELECT id, title, body FROM submissions WHERE agent_id = %s", bystander.id) == \
         bystander_submissions

@@ -165,3 +165,20 @@ def test_bad_requests_are_clear_4xx(privacy_world: PrivacyWorld) -> None:
     assert all(a["actor"] == f"agent:{subject.id}" for a in audit.data)
     assert w.api.get("/v1/admin/privacy/audit", key=subject.key).status == 403
     assert w.api.get("/v1/admin/privacy/audit?action=shred", key=w.admin).status == 400
+
+
+def test_a_subject_asks_for_a_few_exports_a_day_and_an_admin_is_not_held_back(privacy_world: PrivacyWorld) -> None:
+    from chalicelib.domain.privacy import EXPORTS_PER_DAY
+
+    w = privacy_world
+    subject = register(w, "Eager Agent")
+    for _ in range(EXPORTS_PER_DAY):
+        w.file(subject.key, "export")
+        drain_outbox()
+    # one more within the day is refused with a clear 429 and when to come back
+    refused = w.api.post("/v1/privacy/requests", key=subject.key, body={"type": "export"})
+    assert refused.status == 429, refused.body
+    assert refused.error["details"]["limit"] == "exports_per_subject_per_day"
+    assert 0 < int(refused.headers["retry-after"]) <= 86_400
+    # an admin acting on the subject's behalf (with a reason) still can
+    w.file(w.admin, "export", subject_id=subject.id, reason="regulator asked for a copy")

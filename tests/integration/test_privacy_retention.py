@@ -40,6 +40,7 @@ def old_data(w: PrivacyWorld) -> dict[str, Any]:
         execute(db, "INSERT INTO decision_trail (submission_id, stage, verdict) VALUES (%s, 'layer_b', %s)", sub_id,
                 Jsonb({"decision": "rejected", "reasoning": "quotes the old secret title"}))
     execute(db, "INSERT INTO rate_limit_windows (bucket, window_start, hits) VALUES ('ip:1.2.3.4', %s, 3)", OLD)
+    execute(db, "UPDATE registrations SET created_at = %s WHERE agent_id = %s", OLD, author.id)
     execute(db, "INSERT INTO processed_messages (consumer, message_key, processed_at) VALUES ('c', 'k', %s)", OLD)
     execute(db, "INSERT INTO outbox (topic, payload, created_at, sent_at) VALUES ('guardrail', '{}', %s, %s)", OLD,
             OLD)
@@ -69,8 +70,8 @@ def old_data(w: PrivacyWorld) -> dict[str, Any]:
     execute(db, "INSERT INTO alerts (id, rule, severity, title, status, resolved_at, created_at) VALUES"
             " (%s, 'x', 'warning', 't', 'resolved', %s, %s)", alert, OLD, OLD)
     execute(db, "INSERT INTO alert_notifications (alert_id, event, channel) VALUES (%s, 'raised', 'log')", alert)
-    return {"rejected": rejected, "fresh": fresh, "blobs": [processed_key(ready, "image/jpeg"),
-                                                          quarantine_key(leftover)], "leftover": leftover}
+    return {"rejected": rejected, "fresh": fresh, "old_author": author.id, "new_human": human.id,
+            "blobs": [processed_key(ready, "image/jpeg"), quarantine_key(leftover)], "leftover": leftover}
 
 
 def retention_view(w: PrivacyWorld) -> dict[str, Any]:
@@ -97,9 +98,9 @@ def test_the_dry_run_shows_what_the_run_then_does_and_a_second_run_changes_nothi
     # Given data past its periods, the dry run counts it and changes nothing
     before = retention_view(w)
     assert before["last_run"] is None
-    expected = {"rejected_submissions": 1, "rate_limit_windows": 1, "idempotency_records": 3,
-                "processed_evidence": 1, "quarantine_leftovers": 1, "attestations": 1, "alert_history": 1,
-                "privacy_exports": 0}
+    expected = {"rejected_submissions": 1, "rate_limit_windows": 1, "registration_addresses": 1,
+                "idempotency_records": 3, "processed_evidence": 1, "quarantine_leftovers": 1, "attestations": 1,
+                "alert_history": 1, "privacy_exports": 0}
     counts = due(before)
     for kind, n in expected.items():
         assert counts[kind] >= n, (kind, counts)
@@ -116,6 +117,11 @@ def test_the_dry_run_shows_what_the_run_then_does_and_a_second_run_changes_nothi
         "verdict"] == {"erased": True, "decision": "rejected"}
     assert rows(w.db, "SELECT title FROM submissions WHERE id = %s", data["fresh"])[0]["title"] == "old secret title"
     assert rows(w.db, "SELECT count(*) AS n FROM alerts")[0]["n"] == 0
+    # an old registration forgets the (hashed) address it came from; a recent one keeps it
+    fingerprints = {r["agent_id"]: r["address_fingerprint"] for r in rows(
+        w.db, "SELECT agent_id::text, address_fingerprint FROM registrations WHERE agent_id IN (%s, %s)",
+        data["old_author"], data["new_human"])}
+    assert fingerprints[data["old_author"]] == "unknown" and fingerprints[data["new_human"]] != "unknown"
     assert rows(w.db, "SELECT count(*) AS n FROM attestations")[0]["n"] == 0
     assert rows(w.db, "SELECT original_deleted_at FROM evidence WHERE id = %s", data["leftover"])[0][
         "original_deleted_at"] is not None

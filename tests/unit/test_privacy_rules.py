@@ -114,3 +114,19 @@ def test_one_bad_night_is_not_an_alert_two_are() -> None:
     assert not retention.failing_two_days_running([(now, False), (now - timedelta(days=1), True)])
     assert not retention.failing_two_days_running([(now, False), (now - timedelta(minutes=5), False)])
     assert retention.failing_two_days_running([(now, False), (now - timedelta(days=1), False)])
+
+
+@given(offsets=st.lists(st.integers(min_value=0, max_value=3 * 86_400), max_size=8),
+       per_day=st.integers(min_value=1, max_value=5))
+def test_a_subject_asks_for_at_most_so_many_exports_in_any_rolling_day(offsets: list[int], per_day: int) -> None:
+    now = datetime(2026, 6, 1, tzinfo=UTC)
+    recent = [now - timedelta(seconds=s) for s in offsets]
+    inside = [t for t in recent if t > now - privacy.EXPORT_WINDOW]
+    wait = privacy.export_retry_after(recent, now, per_day=per_day)
+    # refused exactly when the day already holds `per_day` requests
+    assert (wait is None) == (len(inside) < per_day)
+    if wait is not None:
+        # after the wait the window holds one fewer than the limit; a second earlier it did not
+        later = now + timedelta(seconds=wait)
+        assert privacy.export_retry_after(recent, later, per_day=per_day) is None
+        assert wait == 1 or privacy.export_retry_after(recent, later - timedelta(seconds=2), per_day=per_day)

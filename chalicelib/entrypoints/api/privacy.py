@@ -137,7 +137,7 @@ def request_out(row: dict[str, Any]) -> PrivacyRequestOut:
 
 @api_route(bp, "POST", "/v1/privacy/requests", summary="Ask for an export or the erasure of personal data (the "
            "subject, or an admin on someone's behalf with subject_id and reason)", auth="any", tag=TAG,
-           body=NewPrivacyRequest, response=PrivacyRequestOut, status=201, errors=(404, 409))
+           body=NewPrivacyRequest, response=PrivacyRequestOut, status=201, errors=(404, 409, 429))
 def file_request(ctx: RequestContext) -> Reply:
     body: NewPrivacyRequest = ctx.body
     row = service.file_request(bootstrap.unit_of_work(), ctx.caller, type_=body.type, subject_id=body.subject_id,
