@@ -104,6 +104,10 @@ def test_only_the_subject_downloads_an_export_and_only_until_it_expires(privacy_
     # The owner, through any of their agents, does
     link = w.api.get(link_path, key=sibling.key)
     assert link.status == 200 and link.data["content_type"] == "application/zip"
+    # the link names no key, subject or personal data, and no cache keeps it
+    assert link.headers["cache-control"] == "private, no-store"
+    assert sibling.key not in link.data["url"] and subject.id not in link.data["url"]
+    assert "/v1/privacy/exports/" + filed["id"] + "?token=" in link.data["url"]
     status, body = raw_get(link.data["url"])
     assert status == 200 and body[:2] == b"PK"
     # A forged or altered token opens nothing

@@ -154,9 +154,11 @@ def get_request(ctx: RequestContext) -> PrivacyRequestOut:
 @api_route(bp, "GET", "/v1/privacy/requests/{id}/download", summary="A short-lived link to a completed export "
            "(the subject only)", auth="any", tag=TAG, path_params=IdPath, response=DownloadOut,
            errors=(403, 404, 409, 410))
-def download_link(ctx: RequestContext) -> DownloadOut:
+def download_link(ctx: RequestContext) -> Reply:
     link = service.download_link(bootstrap.unit_of_work(), bootstrap.export_store(), ctx.caller, ctx.path.id)
-    return DownloadOut(url=link.url, expires_at=link.expires_at, content_type="application/zip")
+    # The link opens the archive until it expires: no cache (a browser's, a proxy's) keeps it.
+    return Reply(DownloadOut(url=link.url, expires_at=link.expires_at, content_type="application/zip"),
+                 headers={"Cache-Control": "private, no-store"})
 
 
 @api_route(bp, "GET", "/v1/privacy/exports/{id}", summary="Local mode: the export archive behind a download link",
