@@ -56,7 +56,7 @@ def populate(submissions: int, photos: int) -> UUID:
     from chalicelib.db.pool import transaction
     from chalicelib.domain.ledger import FAUCET, SINK, agent_account, transfer
     from chalicelib.services import agents
-    from chalicelib.services.evidence import processed_key
+    from chalicelib.services.evidence_upload import processed_key
 
     rng = random.Random(7)
     registration = agents.register_agent(bootstrap.unit_of_work(), kind="agent", name="Bench Subject",

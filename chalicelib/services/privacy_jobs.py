@@ -284,7 +284,7 @@ def _close(job: Job) -> dict[str, int]:
 
 def _blobs(job: Job) -> dict[str, int]:
     """Processed photos, any quarantine leftovers, and earlier export archives."""
-    from chalicelib.services import evidence as evidence_service
+    from chalicelib.services import evidence_upload as evidence_service
 
     uow, store = job.uow, job.stores.blobs
     with uow:
@@ -321,7 +321,7 @@ def _ledger(job: Job) -> dict[str, int]:
 
 
 def _submissions(job: Job) -> dict[str, int]:
-    from chalicelib.services.layer_b_service import cache_key
+    from chalicelib.domain.layer_b import cache_key
 
     uow = job.uow
     scrubbed = 0

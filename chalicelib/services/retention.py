@@ -93,7 +93,7 @@ def _batched(uow: UnitOfWork, step: Callable[[RetentionRepository], Callable[[da
 
 
 def _rejected_submissions(uow: UnitOfWork, cutoff: datetime) -> int:
-    from chalicelib.services.layer_b_service import cache_key
+    from chalicelib.domain.layer_b import cache_key
 
     total = 0
     for _ in range(MAX_BATCHES):
@@ -111,7 +111,7 @@ def _rejected_submissions(uow: UnitOfWork, cutoff: datetime) -> int:
 
 def _evidence(uow: UnitOfWork, store: BlobStore, kind: str) -> Callable[[datetime, datetime], int]:
     def handle(cutoff: datetime, now: datetime) -> int:
-        from chalicelib.services import evidence as evidence_service
+        from chalicelib.services import evidence_upload as evidence_service
 
         total = 0
         for _ in range(MAX_BATCHES):

@@ -190,9 +190,8 @@ def populate(world: PrivacyWorld) -> tuple[Subject, Subject]:
     from chalicelib import bootstrap
     from chalicelib.bootstrap import blob_store
     from chalicelib.domain import personal_data as pd
-    from chalicelib.domain.layer_b import ClassifierInput
-    from chalicelib.services.evidence import processed_key, quarantine_key
-    from chalicelib.services.layer_b_service import cache_key
+    from chalicelib.domain.layer_b import ClassifierInput, cache_key
+    from chalicelib.services.evidence_upload import processed_key, quarantine_key
 
     db, api = world.db, world.api
     subject = register(world, NAME, description=DESCRIPTION)

@@ -61,7 +61,7 @@ def test_raw_tables_hold_no_plaintext_personal_data_and_owners_read_it_back(
     photo = world.register(key=human, latitude=EVIDENCE_POINT[0], longitude=EVIDENCE_POINT[1])
     assert photo.status == 201, photo.body
     validator, _ = api.register("validator-at-home")
-    from chalicelib.services import peer_validation
+    from chalicelib.services import validators as peer_validation
     from chalicelib.services.agents import authenticate
 
     principal = authenticate(bootstrap.unit_of_work(), f"Bearer {validator}")

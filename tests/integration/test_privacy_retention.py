@@ -26,7 +26,7 @@ OLD = datetime.now(UTC) - timedelta(days=400)
 def old_data(w: PrivacyWorld) -> dict[str, Any]:
     """Rows of every kind, all past their default periods, plus fresh ones that must stay."""
     from chalicelib.bootstrap import blob_store
-    from chalicelib.services.evidence import processed_key, quarantine_key
+    from chalicelib.services.evidence_upload import processed_key, quarantine_key
 
     author = register(w, "Old Author")
     human = register(w, "Old Walker", kind="human")
