@@ -22,7 +22,9 @@ BENCHMARKS: list[tuple[str, list[str]]] = [
     ("ledger", ["bench/bench_ledger.py"]),
     ("consensus", ["bench/bench_consensus.py"]),
     ("privacy", ["bench/bench_privacy.py"]),
+    ("dsar", ["bench/bench_dsar.py"]),
     ("query_timing", ["bench/bench_query_timing.py"]),
+    ("pii_masking", ["bench/bench_pii_masking.py"]),
 ]
 
 

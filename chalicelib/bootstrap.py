@@ -21,11 +21,13 @@ from chalicelib.domain.blobs import Action
 from chalicelib.domain.hyperlocal import PairVerifier
 from chalicelib.domain.layer_b import Classifier
 from chalicelib.services import delivery
-from chalicelib.services.ports import BlobStore, Clock, Notifier, OperationalProbes
+from chalicelib.services.ports import BlobStore, Clock, JobLocks, Notifier, OperationalProbes
 from chalicelib.services.unit_of_work import MessageSender, UnitOfWork
 
 if TYPE_CHECKING:
     from aws_lambda_powertools.utilities.data_classes.sqs_event import SQSRecord
+
+    from chalicelib.adapters.field_crypto import FieldCipher
 
 _clock: Clock = SystemClock()
 
@@ -43,7 +45,7 @@ def install_clock(pinned: Clock | None) -> None:
 
 def unit_of_work() -> UnitOfWork:
     """A fresh unit of work on the PostgreSQL pool; what it enqueues is relayed after commit."""
-    return PostgresUnitOfWork(relay=relay_after_commit, clock=_clock)
+    return PostgresUnitOfWork(relay=relay_after_commit, clock=_clock, cipher=field_cipher)
 
 
 def relay_after_commit(outbox_ids: Sequence[int]) -> None:
@@ -94,10 +96,42 @@ def _local_store(blob_dir: str, base_url: str, secret: bytes) -> BlobStore:
     return LocalBlobStore(root=Path(blob_dir), url_for=url_for, secret=secret)
 
 
+def export_store() -> BlobStore:
+    """Where data-subject exports are kept: the evidence store (a presigned S3 GET in AWS); locally the
+    same directory, with links that point at the export route."""
+    settings = get_settings()
+    kind = settings.evidence_store
+    if kind == "auto":
+        kind = "local" if settings.dispatch_mode == "local" else "s3"
+    if kind == "s3":
+        return _s3_store(settings.evidence_bucket, settings.aws_region)
+    return _local_export_store(settings.blob_dir, settings.public_base_url.rstrip("/"), _local_secret())
+
+
+@lru_cache(maxsize=4)
+def _local_export_store(blob_dir: str, base_url: str, secret: bytes) -> BlobStore:
+    from chalicelib.adapters.blob_store import LocalBlobStore
+
+    def url_for(key: str, action: Action) -> str:
+        # exports/<request id>-<random>.zip -> the route that serves it; the token rides in the query.
+        request_id = "-".join(key.split("/", 1)[1].split("-", 5)[:5])
+        return f"{base_url}/v1/privacy/exports/{request_id}"
+
+    return LocalBlobStore(root=Path(blob_dir), url_for=url_for, secret=secret)
+
+
+def job_locks() -> JobLocks:
+    """Locks held across the many transactions of one long job (PostgreSQL advisory locks)."""
+    from chalicelib.adapters.job_locks import AdvisoryJobLocks
+
+    return AdvisoryJobLocks()
+
+
 def reset_blob_store() -> None:
     """Forget built stores (tests switch between S3 and local stores)."""
     _s3_store.cache_clear()
     _local_store.cache_clear()
+    _local_export_store.cache_clear()
 
 
 def migrate_database() -> list[str]:
@@ -179,9 +213,26 @@ def install_sender(new_sender: MessageSender | None) -> None:
     _sender = new_sender
 
 
+@lru_cache(maxsize=1)
+def field_cipher() -> FieldCipher:
+    """Envelope encryption of personal columns: AWS KMS when PII_KMS_KEY_ARN is set (with the
+    blind-index secret from Secrets Manager), the local key file otherwise."""
+    from chalicelib.adapters.field_crypto import FieldCipher, KmsKeySource, LocalKeyFile
+    from chalicelib.config import pii_index_secret
+
+    settings = get_settings()
+    if settings.pii_kms_key_arn:
+        keys: KmsKeySource | LocalKeyFile = KmsKeySource(
+            settings.pii_kms_key_arn, region=settings.aws_region, index_secret=pii_index_secret)
+    else:
+        keys = LocalKeyFile(settings.local_key_file)
+    return FieldCipher(keys)
+
+
 def reset() -> None:
     """Forget built adapters (tests change settings between cases)."""
     classifier.cache_clear()
+    field_cipher.cache_clear()
     install_sender(None)
 
 

@@ -51,7 +51,8 @@ class Settings(BaseModel):
     # Layer B
     anthropic_api_key: SecretStr | None = None
     anthropic_secret_id: str | None = None  # in AWS the key lives in Secrets Manager, never in config
-    pii_kms_key_arn: str | None = None
+    pii_kms_key_arn: str | None = None  # envelope encryption of personal columns (local key file when unset)
+    pii_index_secret_arn: str | None = None  # the blind-index secret in AWS (Secrets Manager)
     anthropic_base_url: str | None = None
     layer_b_model: str = "claude-haiku-4-5"
     layer_b_timeout_s: float = Field(default=20.0, gt=0)
@@ -200,6 +201,14 @@ def _rds_client(region: str) -> Any:
     import boto3
 
     return boto3.client("rds", region_name=region)
+
+
+def pii_index_secret() -> str:
+    """The blind-index secret from Secrets Manager (AWS only; cached 5 min)."""
+    settings = get_settings()
+    if not settings.pii_index_secret_arn:
+        raise RuntimeError("PII_INDEX_SECRET_ARN is not set")
+    return str(_secret(settings.pii_index_secret_arn, transform=None))
 
 
 def _secret(name: str, *, transform: str | None) -> object:

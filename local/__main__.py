@@ -1,4 +1,4 @@
-"""Local runner: `python -m local serve|admin-key|migrate|seed|db-url|verify-ledger|demo peer`."""
+"""Local runner: `python -m local serve|admin-key|migrate|seed|db-url|verify-ledger|rotate-key|demo peer`."""
 
 from __future__ import annotations
 
@@ -71,6 +71,24 @@ def cmd_verify_ledger(_: argparse.Namespace) -> int:
     report = verify_ledger(bootstrap.unit_of_work())
     sys.stdout.write(json.dumps(report, indent=2, default=str) + "\n")
     return 0 if not report["mismatches"] else 1
+
+
+def cmd_rotate_key(args: argparse.Namespace) -> int:
+    """A new local key-encryption key, then every personal value re-encrypted under it."""
+    prepare()
+    import json
+
+    from chalicelib import bootstrap
+    from chalicelib.adapters.field_crypto import LocalKeyFile
+    from chalicelib.config import get_settings
+    from chalicelib.services.personal_data import rotate_keys
+
+    if not args.resume:
+        key_id = LocalKeyFile(get_settings().local_key_file).rotate()
+        sys.stdout.write(f"new key: {key_id}\n")
+    report = rotate_keys(bootstrap.unit_of_work())
+    sys.stdout.write(json.dumps(report.as_dict(), indent=2) + "\n")
+    return 0 if report.done else 1
 
 
 def cmd_seed(_: argparse.Namespace) -> int:
@@ -179,6 +197,9 @@ def main(argv: list[str] | None = None) -> int:
     serve.add_argument("--no-seed", action="store_true", help="do not create demo identities")
     serve.set_defaults(func=cmd_serve)
     sub.add_parser("admin-key", help="print a new admin key").set_defaults(func=cmd_admin_key)
+    rotate = sub.add_parser("rotate-key", help="new local data key; re-encrypt personal values under it")
+    rotate.add_argument("--resume", action="store_true", help="only finish re-encrypting under the current key")
+    rotate.set_defaults(func=cmd_rotate_key)
     sub.add_parser("migrate", help="apply pending migrations").set_defaults(func=cmd_migrate)
     sub.add_parser("seed", help="create demo identities and print their keys").set_defaults(func=cmd_seed)
     sub.add_parser("db-url", help="print the database URL").set_defaults(func=cmd_db_url)

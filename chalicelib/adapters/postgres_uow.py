@@ -15,6 +15,7 @@ from chalicelib.adapters import (
     agents_repo,
     alerts_repo,
     compliance_repo,
+    consents_repo,
     economy_repo,
     evaluations_repo,
     evidence_repo,
@@ -26,8 +27,11 @@ from chalicelib.adapters import (
     ledger_repo,
     operations_repo,
     outbox,
+    personal_data_repo,
+    privacy_repo,
     rate_limits,
     registrations_repo,
+    retention_repo,
     review_repo,
     socks_repo,
     spot_checks_repo,
@@ -37,7 +41,7 @@ from chalicelib.adapters import (
 from chalicelib.adapters.clock import SystemClock
 from chalicelib.db import pool
 from chalicelib.services import repositories as ports
-from chalicelib.services.ports import Clock
+from chalicelib.services.ports import Clock, FieldCipher
 from chalicelib.services.unit_of_work import UniqueViolation
 
 Relay = Callable[[Sequence[int]], None]
@@ -83,6 +87,7 @@ class PostgresUnitOfWork:
     agents: ports.AgentsRepository
     alerts: ports.AlertsRepository
     compliance: ports.ComplianceRepository
+    consents: ports.ConsentsRepository
     economy: ports.EconomyRepository
     evaluations: ports.EvaluationsRepository
     evidence: ports.EvidenceRepository
@@ -94,17 +99,23 @@ class PostgresUnitOfWork:
     ledger: ports.LedgerRepository
     operations: ports.OperationsRepository
     outbox: ports.OutboxRepository
+    personal_data: ports.PersonalDataRepository
+    privacy: ports.PrivacyRepository
     rate_limits: ports.RateLimitsRepository
     registrations: ports.RegistrationsRepository
+    retention: ports.RetentionRepository
     review: ports.ReviewRepository
     socks: ports.SocksRepository
     spot_checks: ports.SpotChecksRepository
     submissions: ports.SubmissionsRepository
     validators: ports.ValidatorsRepository
 
-    def __init__(self, relay: Relay | None = None, clock: Clock | None = None) -> None:
+    def __init__(
+        self, relay: Relay | None = None, clock: Clock | None = None, cipher: Callable[[], FieldCipher] | None = None
+    ) -> None:
         self._relay = relay
         self.clock: Clock = clock or SystemClock()
+        self._cipher = cipher
         self._borrowed: AbstractContextManager[pool.Connection] | None = None
         self._conn: pool.Connection | None = None
         self._enqueued: list[int] = []
@@ -140,6 +151,11 @@ class PostgresUnitOfWork:
             self._relay_committed()
         elif isinstance(exc, psycopg.errors.UniqueViolation):
             raise UniqueViolation(str(exc)) from exc
+
+    def cipher(self) -> FieldCipher:
+        if self._cipher is None:
+            raise RuntimeError("this unit of work was built without a cipher (bootstrap.unit_of_work() has one)")
+        return self._cipher()
 
     def commit(self) -> None:
         self._commit_transaction()
@@ -191,6 +207,7 @@ _REPOSITORIES: dict[str, ModuleType] = {
     "agents": agents_repo,
     "alerts": alerts_repo,
     "compliance": compliance_repo,
+    "consents": consents_repo,
     "economy": economy_repo,
     "evaluations": evaluations_repo,
     "evidence": evidence_repo,
@@ -201,8 +218,11 @@ _REPOSITORIES: dict[str, ModuleType] = {
     "layer_b": layer_b_repo,
     "ledger": ledger_repo,
     "operations": operations_repo,
+    "personal_data": personal_data_repo,
+    "privacy": privacy_repo,
     "rate_limits": rate_limits,
     "registrations": registrations_repo,
+    "retention": retention_repo,
     "review": review_repo,
     "socks": socks_repo,
     "spot_checks": spot_checks_repo,

@@ -154,18 +154,24 @@ def reset_today(conn: Connection, agent_id: UUID, *, modes: Sequence[str], actor
 
 
 def regions(conn: Connection, agent_id: UUID) -> list[dict[str, Any]]:
+    """Home regions: rounded coordinates, and the precise point encrypted in `location_enc`."""
     return conn.execute(
-        "SELECT latitude, longitude, label FROM validator_regions WHERE agent_id = %s ORDER BY id", (agent_id,)
+        "SELECT latitude, longitude, label, location_enc FROM validator_regions WHERE agent_id = %s ORDER BY id",
+        (agent_id,),
     ).fetchall()
 
 
-def replace_regions(conn: Connection, agent_id: UUID, new: Sequence[tuple[LatLng, str]]) -> None:
-    """Replace the validator's home regions (the caller holds the validator's row lock)."""
+def replace_regions(conn: Connection, agent_id: UUID, new: Sequence[tuple[LatLng, str]],
+                    locations: Sequence[str | None] | None = None) -> None:
+    """Replace the validator's home regions (the caller holds the validator's row lock); `locations`
+    are the encrypted precise points, one per region."""
     conn.execute("DELETE FROM validator_regions WHERE agent_id = %s", (agent_id,))
+    sealed = list(locations) if locations is not None else [None] * len(new)
     with conn.cursor() as cur:
         cur.executemany(
-            "INSERT INTO validator_regions (agent_id, latitude, longitude, label) VALUES (%s, %s, %s, %s)",
-            [(agent_id, lat, lng, label) for (lat, lng), label in new],
+            "INSERT INTO validator_regions (agent_id, latitude, longitude, label, location_enc)"
+            " VALUES (%s, %s, %s, %s, %s)",
+            [(agent_id, lat, lng, label, token) for ((lat, lng), label), token in zip(new, sealed, strict=True)],
         )
 
 

@@ -7,6 +7,7 @@ from dataclasses import dataclass
 from typing import Literal
 
 from chalicelib.domain.errors import ValidationFailed
+from chalicelib.domain.retention import flag_definitions as retention_flags
 from chalicelib.domain.routing import SPOT_CHECK_PCT
 
 FlagType = Literal["bool", "int", "float"]
@@ -75,6 +76,7 @@ FLAGS: dict[str, FlagSpec] = {
         FlagSpec("SPOT_CHECK_PCT", "int", SPOT_CHECK_PCT, "Share of peer decisions re-checked by Layer B.", 0, 100),
         FlagSpec("PRIVACY_BLUR_ENABLED", "bool", True, "Blur faces and plates in evidence photos."),
         FlagSpec("LAYER_B_DAILY_BUDGET_CENTS", "int", 1333, "Daily Layer B spend limit in US cents.", 0, 10_000_000),
+        *(FlagSpec(name, "int", default, text, low, high) for name, default, low, high, text in retention_flags()),
     )
 }
 

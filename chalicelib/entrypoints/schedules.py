@@ -78,6 +78,24 @@ def purge_operations_history() -> dict[str, int]:
     return operations.purge_history(bootstrap.unit_of_work(), bootstrap.clock().now())
 
 
+def privacy_retention() -> dict[str, Any]:
+    """Anonymise, then delete, what is past its retention period (bounded batches, idempotent)."""
+    from chalicelib.services import retention
+
+    try:
+        return retention.run(bootstrap.unit_of_work(), bootstrap.blob_store(), bootstrap.export_store())
+    except Exception as exc:
+        retention.after_failure(bootstrap.unit_of_work(), f"{type(exc).__name__}: {exc}")
+        raise
+
+
+def rotate_personal_data_keys() -> dict[str, Any]:
+    """Move personal values still under an older key to the current one (a no-op when none are)."""
+    from chalicelib.services.personal_data import rotate_keys
+
+    return rotate_keys(bootstrap.unit_of_work()).as_dict()
+
+
 JOBS: list[Job] = [
     Job("outbox_sweep", "rate(1 minute)", 60, sweep_outbox),
     Job("evaluation_timeouts", "rate(1 minute)", 60, resolve_evaluation_timeouts),
@@ -88,6 +106,8 @@ JOBS: list[Job] = [
     Job("alert_engine", "rate(1 minute)", 60, run_alert_engine),
     Job("operations_purge", "rate(1 day)", 86_400, purge_operations_history),
     Job("economy_snapshot", "rate(1 hour)", 3_600, snapshot_economy),
+    Job("privacy_retention", "cron(30 3 * * ? *)", 86_400, privacy_retention),
+    Job("key_rotation", "rate(1 day)", 86_400, rotate_personal_data_keys),
 ]
 
 

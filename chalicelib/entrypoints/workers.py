@@ -23,6 +23,7 @@ bp = Blueprint(__name__)
 GUARDRAIL_QUEUE = "peerguard-guardrail"
 CONSENSUS_QUEUE = "peerguard-consensus"
 SPOT_CHECK_QUEUE = "peerguard-spot-check"
+PRIVACY_REQUEST_QUEUE = "peerguard-privacy-request"
 
 
 class OutboxEnvelope(BaseModel):
@@ -42,6 +43,11 @@ class ConsensusMessage(OutboxEnvelope):
 
 class SpotCheckMessage(OutboxEnvelope):
     spot_check_id: UUID
+
+
+class PrivacyRequestMessage(OutboxEnvelope):
+    request_id: UUID
+    event: str | None = None
 
 
 def message_key(record: SQSRecord, parsed: OutboxEnvelope) -> str:
@@ -105,9 +111,28 @@ def spot_check_worker(event: SQSEvent) -> dict[str, Any]:
     return run_batch(event, handle_spot_check)
 
 
+def handle_privacy_request(record: SQSRecord) -> None:
+    from chalicelib.services import privacy_jobs
+
+    message = PrivacyRequestMessage.model_validate(json.loads(record.body))
+    if message.event is not None:
+        privacy_jobs.handle_event(message.model_dump(mode="json"))
+        return
+    # The request row is the deduplication key: a finished request ignores every later delivery.
+    stores = privacy_jobs.Stores(blobs=bootstrap.blob_store(), exports=bootstrap.export_store())
+    outcome = privacy_jobs.run_request(bootstrap.unit_of_work(), stores, bootstrap.job_locks(), message.request_id)
+    logger.info("privacy request stage", extra={"request_id": str(message.request_id), "outcome": outcome})
+
+
+@bp.on_sqs_message(queue=PRIVACY_REQUEST_QUEUE, batch_size=1, name="privacy_request_worker")
+def privacy_request_worker(event: SQSEvent) -> dict[str, Any]:
+    return run_batch(event, handle_privacy_request)
+
+
 # Topic of the outbox -> the Lambda handler that consumes its queue (the local dispatcher uses this too).
 HANDLERS: dict[str, Callable[[dict[str, Any], Any], Any]] = {
     "guardrail": guardrail_worker,  # type: ignore[dict-item]
     "consensus": consensus_worker,  # type: ignore[dict-item]
     "spot_check": spot_check_worker,  # type: ignore[dict-item]
+    "privacy_request": privacy_request_worker,  # type: ignore[dict-item]
 }

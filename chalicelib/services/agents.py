@@ -11,7 +11,7 @@ from chalicelib.domain import api_keys
 from chalicelib.domain.errors import Forbidden, RateLimited, Unauthorized
 from chalicelib.domain.ledger import agent_account
 from chalicelib.domain.principal import Principal
-from chalicelib.services import registration
+from chalicelib.services import personal_data, registration
 from chalicelib.services.registration import Registration
 from chalicelib.services.unit_of_work import UnitOfWork
 
@@ -62,6 +62,12 @@ def authenticate(uow: UnitOfWork, authorization: str | None, *, now: datetime | 
 
 def enforce_rate_limit(uow: UnitOfWork, bucket: str, limit: int, window: timedelta = timedelta(minutes=1)) -> None:
     """Count one request against the bucket; RateLimited (with Retry-After) past the limit."""
+    if bucket.startswith("ip:"):
+        # Client addresses are personal data: the bucket keeps a keyed hash of the address, never the address.
+        # "ip:<address>:<path>": an IPv6 address holds colons, the route path starts with "/".
+        cut = bucket.rfind(":/")
+        address, rest = (bucket[3:cut], bucket[cut + 1:]) if cut > 3 else (bucket[3:], "")
+        bucket = f"iph:{personal_data.client_address_key(uow, address)}:{rest}"
     with uow:
         allowed, retry_after = uow.rate_limits.hit(bucket, limit=limit, window=window)
     if not allowed:
@@ -82,4 +88,4 @@ def get_agent_profile(uow: UnitOfWork, agent_id: UUID) -> dict[str, Any]:
         agent = uow.agents.get_agent(agent_id)
         balance = uow.ledger.balance_of(agent_account(agent_id))
     assert agent is not None
-    return {**agent, "balance": balance}
+    return {**personal_data.open_profile(uow, agent), "balance": balance}

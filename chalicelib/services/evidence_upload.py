@@ -11,7 +11,7 @@ last retry fails (and by the bucket's lifecycle rule on ``quarantine/`` in AWS).
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 from typing import Any
 from uuid import UUID, uuid4
@@ -21,10 +21,13 @@ from chalicelib.domain import hyperlocal
 from chalicelib.domain.blobs import DownloadLink, UploadTicket
 from chalicelib.domain.errors import Conflict, Duplicate, Forbidden, NotFound, PayloadTooLarge, ValidationFailed
 from chalicelib.domain.hyperlocal import PairRuleBroken, PhotoFacts
+from chalicelib.domain.personal_data import EVIDENCE_LOCATION
 from chalicelib.domain.principal import Principal
 from chalicelib.observability import logger, metrics
 from chalicelib.services import agents as agent_service
+from chalicelib.services import consents as consent_service
 from chalicelib.services import missions as mission_service
+from chalicelib.services import personal_data
 from chalicelib.services.ports import BlobStore, LocalUploadStore
 from chalicelib.services.unit_of_work import UniqueViolation, UnitOfWork
 
@@ -98,6 +101,13 @@ def register_evidence(uow: UnitOfWork, store: BlobStore, human: Principal, draft
             mission = uow.hyperlocal.get_mission(draft.mission_id, for_share=True)
             if mission is None:
                 raise NotFound("mission not found")
+            # Consent withdrawn: the photo's coordinates are neither used nor stored, from now on.
+            location_allowed = consent_service.holds(uow, human.agent_id, "location_on_evidence")
+            if not location_allowed:
+                if draft.sequence != "standalone" and mission_service.pair_criteria(mission).gps_check:
+                    raise Conflict("this mission checks the photos' GPS, and consent to location on evidence "
+                                   "is withdrawn", details={"consent": "location_on_evidence", "rule": "gps_check"})
+                draft = replace(draft, latitude=None, longitude=None)
             if mission["status"] != "open" or mission["expires_at"] <= now:
                 raise Conflict("the mission is not open for evidence",
                                details={"status": mission["status"], "expires_at": mission["expires_at"].isoformat()})
@@ -113,11 +123,14 @@ def register_evidence(uow: UnitOfWork, store: BlobStore, human: Principal, draft
                 "content_type": content_type,
                 "size_bytes": draft.size_bytes,
                 "captured_at": draft.captured_at,
-                "latitude": draft.latitude,
-                "longitude": draft.longitude,
+                # precise coordinates only encrypted (the GPS rules decrypt them)
+                "location_enc": personal_data.seal_location(uow, draft.latitude, draft.longitude,
+                                                            target=EVIDENCE_LOCATION),
+                "location_allowed": location_allowed,
                 "correlation_id": correlation_id,
                 "created_at": now,
             })
+            row = personal_data.open_location(uow, row, target=EVIDENCE_LOCATION)
     except UniqueViolation:
         # A concurrent request took the slot (or the pair id) first.
         raise Duplicate(f"the pair already has a {draft.sequence} photo", details={"pair_id": str(draft.pair_id)}) \
@@ -154,6 +167,7 @@ def _place_in_pair(uow: UnitOfWork, human_id: UUID, mission: dict[str, Any], dra
         if draft.sequence == "after":
             raise PairRuleBroken("the before photo comes first", details={"rule": "order", "pair_id": str(pair_id)})
         return pair_id
+    other = personal_data.open_location(uow, other, target=EVIDENCE_LOCATION)
     other_facts = PhotoFacts(other["captured_at"], other["latitude"], other["longitude"])
     before, after = (photo, other_facts) if draft.sequence == "before" else (other_facts, photo)
     hyperlocal.check_pair(before, after, criteria)
@@ -234,7 +248,8 @@ def _may_read(caller: Principal, human_id: UUID, mission: dict[str, Any] | None)
     return caller.agent_id == human_id or (mission is not None and mission["creator_agent_id"] == caller.agent_id)
 
 
-def _with_link(store: BlobStore, row: dict[str, Any]) -> dict[str, Any]:
+def _with_link(uow: UnitOfWork, store: BlobStore, row: dict[str, Any]) -> dict[str, Any]:
+    row = personal_data.open_location(uow, row, target=EVIDENCE_LOCATION)
     link: DownloadLink | None = None
     if row["status"] == "ready":
         link = store.presign_download(row["processed_key"], expires_s=get_settings().evidence_download_ttl_s)
@@ -249,7 +264,7 @@ def get_evidence(uow: UnitOfWork, store: BlobStore, caller: Principal, evidence_
         mission = uow.hyperlocal.get_mission(row["mission_id"]) if row else None
     if row is None or not _may_read(caller, row["human_id"], mission):
         raise NotFound("evidence not found")
-    return _with_link(store, row)
+    return _with_link(uow, store, row)
 
 
 def get_pair(uow: UnitOfWork, store: BlobStore, caller: Principal, pair_id: UUID) -> dict[str, Any]:
@@ -264,8 +279,8 @@ def get_pair(uow: UnitOfWork, store: BlobStore, caller: Principal, pair_id: UUID
     live = {p["sequence"]: p for p in photos if p["status"] != "rejected"}
     return {
         **pair,
-        "before": _with_link(store, live["before"]) if "before" in live else None,
-        "after": _with_link(store, live["after"]) if "after" in live else None,
+        "before": _with_link(uow, store, live["before"]) if "before" in live else None,
+        "after": _with_link(uow, store, live["after"]) if "after" in live else None,
         "rejected_photos": [p["id"] for p in photos if p["status"] == "rejected"],
         "criteria": mission_service.pair_criteria(mission),
     }
@@ -299,4 +314,4 @@ def retry(uow: UnitOfWork, store: BlobStore, admin: Principal, evidence_id: UUID
     assert updated is not None
     logger.info("evidence retry", extra={"evidence_id": str(evidence_id), "actor": admin.actor,
                                          "retry": updated["retry_count"]})
-    return _with_link(store, updated)
+    return _with_link(uow, store, updated)

@@ -5,6 +5,7 @@
 
 from __future__ import annotations
 
+from contextlib import AbstractContextManager
 from datetime import datetime
 from typing import Any, Protocol, runtime_checkable
 
@@ -39,6 +40,29 @@ class OperationalProbes(Protocol):
         """The connection pool's figures (empty when the pool is not open)."""
 
 
+class FieldCipher(Protocol):
+    """Envelope encryption of personal columns and keyed blind indexes (`adapters/field_crypto.py`)."""
+
+    @property
+    def current_key_id(self) -> str: ...
+
+    def encrypt(self, plaintext: str, *, context: str) -> str:
+        """Seal a value for the column named by `context` under the current key: an `enc1:` token."""
+
+    def decrypt(self, token: str, *, context: str) -> str:
+        """The plaintext of a token made for the same context; ValueError when it does not decrypt."""
+
+    def encrypt_json(self, value: Any, *, context: str) -> str: ...
+
+    def decrypt_json(self, token: str, *, context: str) -> Any: ...
+
+    def reencrypt(self, token: str, *, context: str) -> str:
+        """The same plaintext under the current key (the token itself when it already is)."""
+
+    def blind_index(self, value: str, *, purpose: str) -> str:
+        """A keyed hash of the normalised value, per purpose, for lookups and for addresses kept as hashes."""
+
+
 class BlobStore(Protocol):
     """Where evidence photos live: S3 in AWS, a directory locally."""
 
@@ -63,3 +87,11 @@ class LocalUploadStore(BlobStore, Protocol):
 
     def verify(self, token: str, key: str, action: Action, *, content_type: str = "", size_bytes: int = 0,
                now: float | None = None) -> bool: ...
+
+
+class JobLocks(Protocol):
+    """Locks that keep two runs of one long job apart across its many transactions (released if the
+    process dies). (`adapters/job_locks.py`)."""
+
+    def hold(self, name: str) -> AbstractContextManager[bool]:
+        """Try to take the lock: yields True while held, False when another run holds it."""

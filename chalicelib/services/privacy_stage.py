@@ -100,8 +100,9 @@ def process_evidence(uow: UnitOfWork, store: BlobStore, evidence_id: UUID, proce
                 "blur": blur,
                 "faces": clean.faces_blurred,
                 "plates": clean.plates_blurred,
-                "lat": clean.coarse_location[0] if clean.coarse_location else None,
-                "lng": clean.coarse_location[1] if clean.coarse_location else None,
+                # the photo's own GPS, rounded, and only while the human allowed location on evidence
+                "lat": clean.coarse_location[0] if clean.coarse_location and row["location_allowed"] else None,
+                "lng": clean.coarse_location[1] if clean.coarse_location and row["location_allowed"] else None,
             })
             if applied and row["pair_id"] is not None:
                 outbox_ids += _start_verification(uow, row["pair_id"], row["correlation_id"])

@@ -17,6 +17,7 @@ from chalicelib.domain.ledger import FAUCET, agent_account, transfer
 from chalicelib.domain.money import STARTER_GRANT
 from chalicelib.domain.principal import Principal
 from chalicelib.observability import emit
+from chalicelib.services import personal_data
 from chalicelib.services.unit_of_work import UnitOfWork
 
 
@@ -58,7 +59,9 @@ def register(
     registration.check_may_register(caller_role, kind, names_owner=owner_id is not None)
     now = now or uow.clock.now()
     owner = registration.owner_for(caller_role, caller.owner_id if caller else None, owner_id, uuid4())
-    fingerprint = registration.address_fingerprint(source_address) if source_address is not None else "internal"
+    # A keyed hash (the blind-index key): an unkeyed hash of an IPv4 address is undone by trying all 2^32.
+    fingerprint = personal_data.client_address_key(uow, source_address)[:32] if source_address is not None \
+        else "internal"
     per_address, per_owner = limits()
     agent_id = uuid4()
     key = api_keys.generate()
@@ -73,9 +76,15 @@ def register(
         window = timedelta(days=get_settings().starter_grant_window_days)
         grant = STARTER_GRANT if registration.grant_due(uow.registrations.grants_since(owner, now - window)) \
             else 0
+        # A human's name and description are personal: plain columns get a pseudonym, the values are sealed.
+        human = kind == "human"
         agent = uow.agents.insert_agent(
-            agent_id=agent_id, kind=kind, name=name, description=description, owner_id=owner
+            agent_id=agent_id, kind=kind, name=personal_data.pseudonym(agent_id) if human else name,
+            description="" if human else description, owner_id=owner
         )
+        if human:
+            personal_data.seal_human_profile(uow, agent_id, name=name, description=description)
+            agent = {**agent, "name": name, "description": description}
         uow.agents.insert_key(
             key_id=uuid4(), prefix=key.prefix, key_hash=key.key_hash, role=kind, agent_id=agent_id
         )

@@ -13,7 +13,7 @@ from chalicelib.domain import layer_a
 from chalicelib.domain.errors import Conflict, GuardrailRejected, NotFound
 from chalicelib.domain.principal import Principal
 from chalicelib.observability import emit
-from chalicelib.services import economy
+from chalicelib.services import economy, personal_data
 from chalicelib.services.unit_of_work import UniqueViolation, UnitOfWork
 
 
@@ -97,12 +97,16 @@ def submit_content(
         "title": title_scan.to_dict(),
         "body": body_scan.to_dict(),
         "categories": sorted(set(title_scan.categories) | set(body_scan.categories)),
+        # what was masked, by field, kind and position in the original (the original is kept encrypted)
+        "masked": personal_data.masked_spans("title", title_scan) + personal_data.masked_spans("body", body_scan),
     }
     try:
         with uow:
             if draft.mission_id is not None:
                 _check_mission(uow, draft.mission_id, now)
             row = uow.submissions.insert(values)
+            personal_data.keep_original(uow, submission_id, title=draft.title, body=draft.body,
+                                        title_scan=title_scan, body_scan=body_scan)
             uow.submissions.add_trail(submission_id, "layer_a", verdict)
             outbox_ids: tuple[int, ...] = ()
             if not blocked:
@@ -165,13 +169,17 @@ def _replay(uow: UnitOfWork, agent_id: UUID, key: str, request_hash: str) -> Sub
 
 
 def get_submission(uow: UnitOfWork, principal: Principal, submission_id: UUID) -> dict[str, Any]:
-    """A submission with its decision trail; agents see their own, admins see all."""
+    """A submission with its decision trail; agents see their own, admins see all.
+
+    Only these two readers ever get `original`: the author's unmasked text, decrypted (None when
+    Layer A masked nothing)."""
     with uow:
         row = uow.submissions.get(submission_id)
         if row is None or (principal.role != "admin" and row["agent_id"] != principal.agent_id):
             raise NotFound("submission not found")
         trail = uow.submissions.trail(submission_id)
-    return {**row, "trail": trail}
+        original = personal_data.read_original(uow, submission_id)
+    return {**row, "trail": trail, "original": original}
 
 
 def list_submissions(

@@ -23,12 +23,13 @@ from types import TracebackType
 from typing import Protocol, Self
 
 from chalicelib.domain.outbox import OutboxMessage
-from chalicelib.services.ports import Clock
+from chalicelib.services.ports import Clock, FieldCipher
 from chalicelib.services.repositories import (
     AdminActionsRepository,
     AgentsRepository,
     AlertsRepository,
     ComplianceRepository,
+    ConsentsRepository,
     EconomyRepository,
     EvaluationsRepository,
     EvidenceRepository,
@@ -39,9 +40,12 @@ from chalicelib.services.repositories import (
     LedgerRepository,
     OperationsRepository,
     OutboxRepository,
+    PersonalDataRepository,
+    PrivacyRepository,
     ProcessedMessages,
     RateLimitsRepository,
     RegistrationsRepository,
+    RetentionRepository,
     ReviewRepository,
     SocksRepository,
     SpotChecksRepository,
@@ -57,6 +61,7 @@ class UnitOfWork(Protocol):
     agents: AgentsRepository
     alerts: AlertsRepository
     compliance: ComplianceRepository
+    consents: ConsentsRepository
     economy: EconomyRepository
     evaluations: EvaluationsRepository
     evidence: EvidenceRepository
@@ -68,8 +73,11 @@ class UnitOfWork(Protocol):
     ledger: LedgerRepository
     operations: OperationsRepository
     outbox: OutboxRepository
+    personal_data: PersonalDataRepository
+    privacy: PrivacyRepository
     rate_limits: RateLimitsRepository
     registrations: RegistrationsRepository
+    retention: RetentionRepository
     review: ReviewRepository
     socks: SocksRepository
     spot_checks: SpotChecksRepository
@@ -85,6 +93,9 @@ class UnitOfWork(Protocol):
     def __exit__(
         self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
     ) -> None: ...
+
+    def cipher(self) -> FieldCipher:
+        """The envelope encryption of personal columns (built on first use; usable outside the block)."""
 
     def commit(self) -> None:
         """Commit now and relay the messages this transaction enqueued."""

@@ -10,7 +10,9 @@ from uuid import UUID
 from chalicelib.config import get_settings
 from chalicelib.domain.consensus import LatLng
 from chalicelib.domain.errors import NotFound, ValidationFailed
+from chalicelib.domain.personal_data import REGION_LOCATION
 from chalicelib.observability import logger
+from chalicelib.services import personal_data
 from chalicelib.services.unit_of_work import UnitOfWork
 
 MAX_REGIONS = 3
@@ -53,7 +55,7 @@ def validator_stats(uow: UnitOfWork, agent_id: UUID, *, now: datetime | None = N
             "shadow_daily_quota": shadow_quota, "shadow_evaluations_today": shadow_today,
             "suspended": _is_suspended(v, now), "suspension_reason": v["suspension_reason"],
             "suspended_until": v["suspended_until"],
-            "home_regions": uow.validators.regions(agent_id),
+            "home_regions": [personal_data.open_region(uow, r) for r in uow.validators.regions(agent_id)],
             "evaluations": uow.validators.evaluation_counts(agent_id),
             "tier_history": uow.validators.tier_history(agent_id),
             "joined_at": v["joined_at"], "tier_changed_at": v["tier_changed_at"],
@@ -74,8 +76,11 @@ def set_regions(uow: UnitOfWork, agent_id: UUID, regions: Sequence[tuple[LatLng,
             raise ValidationFailed("coordinates out of range", details=[{"field": "regions", "message": "lat/lng"}])
     with uow:
         _member(uow, agent_id, for_update=True)  # the row lock serialises concurrent replacements
-        uow.validators.replace_regions(agent_id, regions)
-        return uow.validators.regions(agent_id)
+        # Home regions are personal: the precise point is sealed, assignment uses a point rounded to ~1 km.
+        uow.validators.replace_regions(
+            agent_id, [((round(lat, 2), round(lng, 2)), label) for (lat, lng), label in regions],
+            [personal_data.seal_location(uow, lat, lng, target=REGION_LOCATION) for (lat, lng), _ in regions])
+        return [personal_data.open_region(uow, r) for r in uow.validators.regions(agent_id)]
 
 
 def set_suspension(uow: UnitOfWork, agent_id: UUID, *, suspended: bool, reason: str | None, until: datetime | None,

@@ -18,7 +18,8 @@ from tests.infrastructure.templates import (
     substitute,
 )
 
-STAGE_QUEUES = {"peerguard-guardrail", "peerguard-consensus", "peerguard-spot-check", "peerguard-privacy"}
+STAGE_QUEUES = {"peerguard-guardrail", "peerguard-consensus", "peerguard-spot-check", "peerguard-privacy",
+                "peerguard-privacy-request"}
 
 
 @pytest.mark.parametrize("template", standalone_templates(), ids=lambda p: p.name)
@@ -65,7 +66,8 @@ def test_uploads_stay_unreadable_until_the_privacy_stage_has_run(storage_stack: 
     # Deleted originals are gone (no versions kept), and quarantine never outlives a day
     assert "VersioningConfiguration" not in bucket
     expiring = [r for r in bucket["LifecycleConfiguration"]["Rules"] if r.get("ExpirationInDays")]
-    assert [(r["Prefix"], r["ExpirationInDays"]) for r in expiring] == [("quarantine/", 1)]
+    # (export archives: deleted by the retention run when their link expires; the rule is the backstop)
+    assert [(r["Prefix"], r["ExpirationInDays"]) for r in expiring] == [("quarantine/", 1), ("exports/", 31)]
     # Every upload under quarantine/ notifies the privacy queue, which admits this bucket only
     [notification] = bucket["NotificationConfiguration"]["QueueConfigurations"]
     assert notification["Event"] == "s3:ObjectCreated:*"
@@ -125,3 +127,21 @@ def test_the_merge_template_names_no_chalice_resource() -> None:
 
     merge = load_yaml_template(INFRA_DIR / "chalice-merge.yaml")
     assert "Resources" not in merge
+
+
+def test_personal_columns_have_a_kms_data_key_and_a_blind_index_secret_the_api_may_read(
+    storage_stack: dict[str, Any],
+) -> None:
+    resources = storage_stack["Resources"]
+    assert resources["DataKey"]["Type"] == "AWS::KMS::Key"
+    assert resources["DataKey"]["Properties"]["EnableKeyRotation"] is True
+    secret = resources["PiiIndexSecret"]
+    assert secret["Type"] == "AWS::SecretsManager::Secret" and secret["DeletionPolicy"] == "Retain"
+    assert secret["Properties"]["KmsKeyId"] == {"Ref": "DataKey"}
+    merge = (INFRA_DIR / "chalice-merge.yaml").read_text()
+    assert "PII_KMS_KEY_ARN" in merge and "PII_INDEX_SECRET_ARN" in merge
+    for stage in ("dev", "prod"):
+        policy = json.loads((ROOT / ".chalice" / f"policy-{stage}.json").read_text())
+        by_sid = {s.get("Sid"): s for s in policy["Statement"]}
+        assert {"kms:Decrypt", "kms:DescribeKey", "kms:GenerateDataKey"} <= set(by_sid["DataKey"]["Action"])
+        assert by_sid["PiiIndexSecret"]["Resource"] == [{"Fn::ImportValue": f"peerguard-{stage}-PiiIndexSecretArn"}]

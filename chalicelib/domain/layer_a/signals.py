@@ -9,6 +9,7 @@ import operator
 import re
 from collections.abc import Iterable
 
+from chalicelib.domain.layer_a import pii
 from chalicelib.domain.layer_a.model import Signal, pii_placeholder
 from chalicelib.domain.layer_a.normalise import View
 
@@ -18,60 +19,34 @@ MAX_SIGNALS_PER_SUBTYPE = 20
 
 PII_SEVERITY = {"email": "medium", "phone": "medium", "ssn": "high", "credit_card": "high"}
 
-_NON_DIGIT = re.compile(rb"\D")
-_SSN = re.compile(rb"(\d{3})([- ])(\d{2})\2(\d{4})")
-_CARD_SHAPE = re.compile(rb"\d[\d -]*\d")
-_DATE = re.compile(rb"\d{1,4}[-./ ]\d{1,2}[-./ ]\d{1,4}")
-_YEAR_RANGE = re.compile(rb"(?:1[89]|20)\d\d ?- ?(?:1[89]|20)?\d\d")
-_LOCAL_PHONE = re.compile(rb"\d{3}[-. ]\d{4}")
-
 
 def luhn_valid(digits: bytes) -> bool:
     """The Luhn checksum used by payment card numbers."""
-    total = 0
-    for position, char in enumerate(reversed(digits)):
-        value = char - 48
-        if position % 2:
-            value *= 2
-            if value > 9:
-                value -= 9
-        total += value
-    return total % 10 == 0
+    return pii.luhn_ok(digits.decode("ascii"))
 
 
 def classify_number(candidate: bytes) -> str | None:
-    """Which kind of PII a run of digits and separators is, if any."""
-    digits = _NON_DIGIT.sub(b"", candidate)
-    count = len(digits)
-    ssn = _SSN.fullmatch(candidate)
-    if ssn:
-        area, group, serial = ssn.group(1), ssn.group(3), ssn.group(4)
-        if area not in (b"000", b"666") and area[:1] != b"9" and group != b"00" and serial != b"0000":
-            return "ssn"
-        return None
-    if 13 <= count <= 19 and _CARD_SHAPE.fullmatch(candidate) and digits[:1] in b"23456" and luhn_valid(digits):
-        return "credit_card"
-    if not 7 <= count <= 15:
-        return None
-    if _DATE.fullmatch(candidate) or _YEAR_RANGE.fullmatch(candidate):
-        return None
-    international = candidate.startswith((b"+", b"("))
-    if international or count >= 10 or _LOCAL_PHONE.fullmatch(candidate):
-        return "phone"
+    """Which kind of PII a number written alone is, if any (the whole candidate must be the PII)."""
+    text = candidate.decode("ascii", "replace")
+    found = pii.find_numbers(text)
+    if len(found) == 1 and (found[0].start, found[0].end) == (0, len(text)):
+        return found[0].kind
     return None
 
 
 def find_pii(view: View, emails: Iterable[re.Match[bytes]], numbers: Iterable[re.Match[bytes]]) -> list[Signal]:
-    """PII signals from the confirmed email and number candidates, in original positions."""
+    """PII signals, in original positions: the confirmed e-mail candidates, and the SSNs, cards and
+    phone numbers of the original text (`numbers`, the number detector's candidates on the folded
+    view, are not needed: the original text is read directly, so that a number's own characters,
+    its extension and its neighbours decide)."""
     found: list[Signal] = []
     for match in emails:
         start, end = view.original_span(match.start(), match.end())
         found.append(Signal("pii", "email", PII_SEVERITY["email"], start, end))
-    for match in numbers:
-        kind = classify_number(match.group())
-        if kind is not None:
-            start, end = view.original_span(match.start(), match.end())
-            found.append(Signal("pii", kind, PII_SEVERITY[kind], start, end))
+    if pii.enough_digits(view.plain) and pii.has_long_digit_run(view.text):
+        taken = [(s.start or 0, s.end or 0) for s in found]
+        for item in pii.find_numbers(view.text, taken):
+            found.append(Signal("pii", item.kind, PII_SEVERITY[item.kind], item.start, item.end))
     return found
 
 

@@ -16,6 +16,8 @@ from chalicelib.entrypoints.api import (
     evidence,
     health,
     missions,
+    personal_data,
+    privacy,
     submissions,
     validators,
 )
@@ -37,5 +39,7 @@ BLUEPRINTS = [
     evidence.bp,
     attestations.bp,
     missions.bp,
+    personal_data.bp,
     admin_agents.bp,
+    privacy.bp,
 ]

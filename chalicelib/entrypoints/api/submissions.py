@@ -59,8 +59,24 @@ class SubmissionOut(ApiModel):
     decided_at: datetime | None
 
 
+class MaskedSpan(ApiModel):
+    field: Literal["title", "body"]
+    kind: str
+    start: int
+    end: int
+
+
+class OriginalText(ApiModel):
+    """The author's text before PII masking: shown to its author and admins only."""
+
+    title: str
+    body: str
+    masked: list[MaskedSpan]
+
+
 class SubmissionDetail(SubmissionOut):
     trail: list[TrailEntry]
+    original: OriginalText | None = None
 
 
 class SubmissionListQuery(PageQuery):
@@ -107,8 +123,10 @@ def submit(ctx: RequestContext) -> Reply:
            auth="any", tag="submissions", path_params=IdPath, response=SubmissionDetail, errors=(404,))
 def get_one(ctx: RequestContext) -> SubmissionDetail:
     row = submission_service.get_submission(bootstrap.unit_of_work(), ctx.caller, ctx.path.id)
+    original = row.get("original")
     return SubmissionDetail(**submission_out(row).model_dump(),
-                            trail=[TrailEntry(**t) for t in row["trail"]])
+                            trail=[TrailEntry(**t) for t in row["trail"]],
+                            original=OriginalText(**original) if original else None)
 
 
 @api_route(bp, "GET", "/v1/submissions", summary="Your submissions, newest first", auth="agent",
