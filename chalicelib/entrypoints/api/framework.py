@@ -25,6 +25,7 @@ from chalicelib.domain.errors import (
     RateLimited,
     ValidationFailed,
 )
+from chalicelib.entrypoints.api import versioning
 from chalicelib.observability import bind, flush, logger
 
 Auth = Literal["public", "optional", "agent", "human", "member", "admin", "any"]
@@ -211,10 +212,14 @@ def _handle(spec: RouteSpec, fn: Callable[[RequestContext], Any], request: Reque
     correlation_id = correlation if _TOKEN_RE.match(correlation) else request_id
     with bind(request_id=request_id, correlation_id=correlation_id):
         try:
-            return _answer(spec, fn, request, path_args=path_args, request_id=request_id,
-                           correlation_id=correlation_id, headers=headers)
+            response = _answer(spec, fn, request, path_args=path_args, request_id=request_id,
+                               correlation_id=correlation_id, headers=headers)
         finally:
             flush()
+    deprecation = versioning.route_deprecation(spec.method, spec.path)
+    if deprecation is not None:
+        response.headers.update(deprecation.headers())
+    return response
 
 
 def _answer(spec: RouteSpec, fn: Callable[[RequestContext], Any], request: Request, *, path_args: dict[str, str],
@@ -290,12 +295,18 @@ def api_route(
 
 
 def wrap_foreign_errors(event: Request, get_response: Callable[[Request], Response]) -> Response:
-    """HTTP middleware: answers Chalice produces itself (415, 405, 500) get our envelope too."""
+    """HTTP middleware: answers Chalice produces itself (415, 405, 500) get our envelope too, and
+    every answer carries the contract's `API-Version`."""
     request_id = request_id_of(event)
     try:
-        response = get_response(event)
+        response = _foreign_to_envelope(get_response(event), request_id)
     except Exception as exc:
-        return map_exception(exc, request_id)
+        response = map_exception(exc, request_id)
+    response.headers["API-Version"] = versioning.API_VERSION
+    return response
+
+
+def _foreign_to_envelope(response: Response, request_id: str) -> Response:
     body = response.body
     if isinstance(body, dict) and "ok" not in body and response.status_code >= 400:
         code = {400: "VALIDATION_ERROR", 403: "FORBIDDEN", 404: "NOT_FOUND", 405: "METHOD_NOT_ALLOWED",
