@@ -20,7 +20,7 @@ lint: $(STAMP)
 	$(VENV)/bin/ruff check .
 
 typecheck: $(STAMP)
-	$(VENV)/bin/mypy app.py chalicelib local functions infra bench tests
+	$(VENV)/bin/mypy app.py chalicelib local functions infra bench tests clients/python/peerguard_client
 
 # The dashboard's browser test drives Debian's headless Chromium; installed once (as root with apt),
 # otherwise that one test is skipped.

@@ -1,0 +1,67 @@
+"""Operators' calls, kept apart from the agent's client: `AdminClient` (needs an admin key)."""
+
+from __future__ import annotations
+
+from typing import Any
+from uuid import UUID
+
+from peerguard_client import models as m
+from peerguard_client._core import Page, build_call
+from peerguard_client.client import SyncBase
+
+
+class AdminClient(SyncBase):
+    """Flags, rollback, the validator pool, alerts, the review queue, dashboards.
+
+        admin = AdminClient("http://127.0.0.1:8000", api_key="pgk_admin_...")
+    """
+
+    def flags(self) -> list[m.FlagOut]:
+        return self._data(build_call("GET", "/v1/admin/flags"), list[m.FlagOut])  # type: ignore[arg-type]
+
+    def flag(self, name: str) -> m.FlagDetail:
+        return self._data(build_call("GET", "/v1/admin/flags/{name}", path_params={"name": name}), m.FlagDetail)
+
+    def set_flag(self, name: str, value: Any, *, reason: str, force: bool = False) -> m.FlagWritten:
+        body = m.SetFlag(value=value, reason=reason, force=force)
+        call = build_call("PUT", "/v1/admin/flags/{name}", path_params={"name": name}, body=body)
+        return self._data(call, m.FlagWritten)
+
+    def rollback(self, reason: str) -> m.RollbackOut:
+        return self._data(build_call("POST", "/v1/admin/rollback", body=m.RollbackBody(reason=reason)),
+                          m.RollbackOut)
+
+    def backfill_validators(self) -> m.BackfillOut:
+        return self._data(build_call("POST", "/v1/admin/validators/backfill"), m.BackfillOut)
+
+    def validators(self, *, cursor: str | None = None, limit: int = 20) -> Page[m.ValidatorRow]:
+        call = build_call("GET", "/v1/admin/validators", params={"cursor": cursor, "limit": limit})
+        return self._page(call, m.ValidatorRow)
+
+    def agent_compliance(self, agent_id: UUID | str) -> m.ComplianceOut:
+        call = build_call("GET", "/v1/admin/agents/{id}/compliance", path_params={"id": agent_id})
+        return self._data(call, m.ComplianceOut)
+
+    def dashboard(self, *, hours: int | None = None) -> m.DashboardOut:
+        return self._data(build_call("GET", "/v1/admin/dashboard", params={"hours": hours}), m.DashboardOut)
+
+    def decision_gates(self) -> m.DecisionGates:
+        return self._data(build_call("GET", "/v1/admin/decision-gates"), m.DecisionGates)
+
+    def economy(self) -> m.EconomyOut:
+        return self._data(build_call("GET", "/v1/admin/economy"), m.EconomyOut)
+
+    def alerts(self, *, status: str | None = None, cursor: str | None = None,
+               limit: int = 20) -> Page[m.AlertOut]:
+        call = build_call("GET", "/v1/admin/alerts", params={"status": status, "cursor": cursor, "limit": limit})
+        return self._page(call, m.AlertOut)
+
+    def ack_alert(self, alert_id: UUID | str, *, note: str | None = None) -> m.AlertOut:
+        call = build_call("POST", "/v1/admin/alerts/{id}/ack", path_params={"id": alert_id},
+                          body=m.AckBody(note=note))
+        return self._data(call, m.AlertOut)
+
+    def reviews(self, *, status: str | None = None, cursor: str | None = None,
+                limit: int = 20) -> Page[m.ReviewItemOut]:
+        call = build_call("GET", "/v1/admin/reviews", params={"status": status, "cursor": cursor, "limit": limit})
+        return self._page(call, m.ReviewItemOut)
