@@ -88,6 +88,11 @@ class Settings(BaseSettings):
     # The slow-query log: statements at least this slow are recorded (alerts: 500 ms warn, 1 s critical).
     slow_query_ms: float = Field(default=500.0, ge=0)
 
+    # Partner deliveries: per-attempt timeout, backoff base between the 3 attempts, worker lease.
+    delivery_timeout_s: float = Field(default=10.0, gt=0, le=60)
+    delivery_retry_base_s: float = Field(default=60.0, ge=0)
+    delivery_lease_s: int = Field(default=300, ge=30)
+
     @property
     def anthropic_configured(self) -> bool:
         has_key = self.anthropic_api_key is not None and bool(self.anthropic_api_key.get_secret_value())

@@ -11,7 +11,7 @@ from psycopg.types.json import Jsonb
 from chalicelib.db.pool import Connection
 from chalicelib.observability import correlation_id as current_correlation_id
 
-TOPICS = ("guardrail", "consensus", "spot_check", "privacy")
+TOPICS = ("guardrail", "consensus", "spot_check", "privacy", "delivery")
 MAX_ATTEMPTS = 5
 LEASE_SECONDS = 60
 

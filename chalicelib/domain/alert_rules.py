@@ -59,7 +59,7 @@ RULES = (
 # delivers, escalates and lists them.
 EXTERNAL_RULES = (
     "economy_ratio_out_of_band", "economy_hardship_rate", "economy_ratio_low_3_days",
-    "layer_b_budget_80", "layer_b_budget_exhausted",
+    "layer_b_budget_80", "layer_b_budget_exhausted", "delivery_failed",
 )
 
 

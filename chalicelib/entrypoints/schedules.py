@@ -81,6 +81,13 @@ def purge_operations_history() -> dict[str, int]:
     return purge_history(datetime.now(UTC))
 
 
+def claim_due_deliveries() -> dict[str, int]:
+    """Queue a run for every partner delivery schedule that is due (FOR UPDATE SKIP LOCKED)."""
+    from chalicelib.services.partner_deliveries import claim_due
+
+    return claim_due()
+
+
 JOBS: list[Job] = [
     Job("outbox_sweep", "rate(1 minute)", 60, sweep_outbox),
     Job("evaluation_timeouts", "rate(1 minute)", 60, resolve_evaluation_timeouts),
@@ -90,6 +97,7 @@ JOBS: list[Job] = [
     Job("alert_engine", "rate(1 minute)", 60, run_alert_engine),
     Job("operations_purge", "rate(1 day)", 86_400, purge_operations_history),
     Job("economy_snapshot", "rate(1 hour)", 3_600, snapshot_economy),
+    Job("partner_deliveries", "rate(1 minute)", 60, claim_due_deliveries),
 ]
 
 

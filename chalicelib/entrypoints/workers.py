@@ -21,6 +21,7 @@ bp = Blueprint(__name__)
 GUARDRAIL_QUEUE = "peerguard-guardrail"
 CONSENSUS_QUEUE = "peerguard-consensus"
 SPOT_CHECK_QUEUE = "peerguard-spot-check"
+DELIVERY_QUEUE = "peerguard-delivery"
 
 
 class OutboxEnvelope(BaseModel):
@@ -40,6 +41,10 @@ class ConsensusMessage(OutboxEnvelope):
 
 class SpotCheckMessage(OutboxEnvelope):
     spot_check_id: UUID
+
+
+class DeliveryMessage(OutboxEnvelope):
+    run_id: UUID
 
 
 def message_key(record: SQSRecord, parsed: OutboxEnvelope) -> str:
@@ -110,9 +115,23 @@ def spot_check_worker(event: SQSEvent) -> dict[str, Any]:
     return run_batch(event, handle_spot_check)
 
 
+def handle_delivery(record: SQSRecord) -> None:
+    from chalicelib.services.partner_deliveries import run_delivery
+
+    message = DeliveryMessage.model_validate(json.loads(record.body))
+    outcome = run_delivery(message.run_id)  # idempotent: the run's state guards a duplicate message
+    logger.info("partner delivery", extra={"run_id": str(message.run_id), "outcome": outcome})
+
+
+@bp.on_sqs_message(queue=DELIVERY_QUEUE, batch_size=1, name="delivery_worker")
+def delivery_worker(event: SQSEvent) -> dict[str, Any]:
+    return run_batch(event, handle_delivery)
+
+
 # Topic of the outbox -> the Lambda handler that consumes its queue (the local dispatcher uses this too).
 HANDLERS: dict[str, Callable[[dict[str, Any], Any], Any]] = {
     "guardrail": guardrail_worker,  # type: ignore[dict-item]
     "consensus": consensus_worker,  # type: ignore[dict-item]
     "spot_check": spot_check_worker,  # type: ignore[dict-item]
+    "delivery": delivery_worker,  # type: ignore[dict-item]
 }
