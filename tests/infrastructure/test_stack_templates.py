@@ -18,7 +18,8 @@ from tests.infrastructure.templates import (
     substitute,
 )
 
-STAGE_QUEUES = {"peerguard-guardrail", "peerguard-consensus", "peerguard-spot-check", "peerguard-privacy"}
+STAGE_QUEUES = {"peerguard-guardrail", "peerguard-consensus", "peerguard-spot-check", "peerguard-privacy",
+                "peerguard-delivery"}
 
 
 @pytest.mark.parametrize("template", standalone_templates(), ids=lambda p: p.name)
