@@ -46,6 +46,8 @@ def test_the_committed_models_are_what_the_live_openapi_document_generates(trans
 
     with httpx.Client(base_url="http://app.test", transport=transport) as http:
         document = http.get("/v1/openapi.json").json()
+    # One schema per name: a name clash would give a module-qualified name (and a confusing model).
+    assert all("__" not in name for name in document["components"]["schemas"])
     assert MODELS.read_text() == generate(document), (
         "clients/python/peerguard_client/models.py is stale: regenerate it with "
         "`python -m peerguard_client._codegen http://127.0.0.1:8000/v1/openapi.json > models.py`"
@@ -121,3 +123,25 @@ def test_the_client_warns_once_per_deprecated_route(transport: ChaliceTransport,
     warnings = [r.getMessage() for r in caplog.records if "deprecated" in r.getMessage()]
     assert len(warnings) == 1 and "GET /v1/agents/me" in warnings[0]
     assert client.deprecated_routes_seen == {("GET", "/v1/agents/me")}
+
+
+def test_the_admin_client_manages_a_delivery_schedule(transport: ChaliceTransport) -> None:
+    from peerguard_client import models
+
+    admin = AdminClient("http://app.test", api_key=admin_key(), transport=transport)
+    body = models.ScheduleBody(partner="Lyon", target="http://127.0.0.1:9/hook", cron="0 6 * * *",
+                               format="csv")
+    created = admin.create_delivery_schedule(body)
+    assert len(created.schedule.next_runs) == 3 and created.secret
+    sid = created.schedule.id
+    assert admin.delivery_schedule(sid).format == "csv"
+    assert admin.preview_delivery(sid).items == 0
+    run = admin.run_delivery_now(sid)
+    assert run.status == "queued"
+    with pytest.raises(errors.Conflict):
+        admin.run_delivery_now(sid)
+    assert [r.id for r in admin.delivery_runs(sid).items] == [run.id]
+    assert admin.delivery_stats().schedules[0].partner == "Lyon"
+    admin.delete_delivery_schedule(sid)
+    with pytest.raises(errors.NotFound):
+        admin.delivery_schedule(sid)

@@ -20,7 +20,7 @@ TAG = "admin: deliveries"
 BASE = "/v1/admin/deliveries/schedules"
 
 
-class RegionBody(RequestModel):
+class RegionFilterBody(RequestModel):
     latitude: Annotated[float, Field(ge=-90, le=90)]
     longitude: Annotated[float, Field(ge=-180, le=180)]
     radius_km: Annotated[float, Field(gt=0, le=2000)]
@@ -31,7 +31,7 @@ class FilterBody(RequestModel):
 
     domains: list[Domain] = Field(default_factory=list, max_length=15)
     kinds: list[Literal["problem", "solution", "debate"]] = Field(default_factory=list, max_length=3)
-    regions: list[RegionBody] = Field(default_factory=list, max_length=20)
+    regions: list[RegionFilterBody] = Field(default_factory=list, max_length=20)
 
 
 class ScheduleBody(RequestModel):
@@ -50,7 +50,7 @@ class ScheduleBody(RequestModel):
                                      format=self.format, cron=self.cron, active=self.active, secret=self.secret)
 
 
-class RegionOut(BaseModel):
+class RegionFilterOut(BaseModel):
     latitude: float
     longitude: float
     radius_km: float
@@ -59,7 +59,7 @@ class RegionOut(BaseModel):
 class FilterOut(BaseModel):
     domains: list[str]
     kinds: list[str]
-    regions: list[RegionOut]
+    regions: list[RegionFilterOut]
 
 
 class ScheduleOut(BaseModel):
@@ -145,7 +145,7 @@ def schedule_out(row: dict[str, Any]) -> ScheduleOut:
     return ScheduleOut(
         id=row["id"], partner=row["partner"], target=row["target"], target_kind=row["target_kind"],
         filter=FilterOut(domains=raw.get("domains", []), kinds=raw.get("kinds", []),
-                         regions=[RegionOut(**r) for r in raw.get("regions", [])]),
+                         regions=[RegionFilterOut(**r) for r in raw.get("regions", [])]),
         format=row["format"], cron=row["cron"], active=row["active"], watermark_at=row["watermark_at"],
         next_run_at=row["next_run_at"], next_runs=row["next_runs"], created_by=row["created_by"],
         created_at=row["created_at"], updated_at=row["updated_at"],

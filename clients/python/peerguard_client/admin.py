@@ -65,3 +65,43 @@ class AdminClient(SyncBase):
                 limit: int = 20) -> Page[m.ReviewItemOut]:
         call = build_call("GET", "/v1/admin/reviews", params={"status": status, "cursor": cursor, "limit": limit})
         return self._page(call, m.ReviewItemOut)
+
+    # --- partner deliveries -------------------------------------------------------------------------
+
+    def create_delivery_schedule(self, schedule: m.ScheduleBody) -> m.ScheduleCreated:
+        """A new schedule; the answer carries its signing secret, shown once."""
+        call = build_call("POST", "/v1/admin/deliveries/schedules", body=schedule)
+        return self._data(call, m.ScheduleCreated)
+
+    def delivery_schedules(self, *, cursor: str | None = None, limit: int = 20) -> Page[m.ScheduleOut]:
+        call = build_call("GET", "/v1/admin/deliveries/schedules", params={"cursor": cursor, "limit": limit})
+        return self._page(call, m.ScheduleOut)
+
+    def delivery_schedule(self, schedule_id: UUID | str) -> m.ScheduleOut:
+        call = build_call("GET", "/v1/admin/deliveries/schedules/{id}", path_params={"id": schedule_id})
+        return self._data(call, m.ScheduleOut)
+
+    def update_delivery_schedule(self, schedule_id: UUID | str, schedule: m.ScheduleBody) -> m.ScheduleOut:
+        call = build_call("PUT", "/v1/admin/deliveries/schedules/{id}", path_params={"id": schedule_id},
+                          body=schedule)
+        return self._data(call, m.ScheduleOut)
+
+    def delete_delivery_schedule(self, schedule_id: UUID | str) -> None:
+        self._send(build_call("DELETE", "/v1/admin/deliveries/schedules/{id}", path_params={"id": schedule_id}))
+
+    def preview_delivery(self, schedule_id: UUID | str) -> m.PreviewOut:
+        call = build_call("GET", "/v1/admin/deliveries/schedules/{id}/preview", path_params={"id": schedule_id})
+        return self._data(call, m.PreviewOut)
+
+    def run_delivery_now(self, schedule_id: UUID | str) -> m.RunOut:
+        call = build_call("POST", "/v1/admin/deliveries/schedules/{id}/run-now", path_params={"id": schedule_id})
+        return self._data(call, m.RunOut)
+
+    def delivery_runs(self, schedule_id: UUID | str, *, cursor: str | None = None,
+                      limit: int = 20) -> Page[m.RunOut]:
+        call = build_call("GET", "/v1/admin/deliveries/schedules/{id}/runs", path_params={"id": schedule_id},
+                          params={"cursor": cursor, "limit": limit})
+        return self._page(call, m.RunOut)
+
+    def delivery_stats(self, *, days: int = 30) -> m.DeliveryStats:
+        return self._data(build_call("GET", "/v1/admin/deliveries/stats", params={"days": days}), m.DeliveryStats)

@@ -287,6 +287,14 @@ class DecisionGates(ApiModel):
     figures: dict[str, Any]
 
 
+class DeliveryStats(ApiModel):
+    window_days: int
+    runs_finished: int
+    runs_succeeded: int
+    success_rate: float | None
+    schedules: list[ScheduleStats]
+
+
 class DomainThresholds(ApiModel):
     approve: float
     flag: float
@@ -434,6 +442,20 @@ class EvidencePairOut(ApiModel):
 class EvidenceRegistered(ApiModel):
     evidence: EvidenceOut
     upload: UploadOut
+
+
+class FilterBody(ApiModel):
+    """Empty lists mean "any"."""
+
+    domains: list[Literal['poverty_reduction', 'education_access', 'healthcare_improvement', 'environmental_protection', 'food_security', 'mental_health_wellbeing', 'community_building', 'disaster_response', 'digital_inclusion', 'human_rights', 'clean_water_sanitation', 'sustainable_energy', 'gender_equality', 'biodiversity_conservation', 'elder_care']] | None = None
+    kinds: list[Literal['problem', 'solution', 'debate']] | None = None
+    regions: list[RegionFilterBody] | None = None
+
+
+class FilterOut(ApiModel):
+    domains: list[str]
+    kinds: list[str]
+    regions: list[RegionFilterOut]
 
 
 class FlagChange(ApiModel):
@@ -647,6 +669,17 @@ class PendingEvaluation(ApiModel):
     expires_at: _dt.datetime
 
 
+class PreviewOut(ApiModel):
+    schedule_id: UUID
+    window_from: _dt.datetime
+    window_to: _dt.datetime
+    items: int
+    bytes: int
+    content_type: str
+    sample: str
+    truncated: bool
+
+
 class PrivacyReport(ApiModel):
     removed_metadata: list[str]
     orientation_applied: bool
@@ -663,6 +696,18 @@ class Region(ApiModel):
     latitude: float
     longitude: float
     label: str = ''
+
+
+class RegionFilterBody(ApiModel):
+    latitude: float
+    longitude: float
+    radius_km: float
+
+
+class RegionFilterOut(ApiModel):
+    latitude: float
+    longitude: float
+    radius_km: float
 
 
 class RegionOut(ApiModel):
@@ -782,6 +827,71 @@ class RollbackOut(ApiModel):
     previous_value: Any
     value: Any
     effective_within_seconds: float
+
+
+class RunOut(ApiModel):
+    id: UUID
+    schedule_id: UUID
+    trigger: Literal['schedule', 'manual']
+    status: Literal['queued', 'running', 'retrying', 'succeeded', 'failed']
+    window_from: _dt.datetime
+    window_to: _dt.datetime
+    attempts: int
+    items: int | None
+    bytes: int | None
+    response_code: int | None
+    error: str | None
+    duration_ms: int | None
+    location: str | None
+    created_at: _dt.datetime
+    started_at: _dt.datetime | None
+    finished_at: _dt.datetime | None
+
+
+class ScheduleBody(ApiModel):
+    partner: str
+    target: str
+    filter: FilterBody | None = None
+    format: Literal['jsonl', 'csv'] = 'jsonl'
+    cron: str
+    active: bool = True
+    secret: str | None = None
+
+
+class ScheduleCreated(ApiModel):
+    schedule: ScheduleOut
+    secret: str
+    note: str = 'Store this secret now: receivers verify X-Peerguard-Signature with it.'
+
+
+class ScheduleOut(ApiModel):
+    id: UUID
+    partner: str
+    target: str
+    target_kind: Literal['webhook', 's3']
+    filter: FilterOut
+    format: Literal['jsonl', 'csv']
+    cron: str
+    active: bool
+    watermark_at: _dt.datetime
+    next_run_at: _dt.datetime
+    next_runs: list[_dt.datetime]
+    created_by: str
+    created_at: _dt.datetime
+    updated_at: _dt.datetime
+
+
+class ScheduleStats(ApiModel):
+    id: UUID
+    partner: str
+    active: bool
+    finished: int
+    succeeded: int
+    failed: int
+    success_rate: float | None
+    last_success_at: _dt.datetime | None
+    last_failure_at: _dt.datetime | None
+    items_delivered: int
 
 
 class SetFlag(ApiModel):
@@ -1083,6 +1193,7 @@ DashboardOut.model_rebuild()
 DatabaseHealth.model_rebuild()
 DeadLetters.model_rebuild()
 DecisionGates.model_rebuild()
+DeliveryStats.model_rebuild()
 DomainThresholds.model_rebuild()
 DownloadOut.model_rebuild()
 EconomyAlertOut.model_rebuild()
@@ -1096,6 +1207,8 @@ EvaluationOut.model_rebuild()
 EvidenceOut.model_rebuild()
 EvidencePairOut.model_rebuild()
 EvidenceRegistered.model_rebuild()
+FilterBody.model_rebuild()
+FilterOut.model_rebuild()
 FlagChange.model_rebuild()
 FlagDetail.model_rebuild()
 FlagOut.model_rebuild()
@@ -1118,8 +1231,11 @@ NotificationOut.model_rebuild()
 PairCriteriaOut.model_rebuild()
 PairVerificationOut.model_rebuild()
 PendingEvaluation.model_rebuild()
+PreviewOut.model_rebuild()
 PrivacyReport.model_rebuild()
 Region.model_rebuild()
+RegionFilterBody.model_rebuild()
+RegionFilterOut.model_rebuild()
 RegionOut.model_rebuild()
 RegionsBody.model_rebuild()
 RegisterAgent.model_rebuild()
@@ -1135,6 +1251,11 @@ ReviewOutcome.model_rebuild()
 ReviewSubject.model_rebuild()
 RollbackBody.model_rebuild()
 RollbackOut.model_rebuild()
+RunOut.model_rebuild()
+ScheduleBody.model_rebuild()
+ScheduleCreated.model_rebuild()
+ScheduleOut.model_rebuild()
+ScheduleStats.model_rebuild()
 SetFlag.model_rebuild()
 SetThresholds.model_rebuild()
 ShadowCell.model_rebuild()
@@ -1197,6 +1318,7 @@ __all__ = [
     'DatabaseHealth',
     'DeadLetters',
     'DecisionGates',
+    'DeliveryStats',
     'DomainThresholds',
     'DownloadOut',
     'EconomyAlertOut',
@@ -1210,6 +1332,8 @@ __all__ = [
     'EvidenceOut',
     'EvidencePairOut',
     'EvidenceRegistered',
+    'FilterBody',
+    'FilterOut',
     'FlagChange',
     'FlagDetail',
     'FlagOut',
@@ -1232,8 +1356,11 @@ __all__ = [
     'PairCriteriaOut',
     'PairVerificationOut',
     'PendingEvaluation',
+    'PreviewOut',
     'PrivacyReport',
     'Region',
+    'RegionFilterBody',
+    'RegionFilterOut',
     'RegionOut',
     'RegionsBody',
     'RegisterAgent',
@@ -1249,6 +1376,11 @@ __all__ = [
     'ReviewSubject',
     'RollbackBody',
     'RollbackOut',
+    'RunOut',
+    'ScheduleBody',
+    'ScheduleCreated',
+    'ScheduleOut',
+    'ScheduleStats',
     'SetFlag',
     'SetThresholds',
     'ShadowCell',
