@@ -5,7 +5,7 @@ PY := $(VENV)/bin/python
 PORT ?= 8000
 STAMP := $(VENV)/.installed
 
-.PHONY: run test lint typecheck unit bench package layer admin-key clean
+.PHONY: run test lint typecheck layers unit bench package layer admin-key clean
 
 $(STAMP): requirements.txt requirements-dev.txt functions/privacy/requirements.txt
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -22,6 +22,10 @@ lint: $(STAMP)
 typecheck: $(STAMP)
 	$(VENV)/bin/mypy app.py chalicelib local functions infra bench tests clients/python/peerguard_client
 
+# The layer contracts of pyproject.toml ([tool.importlinter], docs/architecture.md).
+layers: $(STAMP)
+	$(VENV)/bin/lint-imports --no-cache
+
 # The dashboard's browser test drives Debian's headless Chromium; installed once (as root with apt),
 # otherwise that one test is skipped.
 BROWSER := /usr/bin/chromium /usr/bin/chromedriver
@@ -31,7 +35,7 @@ $(BROWSER):
 	    { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium chromium-driver >/dev/null; }; } || \
 	  echo "chromium not installed: the dashboard browser test will be skipped"
 
-test: $(STAMP) $(BROWSER) lint typecheck
+test: $(STAMP) $(BROWSER) lint typecheck layers
 	$(PY) -m pytest -q -p no:cacheprovider
 
 bench: $(STAMP)

@@ -6,23 +6,10 @@ from __future__ import annotations
 import http.client
 import socket
 import ssl
-from dataclasses import dataclass
 from typing import Any, Protocol
 
-from chalicelib.domain.deliveries import Target, forbidden_addresses
+from chalicelib.domain.deliveries import DeliveryFailed, Sent, Target, forbidden_addresses
 from chalicelib.domain.errors import ValidationFailed
-
-
-@dataclass(frozen=True)
-class Sent:
-    response_code: int | None
-    location: str | None = None
-
-
-class DeliveryFailed(Exception):
-    def __init__(self, message: str, response_code: int | None = None) -> None:
-        super().__init__(message)
-        self.response_code = response_code
 
 
 class Resolver(Protocol):
@@ -116,3 +103,21 @@ def put_s3(target: Target, key: str, body: bytes, *, content_type: str, metadata
     except Exception as exc:  # botocore's errors: the partner's bucket is an outside system
         raise DeliveryFailed(f"{type(exc).__name__}: {exc}") from exc
     return Sent(None, f"s3://{target.bucket}/{full_key}")
+
+
+class DeliveryTargets:
+    """The outside systems deliveries reach (the `DeliveryTargets` port of services/ports.py)."""
+
+    def __init__(self, *, resolver: Resolver = resolve, s3_client: Any = None) -> None:
+        self._resolver = resolver
+        self._s3_client = s3_client
+
+    def vet(self, target: Target, *, strict: bool) -> None:
+        vetted_address(target, strict=strict, resolver=self._resolver)
+
+    def post_webhook(self, target: Target, body: bytes, headers: dict[str, str], *, timeout_s: float,
+                     strict: bool) -> Sent:
+        return post_webhook(target, body, headers, timeout_s=timeout_s, strict=strict, resolver=self._resolver)
+
+    def put_s3(self, target: Target, key: str, body: bytes, *, content_type: str, metadata: dict[str, str]) -> Sent:
+        return put_s3(target, key, body, content_type=content_type, metadata=metadata, client=self._s3_client)

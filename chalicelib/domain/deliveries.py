@@ -31,6 +31,22 @@ CSV_COLUMNS = ("id", "kind", "title", "body", "domain", "latitude", "longitude",
 CONTENT_TYPES: dict[str, str] = {"jsonl": "application/x-ndjson", "csv": "text/csv; charset=utf-8"}
 
 
+@dataclass(frozen=True)
+class Sent:
+    """A delivered payload: the webhook's answer code, or where the object was written."""
+
+    response_code: int | None
+    location: str | None = None
+
+
+class DeliveryFailed(Exception):
+    """One attempt failed (network, timeout, non-2xx answer, refused target)."""
+
+    def __init__(self, message: str, response_code: int | None = None) -> None:
+        super().__init__(message)
+        self.response_code = response_code
+
+
 # --- cron ------------------------------------------------------------------------------------------
 
 def check_cron(expression: str) -> str:

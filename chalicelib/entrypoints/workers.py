@@ -80,7 +80,8 @@ def handle_guardrail(record: SQSRecord) -> None:
     from chalicelib.services.guardrail import run_guardrail
 
     message = GuardrailMessage.model_validate(json.loads(record.body))
-    outcome = run_guardrail(message.submission_id, message_key(record, message), bootstrap.classifier())
+    outcome = run_guardrail(bootstrap.unit_of_work(), message.submission_id, message_key(record, message),
+                            bootstrap.classifier())
     logger.info("guardrail stage", extra={"submission_id": str(message.submission_id), "outcome": outcome})
 
 
@@ -93,7 +94,7 @@ def handle_consensus(record: SQSRecord) -> None:
     from chalicelib.services.consensus import run_consensus
 
     message = ConsensusMessage.model_validate(json.loads(record.body))
-    outcome = run_consensus(message.submission_id, message_key(record, message))
+    outcome = run_consensus(bootstrap.unit_of_work(), message.submission_id, message_key(record, message))
     logger.info("consensus stage", extra={"submission_id": str(message.submission_id), "outcome": outcome})
 
 
@@ -106,7 +107,8 @@ def handle_spot_check(record: SQSRecord) -> None:
     from chalicelib.services.spot_checks import run_spot_check
 
     message = SpotCheckMessage.model_validate(json.loads(record.body))
-    outcome = run_spot_check(message.spot_check_id, message_key(record, message), bootstrap.classifier())
+    outcome = run_spot_check(bootstrap.unit_of_work(), message.spot_check_id, message_key(record, message),
+                             bootstrap.classifier())
     logger.info("spot-check stage", extra={"spot_check_id": str(message.spot_check_id), "outcome": outcome})
 
 
@@ -119,7 +121,8 @@ def handle_delivery(record: SQSRecord) -> None:
     from chalicelib.services.partner_deliveries import run_delivery
 
     message = DeliveryMessage.model_validate(json.loads(record.body))
-    outcome = run_delivery(message.run_id)  # idempotent: the run's state guards a duplicate message
+    # Idempotent: the run's state guards a duplicate message.
+    outcome = run_delivery(bootstrap.unit_of_work(), bootstrap.delivery_targets(), message.run_id)
     logger.info("partner delivery", extra={"run_id": str(message.run_id), "outcome": outcome})
 
 

@@ -19,6 +19,8 @@ from typing import Any
 import psycopg
 import pytest
 
+from chalicelib import bootstrap
+from chalicelib.adapters.delivery_targets import DeliveryTargets
 from chalicelib.services import partner_deliveries as service
 from tests.support import Api, admin_key, api_client, drain_outbox
 
@@ -166,7 +168,7 @@ def test_500_then_200_delivers_once_signed_and_the_next_run_sends_only_what_is_n
     waiting = approve(db, author, minutes_ago=0)  # inside the settle delay: waits for the next run
     partner.script = ["500", "200"]
 
-    assert service.claim_due()["queued"] == 1
+    assert service.claim_due(bootstrap.unit_of_work())["queued"] == 1
     drain_outbox()
 
     [run] = runs(api, admin, sid)
@@ -188,7 +190,7 @@ def test_500_then_200_delivers_once_signed_and_the_next_run_sends_only_what_is_n
     later = approve(db, author, minutes_ago=0, title="later")
     with psycopg.connect(db, autocommit=True) as conn:
         conn.execute("UPDATE delivery_schedules SET next_run_at = now() WHERE id = %s", (sid,))
-    service.claim_due(now=datetime.now(UTC) + timedelta(minutes=2))
+    service.claim_due(bootstrap.unit_of_work(), now=datetime.now(UTC) + timedelta(minutes=2))
     drain_outbox()
     assert len(partner.received) == 3
     assert [i["id"] for i in partner.items(2)] == [waiting, later]
@@ -203,7 +205,7 @@ def test_three_failures_fail_the_run_raise_an_alert_and_the_next_run_sends_the_m
     missed = approve(db, author, minutes_ago=20)
     partner.script = ["500", "timeout", "drop"]
 
-    service.claim_due()
+    service.claim_due(bootstrap.unit_of_work())
     drain_outbox()
 
     [run] = runs(api, admin, sid)
@@ -232,18 +234,18 @@ def test_each_failure_kind_is_recorded_with_its_error_and_code(api: Api, admin: 
     backdate(db, sid)
     approve(db, author, minutes_ago=10)
     partner.script = ["timeout", "503", "200"]
-    service.claim_due()
+    service.claim_due(bootstrap.unit_of_work())
     run_id = runs(api, admin, sid)[0]["id"]
-    assert service.run_delivery(uuid.UUID(run_id)) == "retrying"
+    assert service.run_delivery(bootstrap.unit_of_work(), DeliveryTargets(), uuid.UUID(run_id)) == "retrying"
     first = runs(api, admin, sid)[0]
     assert first["status"] == "retrying" and "timed out" in first["error"] and first["response_code"] is None
-    assert service.run_delivery(uuid.UUID(run_id)) == "retrying"
+    assert service.run_delivery(bootstrap.unit_of_work(), DeliveryTargets(), uuid.UUID(run_id)) == "retrying"
     second = runs(api, admin, sid)[0]
     assert second["response_code"] == 503 and "503" in second["error"]
-    assert service.run_delivery(uuid.UUID(run_id)) == "succeeded"
+    assert service.run_delivery(bootstrap.unit_of_work(), DeliveryTargets(), uuid.UUID(run_id)) == "succeeded"
     # A duplicate message for a finished run changes nothing and sends nothing.
     sent = len(partner.received)
-    assert service.run_delivery(uuid.UUID(run_id)) == "skipped"
+    assert service.run_delivery(bootstrap.unit_of_work(), DeliveryTargets(), uuid.UUID(run_id)) == "skipped"
     assert len(partner.received) == sent
     drain_outbox()  # the queued retry messages find the run done
     assert len(partner.received) == sent and runs(api, admin, sid)[0]["attempts"] == 3
@@ -256,7 +258,8 @@ def test_overlapping_claims_queue_one_run_and_run_now_is_409_while_it_is_in_flig
     for sid in ids:
         backdate(db, sid)
     results: list[dict[str, int]] = []
-    threads = [threading.Thread(target=lambda: results.append(service.claim_due())) for _ in range(4)]
+    threads = [threading.Thread(target=lambda: results.append(service.claim_due(bootstrap.unit_of_work())))
+               for _ in range(4)]
     for t in threads:
         t.start()
     for t in threads:
@@ -269,7 +272,7 @@ def test_overlapping_claims_queue_one_run_and_run_now_is_409_while_it_is_in_flig
     # Due again while the run is still queued: no second run of the same window.
     with psycopg.connect(db, autocommit=True) as conn:
         conn.execute("UPDATE delivery_schedules SET next_run_at = now() - interval '1 second'")
-    assert service.claim_due()["skipped"] == 12
+    assert service.claim_due(bootstrap.unit_of_work())["skipped"] == 12
 
 
 def test_filters_formats_and_preview(api: Api, admin: str, db: str, author: str, partner: Partner) -> None:
@@ -290,7 +293,7 @@ def test_filters_formats_and_preview(api: Api, admin: str, db: str, author: str,
     assert preview["items"] == 1 and preview["content_type"].startswith("text/csv")
     assert partner.received == []  # a preview sends nothing
 
-    service.claim_due()
+    service.claim_due(bootstrap.unit_of_work())
     drain_outbox()
     headers, body = partner.received[0]
     assert headers["content-type"].startswith("text/csv") and b"\r\n" in body
@@ -308,12 +311,12 @@ def test_a_vanished_worker_run_is_handed_out_again_after_its_lease(api: Api, adm
     sid = create(api, admin, partner.url)["schedule"]["id"]
     backdate(db, sid)
     approve(db, author, minutes_ago=10)
-    service.claim_due()
+    service.claim_due(bootstrap.unit_of_work())
     with psycopg.connect(db, autocommit=True) as conn:
         conn.execute("DELETE FROM outbox")  # the message was taken by a worker that then died mid-run
         conn.execute("UPDATE delivery_runs SET status = 'running', attempts = 1,"
                      " started_at = now() - interval '1 hour'")
-    assert service.claim_due()["revived"] == 1
+    assert service.claim_due(bootstrap.unit_of_work())["revived"] == 1
     drain_outbox()
     [run] = runs(api, admin, sid)
     assert run["status"] == "succeeded" and run["attempts"] == 2 and len(partner.received) == 1
@@ -329,9 +332,9 @@ def test_an_s3_target_receives_one_signed_object_per_run(api: Api, admin: str, d
         sid = create(api, admin, "s3://partner-drop/peerguard/lyon")["schedule"]["id"]
         backdate(db, sid)
         item = approve(db, author, minutes_ago=10)
-        service.claim_due()
+        service.claim_due(bootstrap.unit_of_work())
         run_id = uuid.UUID(runs(api, admin, sid)[0]["id"])
-        assert service.run_delivery(run_id, s3_client=s3) == "succeeded"
+        assert service.run_delivery(bootstrap.unit_of_work(), DeliveryTargets(s3_client=s3), run_id) == "succeeded"
         [run] = runs(api, admin, sid)
         key = run["location"].removeprefix("s3://partner-drop/")
         assert key.startswith(f"peerguard/lyon/{sid}/") and key.endswith(".jsonl")
@@ -355,7 +358,7 @@ def test_put_keeps_the_watermark_and_the_secret_and_delete_stops_the_schedule(
         row = conn.execute("SELECT secret FROM delivery_schedules WHERE id = %s", (sid,)).fetchone()
     assert row is not None and row[0] == created["secret"]
     backdate(db, sid)
-    assert service.claim_due()["queued"] == 0  # inactive
+    assert service.claim_due(bootstrap.unit_of_work())["queued"] == 0  # inactive
     assert api.delete(f"/v1/admin/deliveries/schedules/{sid}", key=admin).status == 200
     assert api.get(f"/v1/admin/deliveries/schedules/{sid}", key=admin).status == 404
     assert api.post(f"/v1/admin/deliveries/schedules/{sid}/run-now", key=admin).status == 404
@@ -397,11 +400,13 @@ def test_outside_local_a_host_that_later_resolves_privately_is_refused_at_send(
     sid = create(api, admin, "https://partner.example/hook")["schedule"]["id"]
     backdate(db, sid)
     approve(db, author, minutes_ago=10)
-    service.claim_due()
+    service.claim_due(bootstrap.unit_of_work())
     monkeypatch.setenv("STAGE", "dev")
     reset_settings()
     run_id = uuid.UUID(runs(api, admin, sid)[0]["id"])
-    outcome = service.run_delivery(run_id, resolver=lambda host, port: ["93.184.216.34", "10.0.0.7"])
+    outcome = service.run_delivery(bootstrap.unit_of_work(),
+                                   DeliveryTargets(resolver=lambda host, port: ["93.184.216.34", "10.0.0.7"]),
+                                   run_id)
     assert outcome == "retrying"
     [run] = runs(api, admin, sid)
     assert "target refused" in run["error"] and partner.received == []

@@ -9,6 +9,7 @@ from uuid import UUID
 from chalice.app import Blueprint
 from pydantic import BaseModel, Field
 
+from chalicelib import bootstrap
 from chalicelib.domain.layer_b import Domain
 from chalicelib.domain.pagination import decode_cursor, encode_cursor
 from chalicelib.entrypoints.api.framework import Reply, RequestContext, api_route
@@ -160,7 +161,8 @@ def run_out(row: dict[str, Any]) -> RunOut:
            auth="admin", tag=TAG, body=ScheduleBody, response=ScheduleCreated, status=201)
 def create_schedule(ctx: RequestContext) -> Reply:
     body: ScheduleBody = ctx.body
-    row = service.create_schedule(ctx.caller, body.draft())
+    row = service.create_schedule(bootstrap.unit_of_work(), bootstrap.delivery_targets(), ctx.caller,
+                                  body.draft())
     return Reply(ScheduleCreated(schedule=schedule_out(row), secret=row["secret"]), status=201)
 
 
@@ -169,7 +171,7 @@ def create_schedule(ctx: RequestContext) -> Reply:
 def list_schedules(ctx: RequestContext) -> Reply:
     q: PageQuery = ctx.query
     before = decode_cursor(q.cursor) if q.cursor else None
-    rows = service.list_schedules(limit=q.limit + 1, before=before)
+    rows = service.list_schedules(bootstrap.unit_of_work(), limit=q.limit + 1, before=before)
     page, more = rows[: q.limit], len(rows) > q.limit
     cursor = encode_cursor(page[-1]["created_at"], page[-1]["id"]) if more else None
     return Reply([schedule_out(r) for r in page], meta={"next_cursor": cursor, "limit": q.limit})
@@ -178,33 +180,34 @@ def list_schedules(ctx: RequestContext) -> Reply:
 @api_route(bp, "GET", BASE + "/{id}", summary="One delivery schedule with its next three runs", auth="admin",
            tag=TAG, path_params=IdPath, response=ScheduleOut, errors=(404,))
 def get_schedule(ctx: RequestContext) -> ScheduleOut:
-    return schedule_out(service.get_schedule(ctx.path.id))
+    return schedule_out(service.get_schedule(bootstrap.unit_of_work(), ctx.path.id))
 
 
 @api_route(bp, "PUT", BASE + "/{id}", summary="Replace a schedule's fields (the secret is kept when omitted)",
            auth="admin", tag=TAG, path_params=IdPath, body=ScheduleBody, response=ScheduleOut, errors=(404,))
 def update_schedule(ctx: RequestContext) -> ScheduleOut:
     body: ScheduleBody = ctx.body
-    return schedule_out(service.update_schedule(ctx.path.id, body.draft()))
+    return schedule_out(service.update_schedule(bootstrap.unit_of_work(), bootstrap.delivery_targets(),
+                                                ctx.path.id, body.draft()))
 
 
 @api_route(bp, "DELETE", BASE + "/{id}", summary="Delete a schedule (its run history stays)", auth="admin",
            tag=TAG, path_params=IdPath, errors=(404,))
 def delete_schedule(ctx: RequestContext) -> Reply:
-    service.delete_schedule(ctx.path.id)
+    service.delete_schedule(bootstrap.unit_of_work(), ctx.path.id)
     return Reply(None)
 
 
 @api_route(bp, "GET", BASE + "/{id}/preview", summary="The payload the next run would send (nothing is sent)",
            auth="admin", tag=TAG, path_params=IdPath, response=PreviewOut, errors=(404,))
 def preview(ctx: RequestContext) -> PreviewOut:
-    return PreviewOut.model_validate(service.preview(ctx.path.id))
+    return PreviewOut.model_validate(service.preview(bootstrap.unit_of_work(), ctx.path.id))
 
 
 @api_route(bp, "POST", BASE + "/{id}/run-now", summary="Queue a run now (409 while one is in flight)",
            auth="admin", tag=TAG, path_params=IdPath, response=RunOut, status=202, errors=(404, 409))
 def run_now(ctx: RequestContext) -> Reply:
-    return Reply(run_out(service.run_now(ctx.path.id)), status=202)
+    return Reply(run_out(service.run_now(bootstrap.unit_of_work(), ctx.path.id)), status=202)
 
 
 @api_route(bp, "GET", BASE + "/{id}/runs", summary="A schedule's runs, newest first", auth="admin", tag=TAG,
@@ -212,7 +215,7 @@ def run_now(ctx: RequestContext) -> Reply:
 def list_runs(ctx: RequestContext) -> Reply:
     q: PageQuery = ctx.query
     before = decode_cursor(q.cursor) if q.cursor else None
-    rows = service.runs(ctx.path.id, limit=q.limit + 1, before=before)
+    rows = service.runs(bootstrap.unit_of_work(), ctx.path.id, limit=q.limit + 1, before=before)
     page, more = rows[: q.limit], len(rows) > q.limit
     cursor = encode_cursor(page[-1]["created_at"], page[-1]["id"]) if more else None
     return Reply([run_out(r) for r in page], meta={"next_cursor": cursor, "limit": q.limit})
@@ -222,4 +225,4 @@ def list_runs(ctx: RequestContext) -> Reply:
            auth="admin", tag=TAG, query=StatsQuery, response=DeliveryStats)
 def stats(ctx: RequestContext) -> DeliveryStats:
     q: StatsQuery = ctx.query
-    return DeliveryStats.model_validate(service.stats(days=q.days))
+    return DeliveryStats.model_validate(service.stats(bootstrap.unit_of_work(), days=q.days))

@@ -1,0 +1,45 @@
+"""The outside systems use cases talk to, besides the database: protocols only.
+
+`chalicelib/bootstrap.py` picks the implementations (`chalicelib/adapters/`); tests may pass fakes.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Protocol
+
+from chalicelib.domain.alert_rules import AlertMessage
+from chalicelib.domain.deliveries import Sent, Target
+
+
+class Notifier(Protocol):
+    """One alert channel (log, SNS, webhook, e-mail)."""
+
+    channel: str
+
+    def send(self, message: AlertMessage) -> None:
+        """Deliver one message or raise."""
+
+
+class OperationalProbes(Protocol):
+    """Figures measured outside the database: the queues' dead letters and this process's pool."""
+
+    def dead_letter_depths(self, client: Any = None) -> dict[str, int | None]:
+        """Messages waiting in each dead-letter queue (none locally, where the outbox holds the dead)."""
+
+    def pool_stats(self) -> dict[str, int]:
+        """The connection pool's figures (empty when the pool is not open)."""
+
+
+class DeliveryTargets(Protocol):
+    """Partner delivery targets: HTTPS webhooks (address checks against SSRF) and S3 prefixes.
+    (`adapters/delivery_targets.py`)."""
+
+    def vet(self, target: Target, *, strict: bool) -> None:
+        """Raise ValidationFailed when the target's host resolves to an address a delivery may not reach."""
+
+    def post_webhook(self, target: Target, body: bytes, headers: dict[str, str], *, timeout_s: float,
+                     strict: bool) -> Sent:
+        """POST the payload; DeliveryFailed on any failure or non-2xx answer."""
+
+    def put_s3(self, target: Target, key: str, body: bytes, *, content_type: str, metadata: dict[str, str]) -> Sent:
+        """Write the payload as one object under the target's prefix; DeliveryFailed on failure."""
