@@ -5,7 +5,7 @@ PY := $(VENV)/bin/python
 PORT ?= 8000
 STAMP := $(VENV)/.installed
 
-.PHONY: run test lint typecheck layers unit bench package layer admin-key clean
+.PHONY: run demo test lint typecheck layers unit bench package layer admin-key clean
 
 $(STAMP): requirements.txt requirements-dev.txt functions/privacy/requirements.txt
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -15,6 +15,9 @@ $(STAMP): requirements.txt requirements-dev.txt functions/privacy/requirements.t
 
 run: $(STAMP)
 	$(PY) -m local serve --port $(PORT)
+
+demo: $(STAMP)
+	$(PY) -m local demo peer
 
 lint: $(STAMP)
 	$(VENV)/bin/ruff check .

@@ -1,6 +1,7 @@
 """HTTP routes, one blueprint per resource."""
 
 from chalicelib.entrypoints.api import (
+    admin_agents,
     admin_deliveries,
     admin_economy,
     admin_flags,
@@ -37,5 +38,6 @@ BLUEPRINTS = [
     evidence.bp,
     attestations.bp,
     missions.bp,
+    admin_agents.bp,
     admin_deliveries.bp,
 ]
