@@ -83,12 +83,11 @@ def field_line(name: str, schema: dict[str, Any], required: bool) -> str:
         args.append(f"alias={name!r}")
     if not required:
         default = schema.get("default")
-        if isinstance(default, list | dict):
-            args.insert(0, f"default_factory=lambda: {default!r}")
-        else:
-            args.insert(0, f"default={default!r}")
-            if default is None and "None" not in annotation.split(" | "):
-                annotation += " | None"
+        # A list or dict default is written as a plain default too: pydantic copies it for every
+        # instance, and the field's annotation types it (a lambda would be typed list[str]).
+        args.insert(0, f"default={default!r}")
+        if default is None and "None" not in annotation.split(" | "):
+            annotation += " | None"
     if schema.get("deprecated"):
         args.append('deprecated="deprecated by the API (see its Sunset header)"')
     if not args:
