@@ -19,7 +19,7 @@ from chalicelib.domain.blobs import Action
 from chalicelib.domain.hyperlocal import PairVerifier
 from chalicelib.domain.layer_b import Classifier
 from chalicelib.services import delivery
-from chalicelib.services.ports import BlobStore, DeliveryTargets, Notifier, OperationalProbes
+from chalicelib.services.ports import BlobStore, DeliveryTargets, ExportStore, Notifier, OperationalProbes
 from chalicelib.services.unit_of_work import MessageSender, UnitOfWork
 
 
@@ -186,3 +186,17 @@ def database_unavailable(exc: BaseException) -> bool:
     from chalicelib.db import pool
 
     return pool.is_unavailable(exc)
+
+
+def export_store() -> ExportStore:
+    """Where large exports are written: S3 in AWS, a directory in local mode (see EXPORT_STORE)."""
+    from chalicelib.adapters.export_store import LocalExportStore, S3ExportStore
+
+    settings = get_settings()
+    kind = settings.export_store
+    if kind == "auto":
+        kind = "local" if settings.dispatch_mode == "local" else "s3"
+    if kind == "s3":
+        return S3ExportStore(settings.export_bucket, region=settings.aws_region)
+    return LocalExportStore(settings.export_dir)
+

@@ -19,6 +19,7 @@ from chalicelib.adapters import (
     economy_repo,
     evaluations_repo,
     evidence_repo,
+    exports_repo,
     flags_repo,
     health_repo,
     hyperlocal_repo,
@@ -33,6 +34,7 @@ from chalicelib.adapters import (
     socks_repo,
     spot_checks_repo,
     submissions_repo,
+    trends_repo,
     validators_repo,
 )
 from chalicelib.db import pool
@@ -86,6 +88,7 @@ class PostgresUnitOfWork:
     economy: ports.EconomyRepository
     evaluations: ports.EvaluationsRepository
     evidence: ports.EvidenceRepository
+    exports: ports.ExportsRepository
     flags: ports.FlagsRepository
     health: ports.HealthRepository
     hyperlocal: ports.HyperlocalRepository
@@ -100,6 +103,7 @@ class PostgresUnitOfWork:
     socks: ports.SocksRepository
     spot_checks: ports.SpotChecksRepository
     submissions: ports.SubmissionsRepository
+    trends: ports.TrendsRepository
     validators: ports.ValidatorsRepository
 
     def __init__(self, relay: Relay | None = None) -> None:
@@ -194,6 +198,7 @@ _REPOSITORIES: dict[str, ModuleType] = {
     "economy": economy_repo,
     "evaluations": evaluations_repo,
     "evidence": evidence_repo,
+    "exports": exports_repo,
     "flags": flags_repo,
     "health": health_repo,
     "hyperlocal": hyperlocal_repo,
@@ -207,5 +212,6 @@ _REPOSITORIES: dict[str, ModuleType] = {
     "socks": socks_repo,
     "spot_checks": spot_checks_repo,
     "submissions": submissions_repo,
+    "trends": trends_repo,
     "validators": validators_repo,
 }

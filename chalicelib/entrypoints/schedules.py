@@ -95,6 +95,13 @@ def claim_due_deliveries() -> dict[str, int]:
     return claim_due(bootstrap.unit_of_work())
 
 
+def aggregate_trends() -> dict[str, Any]:
+    """Yesterday's trend figures, and any day a missed run left behind (each day replaced whole)."""
+    from chalicelib.services.trends import aggregate_due_days
+
+    return aggregate_due_days(bootstrap.unit_of_work())
+
+
 JOBS: list[Job] = [
     Job("outbox_sweep", "rate(1 minute)", 60, sweep_outbox),
     Job("evaluation_timeouts", "rate(1 minute)", 60, resolve_evaluation_timeouts),
@@ -106,6 +113,7 @@ JOBS: list[Job] = [
     Job("operations_purge", "rate(1 day)", 86_400, purge_operations_history),
     Job("economy_snapshot", "rate(1 hour)", 3_600, snapshot_economy),
     Job("partner_deliveries", "rate(1 minute)", 60, claim_due_deliveries),
+    Job("trends_daily", "cron(15 0 * * ? *)", 86_400, aggregate_trends),
 ]
 
 

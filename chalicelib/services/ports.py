@@ -5,6 +5,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from typing import Any, Protocol, runtime_checkable
 
 from chalicelib.domain.alert_rules import AlertMessage
@@ -70,3 +71,14 @@ class DeliveryTargets(Protocol):
 
     def put_s3(self, target: Target, key: str, body: bytes, *, content_type: str, metadata: dict[str, str]) -> Sent:
         """Write the payload as one object under the target's prefix; DeliveryFailed on failure."""
+
+
+class ExportStore(Protocol):
+    """Where exports too large to answer inline are written: S3 (multipart, constant memory), or a
+    directory locally; the operator downloads them through a link that expires
+    (`adapters/export_store.py`)."""
+
+    def write(self, key: str, chunks: Iterable[bytes], *, content_type: str) -> int:
+        """Store the chunks as one object; the number of bytes written."""
+
+    def link(self, key: str, *, filename: str, expires_s: int) -> DownloadLink: ...

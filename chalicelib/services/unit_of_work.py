@@ -32,6 +32,7 @@ from chalicelib.services.repositories import (
     EconomyRepository,
     EvaluationsRepository,
     EvidenceRepository,
+    ExportsRepository,
     FlagsRepository,
     HealthRepository,
     HyperlocalRepository,
@@ -46,6 +47,7 @@ from chalicelib.services.repositories import (
     SocksRepository,
     SpotChecksRepository,
     SubmissionsRepository,
+    TrendsRepository,
     ValidatorsRepository,
 )
 
@@ -61,6 +63,7 @@ class UnitOfWork(Protocol):
     economy: EconomyRepository
     evaluations: EvaluationsRepository
     evidence: EvidenceRepository
+    exports: ExportsRepository
     flags: FlagsRepository
     health: HealthRepository
     hyperlocal: HyperlocalRepository
@@ -75,6 +78,7 @@ class UnitOfWork(Protocol):
     socks: SocksRepository
     spot_checks: SpotChecksRepository
     submissions: SubmissionsRepository
+    trends: TrendsRepository
     validators: ValidatorsRepository
 
     def __enter__(self) -> Self: ...

@@ -9,6 +9,7 @@ from chalicelib.entrypoints.api import (
     admin_ops,
     admin_peer,
     admin_reviews,
+    admin_trends,
     agents,
     attestations,
     compliance,
@@ -40,4 +41,5 @@ BLUEPRINTS = [
     missions.bp,
     admin_agents.bp,
     admin_deliveries.bp,
+    admin_trends.bp,
 ]

@@ -10,7 +10,7 @@ import datetime as _dt
 from typing import Any, Literal
 from uuid import UUID
 
-from pydantic import BaseModel, ConfigDict
+from pydantic import BaseModel, ConfigDict, Field
 
 
 class ApiModel(BaseModel):
@@ -21,6 +21,26 @@ class ApiModel(BaseModel):
 
 class AckBody(ApiModel):
     note: str | None = None
+
+
+class ActionBody(ApiModel):
+    reason: str
+
+
+class AdminActionOut(ApiModel):
+    id: int
+    actor: str
+    action: str
+    subject_type: str
+    subject_id: str
+    reason: str
+    details: dict[str, Any]
+    created_at: _dt.datetime
+
+
+class AgentActionResult(ApiModel):
+    agent: AgentStatusOut
+    action: AdminActionOut
 
 
 class AgentOut(ApiModel):
@@ -36,10 +56,31 @@ class AgentOut(ApiModel):
     balance: Amount | None = None
 
 
+class AgentRecord(ApiModel):
+    agent: AgentStatusOut
+    keys: list[KeyOut]
+    actions: list[AdminActionOut]
+
+
 class AgentRegistered(ApiModel):
     agent: AgentOut
     api_key: str
     note: str = 'Store this key now: it is shown once and stored only as a hash.'
+
+
+class AgentStatusOut(ApiModel):
+    id: UUID
+    kind: str
+    name: str
+    owner_id: UUID
+    status: str
+    suspended_at: _dt.datetime | None
+    suspension_reason: str | None
+
+
+class AggregateOut(ApiModel):
+    day: _dt.date
+    figures: int
 
 
 class AlertCounts(ApiModel):
@@ -185,6 +226,7 @@ class CollusionReport(ApiModel):
     min_shared: int
     threshold: float
     pairs: list[CollusionPair]
+    attestation_socks: dict[str, int] | None = None
 
 
 class CompletionCriteria(ApiModel):
@@ -444,6 +486,18 @@ class EvidenceRegistered(ApiModel):
     upload: UploadOut
 
 
+class ExportLinkOut(ApiModel):
+    """An export too large to answer inline, written to the export store: download it from url"""
+
+    kind: Literal['decisions', 'trends', 'compliance', 'ledger']
+    format: Literal['csv', 'json']
+    url: str
+    expires_at: _dt.datetime
+    rows: int
+    bytes: int
+    filename: str
+
+
 class FilterBody(ApiModel):
     """Empty lists mean "any"."""
 
@@ -557,6 +611,21 @@ class JobRun(ApiModel):
     runs_24h: int
     failures_24h: int
     stale: bool
+
+
+class KeyActionResult(ApiModel):
+    key: KeyOut
+    action: AdminActionOut
+
+
+class KeyOut(ApiModel):
+    prefix: str
+    role: str
+    agent_id: UUID | None
+    label: str
+    created_at: _dt.datetime
+    revoked_at: _dt.datetime | None
+    last_used_at: _dt.datetime | None
 
 
 class LatencyPoint(ApiModel):
@@ -690,6 +759,18 @@ class PrivacyReport(ApiModel):
     width: int
     height: int
     sha256: str
+
+
+class QuotaResetBody(ApiModel):
+    reason: str
+    modes: list[Literal['live', 'shadow']] = ['live', 'shadow']
+
+
+class QuotaResetOut(ApiModel):
+    live_before: int
+    shadow_before: int
+    modes: list[str]
+    stats: ValidatorStats
 
 
 class Region(ApiModel):
@@ -925,6 +1006,23 @@ class ShadowReport(ApiModel):
     matrix: list[ShadowCell]
 
 
+class SockPattern(ApiModel):
+    problem_id: UUID
+    status: str
+    pattern: str
+    attesters: int
+    distinct_owners: int
+    attester_ids: list[UUID]
+
+
+class SockReport(ApiModel):
+    days: int
+    same_owner_as_problem: int
+    shared_owner_groups: int
+    shared_address_groups: int
+    patterns: list[SockPattern]
+
+
 class SpotCheckOut(ApiModel):
     id: UUID
     submission_id: UUID
@@ -1101,6 +1199,27 @@ class TrailEntry(ApiModel):
     created_at: _dt.datetime
 
 
+class TrendPointOut(ApiModel):
+    day: _dt.date
+    value: float
+
+
+class TrendSeriesOut(ApiModel):
+    metric: str
+    series: str
+    points: list[TrendPointOut]
+
+
+class TrendsOut(ApiModel):
+    """Stored daily figures. A day missing from days_done was not aggregated (yet); a series has no"""
+
+    from_: _dt.date = Field(alias='from')
+    to: _dt.date
+    metrics: list[str]
+    days_done: list[_dt.date]
+    series: list[TrendSeriesOut]
+
+
 class UploadOut(ApiModel):
     url: str
     method: str
@@ -1133,6 +1252,8 @@ class ValidatorStats(ApiModel):
     daily_quota: int
     evaluations_today: int
     quota_left: int
+    shadow_daily_quota: int
+    shadow_evaluations_today: int
     suspended: bool
     suspension_reason: str | None
     suspended_until: _dt.datetime | None
@@ -1162,8 +1283,14 @@ class WorkersOut(ApiModel):
 
 
 AckBody.model_rebuild()
+ActionBody.model_rebuild()
+AdminActionOut.model_rebuild()
+AgentActionResult.model_rebuild()
 AgentOut.model_rebuild()
+AgentRecord.model_rebuild()
 AgentRegistered.model_rebuild()
+AgentStatusOut.model_rebuild()
+AggregateOut.model_rebuild()
 AlertCounts.model_rebuild()
 AlertDetailOut.model_rebuild()
 AlertOut.model_rebuild()
@@ -1207,6 +1334,7 @@ EvaluationOut.model_rebuild()
 EvidenceOut.model_rebuild()
 EvidencePairOut.model_rebuild()
 EvidenceRegistered.model_rebuild()
+ExportLinkOut.model_rebuild()
 FilterBody.model_rebuild()
 FilterOut.model_rebuild()
 FlagChange.model_rebuild()
@@ -1219,6 +1347,8 @@ GeoPointOut.model_rebuild()
 GoNoGoOut.model_rebuild()
 HealthOut.model_rebuild()
 JobRun.model_rebuild()
+KeyActionResult.model_rebuild()
+KeyOut.model_rebuild()
 LatencyPoint.model_rebuild()
 LayerBUsage.model_rebuild()
 LedgerLine.model_rebuild()
@@ -1233,6 +1363,8 @@ PairVerificationOut.model_rebuild()
 PendingEvaluation.model_rebuild()
 PreviewOut.model_rebuild()
 PrivacyReport.model_rebuild()
+QuotaResetBody.model_rebuild()
+QuotaResetOut.model_rebuild()
 Region.model_rebuild()
 RegionFilterBody.model_rebuild()
 RegionFilterOut.model_rebuild()
@@ -1260,6 +1392,8 @@ SetFlag.model_rebuild()
 SetThresholds.model_rebuild()
 ShadowCell.model_rebuild()
 ShadowReport.model_rebuild()
+SockPattern.model_rebuild()
+SockReport.model_rebuild()
 SpotCheckOut.model_rebuild()
 SpotCheckStats.model_rebuild()
 SpotCheckVerdictOut.model_rebuild()
@@ -1277,6 +1411,9 @@ ThresholdValues.model_rebuild()
 ThresholdsOverview.model_rebuild()
 TierChange.model_rebuild()
 TrailEntry.model_rebuild()
+TrendPointOut.model_rebuild()
+TrendSeriesOut.model_rebuild()
+TrendsOut.model_rebuild()
 UploadOut.model_rebuild()
 ValidatorRow.model_rebuild()
 ValidatorStats.model_rebuild()
@@ -1287,8 +1424,14 @@ WorkersOut.model_rebuild()
 
 __all__ = [
     'AckBody',
+    'ActionBody',
+    'AdminActionOut',
+    'AgentActionResult',
     'AgentOut',
+    'AgentRecord',
     'AgentRegistered',
+    'AgentStatusOut',
+    'AggregateOut',
     'AlertCounts',
     'AlertDetailOut',
     'AlertOut',
@@ -1332,6 +1475,7 @@ __all__ = [
     'EvidenceOut',
     'EvidencePairOut',
     'EvidenceRegistered',
+    'ExportLinkOut',
     'FilterBody',
     'FilterOut',
     'FlagChange',
@@ -1344,6 +1488,8 @@ __all__ = [
     'GoNoGoOut',
     'HealthOut',
     'JobRun',
+    'KeyActionResult',
+    'KeyOut',
     'LatencyPoint',
     'LayerBUsage',
     'LedgerLine',
@@ -1358,6 +1504,8 @@ __all__ = [
     'PendingEvaluation',
     'PreviewOut',
     'PrivacyReport',
+    'QuotaResetBody',
+    'QuotaResetOut',
     'Region',
     'RegionFilterBody',
     'RegionFilterOut',
@@ -1385,6 +1533,8 @@ __all__ = [
     'SetThresholds',
     'ShadowCell',
     'ShadowReport',
+    'SockPattern',
+    'SockReport',
     'SpotCheckOut',
     'SpotCheckStats',
     'SpotCheckVerdictOut',
@@ -1402,6 +1552,9 @@ __all__ = [
     'ThresholdsOverview',
     'TierChange',
     'TrailEntry',
+    'TrendPointOut',
+    'TrendSeriesOut',
+    'TrendsOut',
     'UploadOut',
     'ValidatorRow',
     'ValidatorStats',
