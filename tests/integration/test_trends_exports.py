@@ -343,3 +343,22 @@ def test_the_stream_holds_one_chunk_at_a_time_and_closing_it_ends_the_transactio
     # the connection went back to the pool: a new unit of work runs
     with bootstrap.unit_of_work() as uow:
         assert uow.trends.last_done_day() is None
+
+
+def test_the_admin_client_reads_trends_and_writes_an_export_to_a_file(api: Api, admin: str, world: World) -> None:
+    from peerguard_client import AdminClient
+
+    from app import app
+    from tests.client_transport import ChaliceTransport
+
+    agent = world.agent()
+    world.submission(agent, created=at(DAY, 9))
+    with Client(app, stage_name="test") as chalice_client, AdminClient(
+        "http://app.test", api_key=admin, transport=ChaliceTransport(chalice_client)) as client:
+        assert client.aggregate_trends(DAY).figures > 0
+        report = client.trends(DAY, DAY, metric="submissions")
+        assert report.from_ == DAY and [s.series for s in report.series] == ["problem/peer"]
+        out = io.BytesIO()
+        written = client.export("decisions", DAY, DAY, out, format="csv")
+    lines = out.getvalue().decode().split("\r\n")
+    assert written == len(out.getvalue()) and lines[0].startswith("submission_id,") and len(lines) == 3

@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
-from typing import Any
+from datetime import date
+from typing import IO, Any, Literal
 from uuid import UUID
 
+import httpx
+
 from peerguard_client import models as m
-from peerguard_client._core import Page, build_call
+from peerguard_client._core import Page, adapter_for, build_call, decode
 from peerguard_client.client import SyncBase
 
 
@@ -105,3 +108,39 @@ class AdminClient(SyncBase):
 
     def delivery_stats(self, *, days: int = 30) -> m.DeliveryStats:
         return self._data(build_call("GET", "/v1/admin/deliveries/stats", params={"days": days}), m.DeliveryStats)
+
+    # --- trends and exports -------------------------------------------------------------------------
+
+    def trends(self, start: date, end: date, *, metric: str | None = None) -> m.TrendsOut:
+        """Daily figures of the days [start, end] (at most 366)."""
+        call = build_call("GET", "/v1/admin/trends",
+                          params={"from": start.isoformat(), "to": end.isoformat(), "metric": metric})
+        return self._data(call, m.TrendsOut)
+
+    def aggregate_trends(self, day: date) -> m.AggregateOut:
+        """Aggregate one finished day again now (its figures are replaced)."""
+        return self._data(build_call("POST", "/v1/admin/trends/aggregate", params={"day": day.isoformat()}),
+                          m.AggregateOut)
+
+    def export(self, kind: Literal["decisions", "trends", "compliance", "ledger"], start: date, end: date,
+               out: IO[bytes], *, format: Literal["csv", "json"] = "csv") -> int:
+        """Write the export to ``out`` as it arrives (streamed, or fetched from its link when the
+        server stored it); the number of bytes written. Errors are the typed API errors."""
+        params = {"from": start.isoformat(), "to": end.isoformat(), "format": format}
+        headers = self._config.headers(build_call("GET", "/v1/admin/exports/{kind}", path_params={"kind": kind}))
+        with self._http.stream("GET", f"/v1/admin/exports/{kind}", params=params, headers=headers) as response:
+            if response.status_code != 200 or "content-disposition" not in response.headers:
+                response.read()
+                link, _ = decode(response, adapter_for(m.ExportLinkOut))
+                with httpx.stream("GET", link.url, timeout=self._config.timeout) as stored:
+                    stored.raise_for_status()
+                    return _copy(stored, out)
+            return _copy(response, out)
+
+
+def _copy(response: httpx.Response, out: IO[bytes]) -> int:
+    written = 0
+    for chunk in response.iter_bytes():
+        out.write(chunk)
+        written += len(chunk)
+    return written
