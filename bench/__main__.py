@@ -23,6 +23,7 @@ BENCHMARKS: list[tuple[str, list[str]]] = [
     ("consensus", ["bench/bench_consensus.py"]),
     ("privacy", ["bench/bench_privacy.py"]),
     ("query_timing", ["bench/bench_query_timing.py"]),
+    ("exports", ["bench/bench_exports.py"]),
 ]
 
 
