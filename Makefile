@@ -23,7 +23,7 @@ lint: $(STAMP)
 	$(VENV)/bin/ruff check .
 
 typecheck: $(STAMP)
-	$(VENV)/bin/mypy app.py chalicelib local functions infra bench tests
+	$(VENV)/bin/mypy app.py chalicelib local functions infra bench tests clients/python/peerguard_client
 
 # The layer contracts of pyproject.toml ([tool.importlinter], docs/architecture.md).
 layers: $(STAMP)

@@ -25,6 +25,7 @@ BENCHMARKS: list[tuple[str, list[str]]] = [
     ("dsar", ["bench/bench_dsar.py"]),
     ("query_timing", ["bench/bench_query_timing.py"]),
     ("pii_masking", ["bench/bench_pii_masking.py"]),
+    ("exports", ["bench/bench_exports.py"]),
 ]
 
 

@@ -164,7 +164,7 @@ def main(argv: list[str] | None = None) -> int:
         if args.background:
             background(args.background)
 
-        stores = privacy_jobs.Stores(blobs=bootstrap.blob_store(), exports=bootstrap.export_store())
+        stores = privacy_jobs.Stores(blobs=bootstrap.blob_store(), exports=bootstrap.subject_export_store())
         uow = bootstrap.unit_of_work()
 
         def run(request_id: UUID) -> str:

@@ -21,7 +21,15 @@ from chalicelib.domain.blobs import Action
 from chalicelib.domain.hyperlocal import PairVerifier
 from chalicelib.domain.layer_b import Classifier
 from chalicelib.services import delivery
-from chalicelib.services.ports import BlobStore, Clock, JobLocks, Notifier, OperationalProbes
+from chalicelib.services.ports import (
+    BlobStore,
+    Clock,
+    DeliveryTargets,
+    ExportStore,
+    JobLocks,
+    Notifier,
+    OperationalProbes,
+)
 from chalicelib.services.unit_of_work import MessageSender, UnitOfWork
 
 if TYPE_CHECKING:
@@ -96,7 +104,7 @@ def _local_store(blob_dir: str, base_url: str, secret: bytes) -> BlobStore:
     return LocalBlobStore(root=Path(blob_dir), url_for=url_for, secret=secret)
 
 
-def export_store() -> BlobStore:
+def subject_export_store() -> BlobStore:
     """Where data-subject exports are kept: the evidence store (a presigned S3 GET in AWS); locally the
     same directory, with links that point at the export route."""
     settings = get_settings()
@@ -164,6 +172,13 @@ def notifiers() -> list[Notifier]:
     from chalicelib.adapters import notifiers as channels
 
     return list(channels.configured(get_settings()))
+
+
+def delivery_targets() -> DeliveryTargets:
+    """Partner webhooks (HTTPS, addresses checked) and S3 prefixes."""
+    from chalicelib.adapters.delivery_targets import DeliveryTargets as Targets
+
+    return Targets()
 
 
 def probes() -> OperationalProbes:
@@ -255,3 +270,17 @@ def database_unavailable(exc: BaseException) -> bool:
     from chalicelib.db import pool
 
     return pool.is_unavailable(exc)
+
+
+def export_store() -> ExportStore:
+    """Where large exports are written: S3 in AWS, a directory in local mode (see EXPORT_STORE)."""
+    from chalicelib.adapters.export_store import LocalExportStore, S3ExportStore
+
+    settings = get_settings()
+    kind = settings.export_store
+    if kind == "auto":
+        kind = "local" if settings.dispatch_mode == "local" else "s3"
+    if kind == "s3":
+        return S3ExportStore(settings.export_bucket, region=settings.aws_region)
+    return LocalExportStore(settings.export_dir)
+

@@ -119,6 +119,19 @@ class Settings(BaseModel):
     @property
     def in_lambda(self) -> bool:
         return bool(self.aws_lambda_function_name)
+    # Partner deliveries: per-attempt timeout, backoff base between the 3 attempts, worker lease.
+    delivery_timeout_s: float = Field(default=10.0, gt=0, le=60)
+    delivery_retry_base_s: float = Field(default=60.0, ge=0)
+    delivery_lease_s: int = Field(default=300, ge=30)
+
+    # Exports: answered inline up to this many bytes (Lambda caps a response at 6 MB), larger ones go
+    # to the export bucket behind a link; the local server streams every export instead.
+    export_inline_max_bytes: int = Field(default=5 * 1024 * 1024, ge=1024, le=5 * 1024 * 1024)
+    export_bucket: str = "peerguard-exports"
+    export_store: Literal["auto", "s3", "local"] = "auto"
+    export_dir: str = ".local/exports"
+    export_link_ttl_s: int = Field(default=900, ge=60, le=3600)
+    export_concurrency: int = Field(default=2, ge=1, le=8)  # exports at once per process
 
     @property
     def anthropic_configured(self) -> bool:

@@ -92,6 +92,8 @@ _DEFINITIONS: tuple[MetricDef, ...] = (
     # --- system health ------------------------------------------------------------------------------
     _m("WorkerRecordFailures", "Count", "SQS records a worker failed (retried, then dead-lettered)",
        "system-health"),
+    _m("PartnerDeliveryAttempts", "Count", "attempts of partner delivery runs, by outcome", "system-health",
+       dims=("Outcome",)),
     _m("OutboxOldestAgeSeconds", "Seconds", "age of the oldest unsent outbox message", "system-health"),
     _m("OutboxDeadMessages", "Count", "outbox messages parked after their last attempt", "system-health"),
     _m("DbPoolUsedPct", "Percent", "connections in use of the pool's maximum (this process)", "system-health"),

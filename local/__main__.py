@@ -107,8 +107,10 @@ def _format_keys(keys: dict[str, object]) -> str:
     return "\n".join(lines) + "\n"
 
 
-class _Stop(Exception):
-    """Ctrl-C or SIGTERM: leave the serving loop and stop everything cleanly."""
+class _Stop(KeyboardInterrupt):
+    """Ctrl-C or SIGTERM: leave the serving loop and stop everything cleanly. A KeyboardInterrupt,
+    which waitress re-raises wherever the signal lands (a plain exception raised while a channel reads
+    is logged and swallowed, and the server would keep serving)."""
 
 
 def cmd_serve(args: argparse.Namespace) -> int:

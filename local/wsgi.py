@@ -27,6 +27,7 @@ from waitress.server import BaseWSGIServer, MultiSocketServer, create_server
 from waitress.task import ErrorTask
 from waitress.utilities import Error
 
+from chalicelib.entrypoints.api import streams
 from chalicelib.observability import logger
 
 StartResponse = Callable[..., Any]
@@ -98,6 +99,16 @@ class ChaliceWSGI:
         except Exception:
             logger.exception("local server: unhandled error")
             status, headers, body = envelope_error(500, "INTERNAL_ERROR", "an internal error occurred")
+        if not isinstance(body, bytes):
+            # A streamed answer (exports): no Content-Length, so waitress sends it chunked; the server
+            # closes the iterable whatever happens, which ends the route's transaction.
+            start_response(status, headers)
+            print(f'"{environ["REQUEST_METHOD"]} {environ.get("PATH_INFO") or "/"}" {status.split()[0]} streamed',
+                  file=sys.stderr, flush=True)
+            if str(environ["REQUEST_METHOD"]).upper() == "HEAD":
+                body.close()
+                return []
+            return body
         headers.append(("Content-Length", str(len(body))))
         start_response(status, headers)
         # Access log: the path without its query string (signed upload/download links carry tokens there).
@@ -106,7 +117,7 @@ class ChaliceWSGI:
         # HEAD: the headers GET would send, with its Content-Length, and no body.
         return [] if str(environ["REQUEST_METHOD"]).upper() == "HEAD" else [body]
 
-    def _serve(self, environ: dict[str, Any]) -> tuple[str, list[tuple[str, str]], bytes]:
+    def _serve(self, environ: dict[str, Any]) -> tuple[str, list[tuple[str, str]], bytes | streams.Chunks]:
         method = str(environ["REQUEST_METHOD"]).upper()
         length = int(environ.get("CONTENT_LENGTH") or 0)  # waitress has checked it is digits
         if length > self.max_body_bytes:
@@ -122,7 +133,8 @@ class ChaliceWSGI:
         # HEAD is GET without a body: waitress sends the headers (with the GET length) and drops the body.
         gateway_method = "GET" if method == "HEAD" else method
         try:
-            response = self.gateway.handle_request(method=gateway_method, path=path, headers=headers, body=body)
+            with streams.streaming_front() as slot:
+                response = self.gateway.handle_request(method=gateway_method, path=path, headers=headers, body=body)
         except LocalGatewayException as exc:
             # The only one raised without an authorizer: no route matches the path.
             return envelope_error(404, "NOT_FOUND", "no such route") if exc.CODE == 403 else envelope_error(
@@ -136,6 +148,8 @@ class ChaliceWSGI:
             out.extend((name, str(v)) for v in values)
         if not any(name.lower() == "content-type" for name, _ in out):
             out.append(("Content-Type", "application/json"))
+        if slot.chunks is not None:
+            return status_line(status_code), out, slot.chunks
         raw = response.get("body")
         if raw is None:
             payload = b""

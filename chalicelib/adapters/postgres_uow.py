@@ -16,9 +16,11 @@ from chalicelib.adapters import (
     alerts_repo,
     compliance_repo,
     consents_repo,
+    deliveries_repo,
     economy_repo,
     evaluations_repo,
     evidence_repo,
+    exports_repo,
     flags_repo,
     health_repo,
     hyperlocal_repo,
@@ -36,6 +38,7 @@ from chalicelib.adapters import (
     socks_repo,
     spot_checks_repo,
     submissions_repo,
+    trends_repo,
     validators_repo,
 )
 from chalicelib.adapters.clock import SystemClock
@@ -88,9 +91,11 @@ class PostgresUnitOfWork:
     alerts: ports.AlertsRepository
     compliance: ports.ComplianceRepository
     consents: ports.ConsentsRepository
+    deliveries: ports.DeliveriesRepository
     economy: ports.EconomyRepository
     evaluations: ports.EvaluationsRepository
     evidence: ports.EvidenceRepository
+    exports: ports.ExportsRepository
     flags: ports.FlagsRepository
     health: ports.HealthRepository
     hyperlocal: ports.HyperlocalRepository
@@ -108,6 +113,7 @@ class PostgresUnitOfWork:
     socks: ports.SocksRepository
     spot_checks: ports.SpotChecksRepository
     submissions: ports.SubmissionsRepository
+    trends: ports.TrendsRepository
     validators: ports.ValidatorsRepository
 
     def __init__(
@@ -204,6 +210,7 @@ class PostgresUnitOfWork:
 
 _REPOSITORIES: dict[str, ModuleType] = {
     "admin_actions": admin_actions_repo,
+    "deliveries": deliveries_repo,
     "agents": agents_repo,
     "alerts": alerts_repo,
     "compliance": compliance_repo,
@@ -211,6 +218,7 @@ _REPOSITORIES: dict[str, ModuleType] = {
     "economy": economy_repo,
     "evaluations": evaluations_repo,
     "evidence": evidence_repo,
+    "exports": exports_repo,
     "flags": flags_repo,
     "health": health_repo,
     "hyperlocal": hyperlocal_repo,
@@ -227,5 +235,6 @@ _REPOSITORIES: dict[str, ModuleType] = {
     "socks": socks_repo,
     "spot_checks": spot_checks_repo,
     "submissions": submissions_repo,
+    "trends": trends_repo,
     "validators": validators_repo,
 }

@@ -60,7 +60,7 @@ RULES = (
 # delivers, escalates and lists them.
 EXTERNAL_RULES = (
     "economy_ratio_out_of_band", "economy_hardship_rate", "economy_ratio_low_3_days", "economy_starter_grant_spike",
-    "layer_b_budget_80", "layer_b_budget_exhausted", "privacy_retention_failing",
+    "layer_b_budget_80", "layer_b_budget_exhausted", "privacy_retention_failing", "delivery_failed",
 )
 
 

@@ -83,7 +83,7 @@ def privacy_retention() -> dict[str, Any]:
     from chalicelib.services import retention
 
     try:
-        return retention.run(bootstrap.unit_of_work(), bootstrap.blob_store(), bootstrap.export_store())
+        return retention.run(bootstrap.unit_of_work(), bootstrap.blob_store(), bootstrap.subject_export_store())
     except Exception as exc:
         retention.after_failure(bootstrap.unit_of_work(), f"{type(exc).__name__}: {exc}")
         raise
@@ -94,6 +94,20 @@ def rotate_personal_data_keys() -> dict[str, Any]:
     from chalicelib.services.personal_data import rotate_keys
 
     return rotate_keys(bootstrap.unit_of_work()).as_dict()
+
+
+def claim_due_deliveries() -> dict[str, int]:
+    """Queue a run for every partner delivery schedule that is due (FOR UPDATE SKIP LOCKED)."""
+    from chalicelib.services.partner_deliveries import claim_due
+
+    return claim_due(bootstrap.unit_of_work())
+
+
+def aggregate_trends() -> dict[str, Any]:
+    """Yesterday's trend figures, and any day a missed run left behind (each day replaced whole)."""
+    from chalicelib.services.trends import aggregate_due_days
+
+    return aggregate_due_days(bootstrap.unit_of_work())
 
 
 JOBS: list[Job] = [
@@ -108,6 +122,8 @@ JOBS: list[Job] = [
     Job("economy_snapshot", "rate(1 hour)", 3_600, snapshot_economy),
     Job("privacy_retention", "cron(30 3 * * ? *)", 86_400, privacy_retention),
     Job("key_rotation", "rate(1 day)", 86_400, rotate_personal_data_keys),
+    Job("partner_deliveries", "rate(1 minute)", 60, claim_due_deliveries),
+    Job("trends_daily", "cron(15 0 * * ? *)", 86_400, aggregate_trends),
 ]
 
 

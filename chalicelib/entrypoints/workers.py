@@ -24,6 +24,7 @@ GUARDRAIL_QUEUE = "peerguard-guardrail"
 CONSENSUS_QUEUE = "peerguard-consensus"
 SPOT_CHECK_QUEUE = "peerguard-spot-check"
 PRIVACY_REQUEST_QUEUE = "peerguard-privacy-request"
+DELIVERY_QUEUE = "peerguard-delivery"
 
 
 class OutboxEnvelope(BaseModel):
@@ -48,6 +49,8 @@ class SpotCheckMessage(OutboxEnvelope):
 class PrivacyRequestMessage(OutboxEnvelope):
     request_id: UUID
     event: str | None = None
+class DeliveryMessage(OutboxEnvelope):
+    run_id: UUID
 
 
 def message_key(record: SQSRecord, parsed: OutboxEnvelope) -> str:
@@ -119,7 +122,7 @@ def handle_privacy_request(record: SQSRecord) -> None:
         privacy_jobs.handle_event(message.model_dump(mode="json"))
         return
     # The request row is the deduplication key: a finished request ignores every later delivery.
-    stores = privacy_jobs.Stores(blobs=bootstrap.blob_store(), exports=bootstrap.export_store())
+    stores = privacy_jobs.Stores(blobs=bootstrap.blob_store(), exports=bootstrap.subject_export_store())
     outcome = privacy_jobs.run_request(bootstrap.unit_of_work(), stores, bootstrap.job_locks(), message.request_id)
     logger.info("privacy request stage", extra={"request_id": str(message.request_id), "outcome": outcome})
 
@@ -129,10 +132,25 @@ def privacy_request_worker(event: SQSEvent) -> dict[str, Any]:
     return run_batch(event, handle_privacy_request)
 
 
+def handle_delivery(record: SQSRecord) -> None:
+    from chalicelib.services.partner_deliveries import run_delivery
+
+    message = DeliveryMessage.model_validate(json.loads(record.body))
+    # Idempotent: the run's state guards a duplicate message.
+    outcome = run_delivery(bootstrap.unit_of_work(), bootstrap.delivery_targets(), message.run_id)
+    logger.info("partner delivery", extra={"run_id": str(message.run_id), "outcome": outcome})
+
+
+@bp.on_sqs_message(queue=DELIVERY_QUEUE, batch_size=1, name="delivery_worker")
+def delivery_worker(event: SQSEvent) -> dict[str, Any]:
+    return run_batch(event, handle_delivery)
+
+
 # Topic of the outbox -> the Lambda handler that consumes its queue (the local dispatcher uses this too).
 HANDLERS: dict[str, Callable[[dict[str, Any], Any], Any]] = {
     "guardrail": guardrail_worker,  # type: ignore[dict-item]
     "consensus": consensus_worker,  # type: ignore[dict-item]
     "spot_check": spot_check_worker,  # type: ignore[dict-item]
     "privacy_request": privacy_request_worker,  # type: ignore[dict-item]
+    "delivery": delivery_worker,  # type: ignore[dict-item]
 }

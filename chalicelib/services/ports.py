@@ -5,12 +5,14 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from contextlib import AbstractContextManager
 from datetime import datetime
 from typing import Any, Protocol, runtime_checkable
 
 from chalicelib.domain.alert_rules import AlertMessage
 from chalicelib.domain.blobs import Action, DownloadLink, UploadTicket
+from chalicelib.domain.deliveries import Sent, Target
 
 
 class Clock(Protocol):
@@ -95,3 +97,29 @@ class JobLocks(Protocol):
 
     def hold(self, name: str) -> AbstractContextManager[bool]:
         """Try to take the lock: yields True while held, False when another run holds it."""
+
+
+class DeliveryTargets(Protocol):
+    """Partner delivery targets: HTTPS webhooks (address checks against SSRF) and S3 prefixes.
+    (`adapters/delivery_targets.py`)."""
+
+    def vet(self, target: Target, *, strict: bool) -> None:
+        """Raise ValidationFailed when the target's host resolves to an address a delivery may not reach."""
+
+    def post_webhook(self, target: Target, body: bytes, headers: dict[str, str], *, timeout_s: float,
+                     strict: bool) -> Sent:
+        """POST the payload; DeliveryFailed on any failure or non-2xx answer."""
+
+    def put_s3(self, target: Target, key: str, body: bytes, *, content_type: str, metadata: dict[str, str]) -> Sent:
+        """Write the payload as one object under the target's prefix; DeliveryFailed on failure."""
+
+
+class ExportStore(Protocol):
+    """Where exports too large to answer inline are written: S3 (multipart, constant memory), or a
+    directory locally; the operator downloads them through a link that expires
+    (`adapters/export_store.py`)."""
+
+    def write(self, key: str, chunks: Iterable[bytes], *, content_type: str) -> int:
+        """Store the chunks as one object; the number of bytes written."""
+
+    def link(self, key: str, *, filename: str, expires_s: int) -> DownloadLink: ...

@@ -30,9 +30,11 @@ from chalicelib.services.repositories import (
     AlertsRepository,
     ComplianceRepository,
     ConsentsRepository,
+    DeliveriesRepository,
     EconomyRepository,
     EvaluationsRepository,
     EvidenceRepository,
+    ExportsRepository,
     FlagsRepository,
     HealthRepository,
     HyperlocalRepository,
@@ -50,6 +52,7 @@ from chalicelib.services.repositories import (
     SocksRepository,
     SpotChecksRepository,
     SubmissionsRepository,
+    TrendsRepository,
     ValidatorsRepository,
 )
 
@@ -62,9 +65,11 @@ class UnitOfWork(Protocol):
     alerts: AlertsRepository
     compliance: ComplianceRepository
     consents: ConsentsRepository
+    deliveries: DeliveriesRepository
     economy: EconomyRepository
     evaluations: EvaluationsRepository
     evidence: EvidenceRepository
+    exports: ExportsRepository
     flags: FlagsRepository
     health: HealthRepository
     hyperlocal: HyperlocalRepository
@@ -82,6 +87,7 @@ class UnitOfWork(Protocol):
     socks: SocksRepository
     spot_checks: SpotChecksRepository
     submissions: SubmissionsRepository
+    trends: TrendsRepository
     validators: ValidatorsRepository
 
     @property

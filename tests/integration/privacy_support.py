@@ -161,7 +161,7 @@ def run_request(request_id: UUID, *, crash_after: str | None = None) -> str:
     from chalicelib import bootstrap
     from chalicelib.services import privacy_jobs
 
-    stores = privacy_jobs.Stores(blobs=bootstrap.blob_store(), exports=bootstrap.export_store())
+    stores = privacy_jobs.Stores(blobs=bootstrap.blob_store(), exports=bootstrap.subject_export_store())
     return privacy_jobs.run_request(bootstrap.unit_of_work(), stores, bootstrap.job_locks(), request_id,
                                     crash_after=crash_after)
 
@@ -171,7 +171,7 @@ def run_retention() -> dict[str, Any]:
     from chalicelib import bootstrap
     from chalicelib.services import retention
 
-    return retention.run(bootstrap.unit_of_work(), bootstrap.blob_store(), bootstrap.export_store())
+    return retention.run(bootstrap.unit_of_work(), bootstrap.blob_store(), bootstrap.subject_export_store())
 
 
 def register(world: PrivacyWorld, name: str, kind: str = "agent", key: str | None = None, *,

@@ -2,12 +2,14 @@
 
 from chalicelib.entrypoints.api import (
     admin_agents,
+    admin_deliveries,
     admin_economy,
     admin_flags,
     admin_guardrails,
     admin_ops,
     admin_peer,
     admin_reviews,
+    admin_trends,
     agents,
     attestations,
     compliance,
@@ -42,4 +44,6 @@ BLUEPRINTS = [
     personal_data.bp,
     admin_agents.bp,
     privacy.bp,
+    admin_deliveries.bp,
+    admin_trends.bp,
 ]

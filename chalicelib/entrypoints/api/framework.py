@@ -29,6 +29,7 @@ from chalicelib.domain.errors import (
     ValidationFailed,
 )
 from chalicelib.domain.principal import Principal
+from chalicelib.entrypoints.api import versioning
 from chalicelib.observability import bind, emit, flush, logger
 from chalicelib.services import agents as agent_service
 
@@ -265,10 +266,14 @@ def _handle(spec: RouteSpec, fn: Callable[[RequestContext], Any], request: Reque
     with bind(request_id=request_id, correlation_id=correlation_id), \
             bootstrap.request_acquire_timeout(get_settings().db_api_acquire_timeout_s):
         try:
-            return _answer(spec, fn, request, path_args=path_args, request_id=request_id,
-                           correlation_id=correlation_id, headers=headers)
+            response = _answer(spec, fn, request, path_args=path_args, request_id=request_id,
+                               correlation_id=correlation_id, headers=headers)
         finally:
             flush()
+    deprecation = versioning.route_deprecation(spec.method, spec.path)
+    if deprecation is not None:
+        response.headers.update(deprecation.headers())
+    return response
 
 
 def _answer(spec: RouteSpec, fn: Callable[[RequestContext], Any], request: Request, *, path_args: dict[str, str],
@@ -344,12 +349,18 @@ def api_route(
 
 
 def wrap_foreign_errors(event: Request, get_response: Callable[[Request], Response]) -> Response:
-    """HTTP middleware: answers Chalice produces itself (415, 405, 500) get our envelope too."""
+    """HTTP middleware: answers Chalice produces itself (415, 405, 500) get our envelope too, and
+    every answer carries the contract's `API-Version`."""
     request_id = request_id_of(event)
     try:
-        response = get_response(event)
+        response = _foreign_to_envelope(get_response(event), request_id)
     except Exception as exc:
-        return map_exception(exc, request_id)
+        response = map_exception(exc, request_id)
+    response.headers["API-Version"] = versioning.API_VERSION
+    return response
+
+
+def _foreign_to_envelope(response: Response, request_id: str) -> Response:
     body = response.body
     if isinstance(body, dict) and "ok" not in body and response.status_code >= 400:
         code = {400: "VALIDATION_ERROR", 403: "FORBIDDEN", 404: "NOT_FOUND", 405: "METHOD_NOT_ALLOWED",

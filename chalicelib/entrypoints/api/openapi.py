@@ -8,6 +8,7 @@ from typing import Any
 from pydantic import BaseModel
 from pydantic.json_schema import models_json_schema
 
+from chalicelib.entrypoints.api import versioning
 from chalicelib.entrypoints.api.framework import ROUTES, RouteSpec
 
 ERROR_TEXT = {
@@ -78,8 +79,26 @@ def _parameters(model: type[BaseModel] | None, where: str, schemas: dict[str, An
     ]
 
 
-def build_openapi(version: str = "1.0.0") -> dict[str, Any]:
-    """The OpenAPI document for every route registered through `api_route`."""
+def _mark_deprecations(operation: dict[str, Any], spec: RouteSpec) -> None:
+    deprecation = versioning.route_deprecation(spec.method, spec.path)
+    if deprecation is None:
+        return
+    operation["deprecated"] = True
+    operation["x-sunset"] = deprecation.sunset_at.isoformat()
+    if deprecation.successor:
+        operation["x-successor-version"] = deprecation.successor
+
+
+def _mark_deprecated_fields(schemas: dict[str, Any]) -> None:
+    for model, name in versioning.deprecated_fields():
+        prop = schemas.get(model, {}).get("properties", {}).get(name)
+        if prop is not None:
+            prop["deprecated"] = True
+
+
+def build_openapi(version: str | None = None) -> dict[str, Any]:
+    """The OpenAPI document for every route registered through `api_route`, deprecations marked."""
+    version = version or versioning.API_VERSION
     models: list[tuple[type[BaseModel], Any]] = []
     for spec in ROUTES:
         if spec.body is not None:
@@ -121,7 +140,9 @@ def build_openapi(version: str = "1.0.0") -> dict[str, Any]:
                 "description": ERROR_TEXT.get(code, "error"),
                 "content": {"application/json": {"schema": {"$ref": REF.format(model="ErrorEnvelope")}}},
             }
+        _mark_deprecations(operation, spec)
         paths.setdefault(spec.path, {})[spec.method.lower()] = operation
+    _mark_deprecated_fields(schemas)
     return {
         "openapi": "3.1.0",
         "info": {"title": "peerguard API", "version": version,

@@ -155,7 +155,7 @@ def get_request(ctx: RequestContext) -> PrivacyRequestOut:
            "(the subject only)", auth="any", tag=TAG, path_params=IdPath, response=DownloadOut,
            errors=(403, 404, 409, 410))
 def download_link(ctx: RequestContext) -> Reply:
-    link = service.download_link(bootstrap.unit_of_work(), bootstrap.export_store(), ctx.caller, ctx.path.id)
+    link = service.download_link(bootstrap.unit_of_work(), bootstrap.subject_export_store(), ctx.caller, ctx.path.id)
     # The link opens the archive until it expires: no cache (a browser's, a proxy's) keeps it.
     return Reply(DownloadOut(url=link.url, expires_at=link.expires_at, content_type="application/zip"),
                  headers={"Cache-Control": "private, no-store"})
@@ -165,7 +165,9 @@ def download_link(ctx: RequestContext) -> Reply:
            auth="public", tag=TAG, path_params=IdPath, query=TokenQuery, errors=(403, 404, 410),
            public_rate_limit=30)
 def serve_export(ctx: RequestContext) -> Response:
-    data = service.serve_export(bootstrap.unit_of_work(), bootstrap.export_store(), ctx.path.id, ctx.query.token)
+    data = service.serve_export(
+        bootstrap.unit_of_work(), bootstrap.subject_export_store(), ctx.path.id, ctx.query.token
+    )
     return Response(body=data, status_code=200, headers={
         "Content-Type": "application/zip", "Content-Disposition": f'attachment; filename="export-{ctx.path.id}.zip"',
         "Cache-Control": "private, no-store", "X-Content-Type-Options": "nosniff",

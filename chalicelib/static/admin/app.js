@@ -91,7 +91,7 @@
     if (charts[id]) { charts[id].destroy(); delete charts[id]; }
     clear(box);
     if (!x.length) { box.appendChild(el("div", "no data in this window yet", "empty")); return; }
-    const palette = ["#2f5bd3", "#c62828", "#1a7f37", "#b26b00"];
+    const palette = ["#2f5bd3", "#c62828", "#1a7f37", "#b26b00", "#6b3fa0", "#00838f"];
     const width = Math.max(280, box.clientWidth || 400);
     const config = {
       width, height: 220,
@@ -235,6 +235,103 @@
     }
   }
 
+  // --- trends (GET v1/admin/trends) and exports ------------------------------------------------
+  function isoDay(d) { return d.toISOString().slice(0, 10); }
+
+  function trendRange() {
+    const days = Number($("trend-days").value);
+    const to = new Date(Date.now() - 86400000);  // yesterday: the last whole day aggregated
+    const from = new Date(to.getTime() - (days - 1) * 86400000);
+    return { from: isoDay(from), to: isoDay(to), days };
+  }
+
+  // Series of one metric summed by the part of the series name before or after the "/".
+  function grouped(report, metric, pick, x) {
+    const index = new Map(x.map((v, i) => [v, i]));
+    const out = {};
+    for (const s of report.series) {
+      if (s.metric !== metric) continue;
+      const name = pick(s.series);
+      if (name === null) continue;
+      if (!out[name]) out[name] = x.map(() => 0);
+      for (const p of s.points) out[name][index.get(t(p.day + "T00:00:00Z"))] += p.value;
+    }
+    return out;
+  }
+
+  function picked(report, metric, names, x, scale) {
+    const index = new Map(x.map((v, i) => [v, i]));
+    return names.map((name) => {
+      const ys = x.map(() => null);
+      const s = report.series.find((r) => r.metric === metric && r.series === name);
+      if (s) for (const p of s.points) ys[index.get(t(p.day + "T00:00:00Z"))] = p.value * (scale || 1);
+      return ys;
+    });
+  }
+
+  function plotGroups(id, groups) {
+    const names = Object.keys(groups).sort();
+    chart(id, names, trendX, names.map((n) => groups[n]));
+  }
+
+  let trendX = [];
+
+  async function loadTrends() {
+    const r = trendRange();
+    try {
+      const report = await api("GET", "v1/admin/trends?from=" + r.from + "&to=" + r.to);
+      trendX = [];
+      for (let i = 0; i < r.days; i++) trendX.push(t(r.from + "T00:00:00Z") + i * 86400);
+      $("trend-status").textContent = report.days_done.length + " of " + r.days + " days aggregated";
+      plotGroups("trend-submissions", grouped(report, "submissions", (s) => s.split("/")[1], trendX));
+      plotGroups("trend-decisions", grouped(report, "decisions", (s) => s.split("/")[0], trendX));
+      chart("trend-blocks", ["blocks"], trendX, picked(report, "layer_a_blocks", ["total"], trendX));
+      chart("trend-compliance", ["p10", "p50", "p90"], trendX,
+        picked(report, "compliance", ["p10", "p50", "p90"], trendX), { y: { range: [0, 100] } });
+      chart("trend-agreement", ["spot-check agreement", "agents below 60"], trendX,
+        picked(report, "spot_checks", ["agreement"], trendX, 100)
+          .concat(picked(report, "compliance", ["share_below_60"], trendX, 100)), { y: { range: [0, 100] } });
+      chart("trend-economy", ["ratio", "hardship rate"], trendX, picked(report, "economy", ["ratio", "hardship_rate"], trendX));
+      chart("trend-pool", ["apprentice", "journeyman", "expert"], trendX,
+        picked(report, "validator_pool", ["apprentice", "journeyman", "expert"], trendX));
+      document.body.dataset.trends = "true";
+    } catch (err) {
+      $("trend-status").textContent = "Could not load the trends: " + err.message;
+    }
+  }
+
+  async function download(event) {
+    event.preventDefault();
+    const r = trendRange();
+    const kind = $("export-kind").value;
+    const format = $("export-format").value;
+    $("export-status").textContent = "exporting…";
+    try {
+      const response = await fetch("v1/admin/exports/" + kind + "?from=" + r.from + "&to=" + r.to + "&format=" + format,
+        { headers: { Authorization: "Bearer " + key() } });
+      const type = response.headers.get("Content-Type") || "";
+      let href;
+      if (type.startsWith("application/json") && !response.headers.get("Content-Disposition")) {
+        const payload = await response.json();
+        if (!payload.ok) throw new Error(payload.error ? payload.error.message : "HTTP " + response.status);
+        href = payload.data.url;  // a large export: a link to the stored file
+      } else if (response.ok) {
+        href = URL.createObjectURL(await response.blob());
+      } else {
+        throw new Error("HTTP " + response.status);
+      }
+      const a = el("a");
+      a.href = href;
+      a.download = "peerguard-" + kind + "-" + r.from + "-" + r.to + "." + format;
+      document.body.appendChild(a);
+      a.click();
+      a.remove();
+      $("export-status").textContent = "downloaded " + kind + " (" + r.from + " to " + r.to + ")";
+    } catch (err) {
+      $("export-status").textContent = "Could not export: " + err.message;
+    }
+  }
+
   async function acknowledge(id, button) {
     button.disabled = true;
     try {
@@ -260,6 +357,7 @@
     $("key-form").hidden = true;
     $("session").hidden = false;
     load();
+    loadTrends();
     if (timer) clearInterval(timer);
     timer = setInterval(load, REFRESH_MS);
   }
@@ -285,6 +383,8 @@
   $("refresh").addEventListener("click", load);
   $("evaluate").addEventListener("click", evaluate);
   $("hours").addEventListener("change", load);
+  $("trend-days").addEventListener("change", loadTrends);
+  $("export-form").addEventListener("submit", download);
   $("forget").addEventListener("click", () => { forget(); setStatus("Key forgotten."); });
 
   if (key()) start();
