@@ -18,7 +18,7 @@ from __future__ import annotations
 
 import importlib
 import threading
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -50,6 +50,11 @@ PLATE_SIDE = 1600
 # A box kept on stroke rhythm alone (no readable row of characters) covers at most this share of
 # the frame: large rhythmic areas are textures (lace, brick, coins), not plates.
 RHYTHM_MAX_SHARE = 0.005
+# The plate search looks at the copy and at half its size: plates up to about a third of the
+# frame's width. Coarser levels found no rendered plate more and turned text-like texture (coins,
+# façades) into boxes of several percent of the frame.
+PLATE_LEVELS = 2
+PLATE_TEXT_SPAN = 0.3
 MIN_FACE = 20
 FACE_SCALE_STEP = 1.1
 FACE_NEIGHBOURS = 3
@@ -164,22 +169,48 @@ def find_plates(gray: Gray) -> list[Box]:
     candidates on a pyramid starting at `gray` itself; single text lines only."""
     cascade = _cascade(PLATE_CASCADE)
     raw = _boxes(cascade.detectMultiScale(gray, PLATE_CASCADE_STEP, PLATE_NEIGHBOURS, minSize=(36, 12)))
-    found = [_pad(box, 0.08, 0.15) for box in raw]
     frame = gray.shape[0] * gray.shape[1]
-    for level, scale in _pyramid(gray):
-        max_rhythm_area = RHYTHM_MAX_SHARE * frame * scale * scale
-        candidates = [
-            box for box in _character_rows(level) if _contains_text(level, box)
-        ] + _gradient_plates(level, max_rhythm_area)
-        found += _to_original([box for box in candidates if not _text_beside(level, box)], scale)
+    max_rhythm_area = RHYTHM_MAX_SHARE * frame
+    # The cascade fires on regular textures (lace, grilles): its boxes need characters too.
+    candidates = [
+        box for box in (_pad(b, 0.08, 0.15) for b in raw)
+        if _plate_text(gray, box) or (box[2] * box[3] <= max_rhythm_area and _has_stroke_rhythm(gray, box))
+    ]
+    found = [box for box in candidates if not _text_beside(gray, box)]
+    for level, scale in _pyramid(gray, PLATE_LEVELS):
+        rows = _character_rows(level)
+        candidates = [box for box in rows if _plate_text(level, box)]
+        candidates += _gradient_plates(level, max_rhythm_area * scale * scale, verify=_plate_text)
+        found += _to_original(
+            [box for box in candidates if not _stacked(box, rows) and not _text_beside(level, box)], scale)
     return found
 
 
+def _stacked(box: Box, rows: list[Box]) -> bool:
+    """A row of similar height right above or below the box (rows of windows, lines of a page)."""
+    x, y, w, h = box
+    for ox, oy, ow, oh in rows:
+        if not 0.6 <= oh / h <= 1.6:
+            continue
+        overlap = min(x + w, ox + ow) - max(x, ox)
+        distance = abs((oy + oh / 2) - (y + h / 2))
+        if overlap >= 0.5 * min(w, ow) and 0.5 * h <= distance <= 2.0 * h:
+            return True
+    return False
+
+
 def _text_beside(gray: Gray, box: Box) -> bool:
-    """Another row of text right above or below: a page, a sign or a façade, not a plate."""
+    """Another row of text as tall, or the same stroke rhythm, right above or below: a page, a sign,
+    a row of windows, a lace curtain, not a plate (a US plate's small state name does not count)."""
     x, y, w, h = box
     height = gray.shape[0]
-    return any(top >= 0 and top + h <= height and _contains_text(gray, (x, top, w, h)) for top in (y - h, y + h))
+    for top in (y - h, y - h // 2, y + h // 2, y + h):
+        if top < 0 or top + h > height:
+            continue
+        band = (x, top, w, h)
+        if _contains_text(gray, band, min_height=0.4) or _has_stroke_rhythm(gray, band):
+            return True
+    return False
 
 
 def haar_plates(gray: Gray, cascade_side: int = DETECT_SIDE) -> list[Box]:
@@ -196,10 +227,10 @@ def haar_plates(gray: Gray, cascade_side: int = DETECT_SIDE) -> list[Box]:
     return found
 
 
-def _pyramid(gray: Gray) -> list[tuple[Gray, float]]:
+def _pyramid(gray: Gray, max_levels: int = 99) -> list[tuple[Gray, float]]:
     levels: list[tuple[Gray, float]] = [(gray, 1.0)]
     current, scale = gray, 1.0
-    while max(current.shape[:2]) // 2 >= MIN_LEVEL_SIDE:
+    while max(current.shape[:2]) // 2 >= MIN_LEVEL_SIDE and len(levels) < max_levels:
         current = _u8(cv2.pyrDown(current))
         scale /= 2
         levels.append((current, scale))
@@ -330,7 +361,8 @@ def _character_rows(gray: Gray, block: int = 25, offset: int = 7, min_h: int = 7
     return found
 
 
-def _gradient_plates(gray: Gray, max_rhythm_area: float | None = None) -> list[Box]:
+def _gradient_plates(gray: Gray, max_rhythm_area: float | None = None,
+                     verify: Callable[[Gray, Box], bool] | None = None) -> list[Box]:
     """Blackhat + horizontal gradient regions of plate shape that contain a row of characters or,
     when no larger than max_rhythm_area (None: any size), a rhythm of strokes."""
     found: list[Box] = []
@@ -360,7 +392,8 @@ def _gradient_plates(gray: Gray, max_rhythm_area: float | None = None) -> list[B
             x, y, w, h = (int(v) for v in cv2.boundingRect(contour))
             box = _pad((x, y, w, h), 0.12, 0.3)
             small_enough = max_rhythm_area is None or box[2] * box[3] <= max_rhythm_area
-            if _contains_text(gray, box) or (small_enough and _has_stroke_rhythm(gray, box)):
+            has_text = (verify or _contains_text)(gray, box)
+            if has_text or (small_enough and _has_stroke_rhythm(gray, box)):
                 found.append(box)
     return found
 
@@ -399,7 +432,16 @@ def _has_stroke_rhythm(gray: Gray, box: Box) -> bool:
     return 8 <= middle <= min(40, crop.shape[1] / 2.5) and margins <= 0.5 * middle
 
 
-def _contains_text(gray: Gray, box: Box) -> bool:
+def _plate_text(gray: Gray, box: Box) -> bool:
+    """What a plate holds: one row of four or more characters spanning at least PLATE_TEXT_SPAN of
+    the box's width (a plate box is padded to the plate around its characters)."""
+    return _contains_text(gray, box, min_count=4, min_span=PLATE_TEXT_SPAN)
+
+
+def _contains_text(gray: Gray, box: Box, min_height: float = 0.3, min_count: int = 3,
+                   min_span: float = 0.0) -> bool:
+    """A row of min_count or more characters at least min_height of the box tall, spanning at
+    least min_span of its width."""
     x, y, w, h = box
     height, width = gray.shape[:2]
     x0, y0, x1, y1 = max(0, x), max(0, y), min(width, x + w), min(height, y + h)
@@ -408,9 +450,12 @@ def _contains_text(gray: Gray, box: Box) -> bool:
         return False
     for mode in (cv2.THRESH_BINARY_INV, cv2.THRESH_BINARY):
         _, binary = cv2.threshold(crop, 0, 255, mode | cv2.THRESH_OTSU)
-        glyphs, labels = _glyphs(_u8(binary), max(4, round(crop.shape[0] * 0.3)), round(crop.shape[0] * 0.95))
-        if any(_is_text_row(crop, labels, row) for row in _rows(glyphs, 3)):
-            return True
+        glyphs, labels = _glyphs(_u8(binary), max(4, round(crop.shape[0] * min_height)),
+                                 round(crop.shape[0] * 0.95))
+        for row in _rows(glyphs, min_count):
+            span = max(g.x + g.w for g in row) - min(g.x for g in row)
+            if span >= min_span * crop.shape[1] and _is_text_row(crop, labels, row):
+                return True
     return False
 
 
