@@ -48,6 +48,7 @@ PROJECT_COPY = BUILD_DIR / "chalice-project"
 DEPENDENCY_CACHE = BUILD_DIR / "chalice-deps"
 PRIVACY_HANDLER = ROOT / "functions" / "privacy" / "handler.py"
 PRIVACY_ZIP = BUILD_DIR / "privacy" / "function.zip"
+PRIVACY_EXCLUDED_TOP_LEVEL = frozenset({"boto3", "botocore", "s3transfer", "hyperscan", "hyperscan.libs"})
 STAGES = ("dev", "prod")
 
 # Any region works: nothing is called, and the template uses ${AWS::Region}.
@@ -297,7 +298,13 @@ def build_privacy_zip(deployment_zip: Path, out: Path = PRIVACY_ZIP) -> Path | N
     if not PRIVACY_HANDLER.exists():
         return None
     out.parent.mkdir(parents=True, exist_ok=True)
-    shutil.copyfile(deployment_zip, out)
+    # boto3/botocore come with the Lambda Python runtime and hyperscan serves Layer A only: left
+    # out, the function and the imaging layer (with its face model) fit Lambda's 250 MB unzipped.
+    with zipfile.ZipFile(deployment_zip) as source, \
+            zipfile.ZipFile(out, "w", compression=zipfile.ZIP_DEFLATED) as archive:
+        for info in source.infolist():
+            if info.filename.split("/", 1)[0].split("-", 1)[0] not in PRIVACY_EXCLUDED_TOP_LEVEL:
+                archive.writestr(info, source.read(info))
     with zipfile.ZipFile(out, "a", compression=zipfile.ZIP_DEFLATED) as archive:
         for source in sorted((ROOT / "functions").rglob("*.py")):
             if "__pycache__" not in source.parts:
