@@ -5,7 +5,7 @@ PY := $(VENV)/bin/python
 PORT ?= 8000
 STAMP := $(VENV)/.installed
 
-.PHONY: run test lint typecheck unit bench package layer face-model admin-key clean
+.PHONY: run test lint typecheck layers unit bench package layer face-model admin-key clean
 
 $(STAMP): requirements.txt requirements-dev.txt functions/privacy/requirements.txt
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -29,6 +29,10 @@ lint: $(STAMP)
 typecheck: $(STAMP)
 	$(VENV)/bin/mypy app.py chalicelib local functions infra bench tests
 
+# The layer contracts of pyproject.toml ([tool.importlinter], docs/architecture.md).
+layers: $(STAMP)
+	$(VENV)/bin/lint-imports --no-cache
+
 # The dashboard's browser test drives Debian's headless Chromium; installed once (as root with apt),
 # otherwise that one test is skipped.
 BROWSER := /usr/bin/chromium /usr/bin/chromedriver
@@ -38,7 +42,7 @@ $(BROWSER):
 	    { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium chromium-driver >/dev/null; }; } || \
 	  echo "chromium not installed: the dashboard browser test will be skipped"
 
-test: $(STAMP) $(FACE_MODEL) $(BROWSER) lint typecheck
+test: $(STAMP) $(FACE_MODEL) $(BROWSER) lint typecheck layers
 	$(PY) -m pytest -q -p no:cacheprovider
 
 bench: $(STAMP) $(FACE_MODEL)

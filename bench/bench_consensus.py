@@ -46,6 +46,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 import psycopg
 
+from chalicelib import bootstrap
 from local import database
 
 PGBENCH = Path(sys.prefix) / "lib" / f"python{sys.version_info.major}.{sys.version_info.minor}" / (
@@ -89,11 +90,12 @@ class PeerPath:
         from local.handlers import local_handlers
 
         self.validators = [self.principal(f"validator-{i}") for i in range(n_validators)]
-        peer_validation.backfill()
+        peer_validation.backfill(bootstrap.unit_of_work())
         self.authors = [self.principal(f"author-{i}") for i in range(10)]  # after the backfill: no validators
         self.answer_threads = answer_threads
         # Layer A builds its matchers on first use: warm it up before anything is measured.
-        submit_content(self.authors[0], SubmissionDraft(kind="problem", title="warm-up", body="warm-up text"))
+        submit_content(bootstrap.unit_of_work(), self.authors[0], SubmissionDraft(kind="problem", title="warm-up",
+                                                                                  body="warm-up text"))
         with transaction() as conn:
             flags_repo.set_flag(conn, "PEER_VALIDATION_ENABLED", True, actor="bench", reason="bench")
             flags_repo.set_flag(conn, "PEER_VALIDATION_TRAFFIC_PCT", 100, actor="bench", reason="bench",
@@ -122,8 +124,8 @@ class PeerPath:
     def principal(name: str) -> Any:
         from chalicelib.services import agents
 
-        reg = agents.register_agent(kind="agent", name=name, description="", caller=None)
-        return agents.authenticate(f"Bearer {reg.api_key}")
+        reg = agents.register_agent(bootstrap.unit_of_work(), kind="agent", name=name, description="", caller=None)
+        return agents.authenticate(bootstrap.unit_of_work(), f"Bearer {reg.api_key}")
 
     def close(self) -> None:
         from chalicelib import bootstrap
@@ -137,14 +139,15 @@ class PeerPath:
         from chalicelib.services import peer_validation
 
         done = 0
-        for e in peer_validation.pending_evaluations(validator, limit=100, after=None):
+        for e in peer_validation.pending_evaluations(bootstrap.unit_of_work(), validator, limit=100, after=None):
             key = str(e["submission_id"])
             with self.lock:
                 if self.answered.get(key, 0) >= 3:
                     continue
                 self.answered[key] = self.answered.get(key, 0) + 1
             try:
-                peer_validation.answer_evaluation(validator, e["id"], peer_validation.EvaluationAnswer(
+                peer_validation.answer_evaluation(bootstrap.unit_of_work(), validator, e["id"],
+                                                  peer_validation.EvaluationAnswer(
                     decision="approve", confidence=0.9, reasoning="benchmark answer"))
             except Exception as exc:  # counted, never fatal: the report shows them
                 with self.lock:
@@ -175,7 +178,7 @@ class PeerPath:
             for n in range(n_submissions):
                 if rate_per_s:
                     time.sleep(max(0.0, started + n / rate_per_s - time.monotonic()))
-                submit_content(self.authors[n % len(self.authors)], SubmissionDraft(
+                submit_content(bootstrap.unit_of_work(), self.authors[n % len(self.authors)], SubmissionDraft(
                     kind="solution", title=f"{prefix} Water pump repair {n}", body=BODY.format(n=n),
                     domain="clean_water_sanitation"))
             submitted = time.monotonic()

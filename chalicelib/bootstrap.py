@@ -1,12 +1,46 @@
-"""Composition: which real adapters this process uses, built lazily on first use."""
+"""The composition root: the only place that picks adapters, built lazily on first use.
+
+The API (`app.py`), every worker and schedule (`entrypoints/`), the privacy function
+(`functions/privacy/`) and the local runner (`local/`) ask here for a unit of work and for the
+outside systems a use case needs; nothing connects or loads a heavy client at import.
+"""
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from functools import lru_cache
 
-from chalicelib.adapters.outbox import MessageSender
+from chalicelib.adapters.postgres_uow import PostgresUnitOfWork
 from chalicelib.config import anthropic_api_key, get_settings
 from chalicelib.domain.layer_b import Classifier
+from chalicelib.services import delivery
+from chalicelib.services.ports import Notifier, OperationalProbes
+from chalicelib.services.unit_of_work import MessageSender, UnitOfWork
+
+
+def unit_of_work() -> UnitOfWork:
+    """A fresh unit of work on the PostgreSQL pool; what it enqueues is relayed after commit."""
+    return PostgresUnitOfWork(relay=relay_after_commit)
+
+
+def relay_after_commit(outbox_ids: Sequence[int]) -> None:
+    """Push just-committed outbox messages on at once (SQS mode only; the sweeper is the safety net)."""
+    delivery.relay_after_commit(PostgresUnitOfWork(), sender, outbox_ids,
+                                dispatch_mode=get_settings().dispatch_mode)
+
+
+def notifiers() -> list[Notifier]:
+    """The alert channels the settings turn on (the log always)."""
+    from chalicelib.adapters import notifiers as channels
+
+    return list(channels.configured(get_settings()))
+
+
+def probes() -> OperationalProbes:
+    """Dead-letter depths (SQS) and this process's pool, for the alert engine and worker health."""
+    from chalicelib.adapters.probes import RuntimeProbes
+
+    return RuntimeProbes()
 
 
 @lru_cache(maxsize=1)

@@ -10,6 +10,7 @@ import sys
 import threading
 from pathlib import Path
 
+from chalicelib import bootstrap
 from local import database
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -44,7 +45,7 @@ def cmd_admin_key(_: argparse.Namespace) -> int:
     prepare()
     from chalicelib.services.agents import create_admin_key
 
-    sys.stdout.write(create_admin_key(label="cli") + "\n")
+    sys.stdout.write(create_admin_key(bootstrap.unit_of_work(), label="cli") + "\n")
     return 0
 
 
@@ -68,7 +69,7 @@ def cmd_verify_ledger(_: argparse.Namespace) -> int:
 
     from chalicelib.services.credits import verify_ledger
 
-    report = verify_ledger()
+    report = verify_ledger(bootstrap.unit_of_work())
     sys.stdout.write(json.dumps(report, indent=2, default=str) + "\n")
     return 0 if not report["mismatches"] else 1
 

@@ -11,7 +11,8 @@ from collections.abc import Callable, Sequence
 from datetime import UTC, datetime
 from typing import Any
 
-from chalicelib.adapters.outbox import OutboxMessage
+from chalicelib import bootstrap
+from chalicelib.domain.outbox import OutboxMessage
 from chalicelib.observability import logger
 
 Handler = Callable[[dict[str, Any], Any], Any]
@@ -100,7 +101,7 @@ class Dispatcher(threading.Thread):
 
         while not self.stopped.is_set():
             try:
-                sent = relay(self._sender, limit=10)
+                sent = relay(bootstrap.unit_of_work(), self._sender, limit=10)
             except Exception:
                 logger.exception("dispatcher cycle failed")
                 sent = 0

@@ -8,6 +8,7 @@ from pathlib import Path
 from typing import Any
 from uuid import UUID
 
+from chalicelib import bootstrap
 from chalicelib.adapters import agents_repo
 from chalicelib.db.pool import transaction
 from chalicelib.services import agents as agent_service
@@ -26,13 +27,14 @@ def seed_demo() -> dict[str, Any]:
         saved: dict[str, Any] = json.loads(KEYS_FILE.read_text())
         if _still_there(saved):
             return saved
-    admin_key = agent_service.create_admin_key(label="demo admin")
+    admin_key = agent_service.create_admin_key(bootstrap.unit_of_work(), label="demo admin")
     agents = []
     for name, description in (
         ("demo-agent-alpha", "Finds local problems around food security and clean water."),
         ("demo-agent-beta", "Proposes solutions for education access and digital inclusion."),
     ):
-        reg = agent_service.register_agent(kind="agent", name=name, description=description, caller=None)
+        reg = agent_service.register_agent(bootstrap.unit_of_work(), kind="agent", name=name,
+                                           description=description, caller=None)
         agents.append({"id": str(reg.agent["id"]), "name": name, "api_key": reg.api_key})
     saved = {"admin_key": admin_key, "agents": agents}
     KEYS_FILE.parent.mkdir(parents=True, exist_ok=True)

@@ -10,6 +10,8 @@ from typing import Any
 
 from chalice.test import Client
 
+from chalicelib import bootstrap
+
 
 @dataclass
 class Answer:
@@ -83,7 +85,7 @@ def drain_outbox(max_rounds: int = 50) -> int:
     sender = LocalSender(local_handlers())
     total = 0
     for _ in range(max_rounds):
-        sent = relay(sender, limit=50)
+        sent = relay(bootstrap.unit_of_work(), sender, limit=50)
         total += sent
         if sent == 0:
             break
@@ -93,4 +95,4 @@ def drain_outbox(max_rounds: int = 50) -> int:
 def admin_key() -> str:
     from chalicelib.services.agents import create_admin_key
 
-    return create_admin_key(label="test")
+    return create_admin_key(bootstrap.unit_of_work(), label="test")

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
 from uuid import UUID
@@ -11,15 +10,10 @@ from uuid import UUID
 from psycopg.types.json import Jsonb
 
 from chalicelib.db.pool import Connection
+from chalicelib.domain.alert_rules import RaisedAlert
 
 SEVERITIES = ("warning", "critical")
 DEDUP_WINDOW = timedelta(hours=1)
-
-
-@dataclass(frozen=True)
-class RaisedAlert:
-    id: UUID
-    created: bool  # False when the occurrence was folded into an existing alert
 
 
 def _jsonb(details: dict[str, Any] | None) -> Jsonb:

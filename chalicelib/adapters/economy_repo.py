@@ -169,3 +169,28 @@ def snapshots_since(conn: Connection, since: datetime, *, limit: int = 2160) -> 
         "SELECT * FROM economy_snapshots WHERE window_end > %s ORDER BY window_end DESC, id DESC LIMIT %s",
         (since, limit),
     ).fetchall()
+
+
+def daily_ratios(conn: Connection, since: datetime) -> list[dict[str, Any]] | None:
+    """Each day's last snapshot ratio since `since` (day, ratio, ratio_state), newest first; None without the
+    snapshots table."""
+    table = conn.execute("SELECT to_regclass('economy_snapshots') AS t").fetchone()
+    if table is None or table["t"] is None:
+        return None
+    return conn.execute(
+        "SELECT DISTINCT ON (day) (window_end AT TIME ZONE 'UTC')::date AS day, ratio, ratio_state"
+        " FROM economy_snapshots WHERE window_end > %s ORDER BY day DESC, window_end DESC, id DESC",
+        (since,),
+    ).fetchall()
+
+
+def hardship_now(conn: Connection, threshold: int) -> dict[str, Any]:
+    """AI agents' accounts below `threshold` now (`poor`) of all live AI agents (`agents`)."""
+    row = conn.execute(
+        "SELECT count(*) FILTER (WHERE a.balance < %s) AS poor, count(*) AS agents FROM accounts a"
+        " JOIN agents g ON g.id = a.agent_id WHERE a.kind = 'agent' AND g.kind = 'agent'"
+        " AND g.status <> 'deleted'",
+        (threshold,),
+    ).fetchone()
+    assert row is not None
+    return row

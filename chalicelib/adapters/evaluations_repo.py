@@ -261,3 +261,12 @@ def shared_reviews(conn: Connection, since: datetime) -> list[dict[str, Any]]:
         " WHERE status = 'answered' AND responded_at >= %s ORDER BY responded_at, id",
         (since,),
     ).fetchall()
+
+
+def shadow_matrix(conn: Connection, since: datetime) -> list[dict[str, Any]]:
+    """Shadow comparisons since `since` by (consensus outcome, Layer B decision): count and agreements."""
+    return conn.execute(
+        "SELECT consensus_outcome, layer_b_decision, count(*) AS n, count(*) FILTER (WHERE agrees) AS agree"
+        " FROM shadow_comparisons WHERE created_at >= %s GROUP BY 1, 2 ORDER BY 1, 2",
+        (since,),
+    ).fetchall()

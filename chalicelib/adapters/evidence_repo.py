@@ -10,8 +10,6 @@ from psycopg.types.json import Jsonb
 
 from chalicelib.db.pool import Connection
 
-MAX_RETRIES = 3
-
 
 def insert(conn: Connection, values: dict[str, Any]) -> dict[str, Any]:
     columns = list(values)

@@ -9,9 +9,7 @@ from typing import Any
 from psycopg.types.json import Jsonb
 
 from chalicelib.db.pool import Connection
-from chalicelib.domain.flags import FlagValue, resolve, spec_for
-
-CACHE_TTL_S = 2.0  # a rollback reaches every new routing decision within seconds
+from chalicelib.domain.flags import CACHE_TTL_S, FlagValue, resolve, spec_for
 
 _cache_lock = threading.Lock()
 _cache: tuple[float, dict[str, FlagValue]] | None = None
@@ -21,6 +19,14 @@ def load(conn: Connection) -> dict[str, FlagValue]:
     """Effective flag values straight from the database."""
     rows = conn.execute("SELECT name, value FROM feature_flags").fetchall()
     return resolve({r["name"]: r["value"] for r in rows})
+
+
+def stored(conn: Connection, *, lock_name: str | None = None) -> dict[str, dict[str, Any]]:
+    """Every stored flag row by name, its value also as the JSON text stored; `lock_name` locks that row."""
+    if lock_name is not None:
+        conn.execute("SELECT 1 FROM feature_flags WHERE name = %s FOR UPDATE", (lock_name,))
+    rows = conn.execute("SELECT name, value, value::text AS raw, updated_at, updated_by FROM feature_flags").fetchall()
+    return {r["name"]: r for r in rows}
 
 
 def current(conn: Connection) -> dict[str, FlagValue]:

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
@@ -11,16 +10,8 @@ from psycopg.types.json import Jsonb
 
 from chalicelib.db.pool import Connection
 from chalicelib.domain.errors import InsufficientCredits, NotFound
-from chalicelib.domain.ledger import FAUCET, SINK, Leg, check_balanced
+from chalicelib.domain.ledger import FAUCET, SINK, Leg, PostedEntry, check_balanced
 from chalicelib.observability import emit
-
-
-@dataclass(frozen=True)
-class PostedEntry:
-    entry_id: int
-    idempotency_key: str
-    kind: str
-    created: bool  # False when the key had been posted before: nothing moved this time
 
 
 def create_agent_account(conn: Connection, agent_id: Any) -> None:

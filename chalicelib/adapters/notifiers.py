@@ -9,49 +9,16 @@ from __future__ import annotations
 
 import json
 import smtplib
-import time
 import urllib.error
 import urllib.request
-from collections.abc import Callable
-from dataclasses import dataclass
 from email.message import EmailMessage
-from typing import Any, Protocol
+from typing import Any
 
 from chalicelib.config import Settings
+from chalicelib.domain.alert_rules import AlertMessage
 from chalicelib.observability import logger
 
 CHANNELS = ("log", "sns", "webhook", "email")
-
-
-@dataclass(frozen=True)
-class AlertMessage:
-    alert_id: str
-    event: str  # raised | escalated
-    rule: str
-    severity: str
-    tier: int
-    title: str
-    details: dict[str, Any]
-    console_url: str
-    runbook: str
-
-    @property
-    def subject(self) -> str:
-        prefix = "ESCALATED " if self.event == "escalated" else ""
-        return f"{prefix}[{self.severity.upper()}] peerguard: {self.title}"[:100]
-
-    def text(self) -> str:
-        lines = [self.subject, "", f"rule: {self.rule} (tier {self.tier})", f"alert: {self.alert_id}",
-                 f"runbook: {self.runbook}", f"acknowledge: {self.console_url}"]
-        lines += [f"{k}: {v}" for k, v in sorted(self.details.items())]
-        return "\n".join(lines)
-
-
-class Notifier(Protocol):
-    channel: str
-
-    def send(self, message: AlertMessage) -> None:
-        """Deliver one message or raise."""
 
 
 class LogNotifier:
@@ -148,9 +115,9 @@ class EmailNotifier:
             smtp.send_message(mail)
 
 
-def configured(settings: Settings) -> list[Notifier]:
+def configured(settings: Settings) -> list[LogNotifier | SnsNotifier | WebhookNotifier | EmailNotifier]:
     """The notifiers the settings turn on; the log is always one of them."""
-    found: list[Notifier] = [LogNotifier()]
+    found: list[LogNotifier | SnsNotifier | WebhookNotifier | EmailNotifier] = [LogNotifier()]
     if settings.alert_sns_topic_arn:
         found.append(SnsNotifier(settings.alert_sns_topic_arn, region=settings.aws_region))
     if settings.alert_webhook_url is not None and settings.alert_webhook_url.get_secret_value():
@@ -162,29 +129,3 @@ def configured(settings: Settings) -> list[Notifier]:
                                    recipients=[r.strip() for r in settings.alert_email_to.split(",") if r.strip()],
                                    timeout_s=settings.alert_webhook_timeout_s))
     return found
-
-
-@dataclass(frozen=True)
-class Delivery:
-    sent: bool
-    attempts: int
-    error: str | None
-
-
-def deliver(
-    notifier: Notifier, message: AlertMessage, *, attempts: int, base_delay_s: float = 0.5,
-    sleep: Callable[[float], None] = time.sleep,
-) -> Delivery:
-    """Send with up to `attempts` tries, waiting base_delay x 2^n between them."""
-    error: str | None = None
-    for attempt in range(1, attempts + 1):
-        try:
-            notifier.send(message)
-            return Delivery(True, attempt, None)
-        except Exception as exc:
-            error = f"{type(exc).__name__}: {exc}"[:300]
-            logger.warning("alert notification failed", extra={"channel": notifier.channel, "attempt": attempt,
-                                                               "alert_id": message.alert_id, "error": error})
-            if attempt < attempts:
-                sleep(base_delay_s * 2 ** (attempt - 1))
-    return Delivery(False, attempts, error)

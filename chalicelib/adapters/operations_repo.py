@@ -4,13 +4,13 @@ tables (a fresh deployment, a flow not yet used) give zeros or None, never error
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
 from psycopg.types.json import Jsonb
 
 from chalicelib.db.pool import Connection
+from chalicelib.domain.jobs import JobSummary
 
 
 def _one(conn: Connection, sql: str, params: Any = None) -> dict[str, Any]:
@@ -150,21 +150,6 @@ def finish_job_run(
         "UPDATE job_runs SET finished_at = %s, ok = %s, error = %s, result = %s,"
         " duration_ms = greatest(0, (EXTRACT(EPOCH FROM %s - started_at) * 1000)::int) WHERE id = %s",
         (finished_at, ok, (error or "")[:1000] or None, Jsonb(result), finished_at, run_id))
-
-
-@dataclass(frozen=True)
-class JobSummary:
-    job: str
-    last_started_at: datetime | None
-    last_finished_at: datetime | None
-    last_ok: bool | None
-    last_error: str | None
-    last_duration_ms: int | None
-    last_ok_at: datetime | None
-    first_seen_at: datetime | None
-    consecutive_failures: int
-    runs_24h: int
-    failures_24h: int
 
 
 def job_summaries(conn: Connection, since: datetime) -> dict[str, JobSummary]:

@@ -3,36 +3,17 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass
-from typing import Any, Protocol
+from datetime import datetime
+from typing import Any
 
 from psycopg.types.json import Jsonb
 
 from chalicelib.db.pool import Connection
+from chalicelib.domain.outbox import TOPICS, OutboxMessage
 from chalicelib.observability import correlation_id as current_correlation_id
 
-TOPICS = ("guardrail", "consensus", "spot_check", "privacy")
 MAX_ATTEMPTS = 5
 LEASE_SECONDS = 60
-
-
-@dataclass(frozen=True)
-class OutboxMessage:
-    id: int
-    topic: str
-    payload: dict[str, Any]
-    correlation_id: str | None
-    attempts: int
-
-    @property
-    def message_key(self) -> str:
-        """Stable across redeliveries and resends: consumers deduplicate on it."""
-        return f"outbox:{self.id}"
-
-
-class MessageSender(Protocol):
-    def send(self, messages: Sequence[OutboxMessage]) -> set[int]:
-        """Deliver messages; return the ids that failed (they are retried later)."""
 
 
 def enqueue(
@@ -101,3 +82,10 @@ def oldest_unsent_age_seconds(conn: Connection) -> float | None:
         " WHERE sent_at IS NULL AND dead_at IS NULL"
     ).fetchone()
     return float(row["age"]) if row and row["age"] is not None else None
+
+
+def dead_since(conn: Connection, since: datetime) -> int:
+    """How many messages were parked as dead after `since`."""
+    row = conn.execute("SELECT count(*) AS n FROM outbox WHERE dead_at > %s", (since,)).fetchone()
+    assert row is not None
+    return int(row["n"])

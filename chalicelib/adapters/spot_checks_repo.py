@@ -10,8 +10,7 @@ from uuid import UUID
 from psycopg.types.json import Jsonb
 
 from chalicelib.db.pool import Connection
-
-OPEN_STATUSES = ("pending", "submitting", "batched")
+from chalicelib.domain.routing import SPOT_CHECK_OPEN_STATUSES as OPEN_STATUSES
 
 
 def create(conn: Connection, submission_id: UUID, *, peer_outcome: str, now: datetime) -> UUID | None:
@@ -195,3 +194,13 @@ def in_batch(conn: Connection, batch_id: str) -> list[dict[str, Any]]:
     return conn.execute(
         "SELECT * FROM spot_checks WHERE batch_id = %s AND status = 'batched' ORDER BY id FOR UPDATE", (batch_id,)
     ).fetchall()
+
+
+def release_stale_claims(conn: Connection, claimed_before: datetime) -> list[UUID]:
+    """Claims left in ``submitting`` since before `claimed_before` go back to pending; their ids."""
+    rows = conn.execute(
+        "UPDATE spot_checks SET status = 'pending', claimed_at = NULL"
+        " WHERE status = 'submitting' AND claimed_at < %s RETURNING id",
+        (claimed_before,),
+    ).fetchall()
+    return [r["id"] for r in rows]

@@ -6,7 +6,7 @@ import json
 from collections.abc import Sequence
 from typing import Any
 
-from chalicelib.adapters.outbox import OutboxMessage
+from chalicelib.domain.outbox import OutboxMessage
 
 
 def queue_name(prefix: str, topic: str) -> str:

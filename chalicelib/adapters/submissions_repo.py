@@ -95,3 +95,21 @@ def decide_open(conn: Connection, submission_id: UUID, *, status: str, decided_b
         (status, decided_by, now, submission_id),
     )
     return cur.rowcount == 1
+
+
+def set_cost(conn: Connection, submission_id: UUID, cost_millicredits: int) -> None:
+    conn.execute("UPDATE submissions SET cost_millicredits = %s WHERE id = %s", (cost_millicredits, submission_id))
+
+
+def route_to_peers(conn: Connection, submission_id: UUID) -> None:
+    """Mark a still pending submission as waiting for its peers."""
+    conn.execute("UPDATE submissions SET route_path = 'peer' WHERE id = %s AND status = 'pending'", (submission_id,))
+
+
+def count_approval(conn: Connection, submission_id: UUID) -> None:
+    """One more approval for the submission's agent (its trust)."""
+    conn.execute(
+        "UPDATE agents SET approvals_count = approvals_count + 1"
+        " WHERE id = (SELECT agent_id FROM submissions WHERE id = %s)",
+        (submission_id,),
+    )

@@ -69,7 +69,12 @@ def transaction() -> Iterator[Connection]:
     with get_pool().connection() as conn:
         with conn.transaction():
             yield conn
-    timing.persist_pending()  # slow statements seen meanwhile, if any (a no-op otherwise)
+    after_transaction()
+
+
+def after_transaction() -> None:
+    """Store the slow statements seen meanwhile, if any (a no-op otherwise)."""
+    timing.persist_pending(transaction)
 
 
 def pool_stats() -> dict[str, int]:

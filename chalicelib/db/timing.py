@@ -13,6 +13,8 @@ import re
 import threading
 import time
 from collections import deque
+from collections.abc import Callable
+from contextlib import AbstractContextManager
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
@@ -91,10 +93,11 @@ def pending() -> list[SlowStatement]:
     return list(_pending)
 
 
-def persist_pending() -> int:
+def persist_pending(transaction: Callable[[], AbstractContextManager[Any]]) -> int:
     """Write remembered slow statements to `slow_queries` in their own transaction; returns how many.
 
-    Called after each transaction when there is something to write. Never raises: the slow-query log
+    Called after each transaction (with the pool's `transaction`) when there is something to write.
+    Never raises: the slow-query log
     must not break the work it observes (statements stay pending and are retried next time).
     """
     global _retry_after  # noqa: PLW0603
@@ -105,8 +108,6 @@ def persist_pending() -> int:
         batch.append(_pending.popleft())
     _writing.active = True
     try:
-        from chalicelib.db.pool import transaction
-
         with transaction() as conn, conn.cursor() as cur:
             cur.executemany(
                 "INSERT INTO slow_queries (statement, duration_ms, occurred_at, correlation_id)"

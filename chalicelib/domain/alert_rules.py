@@ -14,6 +14,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from fractions import Fraction
 from typing import Any, Literal
+from uuid import UUID
 
 from chalicelib.domain.gates import percentile, rate
 
@@ -288,3 +289,33 @@ def escalation_due(*, tier: int, status: str, created_at: datetime, escalated_at
         return False
     after = ESCALATE_AFTER.get(tier)
     return after is not None and now - created_at >= after
+
+
+@dataclass(frozen=True)
+class RaisedAlert:
+    id: UUID
+    created: bool  # False when the occurrence was folded into an existing alert
+
+
+@dataclass(frozen=True)
+class AlertMessage:
+    alert_id: str
+    event: str  # raised | escalated
+    rule: str
+    severity: str
+    tier: int
+    title: str
+    details: dict[str, Any]
+    console_url: str
+    runbook: str
+
+    @property
+    def subject(self) -> str:
+        prefix = "ESCALATED " if self.event == "escalated" else ""
+        return f"{prefix}[{self.severity.upper()}] peerguard: {self.title}"[:100]
+
+    def text(self) -> str:
+        lines = [self.subject, "", f"rule: {self.rule} (tier {self.tier})", f"alert: {self.alert_id}",
+                 f"runbook: {self.runbook}", f"acknowledge: {self.console_url}"]
+        lines += [f"{k}: {v}" for k, v in sorted(self.details.items())]
+        return "\n".join(lines)

@@ -11,6 +11,8 @@ from chalicelib.domain.errors import ValidationFailed
 FlagType = Literal["bool", "int", "float"]
 FlagValue = bool | int | float
 
+CACHE_TTL_S = 2.0  # how stale a process's flag values may be: a rollback reaches every routing decision within it
+
 
 @dataclass(frozen=True)
 class FlagSpec:

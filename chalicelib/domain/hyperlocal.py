@@ -25,6 +25,7 @@ _REFUSED_HINTS = {
 }
 # Clocks on phones drift; a capture time this far in the future is still accepted.
 CLOCK_SKEW = timedelta(minutes=5)
+MAX_RETRIES = 3  # times a failed photo may be sent through the privacy stage again
 
 Sequence = Literal["before", "after", "standalone"]
 EvidenceStatus = Literal["quarantined", "processing", "ready", "rejected"]

@@ -39,3 +39,11 @@ def agent_account(agent_id: object) -> str:
 
 FAUCET = "system:faucet"
 SINK = "system:sink"
+
+
+@dataclass(frozen=True)
+class PostedEntry:
+    entry_id: int
+    idempotency_key: str
+    kind: str
+    created: bool  # False when the key had been posted before: nothing moved this time

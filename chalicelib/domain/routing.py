@@ -24,6 +24,8 @@ MIN_SHADOW_AGREEMENT = Fraction(4, 5)
 MIN_SHADOW_COMPARISONS = 100
 
 
+SPOT_CHECK_OPEN_STATUSES = ("pending", "submitting", "batched")  # a spot check not yet answered
+
 def _bucket(key: str) -> int:
     digest = hashlib.sha256(key.encode("utf-8")).hexdigest()
     return int(digest[:8], 16) % 100

@@ -27,49 +27,48 @@ def sweep_outbox() -> int:
     """Send what the immediate relay left behind (and retry what failed)."""
     from chalicelib.services.outbox_relay import sweep
 
-    return sweep(bootstrap.sender())
+    return sweep(bootstrap.unit_of_work(), bootstrap.sender())
 
 
 def purge_rate_limit_windows() -> int:
-    from chalicelib.adapters import rate_limits
-    from chalicelib.db.pool import transaction
+    from chalicelib.services.health import purge_rate_limit_windows as purge
 
-    with transaction() as conn:
-        return rate_limits.purge_old(conn)
+    return purge(bootstrap.unit_of_work())
 
 
 def resolve_evaluation_timeouts() -> dict[str, int]:
     """Expire overdue evaluations; reviews past expiry fall back to the stored Layer B decision."""
     from chalicelib.services.consensus import resolve_timeouts
 
-    return resolve_timeouts()
+    return resolve_timeouts(bootstrap.unit_of_work())
 
 
 def poll_spot_check_batches() -> dict[str, int]:
     """Collect ended Layer B batches of spot checks; requeue claims a crashed worker left behind."""
     from chalicelib.services.spot_checks import poll_batches
 
-    return poll_batches(bootstrap.classifier())
+    return poll_batches(bootstrap.unit_of_work(), bootstrap.classifier())
 
 
 def reset_validator_quotas() -> int:
     from chalicelib.services.peer_validation import reset_quotas
 
-    return reset_quotas()
+    return reset_quotas(bootstrap.unit_of_work())
 
 
 def run_alert_engine() -> dict[str, Any]:
     """The alert rules of DESIGN section 10: raise, resolve, announce once, escalate, deliver."""
     from chalicelib.services.alerts import run_engine
 
-    return run_engine([(job.name, job.every_seconds) for job in JOBS])
+    return run_engine(bootstrap.unit_of_work(), bootstrap.probes(), [(job.name, job.every_seconds) for job in JOBS],
+                      channels=bootstrap.notifiers())
 
 
 def snapshot_economy() -> dict[str, Any]:
     """Economic health of the last whole hour, stored, with its alerts raised."""
     from chalicelib.services.economy import snapshot_economy as take_snapshot
 
-    row = take_snapshot()
+    row = take_snapshot(bootstrap.unit_of_work())
     return {"snapshot_id": row["id"], "window_end": row["window_end"].isoformat(), "alerts": len(row["alerts"])}
 
 
@@ -78,7 +77,7 @@ def purge_operations_history() -> dict[str, int]:
 
     from chalicelib.services.operations import purge_history
 
-    return purge_history(datetime.now(UTC))
+    return purge_history(bootstrap.unit_of_work(), datetime.now(UTC))
 
 
 JOBS: list[Job] = [
@@ -99,15 +98,15 @@ def run_job(job: Job) -> Any:
     from chalicelib.services import operations
 
     with bind(job=job.name, correlation_id=f"job:{job.name}:{uuid.uuid4().hex[:12]}"):
-        run_id = operations.job_started(job.name)
+        run_id = operations.job_started(bootstrap.unit_of_work(), job.name)
         try:
             result = job.run()
         except Exception as exc:
-            operations.job_finished(run_id, ok=False, error=f"{type(exc).__name__}: {exc}")
+            operations.job_finished(bootstrap.unit_of_work(), run_id, ok=False, error=f"{type(exc).__name__}: {exc}")
             emit("ScheduledJobFailures", Job=job.name)
             raise
         else:
-            operations.job_finished(run_id, ok=True, result=result)
+            operations.job_finished(bootstrap.unit_of_work(), run_id, ok=True, result=result)
             logger.info("scheduled job finished",
                         extra={"result": result if isinstance(result, int | str | dict) else None})
             return result

@@ -75,7 +75,8 @@ def handle_guardrail(record: SQSRecord) -> None:
     from chalicelib.services.guardrail import run_guardrail
 
     message = GuardrailMessage.model_validate(json.loads(record.body))
-    outcome = run_guardrail(message.submission_id, message_key(record, message), bootstrap.classifier())
+    outcome = run_guardrail(bootstrap.unit_of_work(), message.submission_id, message_key(record, message),
+                            bootstrap.classifier())
     logger.info("guardrail stage", extra={"submission_id": str(message.submission_id), "outcome": outcome})
 
 
@@ -88,7 +89,7 @@ def handle_consensus(record: SQSRecord) -> None:
     from chalicelib.services.consensus import run_consensus
 
     message = ConsensusMessage.model_validate(json.loads(record.body))
-    outcome = run_consensus(message.submission_id, message_key(record, message))
+    outcome = run_consensus(bootstrap.unit_of_work(), message.submission_id, message_key(record, message))
     logger.info("consensus stage", extra={"submission_id": str(message.submission_id), "outcome": outcome})
 
 
@@ -101,7 +102,8 @@ def handle_spot_check(record: SQSRecord) -> None:
     from chalicelib.services.spot_checks import run_spot_check
 
     message = SpotCheckMessage.model_validate(json.loads(record.body))
-    outcome = run_spot_check(message.spot_check_id, message_key(record, message), bootstrap.classifier())
+    outcome = run_spot_check(bootstrap.unit_of_work(), message.spot_check_id, message_key(record, message),
+                             bootstrap.classifier())
     logger.info("spot-check stage", extra={"spot_check_id": str(message.spot_check_id), "outcome": outcome})
 
 

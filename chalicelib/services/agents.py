@@ -7,14 +7,13 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 from uuid import UUID, uuid4
 
-from chalicelib.adapters import agents_repo, ledger_repo, rate_limits
-from chalicelib.adapters.agents_repo import Principal
 from chalicelib.config import get_settings
-from chalicelib.db.pool import transaction
 from chalicelib.domain import api_keys
 from chalicelib.domain.errors import Forbidden, RateLimited, Unauthorized
 from chalicelib.domain.ledger import FAUCET, agent_account, transfer
 from chalicelib.domain.money import STARTER_GRANT
+from chalicelib.domain.principal import Principal
+from chalicelib.services.unit_of_work import UnitOfWork
 
 
 @dataclass(frozen=True)
@@ -25,7 +24,7 @@ class Registration:
 
 
 def register_agent(
-    *, kind: str, name: str, description: str, caller: Principal | None, owner_id: UUID | None = None
+    uow: UnitOfWork, *, kind: str, name: str, description: str, caller: Principal | None, owner_id: UUID | None = None
 ) -> Registration:
     """Create an agent or human with a key (returned once) and pay the starter grant, in one transaction.
 
@@ -39,17 +38,13 @@ def register_agent(
     agent_id = uuid4()
     owner = owner_id or uuid4()
     key = api_keys.generate()
-    with transaction() as conn:
-        agent = agents_repo.insert_agent(
-            conn, agent_id=agent_id, kind=kind, name=name, description=description, owner_id=owner
+    with uow:
+        agent = uow.agents.insert_agent(agent_id=agent_id, kind=kind, name=name, description=description, owner_id=owner
         )
-        agents_repo.insert_key(
-            conn, key_id=uuid4(), prefix=key.prefix, key_hash=key.key_hash, role=kind, agent_id=agent_id
+        uow.agents.insert_key(key_id=uuid4(), prefix=key.prefix, key_hash=key.key_hash, role=kind, agent_id=agent_id
         )
-        ledger_repo.create_agent_account(conn, agent_id)
-        ledger_repo.post_entry(
-            conn,
-            idempotency_key=f"starter-grant:{agent_id}",
+        uow.ledger.create_agent_account(agent_id)
+        uow.ledger.post_entry(idempotency_key=f"starter-grant:{agent_id}",
             kind="starter_grant",
             legs=transfer(FAUCET, agent_account(agent_id), STARTER_GRANT),
             memo={"agent_id": str(agent_id)},
@@ -57,18 +52,17 @@ def register_agent(
     return Registration(agent=agent, api_key=key.plaintext, balance=STARTER_GRANT)
 
 
-def create_admin_key(label: str = "") -> str:
+def create_admin_key(uow: UnitOfWork, label: str = "") -> str:
     """A new admin key; the plaintext exists only in the return value."""
     key = api_keys.generate()
-    with transaction() as conn:
-        agents_repo.insert_key(
-            conn, key_id=uuid4(), prefix=key.prefix, key_hash=key.key_hash, role="admin", agent_id=None,
+    with uow:
+        uow.agents.insert_key(key_id=uuid4(), prefix=key.prefix, key_hash=key.key_hash, role="admin", agent_id=None,
             label=label,
         )
     return key.plaintext
 
 
-def authenticate(authorization: str | None, *, now: datetime | None = None) -> Principal:
+def authenticate(uow: UnitOfWork, authorization: str | None, *, now: datetime | None = None) -> Principal:
     """The principal behind an `Authorization: Bearer <key>` header, or Unauthorized."""
     if not authorization or not authorization.startswith("Bearer "):
         raise Unauthorized("missing bearer API key")
@@ -77,25 +71,25 @@ def authenticate(authorization: str | None, *, now: datetime | None = None) -> P
     if prefix is None:
         raise Unauthorized("invalid API key")
     now = now or datetime.now(UTC)
-    with transaction() as conn:
-        row = agents_repo.find_key(conn, prefix)
+    with uow:
+        row = uow.agents.find_key(prefix)
         if row is None or not api_keys.matches(plaintext, row["key_hash"]):
             raise Unauthorized("invalid API key")
         if row["revoked_at"] is not None:
             raise Unauthorized("API key revoked")
         if row["agent_id"] is not None and row["agent_status"] != "active":
             raise Forbidden("agent is not active")
-        agents_repo.touch_key(conn, row["id"], now)
+        uow.agents.touch_key(row["id"], now)
     return Principal(
         key_id=row["id"], role=row["role"], agent_id=row["agent_id"], owner_id=row["owner_id"],
         agent_kind=row["agent_kind"],
     )
 
 
-def enforce_rate_limit(bucket: str, limit: int, window: timedelta = timedelta(minutes=1)) -> None:
+def enforce_rate_limit(uow: UnitOfWork, bucket: str, limit: int, window: timedelta = timedelta(minutes=1)) -> None:
     """Count one request against the bucket; RateLimited (with Retry-After) past the limit."""
-    with transaction() as conn:
-        allowed, retry_after = rate_limits.hit(conn, bucket, limit=limit, window=window)
+    with uow:
+        allowed, retry_after = uow.rate_limits.hit(bucket, limit=limit, window=window)
     if not allowed:
         raise RateLimited("rate limit exceeded", retry_after_s=retry_after,
                           details={"limit": limit, "window_seconds": int(window.total_seconds())})
@@ -109,9 +103,9 @@ def limit_for(principal: Principal) -> int:
     }.get(principal.role, settings.rate_limit_agent_per_min)
 
 
-def get_agent_profile(agent_id: UUID) -> dict[str, Any]:
-    with transaction() as conn:
-        agent = agents_repo.get_agent(conn, agent_id)
-        balance = ledger_repo.balance_of(conn, agent_account(agent_id))
+def get_agent_profile(uow: UnitOfWork, agent_id: UUID) -> dict[str, Any]:
+    with uow:
+        agent = uow.agents.get_agent(agent_id)
+        balance = uow.ledger.balance_of(agent_account(agent_id))
     assert agent is not None
     return {**agent, "balance": balance}

@@ -9,19 +9,21 @@ notifications with retries. Operators list, acknowledge and resolve alerts.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 from uuid import UUID
 
-from chalicelib.adapters import alerts_repo, notifiers
-from chalicelib.adapters.notifiers import AlertMessage, Notifier
 from chalicelib.config import get_settings
-from chalicelib.db.pool import transaction
 from chalicelib.domain import alert_rules
+from chalicelib.domain.alert_rules import AlertMessage
 from chalicelib.domain.errors import Conflict, NotFound, ValidationFailed
 from chalicelib.observability import emit, logger
 from chalicelib.services import operations
+from chalicelib.services.ports import Notifier, OperationalProbes
+from chalicelib.services.unit_of_work import UnitOfWork
 
 ENGINE_ACTOR = "alert-engine"
 MAX_DELIVERY_ROUNDS = 5  # engine runs that retry a failed notification before it is given up
@@ -33,32 +35,32 @@ def runbook_of(rule: str) -> str:
 
 
 def run_engine(
-    jobs: Sequence[tuple[str, int]] = (), *, now: datetime | None = None, channels: Sequence[Notifier] | None = None,
-    dlq_client: Any = None, retry_delay_s: float = 0.5,
+    uow: UnitOfWork, probes: OperationalProbes, jobs: Sequence[tuple[str, int]] = (), *,
+    channels: Sequence[Notifier], now: datetime | None = None, dlq_client: Any = None, retry_delay_s: float = 0.5,
 ) -> dict[str, Any]:
     """One run of the alert engine; returns what it did. `jobs`: (name, cadence in seconds) to watch."""
     now = now or datetime.now(UTC)
-    chosen = list(channels) if channels is not None else notifiers.configured(get_settings())
-    figures = operations.read_figures(now=now, dlq_client=dlq_client)
+    chosen = list(channels)
+    figures = operations.read_figures(uow, probes, now=now, dlq_client=dlq_client)
     checks = operations.evaluate_rules(figures, jobs)
     firing = [c for c in checks if c.finding is not None]
     cleared = sorted({key for c in checks if c.state == "ok" for key in c.subjects})
-    with transaction() as conn:
+    with uow:
         raised = 0
         for check in firing:
             finding = check.finding
             assert finding is not None
-            result = alerts_repo.raise_alert(conn, rule=finding.rule, severity=finding.severity, title=finding.title,
+            result = uow.alerts.raise_alert(rule=finding.rule, severity=finding.severity, title=finding.title,
                                              details=finding.details, dedup_key=finding.dedup_key, tier=finding.tier,
                                              now=now)
-            alerts_repo.raise_tier(conn, result.id, finding.tier)
+            uow.alerts.raise_tier(result.id, finding.tier)
             raised += result.created
         still_firing = {c.finding.dedup_key for c in firing if c.finding is not None}
-        resolved = alerts_repo.resolve_keys(conn, [k for k in cleared if k not in still_firing], actor=ENGINE_ACTOR,
+        resolved = uow.alerts.resolve_keys([k for k in cleared if k not in still_firing], actor=ENGINE_ACTOR,
                                             now=now)
-        announced = _announce(conn, [c.channel for c in chosen])
-        escalated = _escalate(conn, [c.channel for c in chosen], now)
-    delivered = deliver_pending(chosen, now=now, retry_delay_s=retry_delay_s)
+        announced = _announce(uow, [c.channel for c in chosen])
+        escalated = _escalate(uow, [c.channel for c in chosen], now)
+    delivered = deliver_pending(uow, chosen, now=now, retry_delay_s=retry_delay_s)
     operations.publish_gauges(figures)
     summary = {
         "checks": len(checks), "firing": sorted({c.finding.dedup_key for c in firing if c.finding}),
@@ -70,22 +72,22 @@ def run_engine(
     return summary
 
 
-def _announce(conn: Any, channels: list[str]) -> int:
+def _announce(uow: UnitOfWork, channels: list[str]) -> int:
     """Queue the one `raised` notification of each new alert (the page that happens once)."""
-    fresh = alerts_repo.unannounced(conn)
+    fresh = uow.alerts.unannounced()
     for alert in fresh:
-        alerts_repo.queue_notifications(conn, alert["id"], "raised", channels)
+        uow.alerts.queue_notifications(alert["id"], "raised", channels)
         emit("AlertsRaised", Severity=alert["severity"])
     return len(fresh)
 
 
-def _escalate(conn: Any, channels: list[str], now: datetime) -> int:
+def _escalate(uow: UnitOfWork, channels: list[str], now: datetime) -> int:
     count = 0
-    for alert in alerts_repo.open_unescalated(conn):
+    for alert in uow.alerts.open_unescalated():
         due = alert_rules.escalation_due(tier=alert["tier"], status=alert["status"], created_at=alert["created_at"],
                                          escalated_at=alert["escalated_at"], now=now)
-        if due and alerts_repo.mark_escalated(conn, alert["id"], now=now):
-            alerts_repo.queue_notifications(conn, alert["id"], "escalated", channels)
+        if due and uow.alerts.mark_escalated(alert["id"], now=now):
+            uow.alerts.queue_notifications(alert["id"], "escalated", channels)
             emit("AlertEscalations")
             count += 1
     return count
@@ -99,7 +101,8 @@ def _message(row: dict[str, Any], event: str) -> AlertMessage:
     )
 
 
-def deliver_pending(channels: Sequence[Notifier], *, now: datetime | None = None, retry_delay_s: float = 0.5,
+def deliver_pending(uow: UnitOfWork, channels: Sequence[Notifier], *, now: datetime | None = None,
+                    retry_delay_s: float = 0.5,
                     limit: int = 50) -> dict[str, int]:
     """Send queued notifications through their channel (retries with backoff inside one delivery; a
     failure stays queued for the next runs, up to MAX_DELIVERY_ROUNDS). Rows are locked meanwhile, so
@@ -108,18 +111,18 @@ def deliver_pending(channels: Sequence[Notifier], *, now: datetime | None = None
     by_channel = {c.channel: c for c in channels}
     attempts = get_settings().alert_notify_attempts
     sent = failed = 0
-    with transaction() as conn:
-        for row in alerts_repo.claim_notifications(conn, limit=limit):
+    with uow:
+        for row in uow.alerts.claim_notifications(limit=limit):
             notifier = by_channel.get(row["channel"])
             if notifier is None:  # the channel was switched off since: nothing to send it through
-                alerts_repo.record_delivery(conn, row["notification_id"], sent=False, attempts=0,
+                uow.alerts.record_delivery(row["notification_id"], sent=False, attempts=0,
                                             error="channel not configured", give_up=True, now=now)
                 failed += 1
                 continue
-            outcome = notifiers.deliver(notifier, _message(row, row["event"]), attempts=attempts,
+            outcome = deliver(notifier, _message(row, row["event"]), attempts=attempts,
                                         base_delay_s=retry_delay_s)
             give_up = not outcome.sent and row["rounds"] + 1 >= MAX_DELIVERY_ROUNDS
-            alerts_repo.record_delivery(conn, row["notification_id"], sent=outcome.sent, attempts=outcome.attempts,
+            uow.alerts.record_delivery(row["notification_id"], sent=outcome.sent, attempts=outcome.attempts,
                                         error=outcome.error, give_up=give_up, now=now)
             if outcome.sent:
                 sent += 1
@@ -133,7 +136,7 @@ def deliver_pending(channels: Sequence[Notifier], *, now: datetime | None = None
 # --- operators ------------------------------------------------------------------------------------
 
 
-def list_alerts(*, status: str | None, severity: str | None, rule: str | None, limit: int,
+def list_alerts(uow: UnitOfWork, *, status: str | None, severity: str | None, rule: str | None, limit: int,
                 before: tuple[datetime, str] | None) -> list[dict[str, Any]]:
     position = None
     if before is not None:
@@ -142,24 +145,25 @@ def list_alerts(*, status: str | None, severity: str | None, rule: str | None, l
         except ValueError as exc:
             raise ValidationFailed("cursor is not valid",
                                    details=[{"field": "cursor", "message": "malformed cursor"}]) from exc
-    with transaction() as conn:
-        return alerts_repo.list_alerts(conn, status=status, severity=severity, rule=rule, before=position,
+    with uow:
+        return uow.alerts.list_alerts(status=status, severity=severity, rule=rule, before=position,
                                        limit=limit)
 
 
-def get_alert(alert_id: UUID) -> dict[str, Any]:
-    with transaction() as conn:
-        row = alerts_repo.get(conn, alert_id)
+def get_alert(uow: UnitOfWork, alert_id: UUID) -> dict[str, Any]:
+    with uow:
+        row = uow.alerts.get(alert_id)
         if row is None:
             raise NotFound("alert not found")
-        return {**row, "notifications": alerts_repo.notifications_of(conn, alert_id)}
+        return {**row, "notifications": uow.alerts.notifications_of(alert_id)}
 
 
-def acknowledge(alert_id: UUID, *, actor: str, note: str | None = None, now: datetime | None = None) -> dict[str, Any]:
+def acknowledge(uow: UnitOfWork, alert_id: UUID, *, actor: str, note: str | None = None,
+                now: datetime | None = None) -> dict[str, Any]:
     """Acknowledge an open alert: it stops escalating. Acknowledging twice is harmless; a resolved alert
     cannot be acknowledged (409)."""
-    with transaction() as conn:
-        row = alerts_repo.acknowledge(conn, alert_id, actor=actor, note=note, now=now)
+    with uow:
+        row = uow.alerts.acknowledge(alert_id, actor=actor, note=note, now=now)
     if row is None:
         raise NotFound("alert not found")
     if row["status"] == "resolved":
@@ -168,12 +172,38 @@ def acknowledge(alert_id: UUID, *, actor: str, note: str | None = None, now: dat
     return row
 
 
-def resolve(alert_id: UUID, *, actor: str, now: datetime | None = None) -> dict[str, Any]:
+def resolve(uow: UnitOfWork, alert_id: UUID, *, actor: str, now: datetime | None = None) -> dict[str, Any]:
     """Resolve an alert by hand (its condition was dealt with). Resolving twice is harmless."""
-    with transaction() as conn:
-        if alerts_repo.resolve(conn, alert_id, now=now):
-            alerts_repo.mark_resolved_by(conn, alert_id, actor=actor)
-        row = alerts_repo.get(conn, alert_id)
+    with uow:
+        if uow.alerts.resolve(alert_id, now=now):
+            uow.alerts.mark_resolved_by(alert_id, actor=actor)
+        row = uow.alerts.get(alert_id)
     if row is None:
         raise NotFound("alert not found")
     return row
+
+
+@dataclass(frozen=True)
+class Delivery:
+    sent: bool
+    attempts: int
+    error: str | None
+
+
+def deliver(
+    notifier: Notifier, message: AlertMessage, *, attempts: int, base_delay_s: float = 0.5,
+    sleep: Callable[[float], None] = time.sleep,
+) -> Delivery:
+    """Send with up to `attempts` tries, waiting base_delay x 2^n between them."""
+    error: str | None = None
+    for attempt in range(1, attempts + 1):
+        try:
+            notifier.send(message)
+            return Delivery(True, attempt, None)
+        except Exception as exc:
+            error = f"{type(exc).__name__}: {exc}"[:300]
+            logger.warning("alert notification failed", extra={"channel": notifier.channel, "attempt": attempt,
+                                                               "alert_id": message.alert_id, "error": error})
+            if attempt < attempts:
+                sleep(base_delay_s * 2 ** (attempt - 1))
+    return Delivery(False, attempts, error)

@@ -7,11 +7,10 @@ from datetime import datetime
 from typing import Any, Literal
 from uuid import UUID
 
-from chalicelib.adapters import agents_repo, evaluations_repo, submissions_repo, validators_repo
 from chalicelib.config import get_settings
-from chalicelib.db.pool import Connection
 from chalicelib.domain import consensus as rules
 from chalicelib.observability import metrics
+from chalicelib.services.unit_of_work import UnitOfWork
 
 Mode = Literal["live", "shadow"]
 
@@ -27,7 +26,7 @@ class Assignment:
 
 
 def _compliant_picks(
-    conn: Connection, candidates: list[rules.Candidate], request: rules.AssignmentRequest, *, quota: int,
+    uow: UnitOfWork, candidates: list[rules.Candidate], request: rules.AssignmentRequest, *, quota: int,
     now: datetime,
 ) -> list[rules.Candidate]:
     """The rule's picks, leaving out validators whose compliance score fell below 60 (they lose
@@ -39,7 +38,7 @@ def _compliant_picks(
         picks = rules.assign(candidates, request, daily_quota=quota)
         unknown = [p for p in picks if p.validator_id not in verdicts]
         for p in unknown:
-            verdicts[p.validator_id] = compliance_ok(conn, UUID(p.validator_id), now)
+            verdicts[p.validator_id] = compliance_ok(uow, UUID(p.validator_id), now)
         if all(verdicts[p.validator_id] for p in picks):
             return picks
         candidates = [replace(c, suspended=True) if verdicts.get(c.validator_id) is False else c
@@ -47,7 +46,7 @@ def _compliant_picks(
 
 
 def assign_validators(
-    conn: Connection, sub: dict[str, Any], *, mode: Mode, layer_b_decision: str, layer_b_valid: bool,
+    uow: UnitOfWork, sub: dict[str, Any], *, mode: Mode, layer_b_decision: str, layer_b_valid: bool,
     now: datetime,
 ) -> Assignment:
     """Over-assign up to 6 validators to a submission, or none when fewer than 3 may review it.
@@ -57,47 +56,47 @@ def assign_validators(
     race leaves fewer than the quorum, the reservations are given back and nobody is assigned.
     """
     submission_id: UUID = sub["id"]
-    existing = evaluations_repo.get_review(conn, submission_id)
+    existing = uow.evaluations.get_review(submission_id)
     if existing is not None:
-        ids = tuple(e["id"] for e in evaluations_repo.for_submission(conn, submission_id))
+        ids = tuple(e["id"] for e in uow.evaluations.for_submission(submission_id))
         return Assignment(ids, opened=True, repeated=True, reason="already_assigned")
 
     settings = get_settings()
-    submitter = agents_repo.get_agent(conn, sub["agent_id"])
+    submitter = uow.agents.get_agent(sub["agent_id"])
     assert submitter is not None
     location = (float(sub["latitude"]), float(sub["longitude"])) if sub.get("latitude") is not None else None
     request = rules.AssignmentRequest(
         submission_id=str(submission_id),
         submitter_id=str(submitter["id"]),
         submitter_owner_id=str(submitter["owner_id"]),
-        recent_validator_ids=frozenset(evaluations_repo.recent_reviewers(
-            conn, submitter["id"], exclude=submission_id, submissions=rules.RECENT_SUBMISSIONS)),
+        recent_validator_ids=frozenset(uow.evaluations.recent_reviewers(submitter["id"], exclude=submission_id,
+                                                                        submissions=rules.RECENT_SUBMISSIONS)),
         location=location,
     )
-    picks = _compliant_picks(conn, validators_repo.candidates(conn, today=now), request,
+    picks = _compliant_picks(uow, uow.validators.candidates(today=now), request,
                              quota=settings.validator_daily_quota, now=now)
     if not picks:
         metrics.add_metric(name="InsufficientValidators", unit="Count", value=1)
         return Assignment((), opened=False, repeated=False, reason="insufficient_validators")
 
-    reserved = validators_repo.reserve_quota(conn, [UUID(p.validator_id) for p in picks], now=now,
+    reserved = uow.validators.reserve_quota([UUID(p.validator_id) for p in picks], now=now,
                                              quota=settings.validator_daily_quota)
     kept = [p for p in picks if UUID(p.validator_id) in reserved]
     if len(kept) < rules.QUORUM:
-        validators_repo.release_quota(conn, sorted(reserved, key=str), assigned_day=now)
+        uow.validators.release_quota(sorted(reserved, key=str), assigned_day=now)
         metrics.add_metric(name="InsufficientValidators", unit="Count", value=1)
         return Assignment((), opened=False, repeated=False, reason="insufficient_validators")
 
     expires_at = now + rules.EVALUATION_EXPIRY
-    evaluations_repo.open_review(conn, submission_id, mode=mode, layer_b_decision=layer_b_decision,
+    uow.evaluations.open_review(submission_id, mode=mode, layer_b_decision=layer_b_decision,
                                  layer_b_valid=layer_b_valid, assigned=len(kept), now=now, expires_at=expires_at)
-    new_ids = evaluations_repo.insert_evaluations(
-        conn, submission_id, [(UUID(p.validator_id), p.tier) for p in kept], mode=mode, now=now,
+    new_ids = uow.evaluations.insert_evaluations(submission_id, [(UUID(p.validator_id), p.tier) for p in kept],
+                                                 mode=mode, now=now,
         expires_at=expires_at,
     )
     nearby = sum(1 for p in kept if location is not None and any(
         rules.distance_km(home, location) <= rules.NEARBY_KM for home in p.home_regions))
-    submissions_repo.add_trail(conn, submission_id, "assignment", {
+    uow.submissions.add_trail(submission_id, "assignment", {
         "mode": mode,
         "assigned": len(new_ids),
         "quorum": rules.QUORUM,

@@ -12,14 +12,13 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 from uuid import UUID
 
-from chalicelib.adapters import hyperlocal_repo, review_repo
-from chalicelib.adapters.agents_repo import Principal
 from chalicelib.config import get_settings
-from chalicelib.db.pool import Connection, transaction
 from chalicelib.domain import hyperlocal
 from chalicelib.domain.errors import Conflict, Duplicate, NotFound
+from chalicelib.domain.principal import Principal
 from chalicelib.observability import logger, metrics
 from chalicelib.services import agents as agent_service
+from chalicelib.services.unit_of_work import UnitOfWork
 
 _REVIEW_REASONS = {
     "review_resolved": "3 or more humans report the problem resolved",
@@ -34,48 +33,47 @@ class AttestationOutcome:
     effects_applied: list[str]
 
 
-def attest(human: Principal, problem_id: UUID, status: str, note: str | None, *,
+def attest(uow: UnitOfWork, human: Principal, problem_id: UUID, status: str, note: str | None, *,
            now: datetime | None = None) -> AttestationOutcome:
     """Record the human's attestation and apply the side effects its count calls for."""
     assert human.agent_id is not None
-    agent_service.enforce_rate_limit(f"attestations:{human.agent_id}", get_settings().attestations_per_hour,
+    agent_service.enforce_rate_limit(uow, f"attestations:{human.agent_id}", get_settings().attestations_per_hour,
                                      window=timedelta(hours=1))
     now = now or datetime.now(UTC)
-    with transaction() as conn:
-        problem = hyperlocal_repo.get_problem(conn, problem_id, for_update=True)
+    with uow:
+        problem = uow.hyperlocal.get_problem(problem_id, for_update=True)
         if problem is None:
             raise NotFound("problem not found")
         if problem["status"] != "approved":
             raise Conflict("only published problems take attestations", details={"status": problem["status"]})
-        row = hyperlocal_repo.insert_attestation(conn, problem_id=problem_id, human_id=human.agent_id,
+        row = uow.hyperlocal.insert_attestation(problem_id=problem_id, human_id=human.agent_id,
                                                  status=status, note=note, now=now)
         if row is None:
-            earlier = hyperlocal_repo.find_attestation(conn, problem_id, human.agent_id)
+            earlier = uow.hyperlocal.find_attestation(problem_id, human.agent_id)
             raise Duplicate(
                 "you have already attested this problem; withdraw it first to change it",
                 details={"status": earlier["status"] if earlier else None},
             )
-        counts = hyperlocal_repo.attestation_counts(conn, problem_id)
-        applied = _apply_effects(conn, problem, counts)
+        counts = uow.hyperlocal.attestation_counts(problem_id)
+        applied = _apply_effects(uow, problem, counts)
     metrics.add_metric(name="Attestations", unit="Count", value=1)
     return AttestationOutcome(attestation=row, counts=counts, effects_applied=applied)
 
 
-def _apply_effects(conn: Connection, problem: dict[str, Any], counts: dict[str, int]) -> list[str]:
+def _apply_effects(uow: UnitOfWork, problem: dict[str, Any], counts: dict[str, int]) -> list[str]:
     applied: list[str] = []
     problem_id = problem["id"]
     for effect in hyperlocal.due_effects(counts):
         if effect == "urgency_boost":
             new = hyperlocal.boosted_urgency(float(problem["urgency"]))
-            if not hyperlocal_repo.record_effect(conn, problem_id, effect,
+            if not uow.hyperlocal.record_effect(problem_id, effect,
                                                  {"from": problem["urgency"], "to": new, "counts": counts}):
                 continue
-            hyperlocal_repo.set_urgency(conn, problem_id, new)
+            uow.hyperlocal.set_urgency(problem_id, new)
         else:
-            if not hyperlocal_repo.record_effect(conn, problem_id, effect, {"counts": counts}):
+            if not uow.hyperlocal.record_effect(problem_id, effect, {"counts": counts}):
                 continue
-            review_repo.enqueue(
-                conn, subject_type="problem", subject_id=problem_id, source="attestations",
+            uow.review.enqueue(subject_type="problem", subject_id=problem_id, source="attestations",
                 reason=_REVIEW_REASONS[effect], details={"counts": counts},
                 dedup_key=f"attestations:{problem_id}:{effect}",
             )
@@ -84,26 +82,26 @@ def _apply_effects(conn: Connection, problem: dict[str, Any], counts: dict[str, 
     return applied
 
 
-def withdraw(human: Principal, problem_id: UUID) -> dict[str, int]:
+def withdraw(uow: UnitOfWork, human: Principal, problem_id: UUID) -> dict[str, int]:
     """Delete the caller's own attestation. Effects already applied stay applied."""
     assert human.agent_id is not None
-    with transaction() as conn:
-        problem = hyperlocal_repo.get_problem(conn, problem_id, for_update=True)
+    with uow:
+        problem = uow.hyperlocal.get_problem(problem_id, for_update=True)
         if problem is None:
             raise NotFound("problem not found")
-        if hyperlocal_repo.delete_attestation(conn, problem_id, human.agent_id) is None:
+        if uow.hyperlocal.delete_attestation(problem_id, human.agent_id) is None:
             raise NotFound("you have not attested this problem")
-        return hyperlocal_repo.attestation_counts(conn, problem_id)
+        return uow.hyperlocal.attestation_counts(problem_id)
 
 
-def summary(caller: Principal, problem_id: UUID) -> dict[str, Any]:
+def summary(uow: UnitOfWork, caller: Principal, problem_id: UUID) -> dict[str, Any]:
     """Counts by status, the problem's urgency, the effects applied and the caller's own attestation."""
-    with transaction() as conn:
-        problem = hyperlocal_repo.get_problem(conn, problem_id)
+    with uow:
+        problem = uow.hyperlocal.get_problem(problem_id)
         if problem is None:
             raise NotFound("problem not found")
-        counts = hyperlocal_repo.attestation_counts(conn, problem_id)
-        mine = (hyperlocal_repo.find_attestation(conn, problem_id, caller.agent_id)
+        counts = uow.hyperlocal.attestation_counts(problem_id)
+        mine = (uow.hyperlocal.find_attestation(problem_id, caller.agent_id)
                 if caller.role == "human" and caller.agent_id is not None else None)
-        effects = hyperlocal_repo.applied_effects(conn, problem_id)
+        effects = uow.hyperlocal.applied_effects(problem_id)
     return {"problem": problem, "counts": counts, "mine": mine, "effects": effects}

@@ -8,10 +8,9 @@ from datetime import UTC, datetime
 from typing import Any
 from uuid import UUID
 
-from chalicelib.adapters import agents_repo, compliance_repo
-from chalicelib.db.pool import Connection, transaction
 from chalicelib.domain import compliance
 from chalicelib.domain.errors import NotFound
+from chalicelib.services.unit_of_work import UnitOfWork
 
 
 @dataclass(frozen=True)
@@ -46,32 +45,32 @@ class ComplianceReport:
         }
 
 
-def counts(conn: Connection, agent_id: UUID, now: datetime) -> compliance.ComplianceCounts:
+def counts(uow: UnitOfWork, agent_id: UUID, now: datetime) -> compliance.ComplianceCounts:
     """What counts against the agent in the 30 days up to ``now``."""
     since = now - compliance.WINDOW
-    flagged = compliance_repo.flagged_layer_b_verdicts(conn, agent_id, since=since, until=now)
+    flagged = uow.compliance.flagged_layer_b_verdicts(agent_id, since=since, until=now)
     return compliance.ComplianceCounts(
-        layer_a_blocks=compliance_repo.layer_a_blocks(conn, agent_id, since=since, until=now),
-        admin_overturns=compliance_repo.admin_overturns_against(conn, agent_id, since=since, until=now),
+        layer_a_blocks=uow.compliance.layer_a_blocks(agent_id, since=since, until=now),
+        admin_overturns=uow.compliance.admin_overturns_against(agent_id, since=since, until=now),
         flags=sum(1 for verdict in flagged if compliance.counts_as_flag(verdict)),
     )
 
 
-def report(conn: Connection, agent_id: UUID, now: datetime | None = None) -> ComplianceReport:
+def report(uow: UnitOfWork, agent_id: UUID, now: datetime | None = None) -> ComplianceReport:
     """The agent's score with its counts, in the caller's transaction."""
     now = now or datetime.now(UTC)
-    found = counts(conn, agent_id, now)
+    found = counts(uow, agent_id, now)
     return ComplianceReport(agent_id=agent_id, counts=found, score=compliance.score(found), as_of=now)
 
 
-def compliance_ok(conn: Connection, agent_id: UUID, now: datetime | None = None) -> bool:
+def compliance_ok(uow: UnitOfWork, agent_id: UUID, now: datetime | None = None) -> bool:
     """Whether the agent may take the peer path and serve as a validator (score >= 60)."""
-    return report(conn, agent_id, now).compliant
+    return report(uow, agent_id, now).compliant
 
 
-def agent_compliance(agent_id: UUID, now: datetime | None = None) -> ComplianceReport:
+def agent_compliance(uow: UnitOfWork, agent_id: UUID, now: datetime | None = None) -> ComplianceReport:
     """Use case: read an agent's compliance report; NotFound for an unknown agent."""
-    with transaction() as conn:
-        if agents_repo.get_agent(conn, agent_id) is None:
+    with uow:
+        if uow.agents.get_agent(agent_id) is None:
             raise NotFound("agent not found")
-        return report(conn, agent_id, now)
+        return report(uow, agent_id, now)

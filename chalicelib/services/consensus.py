@@ -14,22 +14,11 @@ from datetime import UTC, datetime
 from typing import Any, Literal, cast
 from uuid import UUID
 
-from chalicelib.adapters import (
-    evaluations_repo,
-    flags_repo,
-    outbox,
-    review_repo,
-    spot_checks_repo,
-    submissions_repo,
-    validators_repo,
-)
-from chalicelib.adapters.idempotency import first_delivery
-from chalicelib.db.pool import Connection, transaction
 from chalicelib.domain import consensus as rules
 from chalicelib.domain import routing, tiers
 from chalicelib.domain.consensus import Verdict, Vote
 from chalicelib.observability import logger, metrics
-from chalicelib.services.delivery import relay_after_commit
+from chalicelib.services.unit_of_work import UnitOfWork
 
 CONSUMER = "consensus"
 RESOLVE_BUDGET_S = 45.0
@@ -43,32 +32,31 @@ class Finalized:
     outbox_ids: tuple[int, ...] = ()
 
 
-def run_consensus(submission_id: UUID, message_key: str, *, now: datetime | None = None) -> Result:
+def run_consensus(uow: UnitOfWork, submission_id: UUID, message_key: str, *, now: datetime | None = None) -> Result:
     """The consensus worker's use case: decide once, whatever the number of deliveries."""
     now = now or datetime.now(UTC)
-    with transaction() as conn:
-        if not first_delivery(conn, CONSUMER, message_key):
+    with uow:
+        if not uow.processed.first_delivery(CONSUMER, message_key):
             return "duplicate"
-        done = decide_submission(conn, submission_id, cause="quorum", now=now)
-    relay_after_commit(done.outbox_ids)
+        done = decide_submission(uow, submission_id, cause="quorum", now=now)
     return done.result
 
 
-def decide_submission(conn: Connection, submission_id: UUID, *, cause: Cause, now: datetime) -> Finalized:
+def decide_submission(uow: UnitOfWork, submission_id: UUID, *, cause: Cause, now: datetime) -> Finalized:
     """Decide a submission's peer review in the caller's transaction, under the submission's lock.
 
     A review decided before is left alone (``already_decided``). On the quorum path a review whose
     quorum is not complete yet waits (``waiting``); on the timeout path it is decided with what
     arrived. Pending evaluations are cancelled (quorum) or expired (timeout).
     """
-    evaluations_repo.lock_submission(conn, submission_id)
-    review = evaluations_repo.get_review(conn, submission_id, for_update=True)
+    uow.evaluations.lock_submission(submission_id)
+    review = uow.evaluations.get_review(submission_id, for_update=True)
     if review is None:
         logger.warning("consensus for a submission without a peer review", extra={"submission_id": str(submission_id)})
         return Finalized("missing")
     if review["status"] == "decided":
         return Finalized("already_decided")
-    evaluations = evaluations_repo.for_submission(conn, submission_id, for_update=True)
+    evaluations = uow.evaluations.for_submission(submission_id, for_update=True)
     answered = [e for e in evaluations if e["status"] == "answered"]
     pending = [e for e in evaluations if e["status"] == "pending"]
     if cause == "quorum" and len(answered) < rules.QUORUM and pending:
@@ -82,12 +70,12 @@ def decide_submission(conn: Connection, submission_id: UUID, *, cause: Cause, no
     result = rules.decide(votes)
     # Every validator row this decision may write, locked up front in one order (no deadlocks with
     # assignments and other decisions running concurrently).
-    validators_repo.lock(conn, sorted({e["validator_id"] for e in evaluations}, key=str))
-    closed = evaluations_repo.close_pending(
-        conn, submission_id, status="expired" if cause == "timeout" else "cancelled", now=now)
+    uow.validators.lock(sorted({e["validator_id"] for e in evaluations}, key=str))
+    closed = uow.evaluations.close_pending(submission_id, status="expired" if cause == "timeout" else "cancelled",
+                                           now=now)
     cancelled = [e for e in closed if e["status"] == "cancelled"]
     for e in cancelled:
-        validators_repo.release_quota(conn, [e["validator_id"]], assigned_day=e["assigned_at"])
+        uow.validators.release_quota([e["validator_id"]], assigned_day=e["assigned_at"])
 
     live = review["mode"] == "live"
     layer_b_decision = cast(Verdict, review["layer_b_decision"])
@@ -97,33 +85,32 @@ def decide_submission(conn: Connection, submission_id: UUID, *, cause: Cause, no
         peer_decided = result.outcome in ("approved", "rejected")
         applied = cast(Verdict, result.outcome) if peer_decided else layer_b_decision
         decided_by = "peer" if peer_decided else "fallback"
-        _apply_live(conn, submission_id, applied, decided_by=decided_by, reason=result.reason, now=now)
+        _apply_live(uow, submission_id, applied, decided_by=decided_by, reason=result.reason, now=now)
     elif result.reason != "below_quorum" and review["layer_b_valid"]:  # a Layer B error compares with nothing
-        evaluations_repo.record_comparison(
-            conn, submission_id, outcome=result.outcome, layer_b_decision=layer_b_decision,
+        uow.evaluations.record_comparison(submission_id, outcome=result.outcome, layer_b_decision=layer_b_decision,
             agrees=routing.shadow_agrees(result.outcome, layer_b_decision), now=now)
     if result.reason == "safety_flag":
-        review_repo.enqueue(
-            conn, subject_type="submission", subject_id=submission_id, source="consensus", reason="safety_flag",
+        uow.review.enqueue(subject_type="submission", subject_id=submission_id, source="consensus",
+                           reason="safety_flag",
             details={"mode": review["mode"], "applied": applied}, priority=1,
             dedup_key=f"consensus-safety:{submission_id}")
 
-    flags = flags_repo.current(conn)
+    flags = uow.flags.current()
     spot_checked = (
         live and decided_by == "peer"
         and routing.is_spot_checked(str(submission_id), int(flags["SPOT_CHECK_PCT"]))
     )
     touched = {e["validator_id"] for e in evaluations}
-    apply_ground_truth(conn, submission_id, now=now)
-    validators_repo.refresh_response_rates(conn, sorted(touched, key=str))
-    _pay_rewards(conn, answered, [e for e in closed if e["status"] == "expired"])
+    apply_ground_truth(uow, submission_id, now=now)
+    uow.validators.refresh_response_rates(sorted(touched, key=str))
+    _pay_rewards(uow, answered, [e for e in closed if e["status"] == "expired"])
 
     outbox_ids: tuple[int, ...] = ()
     if spot_checked:
         assert result.outcome in ("approved", "rejected")
-        spot_id = spot_checks_repo.create(conn, submission_id, peer_outcome=result.outcome, now=now)
+        spot_id = uow.spot_checks.create(submission_id, peer_outcome=result.outcome, now=now)
         if spot_id is not None:
-            outbox_ids = (outbox.enqueue(conn, "spot_check", {"spot_check_id": str(spot_id)}),)
+            outbox_ids = (uow.outbox.enqueue("spot_check", {"spot_check_id": str(spot_id)}),)
 
     # Latency: from the quorum-completing answer to this decision, all of its work done (the wall
     # clock, even when the caller passes an explicit `now`).
@@ -131,12 +118,12 @@ def decide_submission(conn: Connection, submission_id: UUID, *, cause: Cause, no
     if review["quorum_reached_at"] is not None:
         elapsed = datetime.now(UTC) - review["quorum_reached_at"]
         latency_ms = max(0, round(elapsed.total_seconds() * 1000))
-    evaluations_repo.record_decision(conn, submission_id, {
+    uow.evaluations.record_decision(submission_id, {
         "cause": cause, "outcome": result.outcome, "reason": result.reason, "arithmetic": result.to_dict(),
         "votes": len(votes), "applied_verdict": applied, "decided_by": decided_by, "decided_at": now,
         "latency_ms": latency_ms, "spot_checked": spot_checked,
     })
-    submissions_repo.add_trail(conn, submission_id, "consensus", {
+    uow.submissions.add_trail(submission_id, "consensus", {
         "mode": review["mode"], "cause": cause, **result.to_dict(), "votes": len(votes),
         "assigned": review["assigned"], "applied": applied, "decided_by": decided_by,
         "layer_b_decision": layer_b_decision, "latency_ms": latency_ms,
@@ -146,28 +133,27 @@ def decide_submission(conn: Connection, submission_id: UUID, *, cause: Cause, no
     return Finalized("decided", outbox_ids)
 
 
-def _apply_live(conn: Connection, submission_id: UUID, verdict: Verdict, *, decided_by: str, reason: str,
+def _apply_live(uow: UnitOfWork, submission_id: UUID, verdict: Verdict, *, decided_by: str, reason: str,
                 now: datetime) -> None:
     from chalicelib.services.guardrail import apply_verdict  # the one way a submission is decided
 
-    changed = apply_verdict(conn, submission_id, verdict, decided_by=decided_by, now=now, route_path="peer")
+    changed = apply_verdict(uow, submission_id, verdict, decided_by=decided_by, now=now, route_path="peer")
     if not changed:
         logger.warning("peer decision for a submission no longer pending", extra={"submission_id": str(submission_id)})
         return
     if verdict == "flagged":
-        review_repo.enqueue(
-            conn, subject_type="submission", subject_id=submission_id, source="consensus",
+        uow.review.enqueue(subject_type="submission", subject_id=submission_id, source="consensus",
             reason="peer_fallback_flag", details={"consensus_reason": reason},
             dedup_key=f"consensus:{submission_id}")
 
 
-def apply_ground_truth(conn: Connection, submission_id: UUID, *, now: datetime) -> list[dict[str, Any]]:
+def apply_ground_truth(uow: UnitOfWork, submission_id: UUID, *, now: datetime) -> list[dict[str, Any]]:
     """Give the submission's answered evaluations the best ground truth known and rescore their validators.
 
     Truth, best first: an admin verdict, a spot check's Layer B decision, the Layer B decision at
     routing (only when Layer B produced an assessment: an error is no truth). Returns tier changes.
     """
-    review = evaluations_repo.get_review(conn, submission_id)
+    review = uow.evaluations.get_review(submission_id)
     if review is None:
         return []
     layer_b: Verdict | None = review["layer_b_decision"] if review["layer_b_valid"] else None
@@ -176,54 +162,54 @@ def apply_ground_truth(conn: Connection, submission_id: UUID, *, now: datetime) 
         return []
     source = "admin" if review["truth_admin"] else "spot_check" if review["truth_spot_check"] else "layer_b"
     changes = []
-    for validator_id in evaluations_repo.set_truth_on_answers(conn, submission_id, truth=truth, source=source,
+    for validator_id in uow.evaluations.set_truth_on_answers(submission_id, truth=truth, source=source,
                                                               now=now):
-        change = rescore(conn, validator_id, now=now)
+        change = rescore(uow, validator_id, now=now)
         if change is not None:
             changes.append(change)
     return changes
 
 
-def rescore(conn: Connection, validator_id: UUID, *, now: datetime) -> dict[str, Any] | None:
+def rescore(uow: UnitOfWork, validator_id: UUID, *, now: datetime) -> dict[str, Any] | None:
     """Recompute a validator's precision / recall / F1 over its last 100 scored evaluations and its tier.
 
     Every tier change is logged with the figures that caused it; returns the change, if any.
     """
-    validator = validators_repo.get(conn, validator_id, for_update=True)
+    validator = uow.validators.get(validator_id, for_update=True)
     if validator is None:
         return None
-    pairs = validators_repo.scored_pairs(conn, validator_id, limit=tiers.SCORE_WINDOW)
-    scored, since_change = validators_repo.scored_counts(conn, validator_id, validator["tier_changed_at"])
+    pairs = uow.validators.scored_pairs(validator_id, limit=tiers.SCORE_WINDOW)
+    scored, since_change = uow.validators.scored_counts(validator_id, validator["tier_changed_at"])
     scores = tiers.score(cast(list[tuple[rules.Decision, Verdict]], pairs))
     current = cast(rules.Tier, validator["tier"])
     new = tiers.next_tier(current, scores.f1, scored, since_change)
-    validators_repo.update_scores(
-        conn, validator_id, f1=scores.f1, precision=scores.precision, recall=scores.recall, scored=scored,
+    uow.validators.update_scores(validator_id, f1=scores.f1, precision=scores.precision, recall=scores.recall,
+                                 scored=scored,
         tier=new, tier_changed=new != current, now=now)
     if new == current:
         return None
     direction = "promotion" if rules.TIERS.index(new) > rules.TIERS.index(current) else "demotion"
     reason = f"{direction}: F1 {scores.f1:.3f} over {scores.n} recent of {scored} scored evaluations"
-    validators_repo.log_tier_change(conn, validator_id, old=current, new=new, f1=scores.f1, scored=scored,
+    uow.validators.log_tier_change(validator_id, old=current, new=new, f1=scores.f1, scored=scored,
                                     reason=reason, now=now)
     metrics.add_metric(name="ValidatorTierChanges", unit="Count", value=1)
     return {"validator_id": str(validator_id), "old": current, "new": new, "reason": reason}
 
 
-def _pay_rewards(conn: Connection, answered: list[dict[str, Any]], expired: list[dict[str, Any]]) -> None:
+def _pay_rewards(uow: UnitOfWork, answered: list[dict[str, Any]], expired: list[dict[str, Any]]) -> None:
     """Validation rewards through the ledger, one idempotent entry per evaluation (none for late ones)."""
     from chalicelib.services import economy  # the economy reads flags; imported where used
 
     for evaluation, in_time in [(e, True) for e in answered] + [(e, False) for e in expired]:
-        paid = economy.pay_validation_reward(
-            conn, evaluation_id=evaluation["id"], validator_agent_id=evaluation["validator_id"],
+        paid = economy.pay_validation_reward(uow, evaluation_id=evaluation["id"],
+                                             validator_agent_id=evaluation["validator_id"],
             tier_at_assignment=evaluation["tier_at_assignment"],
             answered_in_time=in_time,
         )
-        evaluations_repo.record_reward(conn, evaluation["id"], paid)
+        uow.evaluations.record_reward(evaluation["id"], paid)
 
 
-def resolve_timeouts(*, now: datetime | None = None, limit: int = 200) -> dict[str, int]:
+def resolve_timeouts(uow: UnitOfWork, *, now: datetime | None = None, limit: int = 200) -> dict[str, int]:
     """The per-minute schedule: expire overdue evaluations, then decide every review past its expiry.
 
     A live review whose quorum never formed falls back to the Layer B decision stored at routing
@@ -232,23 +218,22 @@ def resolve_timeouts(*, now: datetime | None = None, limit: int = 200) -> dict[s
     """
     now = now or datetime.now(UTC)
     started = time.monotonic()
-    with transaction() as conn:
-        expired = evaluations_repo.expire_due(conn, now, limit=5000)
-        validators_repo.refresh_response_rates(conn, sorted({e["validator_id"] for e in expired}, key=str))
+    with uow:
+        expired = uow.evaluations.expire_due(now, limit=5000)
+        uow.validators.refresh_response_rates(sorted({e["validator_id"] for e in expired}, key=str))
     decided = failed = 0
     failed_ids: set[UUID] = set()
     # Batch after batch until nothing is due (or the run nears the schedule's one-minute cadence).
     while time.monotonic() - started < RESOLVE_BUDGET_S:
-        with transaction() as conn:
-            due = [s for s in evaluations_repo.due_reviews(conn, now, limit=limit + len(failed_ids))
+        with uow:
+            due = [s for s in uow.evaluations.due_reviews(now, limit=limit + len(failed_ids))
                    if s not in failed_ids][:limit]
         if not due:
             break
         for submission_id in due:
             try:
-                with transaction() as conn:
-                    done = decide_submission(conn, submission_id, cause="timeout", now=now)
-                relay_after_commit(done.outbox_ids)
+                with uow:
+                    done = decide_submission(uow, submission_id, cause="timeout", now=now)
                 decided += done.result == "decided"
             except Exception:
                 failed += 1

@@ -11,18 +11,17 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 from uuid import UUID
 
-from chalicelib.adapters import alerts_repo, economy_repo, flags_repo, ledger_repo
-from chalicelib.adapters.agents_repo import Principal
-from chalicelib.db.pool import Connection, transaction
 from chalicelib.domain import economy
 from chalicelib.domain.economy import EconomyAlert, HealthFigures
 from chalicelib.domain.ledger import FAUCET, SINK, agent_account, transfer
+from chalicelib.domain.principal import Principal
 from chalicelib.observability import logger
+from chalicelib.services.unit_of_work import UnitOfWork
 
 SNAPSHOT_WINDOW = timedelta(hours=1)
 
 
-def charge_submission(conn: Connection, principal: Principal, submission: dict[str, Any], now: datetime) -> int:
+def charge_submission(uow: UnitOfWork, principal: Principal, submission: dict[str, Any], now: datetime) -> int:
     """Charge the submission's cost in the caller's transaction; returns the millicredits charged.
 
     Nothing is charged (or written) while SUBMISSION_COSTS_ENABLED is off. The cost is the kind's base
@@ -33,7 +32,7 @@ def charge_submission(conn: Connection, principal: Principal, submission: dict[s
     raises InsufficientCredits and the caller's transaction, the submission included, writes nothing.
     Key: `submission:<id>`.
     """
-    flags = flags_repo.current(conn)
+    flags = uow.flags.current()
     if not flags["SUBMISSION_COSTS_ENABLED"]:
         return 0
     assert principal.agent_id is not None
@@ -41,25 +40,23 @@ def charge_submission(conn: Connection, principal: Principal, submission: dict[s
     cost = economy.submission_cost(submission["kind"], float(flags["SUBMISSION_COST_MULTIPLIER"]))
     key = f"submission:{submission['id']}"
     # Both accounts of the fee, locked in the ledger's order before deciding.
-    balance = ledger_repo.lock_balances(conn, [account, SINK])[account]
+    balance = uow.ledger.lock_balances([account, SINK])[account]
     if economy.in_hardship(balance):
-        ledger_repo.post_entry(
-            conn, idempotency_key=key, kind="hardship_waiver", legs=[],
+        uow.ledger.post_entry(idempotency_key=key, kind="hardship_waiver", legs=[],
             memo={"submission_id": str(submission["id"]), "agent_id": str(principal.agent_id),
                   "waived": cost, "balance": balance},
         )
         return 0
-    ledger_repo.post_entry(
-        conn, idempotency_key=key, kind="submission_fee", legs=transfer(account, SINK, cost),
+    uow.ledger.post_entry(idempotency_key=key, kind="submission_fee", legs=transfer(account, SINK, cost),
         memo={"submission_id": str(submission["id"]), "kind": submission["kind"]},
     )
-    conn.execute("UPDATE submissions SET cost_millicredits = %s WHERE id = %s", (cost, submission["id"]))
+    uow.submissions.set_cost(submission["id"], cost)
     submission["cost_millicredits"] = cost
     return cost
 
 
 def pay_validation_reward(
-    conn: Connection,
+    uow: UnitOfWork,
     *,
     evaluation_id: UUID | str,
     validator_agent_id: UUID | str,
@@ -81,22 +78,22 @@ def pay_validation_reward(
         return 0
     key = f"validation:{evaluation_id}"
     account = agent_account(validator_agent_id)
-    earlier = ledger_repo.amount_posted(conn, key, account)
+    earlier = uow.ledger.amount_posted(key, account)
     if earlier is not None:
         return earlier
-    flags = flags_repo.current(conn)
+    flags = uow.flags.current()
     if not flags["VALIDATION_REWARDS_ENABLED"]:
         return 0
     reward = economy.validation_reward(tier_at_assignment, float(flags["VALIDATION_REWARD_MULTIPLIER"]))
     if reward == 0:
         return 0
-    posted = ledger_repo.post_entry(
-        conn, idempotency_key=key, kind="validation_reward", legs=transfer(FAUCET, account, reward),
+    posted = uow.ledger.post_entry(
+        idempotency_key=key, kind="validation_reward", legs=transfer(FAUCET, account, reward),
         memo={"evaluation_id": str(evaluation_id), "validator_id": str(validator_agent_id),
               "tier": tier_at_assignment},
     )
     if not posted.created:  # a concurrent call posted it first: report what that one paid
-        return ledger_repo.amount_posted(conn, key, account) or 0
+        return uow.ledger.amount_posted(key, account) or 0
     return reward
 
 
@@ -139,10 +136,10 @@ def _alert_summary(alert: EconomyAlert) -> dict[str, Any]:
     return {"rule": alert.rule, "severity": alert.severity, "title": alert.title}
 
 
-def economy_health(conn: Connection, *, window_start: datetime, window_end: datetime) -> HealthReport:
+def economy_health(uow: UnitOfWork, *, window_start: datetime, window_end: datetime) -> HealthReport:
     """The economy over [window_start, window_end) with the alerts its rules give (nothing is stored)."""
-    figures, extra = economy_repo.figures(conn, window_start, window_end)
-    daily = economy_repo.daily_flows(conn, window_end, economy.STARVATION_DAYS)
+    figures, extra = uow.economy.figures(window_start, window_end)
+    daily = uow.economy.daily_flows(window_end, economy.STARVATION_DAYS)
     return HealthReport(
         window_start=window_start, window_end=window_end, figures=figures,
         circulating=extra["circulating"], total_validators=extra["total_validators"],
@@ -150,7 +147,7 @@ def economy_health(conn: Connection, *, window_start: datetime, window_end: date
     )
 
 
-def snapshot_economy(now: datetime | None = None) -> dict[str, Any]:
+def snapshot_economy(uow: UnitOfWork, now: datetime | None = None) -> dict[str, Any]:
     """The hourly job: snapshot the last whole hour and raise its alerts (the operations metrics publish
     the latest snapshot's ratio and hardship rate; the ledger emits faucet and sink flows as they move).
 
@@ -161,17 +158,15 @@ def snapshot_economy(now: datetime | None = None) -> dict[str, Any]:
     now = now or datetime.now(UTC)
     end = now.astimezone(UTC).replace(minute=0, second=0, microsecond=0)
     start = end - SNAPSHOT_WINDOW
-    with transaction() as conn:
-        report = economy_health(conn, window_start=start, window_end=end)
-        row, created = economy_repo.insert_snapshot(
-            conn, start, end, report.figures,
+    with uow:
+        report = economy_health(uow, window_start=start, window_end=end)
+        row, created = uow.economy.insert_snapshot(start, end, report.figures,
             extra={"circulating": report.circulating, "total_validators": report.total_validators},
             alerts=[_alert_summary(a) for a in report.alerts],
         )
         if created:
             for alert in report.alerts:
-                alerts_repo.raise_alert(
-                    conn, rule=alert.rule, severity=alert.severity, title=alert.title,
+                uow.alerts.raise_alert(rule=alert.rule, severity=alert.severity, title=alert.title,
                     details={**alert.details, "snapshot_id": row["id"], "window_start": start.isoformat(),
                              "window_end": end.isoformat()},
                     dedup_key=alert.rule, now=now,
@@ -181,13 +176,13 @@ def snapshot_economy(now: datetime | None = None) -> dict[str, Any]:
     return row
 
 
-def economy_overview(*, window_hours: int, days: int, now: datetime | None = None) -> dict[str, Any]:
+def economy_overview(uow: UnitOfWork, *, window_hours: int, days: int, now: datetime | None = None) -> dict[str, Any]:
     """For operators: the latest stored snapshot, a fresh computation over the last `window_hours`
     (ending now; its alerts are evaluated, not raised) and the snapshots of the last `days` days."""
     now = now or datetime.now(UTC)
-    with transaction() as conn:
-        conn.execute("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ")  # one consistent view
-        current = economy_health(conn, window_start=now - timedelta(hours=window_hours), window_end=now)
-        latest = economy_repo.latest_snapshot(conn)
-        history = economy_repo.snapshots_since(conn, now - timedelta(days=days))
+    with uow:
+        uow.repeatable_read()  # one consistent view
+        current = economy_health(uow, window_start=now - timedelta(hours=window_hours), window_end=now)
+        latest = uow.economy.latest_snapshot()
+        history = uow.economy.snapshots_since(now - timedelta(days=days))
     return {"latest": latest, "current": current.to_dict(), "history": history}

@@ -24,10 +24,6 @@ from pathlib import Path
 from typing import Any, Literal
 from uuid import UUID, uuid4
 
-import psycopg
-
-from chalicelib.adapters import evidence_repo, flags_repo, hyperlocal_repo, outbox, review_repo
-from chalicelib.adapters.agents_repo import Principal
 from chalicelib.adapters.blob_store import (
     Action,
     BlobNotFound,
@@ -38,7 +34,6 @@ from chalicelib.adapters.blob_store import (
     UploadTicket,
 )
 from chalicelib.config import get_settings
-from chalicelib.db.pool import Connection, transaction
 from chalicelib.domain import hyperlocal
 from chalicelib.domain.errors import Conflict, Duplicate, Forbidden, NotFound, PayloadTooLarge, ValidationFailed
 from chalicelib.domain.hyperlocal import (
@@ -51,16 +46,17 @@ from chalicelib.domain.hyperlocal import (
     PhotoProcessor,
     PhotoRefused,
 )
+from chalicelib.domain.principal import Principal
 from chalicelib.observability import logger, metrics
 from chalicelib.services import agents as agent_service
 from chalicelib.services import missions as mission_service
-from chalicelib.services.delivery import relay_after_commit
+from chalicelib.services.unit_of_work import UniqueViolation, UnitOfWork
 
 QUARANTINE = "quarantine"
 PROCESSED = "processed"
 _QUARANTINE_KEY = re.compile(r"^quarantine/([0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12})$")
 _EXTENSIONS = {"image/jpeg": "jpg", "image/png": "png"}
-MAX_RETRIES = evidence_repo.MAX_RETRIES
+MAX_RETRIES = hyperlocal.MAX_RETRIES
 PAIR_METRICS = {"approved": "PairsApproved", "rejected": "PairsRejected", "peer_review": "PairsPeerReview"}
 
 
@@ -146,7 +142,7 @@ class Registration:
     upload: UploadTicket
 
 
-def register_evidence(human: Principal, draft: EvidenceDraft, *, correlation_id: str | None = None,
+def register_evidence(uow: UnitOfWork, human: Principal, draft: EvidenceDraft, *, correlation_id: str | None = None,
                       now: datetime | None = None) -> Registration:
     """Check the photo's type, size and pair rules, store its record and hand out an upload URL into
     quarantine. An after photo names the pair its before photo opened; a before photo may name a new
@@ -162,12 +158,12 @@ def register_evidence(human: Principal, draft: EvidenceDraft, *, correlation_id:
     if draft.sequence == "after" and draft.pair_id is None:
         raise ValidationFailed("an after photo names the pair of its before photo",
                                details=[{"field": "pair_id", "message": "required for after"}])
-    agent_service.enforce_rate_limit(f"evidence:{human.agent_id}", settings.evidence_uploads_per_hour,
+    agent_service.enforce_rate_limit(uow, f"evidence:{human.agent_id}", settings.evidence_uploads_per_hour,
                                      window=timedelta(hours=1))
     evidence_id = uuid4()
     try:
-        with transaction() as conn:
-            mission = hyperlocal_repo.get_mission(conn, draft.mission_id, for_share=True)
+        with uow:
+            mission = uow.hyperlocal.get_mission(draft.mission_id, for_share=True)
             if mission is None:
                 raise NotFound("mission not found")
             if mission["status"] != "open" or mission["expires_at"] <= now:
@@ -175,8 +171,8 @@ def register_evidence(human: Principal, draft: EvidenceDraft, *, correlation_id:
                                details={"status": mission["status"], "expires_at": mission["expires_at"].isoformat()})
             pair_id = None
             if draft.sequence != "standalone":
-                pair_id = _place_in_pair(conn, human.agent_id, mission, draft)
-            row = evidence_repo.insert(conn, {
+                pair_id = _place_in_pair(uow, human.agent_id, mission, draft)
+            row = uow.evidence.insert({
                 "id": evidence_id,
                 "mission_id": mission["id"],
                 "human_id": human.agent_id,
@@ -190,7 +186,7 @@ def register_evidence(human: Principal, draft: EvidenceDraft, *, correlation_id:
                 "correlation_id": correlation_id,
                 "created_at": now,
             })
-    except psycopg.errors.UniqueViolation:
+    except UniqueViolation:
         # A concurrent request took the slot (or the pair id) first.
         raise Duplicate(f"the pair already has a {draft.sequence} photo", details={"pair_id": str(draft.pair_id)}) \
             from None
@@ -200,24 +196,24 @@ def register_evidence(human: Principal, draft: EvidenceDraft, *, correlation_id:
     return Registration(evidence=row, upload=ticket)
 
 
-def _place_in_pair(conn: Connection, human_id: UUID, mission: dict[str, Any], draft: EvidenceDraft) -> UUID:
+def _place_in_pair(uow: UnitOfWork, human_id: UUID, mission: dict[str, Any], draft: EvidenceDraft) -> UUID:
     """The pair the photo joins, after checking one before, one after, the order, time and distance."""
     criteria = mission_service.pair_criteria(mission)
     photo = PhotoFacts(draft.captured_at, draft.latitude, draft.longitude)
     hyperlocal.check_pair_photo(photo, criteria)
     pair_id = draft.pair_id or uuid4()
-    pair = evidence_repo.get_pair(conn, pair_id, for_update=True)
+    pair = uow.evidence.get_pair(pair_id, for_update=True)
     if pair is None:
         if draft.sequence == "after":
             raise PairRuleBroken("the before photo comes first: no pair with this id has one",
                                  details={"rule": "order", "pair_id": str(pair_id)})
-        evidence_repo.insert_pair(conn, pair_id=pair_id, mission_id=mission["id"], human_id=human_id)
+        uow.evidence.insert_pair(pair_id=pair_id, mission_id=mission["id"], human_id=human_id)
         return pair_id
     if pair["human_id"] != human_id:
         raise NotFound("pair not found")
     if pair["mission_id"] != mission["id"]:
         raise Conflict("the pair belongs to another mission", details={"pair_id": str(pair_id)})
-    live = evidence_repo.live_in_pair(conn, pair_id)
+    live = uow.evidence.live_in_pair(pair_id)
     if draft.sequence in live:
         raise Duplicate(f"the pair already has a {draft.sequence} photo",
                         details={"pair_id": str(pair_id), "evidence_id": str(live[draft.sequence]["id"])})
@@ -248,15 +244,15 @@ class Received:
     outbox_ids: tuple[int, ...]
 
 
-def receive_upload(evidence_id: UUID, token: str, content_type: str, data: bytes, *,
+def receive_upload(uow: UnitOfWork, evidence_id: UUID, token: str, content_type: str, data: bytes, *,
                    correlation_id: str | None = None, now: datetime | None = None) -> Received:
     """Local mode's stand-in for the presigned S3 PUT: check the token and the declared type and
     length, store into quarantine, and send the photo to the privacy stage (the S3 notification's job
     in AWS). The caller relays the outbox ids."""
     store = _local_store_or_404()
     now = now or datetime.now(UTC)
-    with transaction() as conn:
-        row = evidence_repo.get(conn, evidence_id)
+    with uow:
+        row = uow.evidence.get(evidence_id)
     key = quarantine_key(evidence_id)
     if row is None or not store.verify(token, key, "upload", content_type=row["content_type"],
                                        size_bytes=row["size_bytes"]):
@@ -273,21 +269,21 @@ def receive_upload(evidence_id: UUID, token: str, content_type: str, data: bytes
     if row["uploaded_at"] is not None or row["status"] != "quarantined":
         raise Conflict("this photo was already uploaded")
     store.put(key, data, row["content_type"])
-    with transaction() as conn:
-        if not evidence_repo.mark_uploaded(conn, evidence_id, now):
+    with uow:
+        if not uow.evidence.mark_uploaded(evidence_id, now):
             raise Conflict("this photo was already uploaded")
-        message = outbox.enqueue(conn, "privacy", {"task": "process_photo", "evidence_id": str(evidence_id)},
-                                 correlation_id=row["correlation_id"] or correlation_id)
-        updated = evidence_repo.get(conn, evidence_id)
+        message = uow.outbox.enqueue("privacy", {"task": "process_photo", "evidence_id": str(evidence_id)},
+                                     correlation_id=row["correlation_id"] or correlation_id)
+        updated = uow.evidence.get(evidence_id)
     assert updated is not None
     return Received(evidence={**updated, "download": None}, outbox_ids=(message,))
 
 
-def download(evidence_id: UUID, token: str) -> tuple[bytes, str]:
+def download(uow: UnitOfWork, evidence_id: UUID, token: str) -> tuple[bytes, str]:
     """Local mode's stand-in for a presigned S3 GET: the processed photo only, never the original."""
     store = _local_store_or_404()
-    with transaction() as conn:
-        row = evidence_repo.get(conn, evidence_id)
+    with uow:
+        row = uow.evidence.get(evidence_id)
     if row is None or row["status"] != "ready":
         raise NotFound("evidence not found")
     if not store.verify(token, row["processed_key"], "download"):
@@ -313,23 +309,23 @@ def _with_link(row: dict[str, Any]) -> dict[str, Any]:
     return {**row, "download": link}
 
 
-def get_evidence(caller: Principal, evidence_id: UUID) -> dict[str, Any]:
+def get_evidence(uow: UnitOfWork, caller: Principal, evidence_id: UUID) -> dict[str, Any]:
     """The record: status, what the privacy stage removed and blurred, and a download link to the
     processed photo once it is ready. The uploader, the mission's creator and admins may read it."""
-    with transaction() as conn:
-        row = evidence_repo.get(conn, evidence_id)
-        mission = hyperlocal_repo.get_mission(conn, row["mission_id"]) if row else None
+    with uow:
+        row = uow.evidence.get(evidence_id)
+        mission = uow.hyperlocal.get_mission(row["mission_id"]) if row else None
     if row is None or not _may_read(caller, row["human_id"], mission):
         raise NotFound("evidence not found")
     return _with_link(row)
 
 
-def get_pair(caller: Principal, pair_id: UUID) -> dict[str, Any]:
+def get_pair(uow: UnitOfWork, caller: Principal, pair_id: UUID) -> dict[str, Any]:
     """A pair with its live before and after photos and its verification."""
-    with transaction() as conn:
-        pair = evidence_repo.get_pair(conn, pair_id)
-        mission = hyperlocal_repo.get_mission(conn, pair["mission_id"]) if pair else None
-        photos = evidence_repo.pair_photos(conn, pair_id) if pair else []
+    with uow:
+        pair = uow.evidence.get_pair(pair_id)
+        mission = uow.hyperlocal.get_mission(pair["mission_id"]) if pair else None
+        photos = uow.evidence.pair_photos(pair_id) if pair else []
     if pair is None or not _may_read(caller, pair["human_id"], mission):
         raise NotFound("pair not found")
     assert mission is not None
@@ -346,15 +342,15 @@ def get_pair(caller: Principal, pair_id: UUID) -> dict[str, Any]:
 # --- admin retry ---------------------------------------------------------------------------------
 
 
-def retry(admin: Principal, evidence_id: UUID, *, correlation_id: str | None = None,
+def retry(uow: UnitOfWork, admin: Principal, evidence_id: UUID, *, correlation_id: str | None = None,
           now: datetime | None = None) -> dict[str, Any]:
     """Send a rejected photo (or one stuck in processing past the lease) through the privacy stage
     again; at most MAX_RETRIES times, and only while its original is still in quarantine."""
     now = now or datetime.now(UTC)
     lease = timedelta(seconds=get_settings().privacy_lease_s)
     store = blob_store()
-    with transaction() as conn:
-        row = evidence_repo.get(conn, evidence_id, for_update=True)
+    with uow:
+        row = uow.evidence.get(evidence_id, for_update=True)
         if row is None:
             raise NotFound("evidence not found")
         stuck = row["status"] == "processing" and row["processing_started_at"] < now - lease
@@ -365,14 +361,13 @@ def retry(admin: Principal, evidence_id: UUID, *, correlation_id: str | None = N
                            details={"retries": row["retry_count"], "max_retries": MAX_RETRIES})
         if row["original_deleted_at"] is not None or not store.exists(quarantine_key(evidence_id)):
             raise Conflict("the original is no longer in quarantine; the photo must be uploaded again")
-        evidence_repo.requeue(conn, evidence_id)
-        message = outbox.enqueue(conn, "privacy", {"task": "process_photo", "evidence_id": str(evidence_id)},
+        uow.evidence.requeue(evidence_id)
+        uow.outbox.enqueue("privacy", {"task": "process_photo", "evidence_id": str(evidence_id)},
                                  correlation_id=correlation_id)
-        updated = evidence_repo.get(conn, evidence_id)
+        updated = uow.evidence.get(evidence_id)
     assert updated is not None
     logger.info("evidence retry", extra={"evidence_id": str(evidence_id), "actor": admin.actor,
                                          "retry": updated["retry_count"]})
-    relay_after_commit([message])
     return _with_link(updated)
 
 
@@ -381,7 +376,8 @@ def retry(admin: Principal, evidence_id: UUID, *, correlation_id: str | None = N
 StageOutcome = Literal["ready", "rejected", "duplicate", "in_progress", "unknown", "lost"]
 
 
-def process_evidence(evidence_id: UUID, process: PhotoProcessor, *, now: datetime | None = None) -> StageOutcome:
+def process_evidence(uow: UnitOfWork, evidence_id: UUID, process: PhotoProcessor, *,
+                     now: datetime | None = None) -> StageOutcome:
     """Clean one quarantined photo: claim it, process it outside any transaction, store the processed
     copy, record what was removed and blurred (and the coarse location) and delete the original.
 
@@ -396,14 +392,14 @@ def process_evidence(evidence_id: UUID, process: PhotoProcessor, *, now: datetim
     token = uuid4()
     blur = True
     outcome: StageOutcome | None = None  # None: claimed by this call
-    with transaction() as conn:
-        row = evidence_repo.get(conn, evidence_id, for_update=True)
+    with uow:
+        row = uow.evidence.get(evidence_id, for_update=True)
         if row is None:
             outcome = "unknown"
         elif row["status"] == "quarantined" or (
                 row["status"] == "processing" and row["processing_started_at"] < now - lease):
-            blur = bool(flags_repo.current(conn)["PRIVACY_BLUR_ENABLED"])
-            evidence_repo.claim(conn, evidence_id, token=token, now=now)
+            blur = bool(uow.flags.current()["PRIVACY_BLUR_ENABLED"])
+            uow.evidence.claim(evidence_id, token=token, now=now)
         elif row["status"] == "processing":
             outcome = "in_progress"
         else:
@@ -435,14 +431,14 @@ def process_evidence(evidence_id: UUID, process: PhotoProcessor, *, now: datetim
         failure = ("processing_error", "the photo could not be processed; an operator may retry it")
 
     outbox_ids: list[int] = []
-    with transaction() as conn:
+    with uow:
         if row["pair_id"] is not None:
-            evidence_repo.get_pair(conn, row["pair_id"], for_update=True)  # serialises the pair's two photos
+            uow.evidence.get_pair(row["pair_id"], for_update=True)  # serialises the pair's two photos
         if failure is not None:
-            applied = evidence_repo.mark_rejected(conn, evidence_id, token=token, code=failure[0], message=failure[1])
+            applied = uow.evidence.mark_rejected(evidence_id, token=token, code=failure[0], message=failure[1])
         else:
             assert clean is not None
-            applied = evidence_repo.mark_ready(conn, evidence_id, token=token, now=now, result={
+            applied = uow.evidence.mark_ready(evidence_id, token=token, now=now, result={
                 "key": processed_key(evidence_id, clean.content_type),
                 "content_type": clean.content_type,
                 "bytes": len(clean.data),
@@ -458,16 +454,15 @@ def process_evidence(evidence_id: UUID, process: PhotoProcessor, *, now: datetim
                 "lng": clean.coarse_location[1] if clean.coarse_location else None,
             })
             if applied and row["pair_id"] is not None:
-                outbox_ids += _start_verification(conn, row["pair_id"], row["correlation_id"])
+                outbox_ids += _start_verification(uow, row["pair_id"], row["correlation_id"])
     if not applied:
         logger.warning("privacy claim lost", extra={"evidence_id": str(evidence_id)})
         return "lost"
     if failure is None or row["retry_count"] >= MAX_RETRIES:
         # Published (or given up on): the original goes. A rejected photo with retries left keeps it.
         store.delete(key)
-        with transaction() as conn:
-            evidence_repo.mark_original_deleted(conn, evidence_id, datetime.now(UTC))
-    relay_after_commit(outbox_ids)
+        with uow:
+            uow.evidence.mark_original_deleted(evidence_id, datetime.now(UTC))
     result: StageOutcome = "rejected" if failure else "ready"
     metrics.add_metric(name="PrivacyReady" if failure is None else "PrivacyRejected", unit="Count", value=1)
     if clean is not None and failure is None:
@@ -478,26 +473,26 @@ def process_evidence(evidence_id: UUID, process: PhotoProcessor, *, now: datetim
     return result
 
 
-def _start_verification(conn: Connection, pair_id: UUID, correlation_id: str | None) -> list[int]:
+def _start_verification(uow: UnitOfWork, pair_id: UUID, correlation_id: str | None) -> list[int]:
     """Once both photos of a pair are ready (the caller holds the pair's lock), queue its verification."""
-    live = evidence_repo.live_in_pair(conn, pair_id)
+    live = uow.evidence.live_in_pair(pair_id)
     both_ready = all(seq in live and live[seq]["status"] == "ready" for seq in ("before", "after"))
-    if not both_ready or not evidence_repo.start_verification(conn, pair_id):
+    if not both_ready or not uow.evidence.start_verification(pair_id):
         return []
-    return [outbox.enqueue(conn, "privacy", {"task": "verify_pair", "pair_id": str(pair_id)},
+    return [uow.outbox.enqueue("privacy", {"task": "verify_pair", "pair_id": str(pair_id)},
                            correlation_id=correlation_id)]
 
 
-def verify_pair(pair_id: UUID, verifier: PairVerifier, *, now: datetime | None = None) -> str:
+def verify_pair(uow: UnitOfWork, pair_id: UUID, verifier: PairVerifier, *, now: datetime | None = None) -> str:
     """Compare the pair's processed photos and decide: approved, rejected or peer review (which
     queues it for human review). A failed comparison is never an approval."""
     store = blob_store()
-    with transaction() as conn:
-        pair = evidence_repo.get_pair(conn, pair_id)
+    with uow:
+        pair = uow.evidence.get_pair(pair_id)
         if pair is None or pair["status"] != "verifying":
             return "duplicate"
-        live = evidence_repo.live_in_pair(conn, pair_id)
-        mission = hyperlocal_repo.get_mission(conn, pair["mission_id"])
+        live = uow.evidence.live_in_pair(pair_id)
+        mission = uow.hyperlocal.get_mission(pair["mission_id"])
     assert mission is not None
     before, after = live["before"], live["after"]
     template = mission["template"]
@@ -513,13 +508,12 @@ def verify_pair(pair_id: UUID, verifier: PairVerifier, *, now: datetime | None =
         verification = PairVerification(assessment=None, verifier=verifier.kind,
                                          error=f"verifier error: {type(exc).__name__}")
     decision = hyperlocal.decide_pair(verification)
-    with transaction() as conn:
-        if not evidence_repo.decide_pair(conn, pair_id, status=decision, verification=verification.to_dict(),
+    with uow:
+        if not uow.evidence.decide_pair(pair_id, status=decision, verification=verification.to_dict(),
                                          now=now or datetime.now(UTC)):
             return "duplicate"
         if decision == "peer_review":
-            review_repo.enqueue(
-                conn, subject_type="evidence", subject_id=after["id"], source="pair_verification",
+            uow.review.enqueue(subject_type="evidence", subject_id=after["id"], source="pair_verification",
                 reason="before/after verification was not conclusive" if verification.assessment
                 else "before/after verification failed",
                 details={"pair_id": str(pair_id), "before_id": str(before["id"]), "after_id": str(after["id"]),

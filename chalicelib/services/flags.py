@@ -6,22 +6,18 @@ from datetime import UTC, datetime, timedelta
 from fractions import Fraction
 from typing import Any
 
-from chalicelib.adapters import evaluations_repo, flags_repo
-from chalicelib.db.pool import Connection, transaction
 from chalicelib.domain import routing
 from chalicelib.domain.errors import Conflict, NotFound, ValidationFailed
-from chalicelib.domain.flags import FLAGS, resolve, spec_for
+from chalicelib.domain.flags import CACHE_TTL_S, FLAGS, resolve, spec_for
 from chalicelib.observability import logger, metrics
+from chalicelib.services.unit_of_work import UnitOfWork
 
 TRAFFIC_FLAG = "PEER_VALIDATION_TRAFFIC_PCT"
 SHADOW_WINDOW = timedelta(days=7)
 
 
-def _stored(conn: Connection, *, lock_name: str | None = None) -> dict[str, dict[str, Any]]:
-    if lock_name is not None:
-        conn.execute("SELECT 1 FROM feature_flags WHERE name = %s FOR UPDATE", (lock_name,))
-    rows = conn.execute("SELECT name, value, value::text AS raw, updated_at, updated_by FROM feature_flags").fetchall()
-    return {r["name"]: r for r in rows}
+def _stored(uow: UnitOfWork, *, lock_name: str | None = None) -> dict[str, dict[str, Any]]:
+    return uow.flags.stored(lock_name=lock_name)
 
 
 def _view(name: str, stored: dict[str, dict[str, Any]]) -> dict[str, Any]:
@@ -44,11 +40,11 @@ def _view(name: str, stored: dict[str, dict[str, Any]]) -> dict[str, Any]:
     }
 
 
-def list_flags() -> list[dict[str, Any]]:
+def list_flags(uow: UnitOfWork) -> list[dict[str, Any]]:
     """Every flag of the schema with its effective value; a stored value that fails validation is shown
     beside the default it falls back to."""
-    with transaction() as conn:
-        stored = _stored(conn)
+    with uow:
+        stored = _stored(uow)
     return [_view(name, stored) for name in FLAGS]
 
 
@@ -57,20 +53,20 @@ def _known(name: str) -> None:
         raise NotFound("unknown flag", details={"flag": name, "known": sorted(FLAGS)})
 
 
-def get_flag(name: str) -> dict[str, Any]:
+def get_flag(uow: UnitOfWork, name: str) -> dict[str, Any]:
     _known(name)
-    with transaction() as conn:
-        view = _view(name, _stored(conn))
-        view["history"] = flags_repo.history(conn, name, limit=20)
+    with uow:
+        view = _view(name, _stored(uow))
+        view["history"] = uow.flags.history(name, limit=20)
     return view
 
 
-def shadow_agreement(conn: Connection, now: datetime) -> tuple[int, int]:
+def shadow_agreement(uow: UnitOfWork, now: datetime) -> tuple[int, int]:
     """(agreements, comparisons) of shadow consensus with Layer B over the last 7 days."""
-    return evaluations_repo.shadow_agreement(conn, now - SHADOW_WINDOW)
+    return uow.evaluations.shadow_agreement(now - SHADOW_WINDOW)
 
 
-def set_flag(name: str, value: Any, *, reason: str, force: bool, actor: str,
+def set_flag(uow: UnitOfWork, name: str, value: Any, *, reason: str, force: bool, actor: str,
              now: datetime | None = None) -> dict[str, Any]:
     """Validate, gate and store a flag change with its audit row.
 
@@ -84,11 +80,11 @@ def set_flag(name: str, value: Any, *, reason: str, force: bool, actor: str,
     spec = spec_for(name)
     new_value = spec.validate(value)
     gate: dict[str, Any] | None = None
-    with transaction() as conn:
-        stored = _stored(conn, lock_name=name)
+    with uow:
+        stored = _stored(uow, lock_name=name)
         current = _view(name, stored)["value"]
         if name == TRAFFIC_FLAG:
-            agreements, comparisons = shadow_agreement(conn, now)
+            agreements, comparisons = shadow_agreement(uow, now)
             agreement = Fraction(agreements, comparisons) if comparisons else None
             allowed, why = routing.traffic_raise_allowed(
                 int(current), int(new_value), agreement, comparisons, force)
@@ -103,23 +99,23 @@ def set_flag(name: str, value: Any, *, reason: str, force: bool, actor: str,
             if not allowed:
                 raise Conflict("raising peer traffic needs more shadow agreement (or force with a reason)",
                                details=gate)
-        old, new = flags_repo.set_flag(conn, name, new_value, actor=actor, reason=reason, forced=force)
-        view = _view(name, _stored(conn))
+        old, new = uow.flags.set_flag(name, new_value, actor=actor, reason=reason, forced=force)
+        view = _view(name, _stored(uow))
     logger.info("feature flag changed", extra={"flag": name, "old": old, "new": new, "forced": force,
                                                 "actor": actor})
     metrics.add_metric(name="FlagChanges", unit="Count", value=1)
     return {**view, "previous_value": old, "gate": gate}
 
 
-def rollback(*, reason: str, actor: str) -> dict[str, Any]:
+def rollback(uow: UnitOfWork, *, reason: str, actor: str) -> dict[str, Any]:
     """Send every new routing decision back to Layer B: PEER_VALIDATION_TRAFFIC_PCT = 0 at once.
 
     Audited like any change; this process sees it immediately, every other within the flag cache
     TTL. Submissions already with peers finish there (their reviews still resolve or time out).
     """
-    with transaction() as conn:
-        old, new = flags_repo.set_flag(conn, TRAFFIC_FLAG, 0, actor=actor, reason=f"rollback: {reason}")
+    with uow:
+        old, new = uow.flags.set_flag(TRAFFIC_FLAG, 0, actor=actor, reason=f"rollback: {reason}")
     logger.warning("peer traffic rolled back", extra={"old": old, "actor": actor})
     metrics.add_metric(name="Rollbacks", unit="Count", value=1)
     return {"flag": TRAFFIC_FLAG, "previous_value": old, "value": new,
-            "effective_within_seconds": flags_repo.CACHE_TTL_S}
+            "effective_within_seconds": CACHE_TTL_S}

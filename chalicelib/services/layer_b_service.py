@@ -20,8 +20,6 @@ from uuid import UUID
 
 from pydantic import ValidationError
 
-from chalicelib.adapters import flags_repo, layer_b_repo
-from chalicelib.db.pool import Connection, transaction
 from chalicelib.domain.errors import NotFound, ValidationFailed
 from chalicelib.domain.layer_b import (
     DEFAULT_THRESHOLDS,
@@ -35,6 +33,7 @@ from chalicelib.domain.layer_b import (
     Thresholds,
 )
 from chalicelib.observability import logger, metrics
+from chalicelib.services.unit_of_work import UnitOfWork
 
 CACHE_TTL = timedelta(hours=1)
 MICROS_PER_CENT = 10_000
@@ -85,22 +84,22 @@ class BudgetStatus:
         }
 
 
-def budget_status(conn: Connection, now: datetime) -> BudgetStatus:
+def budget_status(uow: UnitOfWork, now: datetime) -> BudgetStatus:
     """Today's spend and budget."""
     day = _day(now)
-    row = layer_b_repo.spend_of(conn, day)
-    budget_cents = int(flags_repo.current(conn)["LAYER_B_DAILY_BUDGET_CENTS"])
+    row = uow.layer_b.spend_of(day)
+    budget_cents = int(uow.flags.current()["LAYER_B_DAILY_BUDGET_CENTS"])
     return BudgetStatus(
         day=day, budget_cents=budget_cents,
         spent_usd_micros=int(row["cost_usd_micros"]) if row else 0, calls=int(row["calls"]) if row else 0,
     )
 
 
-def is_budget_exhausted(conn: Connection, now: datetime) -> bool:
+def is_budget_exhausted(uow: UnitOfWork, now: datetime) -> bool:
     """Whether today's budget is spent (raises the exhaustion alert once a day when it is)."""
-    status = budget_status(conn, now)
+    status = budget_status(uow, now)
     if status.exhausted:
-        _alert_exhausted(conn, status, now)
+        _alert_exhausted(uow, status, now)
     return status.exhausted
 
 
@@ -108,14 +107,14 @@ def is_budget_exhausted(conn: Connection, now: datetime) -> bool:
 
 
 def classify_for_guardrail(
-    submission: Mapping[str, Any], classifier: Classifier, *, now: datetime | None = None
+    uow: UnitOfWork, submission: Mapping[str, Any], classifier: Classifier, *, now: datetime | None = None
 ) -> ClassifierResult:
     """Layer B for the guardrail stage: cached, budgeted and recorded (purpose ``guardrail``)."""
-    return classify_submission(submission, classifier, purpose=PURPOSE_GUARDRAIL, now=now)
+    return classify_submission(uow, submission, classifier, purpose=PURPOSE_GUARDRAIL, now=now)
 
 
 def classify_submission(
-    submission: Mapping[str, Any],
+    uow: UnitOfWork, submission: Mapping[str, Any],
     classifier: Classifier,
     *,
     purpose: str,
@@ -143,19 +142,19 @@ def classify_submission(
     key = cache_key(item)
     started = now or datetime.now(UTC)
 
-    with transaction() as conn:
+    with uow:
         if use_cache:
-            hit = _cached(conn, key, name, model, started)
+            hit = _cached(uow, key, name, model, started)
             if hit is not None:
                 result = ClassifierResult(
                     assessment=hit, classifier=name, model=model, usage=ZERO_USAGE, cost_usd_micros=0,
                     attempts=0, latency_ms=0, error=None, cached=True,
                 )
-                layer_b_repo.record_call(conn, submission_id=sub_id, purpose=purpose, outcome="cache_hit",
+                uow.layer_b.record_call(submission_id=sub_id, purpose=purpose, outcome="cache_hit",
                                          result=result, now=started)
                 metrics.add_metric(name="LayerBCacheHits", unit="Count", value=1)
                 return result
-        status = budget_status(conn, started)
+        status = budget_status(uow, started)
         if status.exhausted:
             result = ClassifierResult(
                 assessment=None, classifier=name, model=model, usage=ZERO_USAGE, cost_usd_micros=0,
@@ -163,46 +162,45 @@ def classify_submission(
                 error=f"{BUDGET_EXHAUSTED}: today's Layer B budget of {status.budget_cents} cents is spent;"
                 " no call was made",
             )
-            layer_b_repo.record_call(conn, submission_id=sub_id, purpose=purpose, outcome=BUDGET_EXHAUSTED,
+            uow.layer_b.record_call(submission_id=sub_id, purpose=purpose, outcome=BUDGET_EXHAUSTED,
                                      result=result, now=started)
-            _alert_exhausted(conn, status, started)
+            _alert_exhausted(uow, status, started)
             metrics.add_metric(name="LayerBBudgetExhausted", unit="Count", value=1)
             return result
 
     result = classifier.classify(item)
 
     finished = now or datetime.now(UTC)
-    with transaction() as conn:
-        record_call(conn, submission_id=sub_id, purpose=purpose, result=result, now=finished)
+    with uow:
+        record_call(uow, submission_id=sub_id, purpose=purpose, result=result, now=finished)
         if result.assessment is not None:
-            layer_b_repo.cache_put(conn, key, name, model, result.assessment.model_dump(mode="json"),
+            uow.layer_b.cache_put(key, name, model, result.assessment.model_dump(mode="json"),
                                    now=finished, expires_at=finished + CACHE_TTL)
-            layer_b_repo.purge_expired_cache(conn, finished)
+            uow.layer_b.purge_expired_cache(finished)
     return result
 
 
 def record_call(
-    conn: Connection, *, submission_id: UUID | None, purpose: str, result: ClassifierResult,
+    uow: UnitOfWork, *, submission_id: UUID | None, purpose: str, result: ClassifierResult,
     batch: bool = False, now: datetime,
 ) -> BudgetStatus:
     """Record a real call (one Messages call, or one Message Batches result) and add its cost to
     today's spend; raises the 80 % and exhaustion alerts, once a day each. Returns the new status."""
     _check_purpose(purpose)
-    layer_b_repo.record_call(conn, submission_id=submission_id, purpose=purpose, outcome="called",
+    uow.layer_b.record_call(submission_id=submission_id, purpose=purpose, outcome="called",
                              result=result, batch=batch, now=now)
-    day = layer_b_repo.add_spend(conn, _day(now), result.cost_usd_micros)
+    day = uow.layer_b.add_spend(_day(now), result.cost_usd_micros)
     status = BudgetStatus(
-        day=day["day"], budget_cents=int(flags_repo.current(conn)["LAYER_B_DAILY_BUDGET_CENTS"]),
+        day=day["day"], budget_cents=int(uow.flags.current()["LAYER_B_DAILY_BUDGET_CENTS"]),
         spent_usd_micros=int(day["cost_usd_micros"]), calls=int(day["calls"]),
     )
-    if status.alert_due and layer_b_repo.mark_day(conn, status.day, "alerted_80_at", now):
-        _raise_alert(
-            conn, rule="layer_b_budget_80", severity="warning",
+    if status.alert_due and uow.layer_b.mark_day(status.day, "alerted_80_at", now):
+        _raise_alert(uow, rule="layer_b_budget_80", severity="warning",
             title="Layer B spend reached 80 % of the daily budget",
             details=status.to_dict(), dedup_key=f"layer_b_budget_80:{status.day.isoformat()}", now=now,
         )
     if status.exhausted:
-        _alert_exhausted(conn, status, now)
+        _alert_exhausted(uow, status, now)
     usage = result.usage
     tokens = (usage.input_tokens + usage.output_tokens + usage.cache_creation_input_tokens
               + usage.cache_read_input_tokens)
@@ -235,8 +233,8 @@ def cache_key(item: ClassifierInput) -> str:
     return hashlib.sha256(canonical.encode("utf-8")).hexdigest()
 
 
-def _cached(conn: Connection, key: str, classifier: str, model: str, now: datetime) -> Assessment | None:
-    raw = layer_b_repo.cache_get(conn, key, classifier, model, now)
+def _cached(uow: UnitOfWork, key: str, classifier: str, model: str, now: datetime) -> Assessment | None:
+    raw = uow.layer_b.cache_get(key, classifier, model, now)
     if raw is None:
         return None
     try:
@@ -247,23 +245,21 @@ def _cached(conn: Connection, key: str, classifier: str, model: str, now: dateti
         return None
 
 
-def _alert_exhausted(conn: Connection, status: BudgetStatus, now: datetime) -> None:
-    if layer_b_repo.mark_day(conn, status.day, "exhausted_at", now):
-        _raise_alert(
-            conn, rule="layer_b_budget_exhausted", severity="critical",
+def _alert_exhausted(uow: UnitOfWork, status: BudgetStatus, now: datetime) -> None:
+    if uow.layer_b.mark_day(status.day, "exhausted_at", now):
+        _raise_alert(uow, rule="layer_b_budget_exhausted", severity="critical",
             title="Layer B daily budget spent: new content goes to human review",
             details=status.to_dict(), dedup_key=f"layer_b_budget_exhausted:{status.day.isoformat()}", now=now,
         )
 
 
 def _raise_alert(
-    conn: Connection, *, rule: str, severity: str, title: str, details: dict[str, Any], dedup_key: str,
+    uow: UnitOfWork, *, rule: str, severity: str, title: str, details: dict[str, Any], dedup_key: str,
     now: datetime,
 ) -> None:
-    from chalicelib.adapters import alerts_repo
 
     logger.warning("layer_b_budget_alert", extra={"rule": rule, **details})
-    alerts_repo.raise_alert(conn, rule=rule, severity=severity, title=title, details=details, dedup_key=dedup_key,
+    uow.alerts.raise_alert(rule=rule, severity=severity, title=title, details=details, dedup_key=dedup_key,
                             now=now)
 
 
@@ -291,7 +287,7 @@ class ThresholdsInForce:
 
 
 def thresholds_in_force(
-    conn: Connection, declared_domain: object, assessment: Assessment | None
+    uow: UnitOfWork, declared_domain: object, assessment: Assessment | None
 ) -> ThresholdsInForce:
     """The thresholds for a submission: the overrides of its declared domain and of the domain
     Layer B found, the stricter of the two where both exist, the defaults where neither does.
@@ -302,7 +298,7 @@ def thresholds_in_force(
                       if isinstance(d, str) and d in DOMAINS})
     if not domains:
         return ThresholdsInForce(DEFAULT_THRESHOLDS, ())
-    overrides = layer_b_repo.threshold_overrides(conn, domains)
+    overrides = uow.layer_b.threshold_overrides(domains)
     if not overrides:
         return ThresholdsInForce(DEFAULT_THRESHOLDS, ())
     found = [_thresholds_of(overrides[d]) for d in domains if d in overrides]
@@ -341,10 +337,10 @@ def validate_thresholds(values: Mapping[str, float]) -> Thresholds:
     return Thresholds(**{name: float(values[name]) for name in THRESHOLD_NAMES})
 
 
-def list_thresholds() -> dict[str, Any]:
+def list_thresholds(uow: UnitOfWork) -> dict[str, Any]:
     """The defaults and, per domain, the thresholds in force and the override if any."""
-    with transaction() as conn:
-        overrides = layer_b_repo.threshold_overrides(conn)
+    with uow:
+        overrides = uow.layer_b.threshold_overrides()
     rows = []
     for domain in DOMAINS:
         row = overrides.get(domain)
@@ -359,33 +355,34 @@ def list_thresholds() -> dict[str, Any]:
 
 
 def set_threshold_override(
-    domain: str, values: Mapping[str, float], *, actor: str, reason: str, now: datetime | None = None
+    uow: UnitOfWork, domain: str, values: Mapping[str, float], *, actor: str, reason: str, now: datetime | None = None
 ) -> dict[str, Any]:
     """Create or replace the override of one domain, audited (who, when, old, new, why)."""
     _check_domain(domain)
     thresholds = validate_thresholds(values)
     now = now or datetime.now(UTC)
     new = _values(thresholds)
-    with transaction() as conn:
-        old_row = layer_b_repo.threshold_override(conn, domain, for_update=True)
-        row = layer_b_repo.put_threshold_override(conn, domain, new, actor=actor, now=now)
-        layer_b_repo.add_threshold_change(conn, domain, old=_values(_thresholds_of(old_row)) if old_row else None,
+    with uow:
+        old_row = uow.layer_b.threshold_override(domain, for_update=True)
+        row = uow.layer_b.put_threshold_override(domain, new, actor=actor, now=now)
+        uow.layer_b.add_threshold_change(domain, old=_values(_thresholds_of(old_row)) if old_row else None,
                                           new=new, reason=reason, actor=actor, now=now)
     logger.info("layer_b_thresholds_set", extra={"domain": domain, "actor": actor, **new})
     return {"domain": domain, "overridden": True, **new, "updated_by": row["updated_by"],
             "updated_at": row["updated_at"]}
 
 
-def remove_threshold_override(domain: str, *, actor: str, reason: str, now: datetime | None = None) -> dict[str, Any]:
+def remove_threshold_override(uow: UnitOfWork, domain: str, *, actor: str, reason: str,
+                              now: datetime | None = None) -> dict[str, Any]:
     """Drop a domain's override so the defaults apply again (audited); NotFound if there is none."""
     _check_domain(domain)
     now = now or datetime.now(UTC)
-    with transaction() as conn:
-        old_row = layer_b_repo.threshold_override(conn, domain, for_update=True)
+    with uow:
+        old_row = uow.layer_b.threshold_override(domain, for_update=True)
         if old_row is None:
             raise NotFound(f"no threshold override for {domain}", details={"domain": domain})
-        layer_b_repo.delete_threshold_override(conn, domain)
-        layer_b_repo.add_threshold_change(conn, domain, old=_values(_thresholds_of(old_row)), new=None,
+        uow.layer_b.delete_threshold_override(domain)
+        uow.layer_b.add_threshold_change(domain, old=_values(_thresholds_of(old_row)), new=None,
                                           reason=reason, actor=actor, now=now)
     logger.info("layer_b_thresholds_removed", extra={"domain": domain, "actor": actor})
     return {"domain": domain, "overridden": False, **_values(DEFAULT_THRESHOLDS), "updated_by": None,
@@ -393,25 +390,25 @@ def remove_threshold_override(domain: str, *, actor: str, reason: str, now: date
 
 
 def threshold_changes(
-    *, domain: str | None, limit: int, before: tuple[datetime, str] | None
+    uow: UnitOfWork, *, domain: str | None, limit: int, before: tuple[datetime, str] | None
 ) -> list[dict[str, Any]]:
     """The audit of threshold overrides, newest first."""
     if domain is not None:
         _check_domain(domain)
     if before is not None and not before[1].isdigit():
         raise ValidationFailed("cursor is not valid", details=[{"field": "cursor", "message": "malformed cursor"}])
-    with transaction() as conn:
-        return layer_b_repo.threshold_changes(conn, domain=domain, limit=limit, before=before)
+    with uow:
+        return uow.layer_b.threshold_changes(domain=domain, limit=limit, before=before)
 
 
-def usage_summary(days: int, now: datetime | None = None) -> dict[str, Any]:
+def usage_summary(uow: UnitOfWork, days: int, now: datetime | None = None) -> dict[str, Any]:
     """Today's budget status, spend per day over the last ``days`` days and outcome counts."""
     now = now or datetime.now(UTC)
     since_day = _day(now) - timedelta(days=days - 1)
-    with transaction() as conn:
-        status = budget_status(conn, now)
-        history = layer_b_repo.spend_days(conn, since_day)
-        outcomes = layer_b_repo.outcome_counts(conn, datetime.combine(since_day, datetime.min.time(), UTC))
+    with uow:
+        status = budget_status(uow, now)
+        history = uow.layer_b.spend_days(since_day)
+        outcomes = uow.layer_b.outcome_counts(datetime.combine(since_day, datetime.min.time(), UTC))
     return {
         "today": status.to_dict(),
         "days": [{"day": r["day"].isoformat(), "spent_usd_micros": int(r["cost_usd_micros"]),

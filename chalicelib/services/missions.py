@@ -7,13 +7,10 @@ from datetime import UTC, datetime
 from typing import Any
 from uuid import UUID, uuid4
 
-import psycopg
-
-from chalicelib.adapters import hyperlocal_repo
-from chalicelib.adapters.agents_repo import Principal
-from chalicelib.db.pool import transaction
 from chalicelib.domain import hyperlocal
 from chalicelib.domain.errors import Conflict, Duplicate, Forbidden, NotFound
+from chalicelib.domain.principal import Principal
+from chalicelib.services.unit_of_work import UniqueViolation, UnitOfWork
 
 
 @dataclass(frozen=True)
@@ -45,49 +42,49 @@ def _duplicate_name(name: str) -> Duplicate:
     return Duplicate("an active mission template already has this name", details={"name": name})
 
 
-def create_template(admin: Principal, draft: TemplateDraft) -> dict[str, Any]:
+def create_template(uow: UnitOfWork, admin: Principal, draft: TemplateDraft) -> dict[str, Any]:
     """A new template; 409 DUPLICATE when an active template has the same name (any case)."""
     values = _checked(draft)
     try:
-        with transaction() as conn:
-            return hyperlocal_repo.insert_template(conn, values, actor=admin.actor)
-    except psycopg.errors.UniqueViolation:
+        with uow:
+            return uow.hyperlocal.insert_template(values, actor=admin.actor)
+    except UniqueViolation:
         raise _duplicate_name(draft.name) from None
 
 
-def update_template(admin: Principal, template_id: UUID, draft: TemplateDraft) -> dict[str, Any]:
+def update_template(uow: UnitOfWork, admin: Principal, template_id: UUID, draft: TemplateDraft) -> dict[str, Any]:
     """Replace a template's fields. Missions created earlier keep their snapshot."""
     values = _checked(draft)
     try:
-        with transaction() as conn:
-            row = hyperlocal_repo.update_template(conn, template_id, values, actor=admin.actor,
+        with uow:
+            row = uow.hyperlocal.update_template(template_id, values, actor=admin.actor,
                                                   now=datetime.now(UTC))
-    except psycopg.errors.UniqueViolation:
+    except UniqueViolation:
         raise _duplicate_name(draft.name) from None
     if row is None:
         raise NotFound("mission template not found")
     return row
 
 
-def delete_template(admin: Principal, template_id: UUID) -> None:
+def delete_template(uow: UnitOfWork, admin: Principal, template_id: UUID) -> None:
     """Soft delete: the template leaves the lists and frees its name; missions keep their snapshot."""
-    with transaction() as conn:
-        if not hyperlocal_repo.soft_delete_template(conn, template_id, actor=admin.actor, now=datetime.now(UTC)):
+    with uow:
+        if not uow.hyperlocal.soft_delete_template(template_id, actor=admin.actor, now=datetime.now(UTC)):
             raise NotFound("mission template not found")
 
 
-def get_template(template_id: UUID, *, include_deleted: bool = False) -> dict[str, Any]:
-    with transaction() as conn:
-        row = hyperlocal_repo.get_template(conn, template_id, include_deleted=include_deleted)
+def get_template(uow: UnitOfWork, template_id: UUID, *, include_deleted: bool = False) -> dict[str, Any]:
+    with uow:
+        row = uow.hyperlocal.get_template(template_id, include_deleted=include_deleted)
     if row is None:
         raise NotFound("mission template not found")
     return row
 
 
-def list_templates(*, limit: int, before: tuple[datetime, str] | None, include_deleted: bool = False,
+def list_templates(uow: UnitOfWork, *, limit: int, before: tuple[datetime, str] | None, include_deleted: bool = False,
                    domain: str | None = None) -> list[dict[str, Any]]:
-    with transaction() as conn:
-        return hyperlocal_repo.list_templates(conn, limit=limit, before=before, include_deleted=include_deleted,
+    with uow:
+        return uow.hyperlocal.list_templates(limit=limit, before=before, include_deleted=include_deleted,
                                               domain=domain)
 
 
@@ -116,24 +113,25 @@ def snapshot(template: dict[str, Any]) -> dict[str, Any]:
     return out
 
 
-def create_mission(caller: Principal, draft: MissionDraft, *, now: datetime | None = None) -> dict[str, Any]:
+def create_mission(uow: UnitOfWork, caller: Principal, draft: MissionDraft, *,
+                   now: datetime | None = None) -> dict[str, Any]:
     """A mission from an active template: its snapshot, a location, an expiry (30 days by default)
     and a reward in millicredits. Agents and admins create missions; humans carry them out."""
     if caller.role == "human":
         raise Forbidden("humans carry out missions; agents and admins create them")
     now = now or datetime.now(UTC)
     expires_at = hyperlocal.mission_expiry(now, draft.expires_at)
-    with transaction() as conn:
-        template = hyperlocal_repo.get_template(conn, draft.template_id)
+    with uow:
+        template = uow.hyperlocal.get_template(draft.template_id)
         if template is None:
             raise NotFound("mission template not found", details={"template_id": str(draft.template_id)})
         if draft.problem_id is not None:
-            problem = hyperlocal_repo.get_problem(conn, draft.problem_id)
+            problem = uow.hyperlocal.get_problem(draft.problem_id)
             if problem is None:
                 raise NotFound("problem not found", details={"problem_id": str(draft.problem_id)})
             if problem["status"] == "rejected":
                 raise Conflict("a rejected problem takes no missions")
-        return hyperlocal_repo.insert_mission(conn, {
+        return uow.hyperlocal.insert_mission({
             "id": uuid4(),
             "template_id": template["id"],
             "template": snapshot(template),
@@ -149,9 +147,9 @@ def create_mission(caller: Principal, draft: MissionDraft, *, now: datetime | No
         })
 
 
-def get_mission(mission_id: UUID) -> dict[str, Any]:
-    with transaction() as conn:
-        row = hyperlocal_repo.get_mission(conn, mission_id)
+def get_mission(uow: UnitOfWork, mission_id: UUID) -> dict[str, Any]:
+    with uow:
+        row = uow.hyperlocal.get_mission(mission_id)
     if row is None:
         raise NotFound("mission not found")
     return row

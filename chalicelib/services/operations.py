@@ -8,13 +8,13 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from chalicelib.adapters import alerts_repo, flags_repo, operations_repo, outbox
-from chalicelib.adapters.operations_repo import JobSummary
-from chalicelib.config import get_settings
-from chalicelib.db.pool import pool_stats, transaction
 from chalicelib.domain import alert_rules
 from chalicelib.domain.gates import percentile
+from chalicelib.domain.jobs import JobSummary
 from chalicelib.observability import emit, logger
+from chalicelib.services import peer_validation
+from chalicelib.services.ports import OperationalProbes
+from chalicelib.services.unit_of_work import UnitOfWork
 
 DLQ_STATE = "dlq_depths"
 JOB_RUN_RETENTION = timedelta(days=30)
@@ -48,56 +48,46 @@ class Figures:
     extra: dict[str, Any] = field(default_factory=dict)
 
 
-def read_figures(*, now: datetime | None = None, dlq_client: Any = None) -> Figures:
+def read_figures(uow: UnitOfWork, probes: OperationalProbes, *, now: datetime | None = None,
+                 dlq_client: Any = None) -> Figures:
     """Read the figures in one transaction (plus the SQS dead-letter depths in AWS)."""
     now = now or datetime.now(UTC)
-    dlq = _dead_letter_depths(dlq_client)
-    with transaction() as conn:
-        backlogs = {b["stage"]: b for b in operations_repo.stage_backlogs(conn)}
-        recent_dead, total_dead = operations_repo.dead_outbox(conn, now - timedelta(hours=1))
-        previous = operations_repo.get_state(conn, DLQ_STATE) or {}
+    dlq = probes.dead_letter_depths(dlq_client)
+    with uow:
+        backlogs = {b["stage"]: b for b in uow.operations.stage_backlogs()}
+        recent_dead, total_dead = uow.operations.dead_outbox(now - timedelta(hours=1))
+        previous = uow.operations.get_state(DLQ_STATE) or {}
         figures = Figures(
             now=now,
-            false_negatives=operations_repo.false_negative_figures(conn, now - alert_rules.FALSE_NEGATIVE_WINDOW),
-            consensus_latencies_ms=operations_repo.consensus_latencies(conn, now - alert_rules.CONSENSUS_WINDOW),
-            spot_checks=operations_repo.spot_check_figures(conn, now - alert_rules.SPOT_CHECK_WINDOW),
-            quorum=operations_repo.quorum_figures(conn, now - alert_rules.QUORUM_WINDOW),
-            active_validators=operations_repo.active_validators(conn, now),
-            peer_validation_enabled=bool(flags_repo.current(conn).get("PEER_VALIDATION_ENABLED", False)),
-            insufficient_validators=operations_repo.insufficient_validator_figures(
-                conn, now - alert_rules.INSUFFICIENT_WINDOW),
+            false_negatives=uow.operations.false_negative_figures(now - alert_rules.FALSE_NEGATIVE_WINDOW),
+            consensus_latencies_ms=uow.operations.consensus_latencies(now - alert_rules.CONSENSUS_WINDOW),
+            spot_checks=uow.operations.spot_check_figures(now - alert_rules.SPOT_CHECK_WINDOW),
+            quorum=uow.operations.quorum_figures(now - alert_rules.QUORUM_WINDOW),
+            active_validators=uow.operations.active_validators(now),
+            peer_validation_enabled=bool(uow.flags.current().get("PEER_VALIDATION_ENABLED", False)),
+            insufficient_validators=uow.operations.insufficient_validator_figures(
+                now - alert_rules.INSUFFICIENT_WINDOW),
             dead_outbox_last_hour=recent_dead,
             dead_outbox_total=total_dead,
             dlq_depths=dlq,
             previous_dlq_depths={str(k): int(v) for k, v in previous.items()},
-            pool=_pool_usage(),
-            server_connections=operations_repo.server_connections(conn),
-            slow_statements=operations_repo.slow_statements(conn, now - alert_rules.SLOW_QUERY_WINDOW),
-            outbox_oldest_age_s=outbox.oldest_unsent_age_seconds(conn),
+            pool=_pool_usage(probes),
+            server_connections=uow.operations.server_connections(),
+            slow_statements=uow.operations.slow_statements(now - alert_rules.SLOW_QUERY_WINDOW),
+            outbox_oldest_age_s=uow.outbox.oldest_unsent_age_seconds(),
             oldest_pending_evaluation_s=(backlogs.get("evaluations") or {}).get("oldest_age_s"),
-            jobs=operations_repo.job_summaries(conn, now - timedelta(hours=24)),
-            economy=operations_repo.latest_economy_snapshot(conn),
-            open_alerts=sum(v for k, v in alerts_repo.counts(conn).items() if k in ("open", "acknowledged")),
+            jobs=uow.operations.job_summaries(now - timedelta(hours=24)),
+            economy=uow.operations.latest_economy_snapshot(),
+            open_alerts=sum(v for k, v in uow.alerts.counts().items() if k in ("open", "acknowledged")),
         )
         known = {q: d for q, d in dlq.items() if d is not None}
         if known:
-            operations_repo.set_state(conn, DLQ_STATE, {**figures.previous_dlq_depths, **known})
+            uow.operations.set_state(DLQ_STATE, {**figures.previous_dlq_depths, **known})
     return figures
 
 
-def _dead_letter_depths(client: Any) -> dict[str, int | None]:
-    settings = get_settings()
-    if settings.dispatch_mode != "sqs" and client is None:
-        return {}  # locally the outbox's dead rows are the dead-letter queue
-    from chalicelib.adapters import queue_metrics
-    from chalicelib.adapters.outbox import TOPICS
-
-    names = queue_metrics.dead_letter_queue_names(settings.queue_prefix, TOPICS)
-    return queue_metrics.dead_letter_depths(names, region=settings.aws_region, client=client)
-
-
-def _pool_usage() -> tuple[int, int]:
-    stats = pool_stats()
+def _pool_usage(probes: OperationalProbes) -> tuple[int, int]:
+    stats = probes.pool_stats()
     if not stats:
         return 0, 0
     in_use = stats.get("pool_size", 0) - stats.get("pool_available", 0)
@@ -148,33 +138,33 @@ def publish_gauges(figures: Figures) -> None:
         emit("HardshipRatePct", round(100 * float(economy["hardship_rate"]), 2))
 
 
-def purge_history(now: datetime) -> dict[str, int]:
+def purge_history(uow: UnitOfWork, now: datetime) -> dict[str, int]:
     """Keep 30 days of job runs and 7 days of slow statements."""
-    with transaction() as conn:
-        return {"job_runs": operations_repo.purge_job_runs(conn, now - JOB_RUN_RETENTION),
-                "slow_queries": operations_repo.purge_slow_statements(conn, now - SLOW_QUERY_RETENTION)}
+    with uow:
+        return {"job_runs": uow.operations.purge_job_runs(now - JOB_RUN_RETENTION),
+                "slow_queries": uow.operations.purge_slow_statements(now - SLOW_QUERY_RETENTION)}
 
 
 # --- scheduled job runs ---------------------------------------------------------------------------
 
 
-def job_started(job: str, *, now: datetime | None = None) -> int | None:
+def job_started(uow: UnitOfWork, job: str, *, now: datetime | None = None) -> int | None:
     """Record the start of a job run; None when it cannot be recorded (the job runs all the same)."""
     try:
-        with transaction() as conn:
-            return operations_repo.start_job_run(conn, job, now or datetime.now(UTC))
+        with uow:
+            return uow.operations.start_job_run(job, now or datetime.now(UTC))
     except Exception:
         logger.warning("job run not recorded", exc_info=True)
         return None
 
 
-def job_finished(run_id: int | None, *, ok: bool, error: str | None = None, result: Any = None,
+def job_finished(uow: UnitOfWork, run_id: int | None, *, ok: bool, error: str | None = None, result: Any = None,
                  now: datetime | None = None) -> None:
     if run_id is None:
         return
     try:
-        with transaction() as conn:
-            operations_repo.finish_job_run(conn, run_id, ok=ok, error=error, result=_json_safe(result),
+        with uow:
+            uow.operations.finish_job_run(run_id, ok=ok, error=error, result=_json_safe(result),
                                            finished_at=now or datetime.now(UTC))
     except Exception:
         logger.warning("job run end not recorded", exc_info=True)
@@ -193,18 +183,18 @@ def _json_safe(value: Any) -> Any:
 # --- worker health --------------------------------------------------------------------------------
 
 
-def worker_health(jobs: Sequence[tuple[str, str, int]], *, now: datetime | None = None,
-                  dlq_client: Any = None) -> dict[str, Any]:
+def worker_health(uow: UnitOfWork, probes: OperationalProbes, jobs: Sequence[tuple[str, str, int]], *,
+                  now: datetime | None = None, dlq_client: Any = None) -> dict[str, Any]:
     """Backlog per stage (count and age of the oldest item), dead letters, the pool, and the last run of
     every scheduled job (`jobs`: name, schedule expression, cadence in seconds)."""
     now = now or datetime.now(UTC)
-    dlq = _dead_letter_depths(dlq_client)
-    with transaction() as conn:
-        stages = operations_repo.stage_backlogs(conn)
-        dead = operations_repo.dead_outbox_by_topic(conn)
-        summaries = operations_repo.job_summaries(conn, now - timedelta(hours=24))
-        outbox_age = outbox.oldest_unsent_age_seconds(conn)
-        server = operations_repo.server_connections(conn)
+    dlq = probes.dead_letter_depths(dlq_client)
+    with uow:
+        stages = uow.operations.stage_backlogs()
+        dead = uow.operations.dead_outbox_by_topic()
+        summaries = uow.operations.job_summaries(now - timedelta(hours=24))
+        outbox_age = uow.outbox.oldest_unsent_age_seconds()
+        server = uow.operations.server_connections()
     scheduler = []
     for name, expression, every in jobs:
         s = summaries.get(name)
@@ -221,7 +211,7 @@ def worker_health(jobs: Sequence[tuple[str, str, int]], *, now: datetime | None 
             "runs_24h": s.runs_24h if s else 0, "failures_24h": s.failures_24h if s else 0,
             "stale": stale,
         })
-    in_use, maximum = _pool_usage()
+    in_use, maximum = _pool_usage(probes)
     return {
         "generated_at": now,
         "outbox_oldest_unsent_age_s": outbox_age,
@@ -237,55 +227,53 @@ def worker_health(jobs: Sequence[tuple[str, str, int]], *, now: datetime | None 
 # --- the dashboard --------------------------------------------------------------------------------
 
 
-def dashboard(*, hours: int = 24, now: datetime | None = None) -> dict[str, Any]:
+def dashboard(uow: UnitOfWork, *, hours: int = 24, now: datetime | None = None) -> dict[str, Any]:
     """What the operators' page shows: routing split, decisions by path, consensus latency, spot-check
     agreement, the economy over time and unresolved alerts, over the last `hours`."""
     now = now or datetime.now(UTC)
     since = now - timedelta(hours=hours)
-    with transaction() as conn:
-        latencies = operations_repo.consensus_latencies(conn, since)
-        disagreements, completed = operations_repo.spot_check_figures(conn, since)
-        active = operations_repo.active_validators(conn, now)
+    with uow:
+        latencies = uow.operations.consensus_latencies(since)
+        disagreements, completed = uow.operations.spot_check_figures(since)
+        active = uow.operations.active_validators(now)
         data = {
             "generated_at": now,
             "window_hours": hours,
-            "routing_split": operations_repo.routing_split(conn, since),
-            "decisions_by_path": operations_repo.decisions_by_path(conn, since),
-            "submissions_series": operations_repo.submissions_series(conn, since),
+            "routing_split": uow.operations.routing_split(since),
+            "decisions_by_path": uow.operations.decisions_by_path(since),
+            "submissions_series": uow.operations.submissions_series(since),
             "consensus": {
                 "decisions": len(latencies),
                 "p50_ms": percentile(latencies, 50),
                 "p95_ms": percentile(latencies, 95),
-                "series": operations_repo.consensus_latency_series(conn, since),
+                "series": uow.operations.consensus_latency_series(since),
             },
             "spot_checks": {
                 "completed": completed,
                 "agreements": completed - disagreements,
                 "agreement_rate": (completed - disagreements) / completed if completed else None,
-                "series": operations_repo.spot_check_series(conn, now - timedelta(days=max(7, hours // 24))),
+                "series": uow.operations.spot_check_series(now - timedelta(days=max(7, hours // 24))),
             },
             "economy": [
                 {"bucket": e["bucket"], "ratio": float(e["ratio"]) if e["ratio"] is not None else None,
                  "ratio_state": e["ratio_state"], "hardship_rate": float(e["hardship_rate"]),
                  "faucet": int(e["faucet"]), "sink": int(e["sink"])}
-                for e in operations_repo.economy_series(conn, now - timedelta(days=max(7, hours // 24)))
+                for e in uow.operations.economy_series(now - timedelta(days=max(7, hours // 24)))
             ],
             "validators": {"active": active},
             "alerts": {
-                "counts": alerts_repo.counts(conn),
-                "unresolved": alerts_repo.list_alerts(conn, status="open", limit=20)
-                + alerts_repo.list_alerts(conn, status="acknowledged", limit=20),
+                "counts": uow.alerts.counts(),
+                "unresolved": uow.alerts.list_alerts(status="open", limit=20)
+                + uow.alerts.list_alerts(status="acknowledged", limit=20),
             },
         }
-    data["decision_gates"] = _decision_gates(now)
+    data["decision_gates"] = _decision_gates(uow, now)
     return data
 
 
-def _decision_gates(now: datetime) -> dict[str, Any] | None:
-    from chalicelib.services import peer_validation
-
+def _decision_gates(uow: UnitOfWork, now: datetime) -> dict[str, Any] | None:
     try:
-        return peer_validation.decision_gates(now=now)
+        return peer_validation.decision_gates(uow, now=now)
     except Exception:  # the page still shows everything else
         logger.exception("decision gates could not be computed")
         return None

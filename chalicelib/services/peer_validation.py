@@ -9,23 +9,16 @@ from fractions import Fraction
 from typing import Any, Literal
 from uuid import UUID
 
-from chalicelib.adapters import (
-    evaluations_repo,
-    flags_repo,
-    outbox,
-    spot_checks_repo,
-    submissions_repo,
-    validators_repo,
-)
-from chalicelib.adapters.agents_repo import Principal
 from chalicelib.config import get_settings
-from chalicelib.db.pool import Connection, transaction
 from chalicelib.domain import collusion, gates, routing
 from chalicelib.domain import consensus as rules
 from chalicelib.domain.consensus import LatLng
+from chalicelib.domain.economy import HARDSHIP_THRESHOLD
 from chalicelib.domain.errors import Conflict, Forbidden, Gone, NotFound, ValidationFailed
+from chalicelib.domain.principal import Principal
 from chalicelib.observability import emit, logger, metrics
 from chalicelib.services.assignment import assign_validators
+from chalicelib.services.unit_of_work import UnitOfWork
 
 MAX_REGIONS = 3
 Handler = Literal["peer", "layer_b", "fallback"]
@@ -35,7 +28,7 @@ Handler = Literal["peer", "layer_b", "fallback"]
 
 
 def begin_review(
-    conn: Connection, sub: dict[str, Any], decision: routing.RouteDecision, layer_b_decision: str, *,
+    uow: UnitOfWork, sub: dict[str, Any], decision: routing.RouteDecision, layer_b_decision: str, *,
     layer_b_valid: bool, now: datetime,
 ) -> Handler:
     """After Layer B and routing: who decides this submission now.
@@ -51,58 +44,57 @@ def begin_review(
     mode: Literal["live", "shadow"] = "live" if decision.path == "peer" else "shadow"
     emit("PeerRoutings")
     try:
-        with conn.transaction():  # a savepoint: an error here undoes only the peer branch
-            assignment = assign_validators(conn, sub, mode=mode, layer_b_decision=layer_b_decision,
+        with uow.savepoint():  # an error here undoes only the peer branch
+            assignment = assign_validators(uow, sub, mode=mode, layer_b_decision=layer_b_decision,
                                            layer_b_valid=layer_b_valid, now=now)
     except Exception:
         logger.exception("peer assignment failed; Layer B decides", extra={"submission_id": str(sub["id"])})
         metrics.add_metric(name="RoutingErrors", unit="Count", value=1)
-        submissions_repo.add_trail(conn, sub["id"], "assignment", {"mode": mode, "error": "assignment_failed"})
+        uow.submissions.add_trail(sub["id"], "assignment", {"mode": mode, "error": "assignment_failed"})
         return "layer_b" if mode == "shadow" else "fallback"
     if mode == "shadow":
         if not assignment.opened:
-            submissions_repo.add_trail(conn, sub["id"], "assignment",
+            uow.submissions.add_trail(sub["id"], "assignment",
                                        {"mode": mode, "assigned": 0, "reason": assignment.reason})
         return "layer_b"
     if not assignment.opened:
-        submissions_repo.add_trail(conn, sub["id"], "assignment",
+        uow.submissions.add_trail(sub["id"], "assignment",
                                    {"mode": mode, "assigned": 0, "reason": assignment.reason,
                                     "applied": "layer_b_decision"})
         return "fallback"
-    conn.execute("UPDATE submissions SET route_path = 'peer' WHERE id = %s AND status = 'pending'", (sub["id"],))
+    uow.submissions.route_to_peers(sub["id"])
     return "peer"
 
 
 # --- the validator pool ------------------------------------------------------------------------
 
 
-def backfill(*, now: datetime | None = None) -> dict[str, Any]:
+def backfill(uow: UnitOfWork, *, now: datetime | None = None) -> dict[str, Any]:
     """Every active verified agent joins the pool as an apprentice; running it again adds only newcomers."""
     now = now or datetime.now(UTC)
     settings = get_settings()
-    with transaction() as conn:
-        added = validators_repo.backfill(
-            conn, verified_before=now - timedelta(days=settings.trust_verified_min_age_days),
+    with uow:
+        added = uow.validators.backfill(verified_before=now - timedelta(days=settings.trust_verified_min_age_days),
             min_approvals=settings.trust_verified_min_approvals, now=now)
-        pool = validators_repo.count(conn)
+        pool = uow.validators.count()
     logger.info("validator pool backfilled", extra={"added": len(added), "pool": pool["total"]})
     return {"added": len(added), "added_ids": [str(a) for a in added], "pool_size": pool["total"],
             "active": pool["active"]}
 
 
-def _member(conn: Connection, agent_id: UUID, *, for_update: bool = False) -> dict[str, Any]:
-    validator = validators_repo.get(conn, agent_id, for_update=for_update)
+def _member(uow: UnitOfWork, agent_id: UUID, *, for_update: bool = False) -> dict[str, Any]:
+    validator = uow.validators.get(agent_id, for_update=for_update)
     if validator is None:
         raise NotFound("not in the validator pool", details={"agent_id": str(agent_id)})
     return validator
 
 
-def validator_stats(agent_id: UUID, *, now: datetime | None = None) -> dict[str, Any]:
+def validator_stats(uow: UnitOfWork, agent_id: UUID, *, now: datetime | None = None) -> dict[str, Any]:
     """A validator's tier, scores, response rate, quota today, regions, counts and tier history."""
     now = now or datetime.now(UTC)
     quota = get_settings().validator_daily_quota
-    with transaction() as conn:
-        v = _member(conn, agent_id)
+    with uow:
+        v = _member(uow, agent_id)
         today = v["evaluations_today"] if v["quota_day"] == now.date() else 0
         return {
             "agent_id": v["agent_id"], "tier": v["tier"], "f1": v["f1_score"], "precision": v["precision_score"],
@@ -111,9 +103,9 @@ def validator_stats(agent_id: UUID, *, now: datetime | None = None) -> dict[str,
             "quota_left": max(0, quota - today),
             "suspended": _is_suspended(v, now), "suspension_reason": v["suspension_reason"],
             "suspended_until": v["suspended_until"],
-            "home_regions": validators_repo.regions(conn, agent_id),
-            "evaluations": validators_repo.evaluation_counts(conn, agent_id),
-            "tier_history": validators_repo.tier_history(conn, agent_id),
+            "home_regions": uow.validators.regions(agent_id),
+            "evaluations": uow.validators.evaluation_counts(agent_id),
+            "tier_history": uow.validators.tier_history(agent_id),
             "joined_at": v["joined_at"], "tier_changed_at": v["tier_changed_at"],
         }
 
@@ -122,7 +114,7 @@ def _is_suspended(v: dict[str, Any], now: datetime) -> bool:
     return v["suspended_at"] is not None and (v["suspended_until"] is None or v["suspended_until"] > now)
 
 
-def set_regions(agent_id: UUID, regions: Sequence[tuple[LatLng, str]]) -> list[dict[str, Any]]:
+def set_regions(uow: UnitOfWork, agent_id: UUID, regions: Sequence[tuple[LatLng, str]]) -> list[dict[str, Any]]:
     """Replace the validator's home regions (at most 3, valid coordinates)."""
     if len(regions) > MAX_REGIONS:
         raise ValidationFailed(f"at most {MAX_REGIONS} home regions",
@@ -130,13 +122,13 @@ def set_regions(agent_id: UUID, regions: Sequence[tuple[LatLng, str]]) -> list[d
     for (lat, lng), _ in regions:
         if not (-90 <= lat <= 90 and -180 <= lng <= 180):
             raise ValidationFailed("coordinates out of range", details=[{"field": "regions", "message": "lat/lng"}])
-    with transaction() as conn:
-        _member(conn, agent_id, for_update=True)  # the row lock serialises concurrent replacements
-        validators_repo.replace_regions(conn, agent_id, regions)
-        return validators_repo.regions(conn, agent_id)
+    with uow:
+        _member(uow, agent_id, for_update=True)  # the row lock serialises concurrent replacements
+        uow.validators.replace_regions(agent_id, regions)
+        return uow.validators.regions(agent_id)
 
 
-def set_suspension(agent_id: UUID, *, suspended: bool, reason: str | None, until: datetime | None,
+def set_suspension(uow: UnitOfWork, agent_id: UUID, *, suspended: bool, reason: str | None, until: datetime | None,
                    actor: str, now: datetime | None = None) -> dict[str, Any]:
     """Suspend (no new assignments; pending evaluations may still be answered) or reinstate a validator."""
     now = now or datetime.now(UTC)
@@ -144,35 +136,35 @@ def set_suspension(agent_id: UUID, *, suspended: bool, reason: str | None, until
         raise ValidationFailed("a suspension needs a reason", details=[{"field": "reason", "message": "required"}])
     if until is not None and until <= now:
         raise ValidationFailed("until must be in the future", details=[{"field": "until", "message": "past"}])
-    with transaction() as conn:
-        _member(conn, agent_id, for_update=True)
-        validators_repo.set_suspension(conn, agent_id, suspended=suspended, reason=reason, until=until, now=now)
+    with uow:
+        _member(uow, agent_id, for_update=True)
+        uow.validators.set_suspension(agent_id, suspended=suspended, reason=reason, until=until, now=now)
     logger.info("validator suspension changed", extra={"agent_id": str(agent_id), "suspended": suspended,
                                                          "actor": actor})
-    return validator_stats(agent_id, now=now)
+    return validator_stats(uow, agent_id, now=now)
 
 
-def reset_quotas(*, now: datetime | None = None) -> int:
+def reset_quotas(uow: UnitOfWork, *, now: datetime | None = None) -> int:
     """The daily schedule: counters of earlier days go back to zero (assignment also ignores them)."""
-    with transaction() as conn:
-        return validators_repo.reset_quotas(conn, now=now or datetime.now(UTC))
+    with uow:
+        return uow.validators.reset_quotas(now=now or datetime.now(UTC))
 
 
-def list_validators(*, limit: int, before: tuple[datetime, str] | None) -> list[dict[str, Any]]:
-    with transaction() as conn:
-        return validators_repo.page(conn, limit=limit, before=before)
+def list_validators(uow: UnitOfWork, *, limit: int, before: tuple[datetime, str] | None) -> list[dict[str, Any]]:
+    with uow:
+        return uow.validators.page(limit=limit, before=before)
 
 
 # --- evaluations -------------------------------------------------------------------------------
 
 
-def pending_evaluations(principal: Principal, *, limit: int, after: tuple[datetime, str] | None,
+def pending_evaluations(uow: UnitOfWork, principal: Principal, *, limit: int, after: tuple[datetime, str] | None,
                         now: datetime | None = None) -> list[dict[str, Any]]:
     """The caller's open evaluations with the content to judge (never the submitter's identity)."""
     assert principal.agent_id is not None
     now = now or datetime.now(UTC)
-    with transaction() as conn:
-        return evaluations_repo.pending_for_validator(conn, principal.agent_id, now, limit=limit, after=after)
+    with uow:
+        return uow.evaluations.pending_for_validator(principal.agent_id, now, limit=limit, after=after)
 
 
 @dataclass(frozen=True)
@@ -190,7 +182,7 @@ class Answered:
     outbox_ids: tuple[int, ...]
 
 
-def answer_evaluation(principal: Principal, evaluation_id: UUID, answer: EvaluationAnswer, *,
+def answer_evaluation(uow: UnitOfWork, principal: Principal, evaluation_id: UUID, answer: EvaluationAnswer, *,
                       now: datetime | None = None) -> Answered:
     """Record a validator's answer; the answer that completes the quorum queues the consensus.
 
@@ -201,18 +193,18 @@ def answer_evaluation(principal: Principal, evaluation_id: UUID, answer: Evaluat
     """
     assert principal.agent_id is not None
     now = now or datetime.now(UTC)
-    with transaction() as conn:
-        evaluation = evaluations_repo.get_evaluation(conn, evaluation_id)
+    with uow:
+        evaluation = uow.evaluations.get_evaluation(evaluation_id)
         if evaluation is None:
             raise NotFound("evaluation not found")
         if evaluation["validator_id"] != principal.agent_id:
             raise Forbidden("this evaluation is assigned to another validator")
-        sub = submissions_repo.get(conn, evaluation["submission_id"])
+        sub = uow.submissions.get(evaluation["submission_id"])
         assert sub is not None
         if sub["agent_id"] == principal.agent_id:
             raise Forbidden("validators never evaluate their own submissions")
-        evaluations_repo.lock_submission(conn, evaluation["submission_id"])
-        evaluation = evaluations_repo.get_evaluation(conn, evaluation_id, for_update=True)
+        uow.evaluations.lock_submission(evaluation["submission_id"])
+        evaluation = uow.evaluations.get_evaluation(evaluation_id, for_update=True)
         assert evaluation is not None
         if evaluation["status"] == "answered":
             raise Conflict("this evaluation has been answered already",
@@ -221,20 +213,20 @@ def answer_evaluation(principal: Principal, evaluation_id: UUID, answer: Evaluat
             status = "expired" if evaluation["status"] == "pending" else evaluation["status"]
             raise Gone("this evaluation is closed", details={"status": status,
                                                               "expires_at": evaluation["expires_at"].isoformat()})
-        evaluations_repo.answer(conn, evaluation_id, decision=answer.decision, confidence=answer.confidence,
+        uow.evaluations.answer(evaluation_id, decision=answer.decision, confidence=answer.confidence,
                                 reasoning=answer.reasoning, safety_flagged=answer.safety_flagged, now=now)
-        submissions_repo.add_trail(conn, evaluation["submission_id"], "evaluation", {
+        uow.submissions.add_trail(evaluation["submission_id"], "evaluation", {
             "evaluation_id": str(evaluation_id), "mode": evaluation["mode"],
             "tier": evaluation["tier_at_assignment"], "decision": answer.decision,
             "confidence": answer.confidence, "safety_flagged": answer.safety_flagged,
         })
-        quorum = evaluations_repo.answered_count(conn, evaluation["submission_id"]) == rules.QUORUM
+        quorum = uow.evaluations.answered_count(evaluation["submission_id"]) == rules.QUORUM
         outbox_ids: tuple[int, ...] = ()
         if quorum:
-            evaluations_repo.mark_quorum(conn, evaluation["submission_id"], now)
-            outbox_ids = (outbox.enqueue(conn, "consensus", {"submission_id": str(evaluation["submission_id"])},
+            uow.evaluations.mark_quorum(evaluation["submission_id"], now)
+            outbox_ids = (uow.outbox.enqueue("consensus", {"submission_id": str(evaluation["submission_id"])},
                                          correlation_id=sub["correlation_id"]),)
-        updated = evaluations_repo.get_evaluation(conn, evaluation_id)
+        updated = uow.evaluations.get_evaluation(evaluation_id)
     assert updated is not None
     metrics.add_metric(name="EvaluationsAnswered", unit="Count", value=1)
     return Answered(updated, quorum, outbox_ids)
@@ -243,15 +235,11 @@ def answer_evaluation(principal: Principal, evaluation_id: UUID, answer: Evaluat
 # --- reports -----------------------------------------------------------------------------------
 
 
-def shadow_report(*, days: int = 7, now: datetime | None = None) -> dict[str, Any]:
+def shadow_report(uow: UnitOfWork, *, days: int = 7, now: datetime | None = None) -> dict[str, Any]:
     now = now or datetime.now(UTC)
-    with transaction() as conn:
-        agreements, comparisons = evaluations_repo.shadow_agreement(conn, now - timedelta(days=days))
-        rows = conn.execute(
-            "SELECT consensus_outcome, layer_b_decision, count(*) AS n, count(*) FILTER (WHERE agrees) AS agree"
-            " FROM shadow_comparisons WHERE created_at >= %s GROUP BY 1, 2 ORDER BY 1, 2",
-            (now - timedelta(days=days),),
-        ).fetchall()
+    with uow:
+        agreements, comparisons = uow.evaluations.shadow_agreement(now - timedelta(days=days))
+        rows = uow.evaluations.shadow_matrix(now - timedelta(days=days))
     return {
         "days": days, "comparisons": comparisons, "agreements": agreements,
         "agreement": agreements / comparisons if comparisons else None,
@@ -260,15 +248,15 @@ def shadow_report(*, days: int = 7, now: datetime | None = None) -> dict[str, An
     }
 
 
-def collusion_report(*, days: int, against_truth: bool, now: datetime | None = None) -> dict[str, Any]:
+def collusion_report(uow: UnitOfWork, *, days: int, against_truth: bool, now: datetime | None = None) -> dict[str, Any]:
     """Validator pairs agreeing on more than 90 % of 20+ shared reviews in the window.
 
     ``against_truth``: count only the shared reviews with a ground truth where at least one of the
     pair was wrong (honest, accurate validators agree often; they rarely err together).
     """
     now = now or datetime.now(UTC)
-    with transaction() as conn:
-        rows = evaluations_repo.shared_reviews(conn, now - timedelta(days=days))
+    with uow:
+        rows = uow.evaluations.shared_reviews(now - timedelta(days=days))
     reviews = [(str(r["submission_id"]), str(r["validator_id"]), r["decision"]) for r in rows]
     truth = {str(r["submission_id"]): r["truth"] for r in rows if r["truth"] is not None}
     pairs = collusion.collusive_pairs(reviews, ground_truth=truth if against_truth else None)
@@ -279,21 +267,16 @@ def collusion_report(*, days: int, against_truth: bool, now: datetime | None = N
     }
 
 
-def _economy(conn: Connection, now: datetime) -> tuple[list[Fraction | None], str]:
+def _economy(uow: UnitOfWork, now: datetime) -> tuple[list[Fraction | None], str]:
     """From the hourly economy snapshots: the day's last faucet/sink ratio for each of the last 7
     days (newest first; None for a day without one, or an idle day).
 
     A day whose faucet paid out while nothing was sunk has no finite ratio and counts as out of
     range. Without the snapshots table (or rows) the economy is unknown, never "in range".
     """
-    table = conn.execute("SELECT to_regclass('economy_snapshots') AS t").fetchone()
-    if table is None or table["t"] is None:
+    rows = uow.economy.daily_ratios(now - timedelta(days=gates.WINDOW_DAYS))
+    if rows is None:
         return [None] * gates.WINDOW_DAYS, "no economy snapshots table"
-    rows = conn.execute(
-        "SELECT DISTINCT ON (day) (window_end AT TIME ZONE 'UTC')::date AS day, ratio, ratio_state"
-        " FROM economy_snapshots WHERE window_end > %s ORDER BY day DESC, window_end DESC, id DESC",
-        (now - timedelta(days=gates.WINDOW_DAYS),),
-    ).fetchall()
     by_day: dict[Any, Fraction | None] = {}
     for r in rows:
         if r["ratio_state"] == "defined":
@@ -306,29 +289,21 @@ def _economy(conn: Connection, now: datetime) -> tuple[list[Fraction | None], st
     return ratios, f"{len(by_day)} of {gates.WINDOW_DAYS} days with an economy snapshot"
 
 
-def decision_gates(*, now: datetime | None = None) -> dict[str, Any]:
+def decision_gates(uow: UnitOfWork, *, now: datetime | None = None) -> dict[str, Any]:
     """The production-shift gates and seed 001's go/no-go, computed from the data now."""
-    from chalicelib.domain.economy import HARDSHIP_THRESHOLD
-
     now = now or datetime.now(UTC)
     window_start = now - timedelta(days=gates.WINDOW_DAYS)
-    with transaction() as conn:
-        flags = flags_repo.load(conn)
-        pool = validators_repo.count(conn)
-        quality = validators_repo.pool_quality(conn)
-        spot = spot_checks_repo.stats(conn, window_start)
-        rounds = evaluations_repo.consensus_stats(conn, window_start)
-        agreements, comparisons = evaluations_repo.shadow_agreement(conn, window_start)
-        ratios, economy_source = _economy(conn, now)
+    with uow:
+        flags = uow.flags.load()
+        pool = uow.validators.count()
+        quality = uow.validators.pool_quality()
+        spot = uow.spot_checks.stats(window_start)
+        rounds = uow.evaluations.consensus_stats(window_start)
+        agreements, comparisons = uow.evaluations.shadow_agreement(window_start)
+        ratios, economy_source = _economy(uow, now)
         # Hardship now, counted as the economy snapshots count it: AI agents' balances below 10 credits.
-        hardship = conn.execute(
-            "SELECT count(*) FILTER (WHERE a.balance < %s) AS poor, count(*) AS agents FROM accounts a"
-            " JOIN agents g ON g.id = a.agent_id WHERE a.kind = 'agent' AND g.kind = 'agent'"
-            " AND g.status <> 'deleted'",
-            (HARDSHIP_THRESHOLD,),
-        ).fetchone()
-        dead = conn.execute("SELECT count(*) AS n FROM outbox WHERE dead_at > %s", (window_start,)).fetchone()
-    assert hardship is not None and dead is not None
+        hardship = uow.economy.hardship_now(HARDSHIP_THRESHOLD)
+        dead = {"n": uow.outbox.dead_since(window_start)}
     first = spot["first_completed"]
     days_covered = 0.0 if first is None else min(gates.WINDOW_DAYS, (now - first).total_seconds() / 86_400)
     latencies = rounds["latencies_ms"]

@@ -13,9 +13,6 @@ from datetime import UTC, datetime, timedelta
 from typing import Any, Literal, Protocol, cast, runtime_checkable
 from uuid import UUID
 
-from chalicelib.adapters import evaluations_repo, review_repo, spot_checks_repo, submissions_repo
-from chalicelib.adapters.idempotency import first_delivery
-from chalicelib.db.pool import Connection, transaction
 from chalicelib.domain import layer_b, routing
 from chalicelib.domain.consensus import Verdict
 from chalicelib.domain.errors import Conflict, NotFound
@@ -23,6 +20,7 @@ from chalicelib.domain.layer_b import Classifier, ClassifierInput, ClassifierRes
 from chalicelib.observability import logger, metrics
 from chalicelib.services import layer_b_service
 from chalicelib.services.consensus import apply_ground_truth
+from chalicelib.services.unit_of_work import UnitOfWork
 
 CONSUMER = "spot_check"
 PURPOSE = "spot_check"
@@ -66,7 +64,7 @@ def _claimed(row: dict[str, Any]) -> _Claimed:
     return _Claimed(row["id"], row["peer_outcome"], submission)
 
 
-def run_spot_check(spot_check_id: UUID, message_key: str, classifier: Classifier, *,
+def run_spot_check(uow: UnitOfWork, spot_check_id: UUID, message_key: str, classifier: Classifier, *,
                    now: datetime | None = None) -> Outcome:
     """The spot-check worker's use case for one message.
 
@@ -76,33 +74,33 @@ def run_spot_check(spot_check_id: UUID, message_key: str, classifier: Classifier
     """
     now = now or datetime.now(UTC)
     batching = isinstance(classifier, BatchClassifier)
-    with transaction() as conn:
-        mine = spot_checks_repo.claim(conn, now, ids=[spot_check_id], limit=1, stale_after=STALE_CLAIM)
+    with uow:
+        mine = uow.spot_checks.claim(now, ids=[spot_check_id], limit=1, stale_after=STALE_CLAIM)
         if not mine:
             return "not_waiting"
         # With the day's Layer B budget spent, the one-by-one path records why nothing was called.
-        batching = batching and not layer_b_service.is_budget_exhausted(conn, now)
-        others = spot_checks_repo.claim(conn, now, limit=MAX_BATCH - 1, stale_after=STALE_CLAIM) if batching else []
+        batching = batching and not layer_b_service.is_budget_exhausted(uow, now)
+        others = uow.spot_checks.claim(now, limit=MAX_BATCH - 1, stale_after=STALE_CLAIM) if batching else []
     claimed = [_claimed(r) for r in [*mine, *others]]
     if batching and len(claimed) > 1:
-        batch_id = _submit(cast(BatchClassifier, classifier), claimed, now)
+        batch_id = _submit(uow, cast(BatchClassifier, classifier), claimed, now)
         if batch_id is not None:
             return "batched"
     outcome: Outcome = "failed"
     for spot in claimed:
         # Budgeted and recorded like every Layer B call; never from the cache: this is a second look.
-        result = layer_b_service.classify_submission(spot.submission, classifier, purpose=PURPOSE, use_cache=False)
-        with transaction() as conn:
+        result = layer_b_service.classify_submission(uow, spot.submission, classifier, purpose=PURPOSE, use_cache=False)
+        with uow:
             key = message_key if spot.id == spot_check_id else f"claimed-with:{message_key}:{spot.id}"
-            if not first_delivery(conn, CONSUMER, key):
+            if not uow.processed.first_delivery(CONSUMER, key):
                 continue
-            done = _record(conn, spot.id, result, now=datetime.now(UTC))
+            done = _record(uow, spot.id, result, now=datetime.now(UTC))
         if spot.id == spot_check_id:
             outcome = "completed" if done else "failed"
     return outcome
 
 
-def _submit(classifier: BatchClassifier, claimed: list[_Claimed], now: datetime) -> str | None:
+def _submit(uow: UnitOfWork, classifier: BatchClassifier, claimed: list[_Claimed], now: datetime) -> str | None:
     """Submit one batch; on failure give the claims back (the caller classifies them one by one)."""
     from chalicelib.adapters.anthropic_classifier import BatchUnavailable
 
@@ -112,104 +110,98 @@ def _submit(classifier: BatchClassifier, claimed: list[_Claimed], now: datetime)
         logger.warning("spot-check batch unavailable; classifying one by one", extra={"error": str(exc)})
         metrics.add_metric(name="SpotCheckBatchFailures", unit="Count", value=1)
         return None
-    with transaction() as conn:
-        spot_checks_repo.insert_batch(conn, batch_id, items=len(claimed), now=now)
-        spot_checks_repo.mark_batched(conn, [c.id for c in claimed], batch_id)
+    with uow:
+        uow.spot_checks.insert_batch(batch_id, items=len(claimed), now=now)
+        uow.spot_checks.mark_batched([c.id for c in claimed], batch_id)
     metrics.add_metric(name="SpotCheckBatches", unit="Count", value=1)
     return batch_id
 
 
-def poll_batches(classifier: Classifier, *, now: datetime | None = None, limit: int = 20) -> dict[str, int]:
+def poll_batches(uow: UnitOfWork, classifier: Classifier, *, now: datetime | None = None,
+                 limit: int = 20) -> dict[str, int]:
     """The schedule: collect ended batches, and put stuck claims back in the queue.
 
     A batch still processing is left for the next run. A spot check the batch has no result for
     fails with that reason (it is not compared).
     """
     now = now or datetime.now(UTC)
-    requeued = _requeue_stuck(now)
+    requeued = _requeue_stuck(uow, now)
     if not isinstance(classifier, BatchClassifier):
         return {"collected": 0, "still_processing": 0, "requeued": requeued}
-    with transaction() as conn:
-        batches = [b["id"] for b in spot_checks_repo.processing_batches(conn, limit=limit)]
+    with uow:
+        batches = [b["id"] for b in uow.spot_checks.processing_batches(limit=limit)]
     collected = processing = 0
     for batch_id in batches:
         try:
             results = classifier.collect_batch(batch_id)
         except Exception as exc:
             logger.warning("collecting a spot-check batch failed", extra={"batch_id": batch_id, "error": str(exc)})
-            with transaction() as conn:
-                spot_checks_repo.note_poll(conn, batch_id, type(exc).__name__)
+            with uow:
+                uow.spot_checks.note_poll(batch_id, type(exc).__name__)
             continue
-        with transaction() as conn:
-            if spot_checks_repo.lock_batch(conn, batch_id) is None:
+        with uow:
+            if uow.spot_checks.lock_batch(batch_id) is None:
                 continue
             if results is None:
-                spot_checks_repo.note_poll(conn, batch_id, None)
+                uow.spot_checks.note_poll(batch_id, None)
                 processing += 1
                 continue
-            for spot in spot_checks_repo.in_batch(conn, batch_id):
+            for spot in uow.spot_checks.in_batch(batch_id):
                 result = results.get(spot["id"].hex)
                 if result is None:
-                    spot_checks_repo.fail(conn, spot["id"], error="no result in the batch", result=None, now=now)
+                    uow.spot_checks.fail(spot["id"], error="no result in the batch", result=None, now=now)
                     continue
-                layer_b_service.record_call(conn, submission_id=spot["submission_id"], purpose=PURPOSE,
+                layer_b_service.record_call(uow, submission_id=spot["submission_id"], purpose=PURPOSE,
                                             result=result, batch=True, now=now)
-                _record(conn, spot["id"], result, now=now)
-            spot_checks_repo.end_batch(conn, batch_id, now)
+                _record(uow, spot["id"], result, now=now)
+            uow.spot_checks.end_batch(batch_id, now)
             collected += 1
     return {"collected": collected, "still_processing": processing, "requeued": requeued}
 
 
-def _requeue_stuck(now: datetime) -> int:
+def _requeue_stuck(uow: UnitOfWork, now: datetime) -> int:
     """Claims left in ``submitting`` by a crashed worker go back to pending with a new message."""
-    from chalicelib.adapters import outbox
-    from chalicelib.services.delivery import relay_after_commit
-
-    with transaction() as conn:
-        stuck = conn.execute(
-            "UPDATE spot_checks SET status = 'pending', claimed_at = NULL"
-            " WHERE status = 'submitting' AND claimed_at < %s RETURNING id",
-            (now - STALE_CLAIM,),
-        ).fetchall()
-        ids = tuple(outbox.enqueue(conn, "spot_check", {"spot_check_id": str(r["id"])}) for r in stuck)
-    relay_after_commit(ids)
-    return len(ids)
+    with uow:
+        stuck = uow.spot_checks.release_stale_claims(now - STALE_CLAIM)
+        for spot_check_id in stuck:
+            uow.outbox.enqueue("spot_check", {"spot_check_id": str(spot_check_id)})
+    return len(stuck)
 
 
-def _record(conn: Connection, spot_check_id: UUID, result: ClassifierResult, *, now: datetime) -> bool:
+def _record(uow: UnitOfWork, spot_check_id: UUID, result: ClassifierResult, *, now: datetime) -> bool:
     """Compare Layer B's re-evaluation with the peers, queue a disagreement, update the ground truth."""
-    spot = spot_checks_repo.get(conn, spot_check_id, for_update=True)
-    if spot is None or spot["status"] not in spot_checks_repo.OPEN_STATUSES:
+    spot = uow.spot_checks.get(spot_check_id, for_update=True)
+    if spot is None or spot["status"] not in routing.SPOT_CHECK_OPEN_STATUSES:
         return False
     submission_id: UUID = spot["submission_id"]
     if result.assessment is None:
-        spot_checks_repo.fail(conn, spot_check_id, error=result.error or "no assessment", result=result.to_dict(),
+        uow.spot_checks.fail(spot_check_id, error=result.error or "no assessment", result=result.to_dict(),
                               now=now)
-        submissions_repo.add_trail(conn, submission_id, "spot_check", {
+        uow.submissions.add_trail(submission_id, "spot_check", {
             "spot_check_id": str(spot_check_id), "status": "failed", "error": result.error})
         metrics.add_metric(name="SpotCheckFailures", unit="Count", value=1)
         return False
     # Peer-routed submissions come from verified agents only; the thresholds are those routing used.
-    sub = submissions_repo.get(conn, submission_id)
+    sub = uow.submissions.get(submission_id)
     assert sub is not None
-    in_force = layer_b_service.thresholds_in_force(conn, sub["domain"], result.assessment)
+    in_force = layer_b_service.thresholds_in_force(uow, sub["domain"], result.assessment)
     decision: Verdict = layer_b.decide(result.assessment, "verified", in_force.thresholds)
     agrees, disagreement = routing.spot_check_agrees(spot["peer_outcome"], decision)
-    spot_checks_repo.complete(conn, spot_check_id, layer_b_decision=decision, result=result.to_dict(),
+    uow.spot_checks.complete(spot_check_id, layer_b_decision=decision, result=result.to_dict(),
                               agrees=agrees, disagreement=disagreement, now=now)
-    evaluations_repo.set_truth(conn, submission_id, "truth_spot_check", decision)
-    apply_ground_truth(conn, submission_id, now=now)
+    uow.evaluations.set_truth(submission_id, "truth_spot_check", decision)
+    apply_ground_truth(uow, submission_id, now=now)
     if disagreement is not None:
-        item_id = review_repo.enqueue(
-            conn, subject_type="submission", subject_id=submission_id, source="spot_check", reason=disagreement,
+        item_id = uow.review.enqueue(subject_type="submission", subject_id=submission_id, source="spot_check",
+                                     reason=disagreement,
             details={"spot_check_id": str(spot_check_id), "peer_outcome": spot["peer_outcome"],
                      "layer_b_decision": decision},
             priority=2 if disagreement == "false_negative" else 1, dedup_key=f"spot_check:{spot_check_id}")
         if item_id is not None:
-            spot_checks_repo.link_review_item(conn, spot_check_id, item_id)
+            uow.spot_checks.link_review_item(spot_check_id, item_id)
         metrics.add_metric(name="SpotCheckDisagreements", unit="Count", value=1)
     metrics.add_metric(name="SpotChecks", unit="Count", value=1)
-    submissions_repo.add_trail(conn, submission_id, "spot_check", {
+    uow.submissions.add_trail(submission_id, "spot_check", {
         "spot_check_id": str(spot_check_id), "status": "completed", "peer_outcome": spot["peer_outcome"],
         "layer_b_decision": decision, "agrees": agrees, "disagreement": disagreement,
         "classifier": result.classifier, "model": result.model, "cost_usd_micros": result.cost_usd_micros,
@@ -217,7 +209,7 @@ def _record(conn: Connection, spot_check_id: UUID, result: ClassifierResult, *, 
     return True
 
 
-def record_verdict(spot_check_id: UUID, verdict: SpotVerdict, *, notes: str | None, actor: str,
+def record_verdict(uow: UnitOfWork, spot_check_id: UUID, verdict: SpotVerdict, *, notes: str | None, actor: str,
                    now: datetime | None = None) -> dict[str, Any]:
     """An admin settles a spot check: whose call was right becomes the submission's ground truth.
 
@@ -226,8 +218,8 @@ def record_verdict(spot_check_id: UUID, verdict: SpotVerdict, *, notes: str | No
     verdict is a Conflict, as is a verdict on a spot check that has no result yet.
     """
     now = now or datetime.now(UTC)
-    with transaction() as conn:
-        spot = spot_checks_repo.get(conn, spot_check_id, for_update=True)
+    with uow:
+        spot = uow.spot_checks.get(spot_check_id, for_update=True)
         if spot is None:
             raise NotFound("spot check not found")
         if spot["verdict"] is not None:
@@ -236,31 +228,31 @@ def record_verdict(spot_check_id: UUID, verdict: SpotVerdict, *, notes: str | No
         if spot["status"] != "completed":
             raise Conflict("this spot check has no Layer B result to judge", details={"status": spot["status"]})
         truth = spot["layer_b_decision"] if verdict == "layer_b_correct" else spot["peer_outcome"]
-        spot_checks_repo.set_verdict(conn, spot_check_id, verdict=verdict, notes=notes, actor=actor, now=now)
-        evaluations_repo.set_truth(conn, spot["submission_id"], "truth_admin", truth)
-        changes = apply_ground_truth(conn, spot["submission_id"], now=now)
+        uow.spot_checks.set_verdict(spot_check_id, verdict=verdict, notes=notes, actor=actor, now=now)
+        uow.evaluations.set_truth(spot["submission_id"], "truth_admin", truth)
+        changes = apply_ground_truth(uow, spot["submission_id"], now=now)
         if spot["review_item_id"] is not None:
-            spot_checks_repo.resolve_review_item(conn, spot["review_item_id"], resolution=verdict, notes=notes,
+            uow.spot_checks.resolve_review_item(spot["review_item_id"], resolution=verdict, notes=notes,
                                                  actor=actor, now=now)
-        submissions_repo.add_trail(conn, spot["submission_id"], "spot_check_verdict", {
+        uow.submissions.add_trail(spot["submission_id"], "spot_check_verdict", {
             "spot_check_id": str(spot_check_id), "verdict": verdict, "truth": truth, "by": actor})
-        updated = spot_checks_repo.get(conn, spot_check_id)
+        updated = uow.spot_checks.get(spot_check_id)
     assert updated is not None
     return {**updated, "tier_changes": changes}
 
 
-def list_spot_checks(*, limit: int, before: tuple[datetime, str] | None, status: str | None,
+def list_spot_checks(uow: UnitOfWork, *, limit: int, before: tuple[datetime, str] | None, status: str | None,
                      disagreement_only: bool) -> list[dict[str, Any]]:
-    with transaction() as conn:
-        return spot_checks_repo.page(conn, limit=limit, before=before, status=status,
+    with uow:
+        return uow.spot_checks.page(limit=limit, before=before, status=status,
                                      disagreement_only=disagreement_only)
 
 
-def spot_check_stats(*, days: int, now: datetime | None = None) -> dict[str, Any]:
+def spot_check_stats(uow: UnitOfWork, *, days: int, now: datetime | None = None) -> dict[str, Any]:
     """Counts over the last ``days``: agreement, disagreements by type, verdicts, the false-negative rate."""
     now = now or datetime.now(UTC)
-    with transaction() as conn:
-        row = spot_checks_repo.stats(conn, now - timedelta(days=days))
+    with uow:
+        row = uow.spot_checks.stats(now - timedelta(days=days))
     completed = int(row["completed"])
     return {
         "days": days,

@@ -9,14 +9,12 @@ from datetime import UTC, datetime
 from typing import Any
 from uuid import UUID, uuid4
 
-import psycopg
-
-from chalicelib.adapters import outbox, submissions_repo
-from chalicelib.adapters.agents_repo import Principal
-from chalicelib.db.pool import Connection, transaction
 from chalicelib.domain import layer_a
 from chalicelib.domain.errors import Conflict, GuardrailRejected, NotFound
+from chalicelib.domain.principal import Principal
 from chalicelib.observability import emit
+from chalicelib.services import economy
+from chalicelib.services.unit_of_work import UniqueViolation, UnitOfWork
 
 
 @dataclass(frozen=True)
@@ -50,7 +48,7 @@ def content_hash(kind: str, title: str, body: str) -> str:
 
 
 def submit_content(
-    principal: Principal,
+    uow: UnitOfWork, principal: Principal,
     draft: SubmissionDraft,
     *,
     idempotency_key: str | None = None,
@@ -67,7 +65,7 @@ def submit_content(
     now = now or datetime.now(UTC)
     request_hash = draft.request_hash()
     if idempotency_key is not None:
-        earlier = _replay(principal.agent_id, idempotency_key, request_hash)
+        earlier = _replay(uow, principal.agent_id, idempotency_key, request_hash)
         if earlier is not None:
             return earlier
 
@@ -101,19 +99,19 @@ def submit_content(
         "categories": sorted(set(title_scan.categories) | set(body_scan.categories)),
     }
     try:
-        with transaction() as conn:
-            row = submissions_repo.insert(conn, values)
-            submissions_repo.add_trail(conn, submission_id, "layer_a", verdict)
+        with uow:
+            row = uow.submissions.insert(values)
+            uow.submissions.add_trail(submission_id, "layer_a", verdict)
             outbox_ids: tuple[int, ...] = ()
             if not blocked:
-                charge_hook(conn, principal, row, now)
-                outbox_ids = (outbox.enqueue(conn, "guardrail", {"submission_id": str(submission_id)},
+                charge_hook(uow, principal, row, now)
+                outbox_ids = (uow.outbox.enqueue("guardrail", {"submission_id": str(submission_id)},
                                              correlation_id=correlation_id),)
-    except psycopg.errors.UniqueViolation:
+    except UniqueViolation:
         # A concurrent retry with the same Idempotency-Key won the race: answer with its result.
         if idempotency_key is None:
             raise
-        earlier = _replay(principal.agent_id, idempotency_key, request_hash)
+        earlier = _replay(uow, principal.agent_id, idempotency_key, request_hash)
         if earlier is None:
             raise
         return earlier
@@ -124,11 +122,9 @@ def submit_content(
     return SubmitOutcome(submission=row, replayed=False, outbox_ids=outbox_ids)
 
 
-def charge_hook(conn: Connection, principal: Principal, submission: dict[str, Any], now: datetime) -> None:
+def charge_hook(uow: UnitOfWork, principal: Principal, submission: dict[str, Any], now: datetime) -> None:
     """Charges for a submission in its own transaction (the economy decides whether and how much)."""
-    from chalicelib.services import economy  # the economy depends on flags; imported where used
-
-    economy.charge_submission(conn, principal, submission, now)
+    economy.charge_submission(uow, principal, submission, now)
 
 
 def _rejection(row: dict[str, Any], categories: list[str]) -> GuardrailRejected:
@@ -138,10 +134,10 @@ def _rejection(row: dict[str, Any], categories: list[str]) -> GuardrailRejected:
     )
 
 
-def _replay(agent_id: UUID, key: str, request_hash: str) -> SubmitOutcome | None:
-    with transaction() as conn:
-        row = submissions_repo.find_by_idempotency_key(conn, agent_id, key)
-        trail = submissions_repo.trail(conn, row["id"]) if row else []
+def _replay(uow: UnitOfWork, agent_id: UUID, key: str, request_hash: str) -> SubmitOutcome | None:
+    with uow:
+        row = uow.submissions.find_by_idempotency_key(agent_id, key)
+        trail = uow.submissions.trail(row["id"]) if row else []
     if row is None:
         return None
     if row["request_hash"] != request_hash:
@@ -153,21 +149,21 @@ def _replay(agent_id: UUID, key: str, request_hash: str) -> SubmitOutcome | None
     return SubmitOutcome(submission=row, replayed=True)
 
 
-def get_submission(principal: Principal, submission_id: UUID) -> dict[str, Any]:
+def get_submission(uow: UnitOfWork, principal: Principal, submission_id: UUID) -> dict[str, Any]:
     """A submission with its decision trail; agents see their own, admins see all."""
-    with transaction() as conn:
-        row = submissions_repo.get(conn, submission_id)
+    with uow:
+        row = uow.submissions.get(submission_id)
         if row is None or (principal.role != "admin" and row["agent_id"] != principal.agent_id):
             raise NotFound("submission not found")
-        trail = submissions_repo.trail(conn, submission_id)
+        trail = uow.submissions.trail(submission_id)
     return {**row, "trail": trail}
 
 
 def list_submissions(
-    principal: Principal, *, limit: int, before: tuple[datetime, str] | None, status: str | None
+    uow: UnitOfWork, principal: Principal, *, limit: int, before: tuple[datetime, str] | None, status: str | None
 ) -> list[dict[str, Any]]:
     """The caller's submissions, newest first (keyset page)."""
     assert principal.agent_id is not None
-    with transaction() as conn:
-        return submissions_repo.list_for_agent(conn, principal.agent_id, limit=limit, before=before,
+    with uow:
+        return uow.submissions.list_for_agent(principal.agent_id, limit=limit, before=before,
                                                status=status)

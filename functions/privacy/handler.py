@@ -20,6 +20,7 @@ from aws_lambda_powertools.utilities.batch import BatchProcessor, EventType, pro
 from aws_lambda_powertools.utilities.data_classes.sqs_event import SQSRecord
 from pydantic import BaseModel, ConfigDict
 
+from chalicelib import bootstrap
 from chalicelib.config import anthropic_api_key, get_settings
 from chalicelib.domain.hyperlocal import (
     CleanPhoto,
@@ -200,9 +201,9 @@ def handle_record(record: SQSRecord) -> None:
             return
         for task, target in work:
             if task == "process_photo":
-                evidence_service.process_evidence(target, clean_photo)
+                evidence_service.process_evidence(bootstrap.unit_of_work(), target, clean_photo)
             else:
-                evidence_service.verify_pair(target, verifier())
+                evidence_service.verify_pair(bootstrap.unit_of_work(), target, verifier())
 
 
 def handler(event: dict[str, Any], context: Any) -> dict[str, Any]:

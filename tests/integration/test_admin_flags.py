@@ -102,6 +102,7 @@ def test_rollback_reaches_another_process_within_the_flag_cache_ttl(
     from chalicelib.adapters import flags_repo
     from chalicelib.db.pool import transaction
     from chalicelib.domain import routing
+    from chalicelib.domain.flags import CACHE_TTL_S
 
     now = [1000.0]
     # This process's clock, as the flag cache reads it (nothing else is affected).
@@ -122,11 +123,11 @@ def test_rollback_reaches_another_process_within_the_flag_cache_ttl(
             peer_enabled=bool(flags["PEER_VALIDATION_ENABLED"]),
             traffic_pct=int(flags["PEER_VALIDATION_TRAFFIC_PCT"]))).path
 
-    now[0] = 1000.0 + flags_repo.CACHE_TTL_S / 2
+    now[0] = 1000.0 + CACHE_TTL_S / 2
     assert path_now() == "peer"
-    now[0] = 1000.0 + flags_repo.CACHE_TTL_S + 0.01
+    now[0] = 1000.0 + CACHE_TTL_S + 0.01
     assert path_now() == "layer_b"
-    assert flags_repo.CACHE_TTL_S <= 5
+    assert CACHE_TTL_S <= 5
 
 
 def test_defect_7_a_bad_stored_flag_value_never_breaks_reads(world: PeerWorld) -> None:

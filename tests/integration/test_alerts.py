@@ -9,6 +9,7 @@ from typing import Any
 
 import pytest
 
+from chalicelib import bootstrap
 from tests.integration import alert_world as w
 from tests.integration.alert_world import NOW, RecordingNotifier
 from tests.support import admin_key, api_client
@@ -19,7 +20,8 @@ JOBS = [("outbox_sweep", 60), ("alert_engine", 60)]
 def run(now: Any = NOW, channels: list[Any] | None = None, **kw: Any) -> dict[str, Any]:
     from chalicelib.services.alerts import run_engine
 
-    return run_engine(JOBS, now=now, channels=channels if channels is not None else [RecordingNotifier()],
+    return run_engine(bootstrap.unit_of_work(), bootstrap.probes(), JOBS, now=now,
+                      channels=channels if channels is not None else [RecordingNotifier()],
                       retry_delay_s=0, **kw)
 
 
@@ -197,7 +199,7 @@ def test_an_unacknowledged_tier_1_alert_escalates_after_15_minutes_and_an_acknow
     w.job_run(db, "outbox_sweep", started_at=NOW - timedelta(minutes=20), ok=True)
     run(NOW + timedelta(minutes=20), channels=[pager])
     stalled = next(a for a in alerts(db) if a["rule"] == "scheduler_stalled")
-    acknowledge(stalled["id"], actor="admin:oncall", note="looking")
+    acknowledge(bootstrap.unit_of_work(), stalled["id"], actor="admin:oncall", note="looking")
     run(NOW + timedelta(hours=2), channels=[pager])
     assert [m.event for m in pager.sent].count("escalated") == 1
 

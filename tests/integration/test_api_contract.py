@@ -9,6 +9,7 @@ from uuid import UUID
 import psycopg
 import pytest
 
+from chalicelib import bootstrap
 from tests.support import Api, admin_key, api_client
 
 
@@ -153,14 +154,15 @@ def test_rate_limit_answers_429_with_retry_after(api: Api, monkeypatch: pytest.M
 
 def test_keyset_pagination_walks_every_row_once_even_with_equal_timestamps(api: Api) -> None:
     """Defect 11: paging by a random UUID while ordering by time lost and repeated rows."""
-    from chalicelib.adapters.agents_repo import Principal
+    from chalicelib.domain.principal import Principal
     from chalicelib.services.submissions import SubmissionDraft, submit_content
 
     key, agent = api.register("prolific")
     me = Principal(key_id=UUID(int=0), role="agent", agent_id=UUID(agent["id"]), owner_id=None, agent_kind="agent")
     same_instant = datetime(2026, 1, 1, tzinfo=UTC)
     created = {
-        str(submit_content(me, SubmissionDraft("debate", f"Topic {i}", "Should parks open later?"),
+        str(submit_content(bootstrap.unit_of_work(), me, SubmissionDraft("debate", f"Topic {i}",
+                                                                         "Should parks open later?"),
                            now=same_instant if i < 5 else None).submission["id"])
         for i in range(7)
     }

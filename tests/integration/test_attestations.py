@@ -10,6 +10,7 @@ from uuid import UUID, uuid4
 import psycopg
 import pytest
 
+from chalicelib import bootstrap
 from tests.support import Api, admin_key, api_client
 
 
@@ -133,13 +134,14 @@ def test_concurrent_confirmations_apply_the_effect_exactly_once(api: Api, db: st
     from chalicelib.services import attestations as attestation_service
 
     problem = make_problem(api, db)
-    principals = [agent_service.authenticate(f"Bearer {k}") for k in humans(api, 6)]
+    principals = [agent_service.authenticate(bootstrap.unit_of_work(), f"Bearer {k}") for k in humans(api, 6)]
     effects: list[list[str]] = []
     barrier = threading.Barrier(len(principals))
 
     def run(principal: Any) -> None:
         barrier.wait()
-        effects.append(attestation_service.attest(principal, UUID(problem), "confirmed", None).effects_applied)
+        effects.append(attestation_service.attest(bootstrap.unit_of_work(), principal, UUID(problem), "confirmed",
+                                                  None).effects_applied)
 
     threads = [threading.Thread(target=run, args=(p,)) for p in principals]
     for t in threads:

@@ -10,6 +10,7 @@ from uuid import UUID, uuid4
 
 import pytest
 
+from chalicelib import bootstrap
 from tests.support import Api, admin_key, api_client, drain_outbox
 
 GOOD = {
@@ -108,17 +109,16 @@ def test_content_flags_count_but_flags_for_being_new_do_not(api: Api, monkeypatc
 
 
 def test_only_the_last_30_days_count(api: Api) -> None:
-    from chalicelib.db.pool import transaction
     from chalicelib.services import compliance
 
     key, agent = api.register("reformed")
     block(api, key, 2)
     agent_id = UUID(agent["id"])
-    with transaction() as conn:
-        assert compliance.report(conn, agent_id).score == 80
+    with bootstrap.unit_of_work() as uow:
+        assert compliance.report(uow, agent_id).score == 80
         later = datetime.now(UTC) + timedelta(days=30, minutes=1)
-        assert compliance.report(conn, agent_id, later).score == 100
-        assert compliance.compliance_ok(conn, agent_id, later)
+        assert compliance.report(uow, agent_id, later).score == 100
+        assert compliance.compliance_ok(uow, agent_id, later)
 
 
 def test_a_non_compliant_verified_agent_is_kept_off_the_peer_path(

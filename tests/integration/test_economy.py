@@ -11,8 +11,10 @@ from uuid import UUID, uuid4
 import psycopg
 import pytest
 
+from chalicelib import bootstrap
 from chalicelib.adapters import alerts_repo, flags_repo, ledger_repo
 from chalicelib.db.pool import transaction
+from chalicelib.domain.alert_rules import RaisedAlert
 from chalicelib.domain.errors import InsufficientCredits
 from chalicelib.domain.ledger import FAUCET, SINK, agent_account, transfer
 from chalicelib.services import economy as economy_service
@@ -100,7 +102,7 @@ def test_a_submission_pays_its_kind_times_the_multiplier_exactly(
     assert entries_for(db, agent["id"]) == [("submission_fee", f"submission:{created.data['id']}")]
     history = api.get("/v1/credits", key=key).data["history"]
     assert history[0]["kind"] == "submission_fee" and history[0]["amount"]["millicredits"] == -cost
-    assert verify_ledger()["mismatches"] == []
+    assert verify_ledger(bootstrap.unit_of_work())["mismatches"] == []
 
 
 def test_defect_6_the_charge_commits_in_the_same_transaction_as_the_submission(api: Api, db: str) -> None:
@@ -210,9 +212,9 @@ def new_agent(api: Api, name: str = "validator") -> str:
 
 
 def pay(evaluation_id: UUID, validator: str, tier: str, in_time: bool = True) -> int:
-    with transaction() as conn:
-        return economy_service.pay_validation_reward(
-            conn, evaluation_id=evaluation_id, validator_agent_id=validator, tier_at_assignment=tier,
+    with bootstrap.unit_of_work() as uow:
+        return economy_service.pay_validation_reward(uow, evaluation_id=evaluation_id, validator_agent_id=validator,
+                                                     tier_at_assignment=tier,
             answered_in_time=in_time)
 
 
@@ -285,8 +287,8 @@ def fee_time(db: str) -> datetime:
 
 
 def health(start: datetime, end: datetime) -> economy_service.HealthReport:
-    with transaction() as conn:
-        return economy_service.economy_health(conn, window_start=start, window_end=end)
+    with bootstrap.unit_of_work() as uow:
+        return economy_service.economy_health(uow, window_start=start, window_end=end)
 
 
 def test_defect_12_starter_grants_are_not_faucet_and_only_agents_that_moved_are_active(api: Api, db: str) -> None:
@@ -342,7 +344,7 @@ def test_ratio_below_half_three_days_running_raises_a_critical_alert(api: Api, d
         when = now - timedelta(days=days_ago)
         backdate(db, when, account, SINK, amount=1_000, kind="submission_fee")
         backdate(db, when, FAUCET, account, amount=400, kind="validation_reward")
-    assert verify_ledger()["mismatches"] == []
+    assert verify_ledger(bootstrap.unit_of_work())["mismatches"] == []
     report = health(now - timedelta(hours=1), now)
     assert "economy_ratio_low_3_days" in [a.rule for a in report.alerts]
     # 0.6 on the middle day breaks the run
@@ -358,8 +360,8 @@ def test_the_hourly_snapshot_is_stored_once_per_window_and_raises_its_alerts_onc
         conn.execute("INSERT INTO validators (agent_id) VALUES (%s)", (UUID(agent["id"]),))
     # One minute into the hour after the fee's, so that five minutes later is still the same window.
     next_hour = fee_time(db).replace(minute=1, second=0, microsecond=0) + timedelta(hours=1)
-    first = economy_service.snapshot_economy(now=next_hour)
-    again = economy_service.snapshot_economy(now=next_hour + timedelta(minutes=5))
+    first = economy_service.snapshot_economy(bootstrap.unit_of_work(), now=next_hour)
+    again = economy_service.snapshot_economy(bootstrap.unit_of_work(), now=next_hour + timedelta(minutes=5))
     assert again["id"] == first["id"]
     assert first["window_end"] - first["window_start"] == timedelta(hours=1)
     assert first["window_end"] == next_hour.replace(minute=0, second=0, microsecond=0)
@@ -369,7 +371,7 @@ def test_the_hourly_snapshot_is_stored_once_per_window_and_raises_its_alerts_onc
     assert rows(db, "SELECT rule, severity, occurrences, status FROM alerts") == [
         ("economy_ratio_out_of_band", "warning", 1, "open")]
     # The next hour nothing moves: an idle window has no ratio and raises nothing.
-    later = economy_service.snapshot_economy(now=next_hour + timedelta(hours=1))
+    later = economy_service.snapshot_economy(bootstrap.unit_of_work(), now=next_hour + timedelta(hours=1))
     assert (later["ratio"], later["ratio_state"], later["alerts"]) == (None, "idle", [])
     assert rows(db, "SELECT count(*), max(occurrences) FROM alerts") == [(1, 1)]
 
@@ -379,7 +381,7 @@ def test_the_hourly_snapshot_is_stored_once_per_window_and_raises_its_alerts_onc
 def test_alerts_are_deduplicated_while_open_and_for_an_hour_after_resolution(db: str) -> None:
     t0 = datetime.now(UTC)
 
-    def raise_at(when: datetime, severity: str = "warning") -> alerts_repo.RaisedAlert:
+    def raise_at(when: datetime, severity: str = "warning") -> RaisedAlert:
         with transaction() as conn:
             return alerts_repo.raise_alert(conn, rule="economy_hardship_rate", severity=severity, title="t",
                                            details={"at": when.isoformat()}, now=when)
@@ -405,7 +407,7 @@ def test_operators_read_the_economy_latest_fresh_and_history(api: Api, db: str) 
     key, _ = api.register("busy")
     assert api.get("/v1/admin/economy", key=admin).data["latest"] is None
     api.post("/v1/submissions", key=key, body=SUBMISSION)
-    economy_service.snapshot_economy(now=fee_time(db) + timedelta(hours=1))
+    economy_service.snapshot_economy(bootstrap.unit_of_work(), now=fee_time(db) + timedelta(hours=1))
     data = api.get("/v1/admin/economy?window_hours=2&days=3", key=admin).data
     assert data["latest"]["sink"] == {"credits": "2.000", "millicredits": 2_000}
     assert data["latest"]["ratio"] == 0.0 and data["latest"]["ratio_state"] == "defined"
@@ -445,7 +447,7 @@ def test_concurrent_submissions_and_other_fees_of_one_agent_neither_deadlock_nor
     import threading
     import time
 
-    from chalicelib.adapters.agents_repo import Principal
+    from chalicelib.domain.principal import Principal
     from chalicelib.services.submissions import SubmissionDraft, submit_content
 
     locked = ledger_repo.lock_balances
@@ -469,7 +471,7 @@ def test_concurrent_submissions_and_other_fees_of_one_agent_neither_deadlock_nor
         try:
             for j in range(3):
                 draft = SubmissionDraft(kind="problem", title=f"Water access {i}-{j}", body=SUBMISSION["body"])
-                submit_content(principal, draft)
+                submit_content(bootstrap.unit_of_work(), principal, draft)
         except BaseException as exc:
             errors.append(exc)
 
@@ -500,4 +502,4 @@ def test_concurrent_submissions_and_other_fees_of_one_agent_neither_deadlock_nor
     assert others > 0
     assert balance(agent["id"]) == 50_000 - 12 * 2_000 - others * 10
     assert rows(db, "SELECT count(*), sum(cost_millicredits) FROM submissions") == [(12, 24_000)]
-    assert verify_ledger()["mismatches"] == []
+    assert verify_ledger(bootstrap.unit_of_work())["mismatches"] == []

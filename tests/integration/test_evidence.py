@@ -21,6 +21,7 @@ import psycopg
 import pytest
 from PIL import Image
 
+from chalicelib import bootstrap
 from tests.integration.evidence_support import SECRETS, SITE, World, leaky_jpeg, path_of, raw_get, world
 from tests.support import drain_outbox
 
@@ -297,7 +298,7 @@ def test_defect_8_a_detector_error_quarantines_instead_of_meaning_no_faces(
 
 
 def test_a_duplicate_delivery_changes_nothing(world: World, db: str) -> None:
-    from chalicelib.adapters.outbox import OutboxMessage
+    from chalicelib.domain.outbox import OutboxMessage
     from functions.privacy.handler import handler
     from local.dispatcher import FakeLambdaContext, sqs_record
 
@@ -323,13 +324,13 @@ def test_a_photo_being_processed_is_not_claimed_twice_until_its_lease_expires(wo
     with psycopg.connect(db) as conn:
         conn.execute("UPDATE evidence SET status = 'processing', processing_started_at = now(),"
                      " processing_token = gen_random_uuid() WHERE id = %s", (UUID(evidence_id),))
-    assert evidence_service.process_evidence(UUID(evidence_id), clean_photo) == "in_progress"
+    assert evidence_service.process_evidence(bootstrap.unit_of_work(), UUID(evidence_id), clean_photo) == "in_progress"
     assert world.api.post(f"/v1/admin/evidence/{evidence_id}/retry", key=world.admin).status == 409
 
     with psycopg.connect(db) as conn:  # the worker died 20 minutes ago
         conn.execute("UPDATE evidence SET processing_started_at = now() - interval '20 minutes' WHERE id = %s",
                      (UUID(evidence_id),))
-    assert evidence_service.process_evidence(UUID(evidence_id), clean_photo) == "ready"
+    assert evidence_service.process_evidence(bootstrap.unit_of_work(), UUID(evidence_id), clean_photo) == "ready"
     assert row(db, evidence_id)["attempts"] == 1
 
 

@@ -11,6 +11,7 @@ from uuid import UUID, uuid4
 import psycopg
 import pytest
 
+from chalicelib import bootstrap
 from tests.fakes.anthropic_server import FakeAnthropic, HttpError, Success
 from tests.integration.evidence_support import SITE, World, leaky_jpeg, new_mission, scene, world
 from tests.support import drain_outbox
@@ -233,6 +234,6 @@ def test_verification_runs_once_however_often_it_is_delivered(world: World, db: 
     with psycopg.connect(db) as conn:
         topics = conn.execute("SELECT payload->>'task' FROM outbox ORDER BY id").fetchall()
     assert topics == [("process_photo",), ("process_photo",), ("verify_pair",)]
-    assert evidence_service.verify_pair(UUID(pair_id), verifier()) == "duplicate"
+    assert evidence_service.verify_pair(bootstrap.unit_of_work(), UUID(pair_id), verifier()) == "duplicate"
     assert len(claude.message_requests()) == 1
     assert world.api.get(f"/v1/evidence/pairs/{pair_id}", key=world.human).data["status"] == "approved"

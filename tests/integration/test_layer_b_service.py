@@ -13,6 +13,7 @@ from uuid import UUID
 import psycopg
 import pytest
 
+from chalicelib import bootstrap
 from chalicelib.adapters.anthropic_classifier import AnthropicClassifier
 from chalicelib.domain.layer_b import Usage, cost_usd_micros
 from tests.fakes.anthropic_server import (
@@ -189,18 +190,20 @@ def test_the_budget_is_per_utc_day(db: str, fake: FakeAnthropic) -> None:
            "domain": "food_security"}
     yesterday = datetime(2026, 3, 1, 23, 59, tzinfo=UTC)
     fake.enqueue(*[Success(usage={"input_tokens": 10_000, "output_tokens": 0})] * 2)
-    first = layer_b_service.classify_submission(sub, bootstrap.classifier(), purpose="guardrail", now=yesterday)
+    first = layer_b_service.classify_submission(bootstrap.unit_of_work(), sub, bootstrap.classifier(),
+                                                purpose="guardrail", now=yesterday)
     assert first.cost_usd_micros == 10_000 and first.assessment is not None
-    refused = layer_b_service.classify_submission({**sub, "body": "Other"}, bootstrap.classifier(),
+    refused = layer_b_service.classify_submission(bootstrap.unit_of_work(), {**sub, "body": "Other"},
+                                                  bootstrap.classifier(),
                                                   purpose="guardrail", now=yesterday + timedelta(seconds=30))
     assert refused.error is not None and refused.error.startswith("budget_exhausted")
-    next_day = layer_b_service.classify_submission({**sub, "body": "Other"}, bootstrap.classifier(),
+    next_day = layer_b_service.classify_submission(bootstrap.unit_of_work(), {**sub, "body": "Other"},
+                                                   bootstrap.classifier(),
                                                    purpose="guardrail", now=yesterday + timedelta(minutes=2))
     assert next_day.assessment is not None and len(fake.message_requests()) == 2
 
 
 def test_batch_results_recorded_by_other_stages_count_against_the_same_budget(db: str) -> None:
-    from chalicelib.db.pool import transaction
     from chalicelib.domain.layer_b import ClassifierResult
     from chalicelib.services import layer_b_service
 
@@ -208,12 +211,12 @@ def test_batch_results_recorded_by_other_stages_count_against_the_same_budget(db
     now = datetime.now(UTC)
     spot = ClassifierResult(assessment=None, classifier="anthropic", model=MODEL, usage=Usage(0, 0, 0, 0),
                             cost_usd_micros=10_000, attempts=1, latency_ms=42_000, error="batch request expired")
-    with transaction() as conn:
-        status = layer_b_service.record_call(conn, submission_id=None, purpose="spot_check", result=spot,
+    with bootstrap.unit_of_work() as uow:
+        status = layer_b_service.record_call(uow, submission_id=None, purpose="spot_check", result=spot,
                                              batch=True, now=now)
     assert status.exhausted
-    with transaction() as conn:
-        assert layer_b_service.is_budget_exhausted(conn, now)
+    with bootstrap.unit_of_work() as uow:
+        assert layer_b_service.is_budget_exhausted(uow, now)
     assert rows(db, "SELECT purpose, batch FROM layer_b_calls") == [("spot_check", True)]
 
 
@@ -258,7 +261,8 @@ def test_a_cached_assessment_expires_after_an_hour(db: str, fake: FakeAnthropic)
     sub = {"id": None, "kind": "problem", "title": "Water", "body": "A rain tank.", "domain": None}
     start = datetime.now(UTC)
     for offset in (timedelta(0), timedelta(minutes=59), timedelta(minutes=61)):
-        layer_b_service.classify_submission(sub, bootstrap.classifier(), purpose="guardrail", now=start + offset)
+        layer_b_service.classify_submission(bootstrap.unit_of_work(), sub, bootstrap.classifier(),
+                                            purpose="guardrail", now=start + offset)
     assert len(fake.message_requests()) == 2
     assert rows(db, "SELECT outcome FROM layer_b_calls ORDER BY id") == [("called",), ("cache_hit",), ("called",)]
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 import psycopg
 import pytest
 
+from chalicelib import bootstrap
 from chalicelib.adapters import ledger_repo
 from chalicelib.db.pool import transaction
 from chalicelib.domain.errors import InsufficientCredits
@@ -14,7 +15,7 @@ from chalicelib.services.credits import verify_ledger
 
 
 def new_agent(name: str = "a") -> str:
-    reg = agent_service.register_agent(kind="agent", name=name, description="", caller=None)
+    reg = agent_service.register_agent(bootstrap.unit_of_work(), kind="agent", name=name, description="", caller=None)
     return agent_account(reg.agent["id"])
 
 
@@ -27,7 +28,7 @@ def test_an_idempotency_key_moves_money_once(db: str) -> None:
     with transaction() as conn:
         assert ledger_repo.balance_of(conn, account) == 48_000
         assert ledger_repo.balance_of(conn, SINK) == 2_000
-    assert verify_ledger() == {"accounts_checked": 3, "mismatches": []}
+    assert verify_ledger(bootstrap.unit_of_work()) == {"accounts_checked": 3, "mismatches": []}
 
 
 def test_overspending_raises_and_writes_nothing(db: str) -> None:
@@ -63,7 +64,7 @@ def test_verification_finds_a_tampered_balance(db: str) -> None:
     account = new_agent()
     with psycopg.connect(db) as conn:
         conn.execute("UPDATE accounts SET balance = balance + 7 WHERE code = %s", (account,))
-    report = verify_ledger()
+    report = verify_ledger(bootstrap.unit_of_work())
     assert report["mismatches"] == [{"account": account, "stored": 50_007, "rebuilt": 50_000}]
 
 

@@ -26,11 +26,12 @@ from hypothesis.stateful import (
 )
 from psycopg.rows import dict_row
 
+from chalicelib import bootstrap
 from chalicelib.adapters import flags_repo, ledger_repo
 from chalicelib.db.pool import transaction
 from chalicelib.domain import economy
 from chalicelib.domain.errors import InsufficientCredits
-from chalicelib.domain.ledger import FAUCET, SINK, Leg, agent_account, transfer
+from chalicelib.domain.ledger import FAUCET, SINK, Leg, PostedEntry, agent_account, transfer
 from chalicelib.domain.money import STARTER_GRANT
 from chalicelib.services import agents as agent_service
 from chalicelib.services import economy as economy_service
@@ -39,11 +40,12 @@ from chalicelib.services.credits import verify_ledger
 
 def register(name: str) -> tuple[str, str]:
     """A new agent: (agent id, account code)."""
-    agent_id = str(agent_service.register_agent(kind="agent", name=name, description="", caller=None).agent["id"])
+    agent_id = str(agent_service.register_agent(bootstrap.unit_of_work(), kind="agent", name=name, description="",
+                                                caller=None).agent["id"])
     return agent_id, agent_account(agent_id)
 
 
-def post(key: str, legs: list[Leg], kind: str = "test") -> ledger_repo.PostedEntry:
+def post(key: str, legs: list[Leg], kind: str = "test") -> PostedEntry:
     with transaction() as conn:
         return ledger_repo.post_entry(conn, idempotency_key=key, kind=kind, legs=legs)
 
@@ -133,9 +135,9 @@ class LedgerMachine(RuleBasedStateMachine):
         evaluation = uuid4()
         expected = economy.validation_reward(tier, 1.0)
         for _ in range(2 if repeat else 1):
-            with transaction() as conn:
-                paid = economy_service.pay_validation_reward(
-                    conn, evaluation_id=evaluation, validator_agent_id=agent.removeprefix("agent:"),
+            with bootstrap.unit_of_work() as uow:
+                paid = economy_service.pay_validation_reward(uow, evaluation_id=evaluation,
+                                                             validator_agent_id=agent.removeprefix("agent:"),
                     tier_at_assignment=tier, answered_in_time=True)
             assert paid == expected
         self.apply(f"validation:{evaluation}", transfer(FAUCET, agent, expected))
@@ -157,9 +159,9 @@ class LedgerMachine(RuleBasedStateMachine):
         keys = [f"sm:{self.run}:burst:{self.n}:{i % distinct}" for i in range(threads)]
         self.n += 1
         results = run_in_threads([partial(post, k, transfer(agent, SINK, amount)) for k in keys])
-        assert all(isinstance(r, ledger_repo.PostedEntry | InsufficientCredits) for r in results), results
-        moved_keys = {r.idempotency_key for r in results if isinstance(r, ledger_repo.PostedEntry) and r.created}
-        created = [r for r in results if isinstance(r, ledger_repo.PostedEntry) and r.created]
+        assert all(isinstance(r, PostedEntry | InsufficientCredits) for r in results), results
+        moved_keys = {r.idempotency_key for r in results if isinstance(r, PostedEntry) and r.created}
+        created = [r for r in results if isinstance(r, PostedEntry) and r.created]
         assert len(created) == len(moved_keys)  # one movement per key, whoever won the race
         assert len(moved_keys) == min(len(set(keys)), self.model[agent] // amount)
         for k in sorted(moved_keys):
@@ -167,7 +169,7 @@ class LedgerMachine(RuleBasedStateMachine):
 
     @invariant()
     def books_rebuild_and_match_the_model(self) -> None:
-        assert verify_ledger()["mismatches"] == []
+        assert verify_ledger(bootstrap.unit_of_work())["mismatches"] == []
         with transaction() as conn:
             stored = {r["code"]: int(r["balance"]) for r in conn.execute(
                 "SELECT code, balance FROM accounts WHERE code = ANY(%s)", (list(self.model),))}
@@ -233,13 +235,13 @@ def test_200_concurrent_spends_from_several_connections_never_overdraw_and_add_u
             " WHERE a.code = %s AND l.amount < 0 ORDER BY l.id", (account,))]
     assert afters == [STARTER_GRANT - amount * (i + 1) for i in range(expected_ok)]  # one unbroken chain
     assert min(afters) >= 0
-    assert verify_ledger()["mismatches"] == []
+    assert verify_ledger(bootstrap.unit_of_work())["mismatches"] == []
 
 
 def test_one_key_posted_from_many_connections_at_once_moves_money_once(db: str) -> None:
     _, account = register("racer")
     results = run_in_threads([lambda: post("race:1", transfer(account, SINK, 1_000)) for _ in range(12)])
-    assert all(isinstance(r, ledger_repo.PostedEntry) for r in results), results
+    assert all(isinstance(r, PostedEntry) for r in results), results
     assert sum(r.created for r in results) == 1
     assert len({r.entry_id for r in results}) == 1
     with transaction() as conn:
@@ -258,4 +260,4 @@ def test_transfers_in_both_directions_at_once_do_not_deadlock(db: str) -> None:
     assert [r for r in run_in_threads([partial(worker, w) for w in range(8)]) if r is not None] == []
     with transaction() as conn:
         assert ledger_repo.balance_of(conn, a) + ledger_repo.balance_of(conn, b) == 2 * STARTER_GRANT
-    assert verify_ledger()["mismatches"] == []
+    assert verify_ledger(bootstrap.unit_of_work())["mismatches"] == []

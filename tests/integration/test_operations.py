@@ -13,6 +13,7 @@ from typing import Any
 
 import pytest
 
+from chalicelib import bootstrap
 from tests.integration import alert_world as w
 from tests.integration.alert_world import NOW
 from tests.support import admin_key, api_client, drain_outbox
@@ -49,7 +50,7 @@ def test_the_dashboard_shows_routing_decisions_latency_agreement_and_alerts(db: 
     w.outbox_row(db, created_at=NOW - timedelta(minutes=20))
     from chalicelib.services.alerts import run_engine
 
-    run_engine([], channels=[w.RecordingNotifier()], retry_delay_s=0)
+    run_engine(bootstrap.unit_of_work(), bootstrap.probes(), [], channels=[w.RecordingNotifier()], retry_delay_s=0)
     with api_client() as api:
         data = api.get("/v1/admin/dashboard?hours=24", key=admin_key()).data
     # 4 rounds + 4 spot-checked rounds decided by peers, one Layer A block
@@ -171,4 +172,4 @@ def test_operations_history_is_purged_after_its_retention(db: str) -> None:
     w.job_run(db, "outbox_sweep", started_at=NOW - timedelta(days=1), ok=True)
     w.slow_statement(db, duration_ms=600, at=NOW - timedelta(days=8))
     w.slow_statement(db, duration_ms=600, at=NOW - timedelta(days=6))
-    assert purge_history(NOW) == {"job_runs": 1, "slow_queries": 1}
+    assert purge_history(bootstrap.unit_of_work(), NOW) == {"job_runs": 1, "slow_queries": 1}

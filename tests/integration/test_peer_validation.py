@@ -13,6 +13,7 @@ from uuid import UUID
 
 import pytest
 
+from chalicelib import bootstrap
 from tests.integration.peer_support import (
     GOOD,
     OFF_TOPIC,
@@ -156,7 +157,8 @@ def test_redelivered_guardrail_message_never_assigns_twice(world: PeerWorld) -> 
     with transaction() as conn:
         sub = conn.execute("SELECT * FROM submissions WHERE id = %s", (UUID(sub_id),)).fetchone()
         assert sub is not None
-        again = assign_validators(conn, sub, mode="live", layer_b_decision="approved", layer_b_valid=True,
+    with bootstrap.unit_of_work() as uow:
+        again = assign_validators(uow, sub, mode="live", layer_b_decision="approved", layer_b_valid=True,
                                   now=datetime.now(UTC))
     assert again.repeated and len(again.evaluation_ids) == 6
     assert rows(world.db, "SELECT id FROM evaluations ORDER BY id") == before
@@ -220,7 +222,7 @@ def test_daily_quota_caps_assignments_and_the_daily_reset_frees_it(
     second = world.submit(key=other_key)
     assert world.submission(first)["status"] == "pending"
     assert world.submission(second)["decided_by"] == "fallback"  # everybody used today's quota
-    assert reset_quotas(now=datetime.now(UTC) + timedelta(days=1)) == 6
+    assert reset_quotas(bootstrap.unit_of_work(), now=datetime.now(UTC) + timedelta(days=1)) == 6
 
 
 # --- answering and consensus --------------------------------------------------------------------
@@ -302,7 +304,8 @@ def test_a_duplicate_consensus_message_changes_nothing(world: PeerWorld) -> None
     )
     execute(world.db, "UPDATE outbox SET sent_at = NULL, available_at = now() WHERE id = %s", message_id)
     drain_outbox()  # the same message redelivered
-    assert run_consensus(UUID(sub_id), "another-key") == "already_decided"  # or a second message
+    assert run_consensus(bootstrap.unit_of_work(), UUID(sub_id),
+                         "another-key") == "already_decided"  # or a second message
     assert (
         rows(world.db, "SELECT * FROM consensus_decisions"),
         rows(world.db, "SELECT id, status, truth, reward_millicredits FROM evaluations ORDER BY id"),
@@ -359,17 +362,17 @@ def test_defect_3_quorum_timeout_falls_back_to_the_stored_layer_b_decision(world
     world.peer_traffic(100)
     sub_id = world.submit(OFF_TOPIC)
     world.vote(sub_id, ["approve"])
-    assert resolve_timeouts(now=datetime.now(UTC) + timedelta(minutes=29))["resolved"] == 0
+    assert resolve_timeouts(bootstrap.unit_of_work(), now=datetime.now(UTC) + timedelta(minutes=29))["resolved"] == 0
     assert world.submission(sub_id)["status"] == "pending"
     # The schedule runs every minute: within expiry + 2 minutes the submission is terminal.
-    outcome = resolve_timeouts(now=datetime.now(UTC) + timedelta(minutes=31))
+    outcome = resolve_timeouts(bootstrap.unit_of_work(), now=datetime.now(UTC) + timedelta(minutes=31))
     assert outcome["resolved"] == 1 and outcome["expired"] == 5
     detail = world.submission(sub_id)
     assert (detail["status"], detail["decided_by"]) == ("rejected", "fallback")
     assert stage(detail, "consensus")["cause"] == "timeout"
     assert evaluation_statuses(world.db, sub_id) == ["answered"] + ["expired"] * 5
     assert rows(world.db, "SELECT count(*) FROM submissions WHERE status = 'pending'") == [(0,)]
-    assert resolve_timeouts(now=datetime.now(UTC) + timedelta(minutes=32))["resolved"] == 0
+    assert resolve_timeouts(bootstrap.unit_of_work(), now=datetime.now(UTC) + timedelta(minutes=32))["resolved"] == 0
 
 
 def test_defect_3_fewer_than_three_eligible_validators_means_layer_b_decides_at_once(world: PeerWorld) -> None:
@@ -468,7 +471,8 @@ def test_tier_promotion_is_earned_from_scored_evaluations_and_logged(world: Peer
                 " truth_source, scored_at) VALUES (%s, %s, 'live', 'apprentice', 'answered', now(), now(), %s,"
                 " 1, false, now(), now(), %s, 'layer_b', now() + make_interval(secs => %s))",
                 (sub["id"], UUID(v.id), decision, truth, i))
-        change = rescore(conn, UUID(v.id), now=datetime.now(UTC) + timedelta(minutes=5))
+    with bootstrap.unit_of_work() as uow:
+        change = rescore(uow, UUID(v.id), now=datetime.now(UTC) + timedelta(minutes=5))
     assert change is not None and (change["old"], change["new"]) == ("apprentice", "journeyman")
     stats = world.api.get("/v1/validator/stats", key=v.key).data
     assert stats["tier"] == "journeyman" and stats["f1"] == 1.0 and stats["scored_evaluations"] == 50

@@ -12,6 +12,7 @@ from uuid import UUID
 
 import pytest
 
+from chalicelib import bootstrap
 from chalicelib.adapters.offline_classifier import OfflineClassifier
 from chalicelib.domain.layer_b import Assessment, ClassifierInput, ClassifierResult
 from tests.fakes.anthropic_server import FakeAnthropic
@@ -144,7 +145,7 @@ def test_verdicts_need_a_known_completed_spot_check(world: PeerWorld, recorder: 
     from local.dispatcher import LocalSender
     from local.handlers import local_handlers
 
-    relay(LocalSender(local_handlers()))  # consensus only: the spot check is still waiting
+    relay(bootstrap.unit_of_work(), LocalSender(local_handlers()))  # consensus only: the spot check is still waiting
     [(spot_id, status)] = rows(world.db, "SELECT id::text, status FROM spot_checks")
     assert status == "pending"
     waiting = world.api.post(f"/v1/admin/spot-checks/{spot_id}/verdict", key=world.admin,
@@ -179,8 +180,8 @@ def test_waiting_spot_checks_go_to_layer_b_as_one_message_batch(
         sent = [r["params"]["messages"][0]["content"] for r in create.body["requests"]]
         assert all(any(b["title"] in text and b["body"] in text for text in sent) for b in bodies)
 
-        first = poll_batches(bootstrap.classifier())
-        second = poll_batches(bootstrap.classifier())
+        first = poll_batches(bootstrap.unit_of_work(), bootstrap.classifier())
+        second = poll_batches(bootstrap.unit_of_work(), bootstrap.classifier())
     assert first["still_processing"] + second["still_processing"] >= 1
     assert first["collected"] + second["collected"] == 1
     assert rows(world.db, "SELECT status, layer_b_decision, count(*) FROM spot_checks GROUP BY 1, 2") == [

@@ -9,6 +9,7 @@ from typing import Annotated, Any, Literal
 from chalice.app import Blueprint
 from pydantic import BaseModel, Field
 
+from chalicelib import bootstrap
 from chalicelib.entrypoints.api.framework import RequestContext, api_route
 from chalicelib.entrypoints.api.models import Amount, ParamsModel
 from chalicelib.services import credits as credit_service
@@ -91,7 +92,7 @@ class LedgerVerification(BaseModel):
            auth="admin", tag=TAG, query=EconomyQuery, response=EconomyOut)
 def economy(ctx: RequestContext) -> EconomyOut:
     q: EconomyQuery = ctx.query
-    overview = economy_service.economy_overview(window_hours=q.window_hours, days=q.days)
+    overview = economy_service.economy_overview(bootstrap.unit_of_work(), window_hours=q.window_hours, days=q.days)
     latest = overview["latest"]
     return EconomyOut(
         latest=EconomySnapshotOut.of(latest) if latest else None,
@@ -104,4 +105,4 @@ def economy(ctx: RequestContext) -> EconomyOut:
            summary="Rebuild every balance from the journal and report any difference", auth="admin", tag=TAG,
            response=LedgerVerification)
 def verify_ledger(ctx: RequestContext) -> LedgerVerification:
-    return LedgerVerification.model_validate(credit_service.verify_ledger())
+    return LedgerVerification.model_validate(credit_service.verify_ledger(bootstrap.unit_of_work()))

@@ -8,6 +8,7 @@ from typing import Annotated, Any
 from chalice.app import Blueprint
 from pydantic import BaseModel, Field
 
+from chalicelib import bootstrap
 from chalicelib.entrypoints.api.framework import Reply, RequestContext, api_route
 from chalicelib.entrypoints.api.models import ParamsModel, Reason, RequestModel
 from chalicelib.services import flags as flag_service
@@ -72,13 +73,13 @@ class RollbackOut(BaseModel):
 @api_route(bp, "GET", "/v1/admin/flags", summary="Every feature flag with its effective value", auth="admin",
            tag="flags", response=FlagOut, is_list=True)
 def list_flags(ctx: RequestContext) -> Reply:
-    return Reply([FlagOut(**f) for f in flag_service.list_flags()])
+    return Reply([FlagOut(**f) for f in flag_service.list_flags(bootstrap.unit_of_work())])
 
 
 @api_route(bp, "GET", "/v1/admin/flags/{name}", summary="One flag with its recent changes", auth="admin",
            tag="flags", path_params=FlagPath, response=FlagDetail, errors=(404,))
 def get_flag(ctx: RequestContext) -> FlagDetail:
-    return FlagDetail(**flag_service.get_flag(ctx.path.name))
+    return FlagDetail(**flag_service.get_flag(bootstrap.unit_of_work(), ctx.path.name))
 
 
 @api_route(bp, "PUT", "/v1/admin/flags/{name}",
@@ -86,7 +87,8 @@ def get_flag(ctx: RequestContext) -> FlagDetail:
            auth="admin", tag="flags", path_params=FlagPath, body=SetFlag, response=FlagWritten, errors=(404, 409))
 def put_flag(ctx: RequestContext) -> FlagWritten:
     body: SetFlag = ctx.body
-    return FlagWritten(**flag_service.set_flag(ctx.path.name, body.value, reason=body.reason, force=body.force,
+    return FlagWritten(**flag_service.set_flag(bootstrap.unit_of_work(), ctx.path.name, body.value,
+                                               reason=body.reason, force=body.force,
                                                actor=ctx.caller.actor))
 
 
@@ -95,4 +97,4 @@ def put_flag(ctx: RequestContext) -> FlagWritten:
            tag="flags", body=RollbackBody, response=RollbackOut)
 def rollback(ctx: RequestContext) -> RollbackOut:
     body: RollbackBody = ctx.body
-    return RollbackOut(**flag_service.rollback(reason=body.reason, actor=ctx.caller.actor))
+    return RollbackOut(**flag_service.rollback(bootstrap.unit_of_work(), reason=body.reason, actor=ctx.caller.actor))

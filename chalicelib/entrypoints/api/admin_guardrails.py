@@ -8,6 +8,7 @@ from typing import Annotated, Any
 from chalice.app import Blueprint
 from pydantic import BaseModel, Field, model_validator
 
+from chalicelib import bootstrap
 from chalicelib.domain.layer_b import DEFAULT_THRESHOLDS, Domain
 from chalicelib.domain.pagination import decode_cursor, encode_cursor
 from chalicelib.entrypoints.api.framework import Reply, RequestContext, api_route
@@ -113,7 +114,7 @@ class LayerBUsage(BaseModel):
            summary="Layer B thresholds: the defaults and each domain's thresholds in force",
            auth="admin", tag=TAG, response=ThresholdsOverview)
 def list_thresholds(ctx: RequestContext) -> ThresholdsOverview:
-    return ThresholdsOverview.model_validate(layer_b_service.list_thresholds())
+    return ThresholdsOverview.model_validate(layer_b_service.list_thresholds(bootstrap.unit_of_work()))
 
 
 @api_route(bp, "PUT", "/v1/admin/guardrails/thresholds/{domain}",
@@ -121,7 +122,8 @@ def list_thresholds(ctx: RequestContext) -> ThresholdsOverview:
            auth="admin", tag=TAG, body=SetThresholds, path_params=DomainPath, response=DomainThresholds)
 def set_thresholds(ctx: RequestContext) -> DomainThresholds:
     body: SetThresholds = ctx.body
-    row = layer_b_service.set_threshold_override(ctx.path.domain, body.values(), actor=ctx.caller.actor,
+    row = layer_b_service.set_threshold_override(bootstrap.unit_of_work(), ctx.path.domain, body.values(),
+                                                 actor=ctx.caller.actor,
                                                  reason=body.reason)
     return DomainThresholds.model_validate(row)
 
@@ -131,7 +133,8 @@ def set_thresholds(ctx: RequestContext) -> DomainThresholds:
            body=RemoveThresholds, path_params=DomainPath, response=DomainThresholds, errors=(404,))
 def remove_thresholds(ctx: RequestContext) -> DomainThresholds:
     body: RemoveThresholds = ctx.body
-    row = layer_b_service.remove_threshold_override(ctx.path.domain, actor=ctx.caller.actor, reason=body.reason)
+    row = layer_b_service.remove_threshold_override(bootstrap.unit_of_work(), ctx.path.domain,
+                                                    actor=ctx.caller.actor, reason=body.reason)
     return DomainThresholds.model_validate(row)
 
 
@@ -141,7 +144,8 @@ def remove_thresholds(ctx: RequestContext) -> DomainThresholds:
 def threshold_changes(ctx: RequestContext) -> Reply:
     q: ThresholdChangeQuery = ctx.query
     before = decode_cursor(q.cursor, id_kind="int") if q.cursor else None
-    rows = layer_b_service.threshold_changes(domain=q.domain, limit=q.limit + 1, before=before)
+    rows = layer_b_service.threshold_changes(bootstrap.unit_of_work(), domain=q.domain, limit=q.limit + 1,
+                                             before=before)
     page, more = rows[: q.limit], len(rows) > q.limit
     next_cursor = encode_cursor(page[-1]["created_at"], page[-1]["id"]) if more else None
     return Reply([ThresholdChange.model_validate(r) for r in page],
@@ -152,5 +156,5 @@ def threshold_changes(ctx: RequestContext) -> Reply:
            summary="Layer B spend today against the daily budget, per day, and cache/budget outcomes",
            auth="admin", tag=TAG, query=BudgetQuery, response=LayerBUsage)
 def budget(ctx: RequestContext) -> LayerBUsage:
-    summary: dict[str, Any] = layer_b_service.usage_summary(ctx.query.days)
+    summary: dict[str, Any] = layer_b_service.usage_summary(bootstrap.unit_of_work(), ctx.query.days)
     return LayerBUsage.model_validate(summary)

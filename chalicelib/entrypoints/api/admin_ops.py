@@ -13,6 +13,7 @@ from uuid import UUID
 from chalice.app import Blueprint, Response
 from pydantic import BaseModel, Field
 
+from chalicelib import bootstrap
 from chalicelib.domain.pagination import decode_cursor, encode_cursor
 from chalicelib.entrypoints.api.framework import Reply, RequestContext, api_route
 from chalicelib.entrypoints.api.models import Description, IdPath, PageQuery, ParamsModel, RequestModel
@@ -93,7 +94,8 @@ class EngineRun(BaseModel):
            auth="admin", tag=TAG, query=AlertQuery, response=AlertOut, is_list=True)
 def list_alerts(ctx: RequestContext) -> Reply:
     q: AlertQuery = ctx.query
-    rows = alert_service.list_alerts(status=q.status, severity=q.severity, rule=q.rule, limit=q.limit + 1,
+    rows = alert_service.list_alerts(bootstrap.unit_of_work(), status=q.status, severity=q.severity, rule=q.rule,
+                                     limit=q.limit + 1,
                                      before=decode_cursor(q.cursor) if q.cursor else None)
     page = rows[:q.limit]
     next_cursor = encode_cursor(page[-1]["created_at"], page[-1]["id"]) if len(rows) > q.limit else None
@@ -103,20 +105,21 @@ def list_alerts(ctx: RequestContext) -> Reply:
 @api_route(bp, "GET", "/v1/admin/alerts/{id}", summary="One alert with its notifications",
            auth="admin", tag=TAG, path_params=IdPath, response=AlertDetailOut, errors=(404,))
 def get_alert(ctx: RequestContext) -> AlertDetailOut:
-    row = alert_service.get_alert(ctx.path.id)
+    row = alert_service.get_alert(bootstrap.unit_of_work(), ctx.path.id)
     return AlertDetailOut.model_validate({**row, "runbook": alert_service.runbook_of(row["rule"])})
 
 
 @api_route(bp, "POST", "/v1/admin/alerts/{id}/ack", summary="Acknowledge an alert (stops its escalation)",
            auth="admin", tag=TAG, path_params=IdPath, body=AckBody, response=AlertOut, errors=(404, 409))
 def acknowledge(ctx: RequestContext) -> AlertOut:
-    return AlertOut.of(alert_service.acknowledge(ctx.path.id, actor=ctx.caller.actor, note=ctx.body.note))
+    return AlertOut.of(alert_service.acknowledge(bootstrap.unit_of_work(), ctx.path.id, actor=ctx.caller.actor,
+                                                 note=ctx.body.note))
 
 
 @api_route(bp, "POST", "/v1/admin/alerts/{id}/resolve", summary="Resolve an alert by hand",
            auth="admin", tag=TAG, path_params=IdPath, response=AlertOut, errors=(404,))
 def resolve(ctx: RequestContext) -> AlertOut:
-    return AlertOut.of(alert_service.resolve(ctx.path.id, actor=ctx.caller.actor))
+    return AlertOut.of(alert_service.resolve(bootstrap.unit_of_work(), ctx.path.id, actor=ctx.caller.actor))
 
 
 @api_route(bp, "POST", "/v1/admin/alerts/evaluate", summary="Run the alert rules now (they also run every minute)",
@@ -124,7 +127,9 @@ def resolve(ctx: RequestContext) -> AlertOut:
 def evaluate(ctx: RequestContext) -> EngineRun:
     from chalicelib.entrypoints.schedules import JOBS
 
-    return EngineRun(**alert_service.run_engine([(j.name, j.every_seconds) for j in JOBS]))
+    return EngineRun(**alert_service.run_engine(
+        bootstrap.unit_of_work(), bootstrap.probes(), [(j.name, j.every_seconds) for j in JOBS],
+        channels=bootstrap.notifiers()))
 
 
 # --- the dashboard figures ------------------------------------------------------------------------
@@ -213,7 +218,7 @@ class DashboardOut(BaseModel):
                    "agreement, economy, alerts, decision gates",
            auth="admin", tag=TAG, query=DashboardQuery, response=DashboardOut)
 def dashboard(ctx: RequestContext) -> DashboardOut:
-    data = operations.dashboard(hours=ctx.query.hours)
+    data = operations.dashboard(bootstrap.unit_of_work(), hours=ctx.query.hours)
     data["alerts"]["unresolved"] = [AlertOut.of(r) for r in data["alerts"]["unresolved"]]
     return DashboardOut.model_validate(data)
 
@@ -268,7 +273,8 @@ def workers(ctx: RequestContext) -> WorkersOut:
     from chalicelib.entrypoints.schedules import JOBS
 
     return WorkersOut.model_validate(
-        operations.worker_health([(j.name, j.expression, j.every_seconds) for j in JOBS]))
+        operations.worker_health(bootstrap.unit_of_work(), bootstrap.probes(), [(j.name, j.expression,
+                                                                                 j.every_seconds) for j in JOBS]))
 
 
 # --- the dashboard page ---------------------------------------------------------------------------

@@ -9,6 +9,7 @@ from uuid import UUID
 from chalice.app import Blueprint
 from pydantic import BaseModel, Field
 
+from chalicelib import bootstrap
 from chalicelib.domain.pagination import encode_cursor
 from chalicelib.entrypoints.api.evaluations import uuid_cursor
 from chalicelib.entrypoints.api.framework import Reply, RequestContext, api_route
@@ -118,7 +119,7 @@ def _spot(row: dict[str, Any]) -> SpotCheckOut:
 def list_spot_checks(ctx: RequestContext) -> Reply:
     q: SpotCheckQuery = ctx.query
     before = uuid_cursor(q.cursor)
-    rows = spot_checks.list_spot_checks(limit=q.limit + 1, before=before, status=q.status,
+    rows = spot_checks.list_spot_checks(bootstrap.unit_of_work(), limit=q.limit + 1, before=before, status=q.status,
                                         disagreement_only=q.disagreements)
     page, more = rows[: q.limit], len(rows) > q.limit
     next_cursor = encode_cursor(page[-1]["created_at"], page[-1]["id"]) if more else None
@@ -129,7 +130,7 @@ def list_spot_checks(ctx: RequestContext) -> Reply:
            summary="Spot-check agreement, disagreements by type, verdicts, false-negative rate", auth="admin",
            tag="spot-checks", query=StatsQuery, response=SpotCheckStats)
 def spot_check_stats(ctx: RequestContext) -> SpotCheckStats:
-    return SpotCheckStats(**spot_checks.spot_check_stats(days=ctx.query.days))
+    return SpotCheckStats(**spot_checks.spot_check_stats(bootstrap.unit_of_work(), days=ctx.query.days))
 
 
 @api_route(bp, "POST", "/v1/admin/spot-checks/{id}/verdict",
@@ -138,18 +139,19 @@ def spot_check_stats(ctx: RequestContext) -> SpotCheckStats:
            errors=(404, 409))
 def verdict(ctx: RequestContext) -> SpotCheckVerdictOut:
     body: VerdictBody = ctx.body
-    row = spot_checks.record_verdict(ctx.path.id, body.verdict, notes=body.notes, actor=ctx.caller.actor)
+    row = spot_checks.record_verdict(bootstrap.unit_of_work(), ctx.path.id, body.verdict, notes=body.notes,
+                                     actor=ctx.caller.actor)
     return SpotCheckVerdictOut(**_spot(row).model_dump(), tier_changes=row["tier_changes"])
 
 
 @api_route(bp, "GET", "/v1/admin/shadow", summary="Shadow-mode agreement of peer consensus with Layer B",
            auth="admin", tag="production-shift", query=StatsQuery, response=ShadowReport)
 def shadow(ctx: RequestContext) -> ShadowReport:
-    return ShadowReport(**peer_validation.shadow_report(days=ctx.query.days))
+    return ShadowReport(**peer_validation.shadow_report(bootstrap.unit_of_work(), days=ctx.query.days))
 
 
 @api_route(bp, "GET", "/v1/admin/decision-gates",
            summary="Production-shift decision gates and the shadow-mode go/no-go, computed from data",
            auth="admin", tag="production-shift", response=DecisionGates)
 def decision_gates(ctx: RequestContext) -> DecisionGates:
-    return DecisionGates(**peer_validation.decision_gates())
+    return DecisionGates(**peer_validation.decision_gates(bootstrap.unit_of_work()))

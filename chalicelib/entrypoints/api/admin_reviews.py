@@ -9,6 +9,7 @@ from uuid import UUID
 from chalice.app import Blueprint
 from pydantic import BaseModel
 
+from chalicelib import bootstrap
 from chalicelib.domain.pagination import decode_cursor, encode_cursor
 from chalicelib.entrypoints.api.framework import Reply, RequestContext, api_route
 from chalicelib.entrypoints.api.models import IdPath, PageQuery, Reason, RequestModel
@@ -96,7 +97,8 @@ class ReviewNotes(RequestModel):
 def list_reviews(ctx: RequestContext) -> Reply:
     q: ReviewListQuery = ctx.query
     after = decode_cursor(q.cursor) if q.cursor else None
-    rows = review_service.list_items(status=q.status, subject_type=q.subject_type, limit=q.limit + 1, after=after)
+    rows = review_service.list_items(bootstrap.unit_of_work(), status=q.status, subject_type=q.subject_type,
+                                     limit=q.limit + 1, after=after)
     page, more = rows[: q.limit], len(rows) > q.limit
     next_cursor = encode_cursor(page[-1]["created_at"], page[-1]["id"]) if more else None
     return Reply([ReviewItemOut.model_validate(r) for r in page],
@@ -106,13 +108,14 @@ def list_reviews(ctx: RequestContext) -> Reply:
 @api_route(bp, "GET", "/v1/admin/reviews/{id}", summary="A review item with its history and subject",
            auth="admin", tag=TAG, path_params=IdPath, response=ReviewItemDetail, errors=(404,))
 def get_review(ctx: RequestContext) -> ReviewItemDetail:
-    return ReviewItemDetail.model_validate(review_service.get_item(ctx.path.id))
+    return ReviewItemDetail.model_validate(review_service.get_item(bootstrap.unit_of_work(), ctx.path.id))
 
 
 @api_route(bp, "POST", "/v1/admin/reviews/{id}/claim", summary="Claim a pending or escalated item",
            auth="admin", tag=TAG, path_params=IdPath, response=ReviewItemOut, errors=(404, 409))
 def claim_review(ctx: RequestContext) -> ReviewItemOut:
-    return ReviewItemOut.model_validate(review_service.claim(ctx.path.id, actor=ctx.caller.actor))
+    return ReviewItemOut.model_validate(review_service.claim(bootstrap.unit_of_work(), ctx.path.id,
+                                                             actor=ctx.caller.actor))
 
 
 @api_route(bp, "POST", "/v1/admin/reviews/{id}/review",
@@ -121,7 +124,8 @@ def claim_review(ctx: RequestContext) -> ReviewItemOut:
            errors=(404, 409))
 def review_review(ctx: RequestContext) -> ReviewOutcome:
     body: ReviewDecision = ctx.body
-    item, effect = review_service.review_item(ctx.path.id, actor=ctx.caller.actor, decision=body.decision,
+    item, effect = review_service.review_item(bootstrap.unit_of_work(), ctx.path.id, actor=ctx.caller.actor,
+                                              decision=body.decision,
                                               notes=body.notes)
     return ReviewOutcome(item=ReviewItemOut.model_validate(item),
                          submission=SubmissionEffect.model_validate(effect) if effect else None)
@@ -132,7 +136,8 @@ def review_review(ctx: RequestContext) -> ReviewOutcome:
            auth="admin", tag=TAG, body=ReviewNotes, path_params=IdPath, response=ReviewItemOut, errors=(404, 409))
 def escalate_review(ctx: RequestContext) -> ReviewItemOut:
     body: ReviewNotes = ctx.body
-    return ReviewItemOut.model_validate(review_service.escalate(ctx.path.id, actor=ctx.caller.actor, notes=body.notes))
+    return ReviewItemOut.model_validate(review_service.escalate(bootstrap.unit_of_work(), ctx.path.id,
+                                                                actor=ctx.caller.actor, notes=body.notes))
 
 
 @api_route(bp, "POST", "/v1/admin/reviews/{id}/dismiss",
@@ -140,4 +145,5 @@ def escalate_review(ctx: RequestContext) -> ReviewItemOut:
            auth="admin", tag=TAG, body=ReviewNotes, path_params=IdPath, response=ReviewItemOut, errors=(404, 409))
 def dismiss_review(ctx: RequestContext) -> ReviewItemOut:
     body: ReviewNotes = ctx.body
-    return ReviewItemOut.model_validate(review_service.dismiss(ctx.path.id, actor=ctx.caller.actor, notes=body.notes))
+    return ReviewItemOut.model_validate(review_service.dismiss(bootstrap.unit_of_work(), ctx.path.id,
+                                                               actor=ctx.caller.actor, notes=body.notes))

@@ -9,6 +9,7 @@ from uuid import UUID
 from chalice.app import Blueprint
 from pydantic import BaseModel
 
+from chalicelib import bootstrap
 from chalicelib.config import get_settings
 from chalicelib.domain.trust import trust_tier
 from chalicelib.entrypoints.api.framework import Reply, RequestContext, api_route
@@ -64,7 +65,7 @@ def agent_out(row: dict[str, object], balance: int | None = None) -> AgentOut:
            public_rate_limit=30)
 def register(ctx: RequestContext) -> Reply:
     body: RegisterAgent = ctx.body
-    reg = agent_service.register_agent(
+    reg = agent_service.register_agent(bootstrap.unit_of_work(),
         kind=body.kind, name=body.name, description=body.description, caller=ctx.principal,
         owner_id=body.owner_id,
     )
@@ -75,5 +76,5 @@ def register(ctx: RequestContext) -> Reply:
            tag="agents", response=AgentOut)
 def me(ctx: RequestContext) -> AgentOut:
     assert ctx.caller.agent_id is not None
-    profile = agent_service.get_agent_profile(ctx.caller.agent_id)
+    profile = agent_service.get_agent_profile(bootstrap.unit_of_work(), ctx.caller.agent_id)
     return agent_out(profile, profile["balance"])

@@ -9,6 +9,7 @@ from uuid import UUID
 from chalice.app import Blueprint
 from pydantic import BaseModel, Field
 
+from chalicelib import bootstrap
 from chalicelib.domain.hyperlocal import AttestationStatus
 from chalicelib.entrypoints.api.framework import Reply, RequestContext, api_route
 from chalicelib.entrypoints.api.models import IdPath, RequestModel, SafeText
@@ -72,7 +73,7 @@ def attestation_out(row: dict[str, Any]) -> AttestationOut:
            errors=(404, 409))
 def attest(ctx: RequestContext) -> Reply:
     body: Attest = ctx.body
-    outcome = attestation_service.attest(ctx.caller, ctx.path.id, body.status, body.note)
+    outcome = attestation_service.attest(bootstrap.unit_of_work(), ctx.caller, ctx.path.id, body.status, body.note)
     return Reply(AttestationRecorded(attestation=attestation_out(outcome.attestation),
                                      counts=counts_out(outcome.counts),
                                      effects_applied=outcome.effects_applied), status=201)
@@ -82,7 +83,7 @@ def attest(ctx: RequestContext) -> Reply:
            summary="Attestation counts of a problem, its urgency and your own attestation", auth="any", tag=TAG,
            path_params=IdPath, response=AttestationSummary, errors=(404,))
 def summary(ctx: RequestContext) -> AttestationSummary:
-    found = attestation_service.summary(ctx.caller, ctx.path.id)
+    found = attestation_service.summary(bootstrap.unit_of_work(), ctx.caller, ctx.path.id)
     return AttestationSummary(
         problem_id=found["problem"]["id"], urgency=found["problem"]["urgency"], counts=counts_out(found["counts"]),
         mine=attestation_out(found["mine"]) if found["mine"] else None,
@@ -93,4 +94,4 @@ def summary(ctx: RequestContext) -> AttestationSummary:
 @api_route(bp, "DELETE", "/v1/problems/{id}/attestations", summary="Withdraw your own attestation",
            auth="human", tag=TAG, path_params=IdPath, response=AttestationCounts, errors=(404,))
 def withdraw(ctx: RequestContext) -> AttestationCounts:
-    return counts_out(attestation_service.withdraw(ctx.caller, ctx.path.id))
+    return counts_out(attestation_service.withdraw(bootstrap.unit_of_work(), ctx.caller, ctx.path.id))

@@ -8,6 +8,7 @@ from uuid import UUID
 from chalice.app import Blueprint
 from pydantic import BaseModel
 
+from chalicelib import bootstrap
 from chalicelib.entrypoints.api.framework import RequestContext, api_route
 from chalicelib.entrypoints.api.models import IdPath
 from chalicelib.services import compliance as compliance_service
@@ -37,10 +38,12 @@ class ComplianceOut(BaseModel):
            auth="member", tag="agents", response=ComplianceOut)
 def my_compliance(ctx: RequestContext) -> ComplianceOut:
     assert ctx.caller.agent_id is not None
-    return ComplianceOut.model_validate(compliance_service.agent_compliance(ctx.caller.agent_id).to_dict())
+    return ComplianceOut.model_validate(compliance_service.agent_compliance(bootstrap.unit_of_work(),
+                                                                            ctx.caller.agent_id).to_dict())
 
 
 @api_route(bp, "GET", "/v1/admin/agents/{id}/compliance", summary="An agent's compliance score and its counts",
            auth="admin", tag="admin: agents", path_params=IdPath, response=ComplianceOut, errors=(404,))
 def agent_compliance(ctx: RequestContext) -> ComplianceOut:
-    return ComplianceOut.model_validate(compliance_service.agent_compliance(ctx.path.id).to_dict())
+    return ComplianceOut.model_validate(compliance_service.agent_compliance(bootstrap.unit_of_work(),
+                                                                            ctx.path.id).to_dict())

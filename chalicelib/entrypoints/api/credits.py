@@ -8,6 +8,7 @@ from typing import Any
 from chalice.app import Blueprint
 from pydantic import BaseModel
 
+from chalicelib import bootstrap
 from chalicelib.domain.pagination import decode_cursor, encode_cursor
 from chalicelib.entrypoints.api.framework import Reply, RequestContext, api_route
 from chalicelib.entrypoints.api.models import Amount, PageQuery
@@ -39,7 +40,8 @@ def credits(ctx: RequestContext) -> Reply:
     q: PageQuery = ctx.query
     assert ctx.caller.agent_id is not None
     before = decode_cursor(q.cursor, id_kind="int") if q.cursor else None
-    balance, rows = credit_service.balance_and_history(ctx.caller.agent_id, limit=q.limit + 1, before=before)
+    balance, rows = credit_service.balance_and_history(bootstrap.unit_of_work(), ctx.caller.agent_id,
+                                                       limit=q.limit + 1, before=before)
     page, more = rows[: q.limit], len(rows) > q.limit
     next_cursor = encode_cursor(page[-1]["created_at"], page[-1]["id"]) if more else None
     lines = [

@@ -16,7 +16,7 @@ from typing import Any, Literal
 from chalice.app import Blueprint, Request, Response
 from pydantic import BaseModel, ValidationError
 
-from chalicelib.adapters.agents_repo import Principal
+from chalicelib import bootstrap
 from chalicelib.config import get_settings
 from chalicelib.domain.errors import (
     DomainError,
@@ -25,6 +25,7 @@ from chalicelib.domain.errors import (
     RateLimited,
     ValidationFailed,
 )
+from chalicelib.domain.principal import Principal
 from chalicelib.observability import bind, flush, logger
 
 Auth = Literal["public", "optional", "agent", "human", "member", "admin", "any"]
@@ -182,7 +183,7 @@ def _authorize(spec: RouteSpec, request: Request) -> Principal | None:
     header = request.headers.get("authorization")
     if spec.auth == "public" or (spec.auth == "optional" and not header):
         return None
-    principal = agent_service.authenticate(header)
+    principal = agent_service.authenticate(bootstrap.unit_of_work(), header)
     allowed = {
         "optional": {"agent", "human", "admin"},
         "any": {"agent", "human", "admin"},
@@ -193,7 +194,8 @@ def _authorize(spec: RouteSpec, request: Request) -> Principal | None:
     }[spec.auth]
     if principal.role not in allowed:
         raise Forbidden(f"this route is for {spec.auth} keys")
-    agent_service.enforce_rate_limit(f"key:{principal.key_id}", agent_service.limit_for(principal))
+    agent_service.enforce_rate_limit(bootstrap.unit_of_work(), f"key:{principal.key_id}",
+                                     agent_service.limit_for(principal))
     return principal
 
 
@@ -224,7 +226,8 @@ def _answer(spec: RouteSpec, fn: Callable[[RequestContext], Any], request: Reque
         if principal is None and spec.public_rate_limit is not None:
             from chalicelib.services import agents as agent_service
 
-            agent_service.enforce_rate_limit(f"ip:{_source_ip(request)}:{spec.path}", spec.public_rate_limit)
+            agent_service.enforce_rate_limit(bootstrap.unit_of_work(), f"ip:{_source_ip(request)}:{spec.path}",
+                                             spec.public_rate_limit)
         ctx = RequestContext(
             request_id=request_id,
             correlation_id=correlation_id,

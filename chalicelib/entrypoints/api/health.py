@@ -8,9 +8,10 @@ from typing import Any
 from chalice.app import Blueprint, Response
 from pydantic import BaseModel
 
-from chalicelib.db.pool import transaction
+from chalicelib import bootstrap
 from chalicelib.domain.errors import Unavailable
 from chalicelib.entrypoints.api.framework import Reply, RequestContext, api_route
+from chalicelib.services import health as health_service
 
 bp = Blueprint(__name__)
 
@@ -25,8 +26,7 @@ class HealthOut(BaseModel):
            tag="meta", response=HealthOut, errors=(503,))
 def health(ctx: RequestContext) -> Reply:
     try:
-        with transaction() as conn:
-            conn.execute("SELECT 1")
+        health_service.database_reachable(bootstrap.unit_of_work())
     except Exception as exc:
         raise Unavailable("database unreachable") from exc
     return Reply(HealthOut(status="ok", database="ok", version="1"))

@@ -9,6 +9,7 @@ from uuid import UUID
 from chalice.app import Blueprint
 from pydantic import AwareDatetime, BaseModel, Field
 
+from chalicelib import bootstrap
 from chalicelib.domain import hyperlocal
 from chalicelib.domain.hyperlocal import Difficulty
 from chalicelib.domain.layer_b import Domain
@@ -156,14 +157,15 @@ def _page(rows: list[dict[str, Any]], limit: int) -> Reply:
 def list_public(ctx: RequestContext) -> Reply:
     q: TemplateListQuery = ctx.query
     before = decode_cursor(q.cursor) if q.cursor else None
-    return _page(mission_service.list_templates(limit=q.limit + 1, before=before, domain=q.domain), q.limit)
+    return _page(mission_service.list_templates(bootstrap.unit_of_work(), limit=q.limit + 1, before=before,
+                                                domain=q.domain), q.limit)
 
 
 @api_route(bp, "POST", "/v1/missions", summary="Create a mission from a template (agents and admins)",
            auth="any", tag="missions", body=CreateMission, response=MissionOut, status=201, errors=(404, 409))
 def create_mission(ctx: RequestContext) -> Reply:
     body: CreateMission = ctx.body
-    row = mission_service.create_mission(ctx.caller, mission_service.MissionDraft(
+    row = mission_service.create_mission(bootstrap.unit_of_work(), ctx.caller, mission_service.MissionDraft(
         template_id=body.template_id, latitude=body.location.latitude, longitude=body.location.longitude,
         reward_millicredits=body.reward_millicredits, title=body.title, problem_id=body.problem_id,
         expires_at=body.expires_at,
@@ -174,7 +176,7 @@ def create_mission(ctx: RequestContext) -> Reply:
 @api_route(bp, "GET", "/v1/missions/{id}", summary="A mission with its template snapshot", auth="any",
            tag="missions", path_params=IdPath, response=MissionOut, errors=(404,))
 def get_mission(ctx: RequestContext) -> MissionOut:
-    return mission_out(mission_service.get_mission(ctx.path.id))
+    return mission_out(mission_service.get_mission(bootstrap.unit_of_work(), ctx.path.id))
 
 
 # --- admin -----------------------------------------------------------------------------------------
@@ -187,7 +189,8 @@ ADMIN_TAG = "admin: mission templates"
 def admin_list(ctx: RequestContext) -> Reply:
     q: AdminTemplateListQuery = ctx.query
     before = decode_cursor(q.cursor) if q.cursor else None
-    rows = mission_service.list_templates(limit=q.limit + 1, before=before, include_deleted=q.include_deleted,
+    rows = mission_service.list_templates(bootstrap.unit_of_work(), limit=q.limit + 1, before=before,
+                                          include_deleted=q.include_deleted,
                                           domain=q.domain)
     return _page(rows, q.limit)
 
@@ -196,13 +199,14 @@ def admin_list(ctx: RequestContext) -> Reply:
            tag=ADMIN_TAG, body=MissionTemplateBody, response=MissionTemplateOut, status=201, errors=(409,))
 def admin_create(ctx: RequestContext) -> Reply:
     body: MissionTemplateBody = ctx.body
-    return Reply(template_out(mission_service.create_template(ctx.caller, body.draft())), status=201)
+    return Reply(template_out(mission_service.create_template(bootstrap.unit_of_work(), ctx.caller, body.draft())),
+                 status=201)
 
 
 @api_route(bp, "GET", "/v1/admin/mission-templates/{id}", summary="A mission template (deleted ones too)",
            auth="admin", tag=ADMIN_TAG, path_params=IdPath, response=MissionTemplateOut, errors=(404,))
 def admin_get(ctx: RequestContext) -> MissionTemplateOut:
-    return template_out(mission_service.get_template(ctx.path.id, include_deleted=True))
+    return template_out(mission_service.get_template(bootstrap.unit_of_work(), ctx.path.id, include_deleted=True))
 
 
 @api_route(bp, "PUT", "/v1/admin/mission-templates/{id}", summary="Replace a mission template's fields",
@@ -210,11 +214,12 @@ def admin_get(ctx: RequestContext) -> MissionTemplateOut:
            errors=(404, 409))
 def admin_update(ctx: RequestContext) -> MissionTemplateOut:
     body: MissionTemplateBody = ctx.body
-    return template_out(mission_service.update_template(ctx.caller, ctx.path.id, body.draft()))
+    return template_out(mission_service.update_template(bootstrap.unit_of_work(), ctx.caller, ctx.path.id,
+                                                        body.draft()))
 
 
 @api_route(bp, "DELETE", "/v1/admin/mission-templates/{id}", summary="Soft-delete a mission template",
            auth="admin", tag=ADMIN_TAG, path_params=IdPath, errors=(404,))
 def admin_delete(ctx: RequestContext) -> Reply:
-    mission_service.delete_template(ctx.caller, ctx.path.id)
+    mission_service.delete_template(bootstrap.unit_of_work(), ctx.caller, ctx.path.id)
     return Reply(None, status=200)

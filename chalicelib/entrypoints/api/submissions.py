@@ -10,13 +10,13 @@ from uuid import UUID
 from chalice.app import Blueprint
 from pydantic import BaseModel, Field
 
+from chalicelib import bootstrap
 from chalicelib.domain.errors import ValidationFailed
 from chalicelib.domain.layer_b import Domain
 from chalicelib.domain.pagination import decode_cursor, encode_cursor
 from chalicelib.entrypoints.api.framework import Reply, RequestContext, api_route
 from chalicelib.entrypoints.api.models import Amount, Body, IdPath, PageQuery, RequestModel, Title
 from chalicelib.services import submissions as submission_service
-from chalicelib.services.delivery import relay_after_commit
 
 bp = Blueprint(__name__)
 _IDEMPOTENCY_KEY = re.compile(r"^[\x21-\x7e]{1,255}$")
@@ -88,7 +88,7 @@ def submit(ctx: RequestContext) -> Reply:
     if key is not None and not _IDEMPOTENCY_KEY.match(key):
         raise ValidationFailed("Idempotency-Key must be 1-255 visible ASCII characters",
                                details=[{"field": "header.Idempotency-Key", "message": "invalid"}])
-    outcome = submission_service.submit_content(
+    outcome = submission_service.submit_content(bootstrap.unit_of_work(),
         ctx.caller,
         submission_service.SubmissionDraft(
             kind=body.kind, title=body.title, body=body.body, domain=body.domain,
@@ -99,7 +99,6 @@ def submit(ctx: RequestContext) -> Reply:
         idempotency_key=key,
         correlation_id=ctx.correlation_id,
     )
-    relay_after_commit(outcome.outbox_ids)
     headers = {"Idempotent-Replayed": "true"} if outcome.replayed else {}
     return Reply(submission_out(outcome.submission), status=201, headers=headers)
 
@@ -107,7 +106,7 @@ def submit(ctx: RequestContext) -> Reply:
 @api_route(bp, "GET", "/v1/submissions/{id}", summary="A submission's status and decision trail",
            auth="any", tag="submissions", path_params=IdPath, response=SubmissionDetail, errors=(404,))
 def get_one(ctx: RequestContext) -> SubmissionDetail:
-    row = submission_service.get_submission(ctx.caller, ctx.path.id)
+    row = submission_service.get_submission(bootstrap.unit_of_work(), ctx.caller, ctx.path.id)
     return SubmissionDetail(**submission_out(row).model_dump(),
                             trail=[TrailEntry(**t) for t in row["trail"]])
 
@@ -117,7 +116,8 @@ def get_one(ctx: RequestContext) -> SubmissionDetail:
 def list_mine(ctx: RequestContext) -> Reply:
     q: SubmissionListQuery = ctx.query
     before = decode_cursor(q.cursor) if q.cursor else None
-    rows = submission_service.list_submissions(ctx.caller, limit=q.limit + 1, before=before, status=q.status)
+    rows = submission_service.list_submissions(bootstrap.unit_of_work(), ctx.caller, limit=q.limit + 1,
+                                               before=before, status=q.status)
     page, more = rows[: q.limit], len(rows) > q.limit
     next_cursor = encode_cursor(page[-1]["created_at"], page[-1]["id"]) if more else None
     return Reply([submission_out(r) for r in page], meta={"next_cursor": next_cursor, "limit": q.limit})

@@ -9,6 +9,7 @@ from uuid import UUID
 from chalice.app import Blueprint
 from pydantic import AwareDatetime, BaseModel, Field
 
+from chalicelib import bootstrap
 from chalicelib.domain.pagination import encode_cursor
 from chalicelib.entrypoints.api.evaluations import uuid_cursor
 from chalicelib.entrypoints.api.framework import Reply, RequestContext, api_route
@@ -118,7 +119,7 @@ class CollusionReport(BaseModel):
            auth="agent", tag="validators", response=ValidatorStats, errors=(404,))
 def stats(ctx: RequestContext) -> ValidatorStats:
     assert ctx.caller.agent_id is not None
-    return ValidatorStats(**peer_validation.validator_stats(ctx.caller.agent_id))
+    return ValidatorStats(**peer_validation.validator_stats(bootstrap.unit_of_work(), ctx.caller.agent_id))
 
 
 @api_route(bp, "PUT", "/v1/validator/regions", summary="Replace your home regions (at most 3)", auth="agent",
@@ -126,7 +127,7 @@ def stats(ctx: RequestContext) -> ValidatorStats:
 def regions(ctx: RequestContext) -> Reply:
     assert ctx.caller.agent_id is not None
     body: RegionsBody = ctx.body
-    rows = peer_validation.set_regions(
+    rows = peer_validation.set_regions(bootstrap.unit_of_work(),
         ctx.caller.agent_id, [((r.latitude, r.longitude), r.label) for r in body.regions])
     return Reply([RegionOut(**r) for r in rows])
 
@@ -135,7 +136,7 @@ def regions(ctx: RequestContext) -> Reply:
            summary="Add every active verified agent to the pool as apprentice (idempotent)", auth="admin",
            tag="validators", response=BackfillOut)
 def backfill(ctx: RequestContext) -> BackfillOut:
-    return BackfillOut(**peer_validation.backfill())
+    return BackfillOut(**peer_validation.backfill(bootstrap.unit_of_work()))
 
 
 def _row(r: dict[str, Any]) -> ValidatorRow:
@@ -152,7 +153,7 @@ def _row(r: dict[str, Any]) -> ValidatorRow:
 def list_pool(ctx: RequestContext) -> Reply:
     q: PageQuery = ctx.query
     before = uuid_cursor(q.cursor)
-    rows = peer_validation.list_validators(limit=q.limit + 1, before=before)
+    rows = peer_validation.list_validators(bootstrap.unit_of_work(), limit=q.limit + 1, before=before)
     page, more = rows[: q.limit], len(rows) > q.limit
     next_cursor = encode_cursor(page[-1]["joined_at"], page[-1]["agent_id"]) if more else None
     return Reply([_row(r) for r in page], meta={"next_cursor": next_cursor, "limit": q.limit})
@@ -163,7 +164,7 @@ def list_pool(ctx: RequestContext) -> Reply:
            errors=(404,))
 def suspension(ctx: RequestContext) -> ValidatorStats:
     body: SuspensionBody = ctx.body
-    return ValidatorStats(**peer_validation.set_suspension(
+    return ValidatorStats(**peer_validation.set_suspension(bootstrap.unit_of_work(),
         ctx.path.id, suspended=body.suspended, reason=body.reason, until=body.until, actor=ctx.caller.actor))
 
 
@@ -172,4 +173,5 @@ def suspension(ctx: RequestContext) -> ValidatorStats:
            tag="validators", query=CollusionQuery, response=CollusionReport)
 def collusion(ctx: RequestContext) -> CollusionReport:
     q: CollusionQuery = ctx.query
-    return CollusionReport(**peer_validation.collusion_report(days=q.days, against_truth=q.against_truth))
+    return CollusionReport(**peer_validation.collusion_report(bootstrap.unit_of_work(), days=q.days,
+                                                              against_truth=q.against_truth))
