@@ -94,7 +94,7 @@ def lace_curtain(width: int, height: int, seed: int) -> np.ndarray:
         cx, cy = int(rng.integers(0, width)), int(rng.integers(0, height))
         cv2.ellipse(rgb, (cx, cy), (14, 6), float(rng.integers(0, 180)), 0, 360, (150, 140, 135), 2)
     fold = (np.sin(np.linspace(0, 18, width)) * 25).astype(np.int16)
-    return np.clip(rgb.astype(np.int16) + fold[None, :, None], 0, 255).astype(np.uint8)
+    return np.asarray(np.clip(rgb.astype(np.int16) + fold[None, :, None], 0, 255), dtype=np.uint8)
 
 
 def facade(width: int, height: int, seed: int) -> np.ndarray:
