@@ -300,11 +300,11 @@ def build_privacy_zip(deployment_zip: Path, out: Path = PRIVACY_ZIP) -> Path | N
     out.parent.mkdir(parents=True, exist_ok=True)
     # boto3/botocore come with the Lambda Python runtime and hyperscan serves Layer A only: left
     # out, the function and the imaging layer (with its face model) fit Lambda's 250 MB unzipped.
-    with zipfile.ZipFile(deployment_zip) as source, \
+    with zipfile.ZipFile(deployment_zip) as app_package, \
             zipfile.ZipFile(out, "w", compression=zipfile.ZIP_DEFLATED) as archive:
-        for info in source.infolist():
+        for info in app_package.infolist():
             if info.filename.split("/", 1)[0].split("-", 1)[0] not in PRIVACY_EXCLUDED_TOP_LEVEL:
-                archive.writestr(info, source.read(info))
+                archive.writestr(info, app_package.read(info))
     with zipfile.ZipFile(out, "a", compression=zipfile.ZIP_DEFLATED) as archive:
         for source in sorted((ROOT / "functions").rglob("*.py")):
             if "__pycache__" not in source.parts:

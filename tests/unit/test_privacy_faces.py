@@ -148,7 +148,7 @@ def test_given_faces_from_24_px_to_half_the_picture_then_nearly_all_are_found(la
 def test_given_any_picture_shape_then_faces_map_back_inside_it(shape):
     """The picture is letterboxed into a fixed input: boxes come back in its own coordinates."""
     height, width = shape
-    canvas = np.ascontiguousarray(cv2.resize(scenes.sample("coffee"), (width, height)))
+    canvas = np.ascontiguousarray(cv2.resize(scenes.sample("coffee"), (width, height)), dtype=np.uint8)
     portrait = scenes.astronaut()
     size = max(24, min(width, height) // 3)
     quad = face_set.paste_face(canvas, face_set.Source("astronaut", portrait, scenes.ASTRONAUT_FACE),
@@ -164,7 +164,7 @@ def test_given_any_picture_shape_then_faces_map_back_inside_it(shape):
 def test_given_pictures_of_two_shapes_then_each_shape_has_its_own_net_and_results_do_not_drift():
     """OpenCV DNN nets reused across input sizes returned garbage: one net per input shape."""
     faces.forget_model()
-    landscape = np.ascontiguousarray(cv2.resize(scenes.astronaut(), (640, 480)))
+    landscape = np.ascontiguousarray(cv2.resize(scenes.astronaut(), (640, 480)), dtype=np.uint8)
     portrait = np.ascontiguousarray(np.rot90(landscape).copy())
 
     first = faces.find_faces(landscape)
@@ -176,7 +176,7 @@ def test_given_pictures_of_two_shapes_then_each_shape_has_its_own_net_and_result
 
 
 def test_given_a_photo_turned_sideways_when_rotations_are_on_then_the_face_is_found_and_mapped_back(monkeypatch):
-    upright = np.ascontiguousarray(cv2.resize(scenes.sample("coffee"), (640, 480)))
+    upright = np.ascontiguousarray(cv2.resize(scenes.sample("coffee"), (640, 480)), dtype=np.uint8)
     quad = face_set.paste_face(upright, face_set.Source("gh", scenes.grace_hopper(), scenes.GRACE_HOPPER_FACE),
                                (320, 240), 120)
     real_search = faces.search
