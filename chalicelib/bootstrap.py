@@ -7,14 +7,18 @@ outside systems a use case needs; nothing connects or loads a heavy client at im
 
 from __future__ import annotations
 
+import secrets
 from collections.abc import Sequence
 from functools import lru_cache
+from pathlib import Path
 
 from chalicelib.adapters.postgres_uow import PostgresUnitOfWork
 from chalicelib.config import anthropic_api_key, get_settings
+from chalicelib.domain.blobs import Action
+from chalicelib.domain.hyperlocal import PairVerifier
 from chalicelib.domain.layer_b import Classifier
 from chalicelib.services import delivery
-from chalicelib.services.ports import Notifier, OperationalProbes
+from chalicelib.services.ports import BlobStore, Notifier, OperationalProbes
 from chalicelib.services.unit_of_work import MessageSender, UnitOfWork
 
 
@@ -27,6 +31,79 @@ def relay_after_commit(outbox_ids: Sequence[int]) -> None:
     """Push just-committed outbox messages on at once (SQS mode only; the sweeper is the safety net)."""
     delivery.relay_after_commit(PostgresUnitOfWork(), sender, outbox_ids,
                                 dispatch_mode=get_settings().dispatch_mode)
+
+
+_process_secret: bytes | None = None
+
+
+def _local_secret() -> bytes:
+    global _process_secret  # noqa: PLW0603 - one random secret per process when none is configured
+    configured = get_settings().upload_token_secret
+    if configured is not None and configured.get_secret_value():
+        return configured.get_secret_value().encode()
+    if _process_secret is None:
+        _process_secret = secrets.token_bytes(32)
+    return _process_secret
+
+
+def blob_store() -> BlobStore:
+    """The evidence store of this process: S3 in AWS, a directory in local mode (see EVIDENCE_STORE)."""
+    settings = get_settings()
+    kind = settings.evidence_store
+    if kind == "auto":
+        kind = "local" if settings.dispatch_mode == "local" else "s3"
+    if kind == "s3":
+        return _s3_store(settings.evidence_bucket, settings.aws_region)
+    return _local_store(settings.blob_dir, settings.public_base_url.rstrip("/"), _local_secret())
+
+
+@lru_cache(maxsize=4)
+def _s3_store(bucket: str, region: str) -> BlobStore:
+    from chalicelib.adapters.blob_store import S3BlobStore
+
+    return S3BlobStore(bucket, region=region)
+
+
+@lru_cache(maxsize=4)
+def _local_store(blob_dir: str, base_url: str, secret: bytes) -> BlobStore:
+    from chalicelib.adapters.blob_store import LocalBlobStore
+
+    def url_for(key: str, action: Action) -> str:
+        evidence_id = key.split("/", 1)[1].split(".", 1)[0]
+        return f"{base_url}/v1/evidence/{evidence_id}/{action}"
+
+    return LocalBlobStore(root=Path(blob_dir), url_for=url_for, secret=secret)
+
+
+def reset_blob_store() -> None:
+    """Forget built stores (tests switch between S3 and local stores)."""
+    _s3_store.cache_clear()
+    _local_store.cache_clear()
+
+
+def migrate_database() -> list[str]:
+    """Apply pending migrations to the configured database; returns the ones applied."""
+    from chalicelib.config import database_url
+    from chalicelib.db.migrate import migrate
+
+    return migrate(database_url())
+
+
+def vision_verifier() -> PairVerifier | None:
+    """Claude vision for before/after pairs when an API key is configured; None otherwise (the privacy
+    function then compares pixels itself)."""
+    settings = get_settings()
+    if not settings.anthropic_configured:
+        return None
+    from chalicelib.adapters.vision_verifier import AnthropicVisionVerifier
+
+    api_key = anthropic_api_key()  # the environment locally, Secrets Manager in AWS
+    assert api_key is not None
+    return AnthropicVisionVerifier(
+        api_key=api_key, model=settings.vision_model,
+        base_url=settings.anthropic_base_url, timeout_s=max(settings.layer_b_timeout_s, 30.0),
+        max_attempts=settings.layer_b_max_attempts,
+    )
 
 
 def notifiers() -> list[Notifier]:

@@ -8,6 +8,9 @@ from typing import Literal
 from pydantic import Field, SecretStr
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from chalicelib.domain.alert_rules import SLOW_QUERY_WARN_MS
+from chalicelib.domain.consensus import DAILY_QUOTA
+
 
 class Settings(BaseSettings):
     """Every knob of the service. Environment variables carry the names in upper case."""
@@ -45,7 +48,7 @@ class Settings(BaseSettings):
     trust_verified_min_approvals: int = Field(default=3, ge=0)
 
     # Peer validation: evaluations a validator may be asked for per UTC day.
-    validator_daily_quota: int = Field(default=10, ge=1)
+    validator_daily_quota: int = Field(default=DAILY_QUOTA, ge=1)
 
     # API limits (per key per minute) and request size.
     rate_limit_agent_per_min: int = Field(default=60, ge=1)
@@ -86,7 +89,7 @@ class Settings(BaseSettings):
     alert_console_url: str = "http://127.0.0.1:8000/admin"
 
     # The slow-query log: statements at least this slow are recorded (alerts: 500 ms warn, 1 s critical).
-    slow_query_ms: float = Field(default=500.0, ge=0)
+    slow_query_ms: float = Field(default=float(SLOW_QUERY_WARN_MS), ge=0)
 
     @property
     def anthropic_configured(self) -> bool:

@@ -27,6 +27,7 @@ from chalicelib.domain.layer_b import (
     FORBIDDEN_CATEGORIES,
     ZERO_USAGE,
     Assessment,
+    BatchUnavailable,
     ClassifierInput,
     ClassifierResult,
     Usage,
@@ -168,10 +169,6 @@ def request_params(model: str, item: ClassifierInput) -> dict[str, Any]:
         "tool_choice": {"type": "tool", "name": TOOL_NAME},
         "messages": [{"role": "user", "content": user_message(item)}],
     }
-
-
-class BatchUnavailable(RuntimeError):
-    """The Message Batches API could not be reached or refused the request; try again later."""
 
 
 @dataclass(frozen=True)

@@ -20,49 +20,12 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any, Literal, Protocol
+from typing import Any
+
+from chalicelib.domain.blobs import Action, BlobNotFound, DownloadLink, UploadTicket
 
 # Keys are "<prefix>/<name>": no absolute paths, no "..", nothing a file system could misread.
 _KEY = re.compile(r"^[a-z]+/[A-Za-z0-9][A-Za-z0-9._-]{0,127}$")
-
-Action = Literal["upload", "download"]
-
-
-class BlobNotFound(LookupError):
-    """No object under that key."""
-
-
-@dataclass(frozen=True)
-class UploadTicket:
-    """How the client uploads: PUT the bytes to ``url`` with exactly these headers before expiry."""
-
-    url: str
-    method: str
-    headers: dict[str, str]
-    expires_at: datetime
-
-
-@dataclass(frozen=True)
-class DownloadLink:
-    url: str
-    expires_at: datetime
-
-
-class BlobStore(Protocol):
-    def put(self, key: str, data: bytes, content_type: str) -> None: ...
-
-    def get(self, key: str) -> bytes:
-        """The object's bytes, or BlobNotFound."""
-
-    def delete(self, key: str) -> None:
-        """Remove the object; deleting a missing key is not an error."""
-
-    def exists(self, key: str) -> bool: ...
-
-    def presign_upload(self, key: str, *, content_type: str, size_bytes: int, expires_s: int) -> UploadTicket: ...
-
-    def presign_download(self, key: str, *, expires_s: int) -> DownloadLink: ...
-
 
 def check_key(key: str) -> str:
     if not _KEY.match(key) or ".." in key:

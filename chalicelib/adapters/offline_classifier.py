@@ -106,6 +106,9 @@ def _clamp(value: float) -> float:
 class OfflineClassifier:
     """Keyword heuristic standing in for the LLM: deterministic, free, and clearly labelled."""
 
+    offline = True
+    model = MODEL
+
     def classify(self, item: ClassifierInput) -> ClassifierResult:
         """Score ``item`` by keyword overlap; always returns an assessment."""
         started = time.monotonic()

@@ -21,7 +21,9 @@ from typing import Any
 
 import psycopg
 
-DEFAULT_THRESHOLD_MS = 500.0
+from chalicelib.domain.alert_rules import SLOW_QUERY_WARN_MS
+
+DEFAULT_THRESHOLD_MS = float(SLOW_QUERY_WARN_MS)  # until the pool configures it from settings
 MAX_PENDING = 200
 MAX_STATEMENT_CHARS = 1000
 

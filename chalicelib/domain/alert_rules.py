@@ -16,7 +16,7 @@ from fractions import Fraction
 from typing import Any, Literal
 from uuid import UUID
 
-from chalicelib.domain.gates import percentile, rate
+from chalicelib.domain.gates import MAX_CONSENSUS_P95_MS, percentile, rate
 
 Severity = Literal["warning", "critical"]
 State = Literal["firing", "ok", "unknown"]
@@ -29,7 +29,7 @@ DEDUP_WINDOW = timedelta(hours=1)
 # Thresholds (DESIGN section 10, seeds 001 and 002).
 FALSE_NEGATIVE_MAX = Fraction(5, 100)
 FALSE_NEGATIVE_WINDOW = timedelta(hours=24)
-CONSENSUS_P95_MAX_MS = 15_000
+CONSENSUS_P95_MAX_MS = MAX_CONSENSUS_P95_MS
 CONSENSUS_WINDOW = timedelta(hours=1)
 SPOT_CHECK_DISAGREEMENT_MAX = Fraction(10, 100)
 SPOT_CHECK_WINDOW = timedelta(hours=24)

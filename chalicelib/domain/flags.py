@@ -7,6 +7,7 @@ from dataclasses import dataclass
 from typing import Literal
 
 from chalicelib.domain.errors import ValidationFailed
+from chalicelib.domain.routing import SPOT_CHECK_PCT
 
 FlagType = Literal["bool", "int", "float"]
 FlagValue = bool | int | float
@@ -71,7 +72,7 @@ FLAGS: dict[str, FlagSpec] = {
         FlagSpec("SUBMISSION_COST_MULTIPLIER", "float", 1.0, "Multiplier on submission costs.", 0, 5),
         FlagSpec("VALIDATION_REWARDS_ENABLED", "bool", False, "Pay validators for timely evaluations."),
         FlagSpec("VALIDATION_REWARD_MULTIPLIER", "float", 1.0, "Multiplier on validation rewards.", 0, 5),
-        FlagSpec("SPOT_CHECK_PCT", "int", 5, "Share of peer decisions re-checked by Layer B.", 0, 100),
+        FlagSpec("SPOT_CHECK_PCT", "int", SPOT_CHECK_PCT, "Share of peer decisions re-checked by Layer B.", 0, 100),
         FlagSpec("PRIVACY_BLUR_ENABLED", "bool", True, "Blur faces and plates in evidence photos."),
         FlagSpec("LAYER_B_DAILY_BUDGET_CENTS", "int", 1333, "Daily Layer B spend limit in US cents.", 0, 10_000_000),
     )

@@ -14,17 +14,19 @@ from dataclasses import asdict, dataclass
 from fractions import Fraction
 from typing import Any, Literal
 
+from chalicelib.domain import economy
+
 GateState = Literal["met", "not_met", "unknown"]
 GoNoGoVerdict = Literal["go", "no_go", "undecided"]
 
 WINDOW_DAYS = 7
 GATE_TRAFFIC_PCT = 50
 MAX_FALSE_NEGATIVE_RATE = Fraction(3, 100)
-ECONOMY_RATIO_MIN = Fraction(7, 10)
-ECONOMY_RATIO_MAX = Fraction(13, 10)
+ECONOMY_RATIO_MIN = economy.RATIO_LOW
+ECONOMY_RATIO_MAX = economy.RATIO_HIGH
 MIN_POOL = 50
 MAX_CONSENSUS_P95_MS = 15_000
-MAX_HARDSHIP_RATE = Fraction(15, 100)
+MAX_HARDSHIP_RATE = economy.HARDSHIP_ALERT_RATE
 # A day whose faucet paid out while nothing was sunk: no finite ratio, and out of any range.
 NO_SINK = Fraction(10**12)
 

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import math
 import re
+from collections.abc import Mapping
 from dataclasses import asdict, dataclass
 from decimal import ROUND_CEILING, Decimal
 from typing import Annotated, Any, Literal, Protocol, get_args
@@ -16,6 +17,8 @@ from typing import Annotated, Any, Literal, Protocol, get_args
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints
 
 from chalicelib.domain.consensus import Verdict
+from chalicelib.domain.errors import ValidationFailed
+from chalicelib.domain.layer_a.model import CATEGORIES
 
 Domain = Literal[
     "poverty_reduction",
@@ -34,25 +37,12 @@ Domain = Literal[
     "biodiversity_conservation",
     "elder_care",
 ]
-ForbiddenCategory = Literal[
-    "surveillance",
-    "weapons",
-    "political_manipulation",
-    "financial_exploitation",
-    "discrimination",
-    "pseudo_science",
-    "privacy_violation",
-    "deepfakes",
-    "social_engineering",
-    "market_manipulation",
-    "labour_exploitation",
-    "hate_speech",
-]
 Trust = Literal["new", "verified"]
 ClassifierName = Literal["anthropic", "offline"]
 
 DOMAINS: tuple[str, ...] = get_args(Domain)
-FORBIDDEN_CATEGORIES: tuple[str, ...] = get_args(ForbiddenCategory)
+# The forbidden categories are Layer A's catalogue: Layer B is asked about exactly the same twelve.
+FORBIDDEN_CATEGORIES: tuple[str, ...] = CATEGORIES
 
 Score = Annotated[float, Field(ge=0.0, le=1.0, strict=True, allow_inf_nan=False)]
 Reasoning = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=2000)]
@@ -177,6 +167,10 @@ class ClassifierResult:
         )
 
 
+class BatchUnavailable(RuntimeError):
+    """The Message Batches API could not be reached or refused the request; try again later."""
+
+
 class Classifier(Protocol):
     """Anything that classifies a submission: the Anthropic adapter or the offline stand-in."""
 
@@ -210,6 +204,37 @@ class Thresholds:
 
 
 DEFAULT_THRESHOLDS = Thresholds()
+THRESHOLD_NAMES = ("approve", "flag", "harm_warn", "harm_block")
+
+
+def stricter(a: Thresholds, b: Thresholds) -> Thresholds:
+    """Thresholds at least as strict as both: higher approve and flag bars, lower harm bars."""
+    return Thresholds(
+        approve=max(a.approve, b.approve), flag=max(a.flag, b.flag),
+        harm_warn=min(a.harm_warn, b.harm_warn), harm_block=min(a.harm_block, b.harm_block),
+    )
+
+
+def validate_thresholds(values: Mapping[str, float]) -> Thresholds:
+    """Operator input: each in [0, 1], ``flag < approve`` and ``harm_warn < harm_block`` (strictly,
+    so each band is non-empty). Raises ValidationFailed with the offending fields.
+
+    Stricter than `Thresholds` itself on purpose: `decide` is defined for any ordered pair (an empty
+    band only means that verdict never happens), but an operator may not set one."""
+    problems = [
+        {"field": name, "message": "must be a number between 0 and 1"}
+        for name in THRESHOLD_NAMES
+        if not isinstance(values.get(name), int | float) or isinstance(values.get(name), bool)
+        or not 0 <= float(values[name]) <= 1
+    ]
+    if not problems:
+        if not float(values["flag"]) < float(values["approve"]):
+            problems.append({"field": "flag", "message": "flag must be below approve"})
+        if not float(values["harm_warn"]) < float(values["harm_block"]):
+            problems.append({"field": "harm_warn", "message": "harm_warn must be below harm_block"})
+    if problems:
+        raise ValidationFailed("thresholds are not valid", details=problems)
+    return Thresholds(**{name: float(values[name]) for name in THRESHOLD_NAMES})
 
 # Worst to best: a "better" verdict publishes with less human involvement.
 VERDICT_RANK: dict[Verdict, int] = {"rejected": 0, "flagged": 1, "approved": 2}

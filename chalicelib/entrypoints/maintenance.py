@@ -6,6 +6,7 @@ from typing import Any
 
 from chalice.app import Blueprint
 
+from chalicelib import bootstrap
 from chalicelib.observability import logger
 
 bp = Blueprint(__name__)
@@ -14,9 +15,6 @@ bp = Blueprint(__name__)
 @bp.lambda_function(name="migrate")
 def migrate_database(event: dict[str, Any], context: Any) -> dict[str, Any]:
     """Apply pending migrations (run once after each deploy; safe to repeat)."""
-    from chalicelib.config import database_url
-    from chalicelib.db.migrate import migrate
-
-    applied = migrate(database_url())
+    applied = bootstrap.migrate_database()
     logger.info("migrations applied", extra={"applied": applied})
     return {"applied": applied}

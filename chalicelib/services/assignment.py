@@ -10,6 +10,7 @@ from uuid import UUID
 from chalicelib.config import get_settings
 from chalicelib.domain import consensus as rules
 from chalicelib.observability import metrics
+from chalicelib.services.compliance import compliance_ok
 from chalicelib.services.unit_of_work import UnitOfWork
 
 Mode = Literal["live", "shadow"]
@@ -31,8 +32,6 @@ def _compliant_picks(
 ) -> list[rules.Candidate]:
     """The rule's picks, leaving out validators whose compliance score fell below 60 (they lose
     validator duty); only picked validators are scored, and the rule runs again without those out."""
-    from chalicelib.services.compliance import compliance_ok
-
     verdicts: dict[str, bool] = {}
     while True:
         picks = rules.assign(candidates, request, daily_quota=quota)

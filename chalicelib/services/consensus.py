@@ -18,6 +18,8 @@ from chalicelib.domain import consensus as rules
 from chalicelib.domain import routing, tiers
 from chalicelib.domain.consensus import Verdict, Vote
 from chalicelib.observability import logger, metrics
+from chalicelib.services import economy
+from chalicelib.services.guardrail import apply_verdict
 from chalicelib.services.unit_of_work import UnitOfWork
 
 CONSUMER = "consensus"
@@ -135,8 +137,6 @@ def decide_submission(uow: UnitOfWork, submission_id: UUID, *, cause: Cause, now
 
 def _apply_live(uow: UnitOfWork, submission_id: UUID, verdict: Verdict, *, decided_by: str, reason: str,
                 now: datetime) -> None:
-    from chalicelib.services.guardrail import apply_verdict  # the one way a submission is decided
-
     changed = apply_verdict(uow, submission_id, verdict, decided_by=decided_by, now=now, route_path="peer")
     if not changed:
         logger.warning("peer decision for a submission no longer pending", extra={"submission_id": str(submission_id)})
@@ -198,8 +198,6 @@ def rescore(uow: UnitOfWork, validator_id: UUID, *, now: datetime) -> dict[str, 
 
 def _pay_rewards(uow: UnitOfWork, answered: list[dict[str, Any]], expired: list[dict[str, Any]]) -> None:
     """Validation rewards through the ledger, one idempotent entry per evaluation (none for late ones)."""
-    from chalicelib.services import economy  # the economy reads flags; imported where used
-
     for evaluation, in_time in [(e, True) for e in answered] + [(e, False) for e in expired]:
         paid = economy.pay_validation_reward(uow, evaluation_id=evaluation["id"],
                                              validator_agent_id=evaluation["validator_id"],

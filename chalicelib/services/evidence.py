@@ -16,25 +16,14 @@ rejected row ignores every later message.
 from __future__ import annotations
 
 import re
-import secrets
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
-from functools import lru_cache
-from pathlib import Path
 from typing import Any, Literal
 from uuid import UUID, uuid4
 
-from chalicelib.adapters.blob_store import (
-    Action,
-    BlobNotFound,
-    BlobStore,
-    DownloadLink,
-    LocalBlobStore,
-    S3BlobStore,
-    UploadTicket,
-)
 from chalicelib.config import get_settings
 from chalicelib.domain import hyperlocal
+from chalicelib.domain.blobs import BlobNotFound, DownloadLink, UploadTicket
 from chalicelib.domain.errors import Conflict, Duplicate, Forbidden, NotFound, PayloadTooLarge, ValidationFailed
 from chalicelib.domain.hyperlocal import (
     PairPhoto,
@@ -50,6 +39,7 @@ from chalicelib.domain.principal import Principal
 from chalicelib.observability import logger, metrics
 from chalicelib.services import agents as agent_service
 from chalicelib.services import missions as mission_service
+from chalicelib.services.ports import BlobStore, LocalUploadStore
 from chalicelib.services.unit_of_work import UniqueViolation, UnitOfWork
 
 QUARANTINE = "quarantine"
@@ -77,50 +67,6 @@ def evidence_id_from_key(key: str) -> UUID | None:
     return UUID(match.group(1)) if match else None
 
 
-_process_secret: bytes | None = None
-
-
-def _local_secret() -> bytes:
-    global _process_secret  # noqa: PLW0603 - one random secret per process when none is configured
-    configured = get_settings().upload_token_secret
-    if configured is not None and configured.get_secret_value():
-        return configured.get_secret_value().encode()
-    if _process_secret is None:
-        _process_secret = secrets.token_bytes(32)
-    return _process_secret
-
-
-def blob_store() -> BlobStore:
-    """The evidence store of this process: S3 in AWS, a directory in local mode (see EVIDENCE_STORE)."""
-    settings = get_settings()
-    kind = settings.evidence_store
-    if kind == "auto":
-        kind = "local" if settings.dispatch_mode == "local" else "s3"
-    if kind == "s3":
-        return _s3_store(settings.evidence_bucket, settings.aws_region)
-    return _local_store(settings.blob_dir, settings.public_base_url.rstrip("/"), _local_secret())
-
-
-@lru_cache(maxsize=4)
-def _s3_store(bucket: str, region: str) -> BlobStore:
-    return S3BlobStore(bucket, region=region)
-
-
-@lru_cache(maxsize=4)
-def _local_store(blob_dir: str, base_url: str, secret: bytes) -> BlobStore:
-    def url_for(key: str, action: Action) -> str:
-        evidence_id = key.split("/", 1)[1].split(".", 1)[0]
-        return f"{base_url}/v1/evidence/{evidence_id}/{action}"
-
-    return LocalBlobStore(root=Path(blob_dir), url_for=url_for, secret=secret)
-
-
-def reset_blob_store() -> None:
-    """Forget built stores (tests switch between S3 and local stores)."""
-    _s3_store.cache_clear()
-    _local_store.cache_clear()
-
-
 # --- registering an upload -----------------------------------------------------------------------
 
 
@@ -142,7 +88,8 @@ class Registration:
     upload: UploadTicket
 
 
-def register_evidence(uow: UnitOfWork, human: Principal, draft: EvidenceDraft, *, correlation_id: str | None = None,
+def register_evidence(uow: UnitOfWork, store: BlobStore, human: Principal, draft: EvidenceDraft, *,
+                      correlation_id: str | None = None,
                       now: datetime | None = None) -> Registration:
     """Check the photo's type, size and pair rules, store its record and hand out an upload URL into
     quarantine. An after photo names the pair its before photo opened; a before photo may name a new
@@ -190,7 +137,7 @@ def register_evidence(uow: UnitOfWork, human: Principal, draft: EvidenceDraft, *
         # A concurrent request took the slot (or the pair id) first.
         raise Duplicate(f"the pair already has a {draft.sequence} photo", details={"pair_id": str(draft.pair_id)}) \
             from None
-    ticket = blob_store().presign_upload(quarantine_key(evidence_id), content_type=content_type,
+    ticket = store.presign_upload(quarantine_key(evidence_id), content_type=content_type,
                                          size_bytes=draft.size_bytes, expires_s=settings.evidence_upload_ttl_s)
     metrics.add_metric(name="EvidenceRegistered", unit="Count", value=1)
     return Registration(evidence=row, upload=ticket)
@@ -231,9 +178,8 @@ def _place_in_pair(uow: UnitOfWork, human_id: UUID, mission: dict[str, Any], dra
 # --- local uploads and downloads -----------------------------------------------------------------
 
 
-def _local_store_or_404() -> LocalBlobStore:
-    store = blob_store()
-    if not isinstance(store, LocalBlobStore):
+def _local_store_or_404(store: BlobStore) -> LocalUploadStore:
+    if not isinstance(store, LocalUploadStore):
         raise NotFound("uploads and downloads go straight to the evidence bucket")
     return store
 
@@ -244,17 +190,17 @@ class Received:
     outbox_ids: tuple[int, ...]
 
 
-def receive_upload(uow: UnitOfWork, evidence_id: UUID, token: str, content_type: str, data: bytes, *,
-                   correlation_id: str | None = None, now: datetime | None = None) -> Received:
+def receive_upload(uow: UnitOfWork, store: BlobStore, evidence_id: UUID, token: str, *, content_type: str,
+                   data: bytes, correlation_id: str | None = None, now: datetime | None = None) -> Received:
     """Local mode's stand-in for the presigned S3 PUT: check the token and the declared type and
     length, store into quarantine, and send the photo to the privacy stage (the S3 notification's job
     in AWS). The caller relays the outbox ids."""
-    store = _local_store_or_404()
+    local = _local_store_or_404(store)
     now = now or datetime.now(UTC)
     with uow:
         row = uow.evidence.get(evidence_id)
     key = quarantine_key(evidence_id)
-    if row is None or not store.verify(token, key, "upload", content_type=row["content_type"],
+    if row is None or not local.verify(token, key, "upload", content_type=row["content_type"],
                                        size_bytes=row["size_bytes"]):
         raise Forbidden("the upload link is invalid or has expired")
     if content_type.split(";", 1)[0].strip().lower() != row["content_type"]:
@@ -268,7 +214,7 @@ def receive_upload(uow: UnitOfWork, evidence_id: UUID, token: str, content_type:
                                details={"size_bytes": row["size_bytes"], "received": len(data)})
     if row["uploaded_at"] is not None or row["status"] != "quarantined":
         raise Conflict("this photo was already uploaded")
-    store.put(key, data, row["content_type"])
+    local.put(key, data, row["content_type"])
     with uow:
         if not uow.evidence.mark_uploaded(evidence_id, now):
             raise Conflict("this photo was already uploaded")
@@ -279,16 +225,16 @@ def receive_upload(uow: UnitOfWork, evidence_id: UUID, token: str, content_type:
     return Received(evidence={**updated, "download": None}, outbox_ids=(message,))
 
 
-def download(uow: UnitOfWork, evidence_id: UUID, token: str) -> tuple[bytes, str]:
+def download(uow: UnitOfWork, store: BlobStore, evidence_id: UUID, token: str) -> tuple[bytes, str]:
     """Local mode's stand-in for a presigned S3 GET: the processed photo only, never the original."""
-    store = _local_store_or_404()
+    local = _local_store_or_404(store)
     with uow:
         row = uow.evidence.get(evidence_id)
     if row is None or row["status"] != "ready":
         raise NotFound("evidence not found")
-    if not store.verify(token, row["processed_key"], "download"):
+    if not local.verify(token, row["processed_key"], "download"):
         raise Forbidden("the download link is invalid or has expired")
-    return store.get(row["processed_key"]), row["processed_content_type"]
+    return local.get(row["processed_key"]), row["processed_content_type"]
 
 
 # --- reading -------------------------------------------------------------------------------------
@@ -302,14 +248,14 @@ def _may_read(caller: Principal, human_id: UUID, mission: dict[str, Any] | None)
     return caller.agent_id == human_id or (mission is not None and mission["creator_agent_id"] == caller.agent_id)
 
 
-def _with_link(row: dict[str, Any]) -> dict[str, Any]:
+def _with_link(store: BlobStore, row: dict[str, Any]) -> dict[str, Any]:
     link: DownloadLink | None = None
     if row["status"] == "ready":
-        link = blob_store().presign_download(row["processed_key"], expires_s=get_settings().evidence_download_ttl_s)
+        link = store.presign_download(row["processed_key"], expires_s=get_settings().evidence_download_ttl_s)
     return {**row, "download": link}
 
 
-def get_evidence(uow: UnitOfWork, caller: Principal, evidence_id: UUID) -> dict[str, Any]:
+def get_evidence(uow: UnitOfWork, store: BlobStore, caller: Principal, evidence_id: UUID) -> dict[str, Any]:
     """The record: status, what the privacy stage removed and blurred, and a download link to the
     processed photo once it is ready. The uploader, the mission's creator and admins may read it."""
     with uow:
@@ -317,10 +263,10 @@ def get_evidence(uow: UnitOfWork, caller: Principal, evidence_id: UUID) -> dict[
         mission = uow.hyperlocal.get_mission(row["mission_id"]) if row else None
     if row is None or not _may_read(caller, row["human_id"], mission):
         raise NotFound("evidence not found")
-    return _with_link(row)
+    return _with_link(store, row)
 
 
-def get_pair(uow: UnitOfWork, caller: Principal, pair_id: UUID) -> dict[str, Any]:
+def get_pair(uow: UnitOfWork, store: BlobStore, caller: Principal, pair_id: UUID) -> dict[str, Any]:
     """A pair with its live before and after photos and its verification."""
     with uow:
         pair = uow.evidence.get_pair(pair_id)
@@ -332,8 +278,8 @@ def get_pair(uow: UnitOfWork, caller: Principal, pair_id: UUID) -> dict[str, Any
     live = {p["sequence"]: p for p in photos if p["status"] != "rejected"}
     return {
         **pair,
-        "before": _with_link(live["before"]) if "before" in live else None,
-        "after": _with_link(live["after"]) if "after" in live else None,
+        "before": _with_link(store, live["before"]) if "before" in live else None,
+        "after": _with_link(store, live["after"]) if "after" in live else None,
         "rejected_photos": [p["id"] for p in photos if p["status"] == "rejected"],
         "criteria": mission_service.pair_criteria(mission),
     }
@@ -342,13 +288,12 @@ def get_pair(uow: UnitOfWork, caller: Principal, pair_id: UUID) -> dict[str, Any
 # --- admin retry ---------------------------------------------------------------------------------
 
 
-def retry(uow: UnitOfWork, admin: Principal, evidence_id: UUID, *, correlation_id: str | None = None,
+def retry(uow: UnitOfWork, store: BlobStore, admin: Principal, evidence_id: UUID, *, correlation_id: str | None = None,
           now: datetime | None = None) -> dict[str, Any]:
     """Send a rejected photo (or one stuck in processing past the lease) through the privacy stage
     again; at most MAX_RETRIES times, and only while its original is still in quarantine."""
     now = now or datetime.now(UTC)
     lease = timedelta(seconds=get_settings().privacy_lease_s)
-    store = blob_store()
     with uow:
         row = uow.evidence.get(evidence_id, for_update=True)
         if row is None:
@@ -368,7 +313,7 @@ def retry(uow: UnitOfWork, admin: Principal, evidence_id: UUID, *, correlation_i
     assert updated is not None
     logger.info("evidence retry", extra={"evidence_id": str(evidence_id), "actor": admin.actor,
                                          "retry": updated["retry_count"]})
-    return _with_link(updated)
+    return _with_link(store, updated)
 
 
 # --- the privacy stage ---------------------------------------------------------------------------
@@ -376,7 +321,7 @@ def retry(uow: UnitOfWork, admin: Principal, evidence_id: UUID, *, correlation_i
 StageOutcome = Literal["ready", "rejected", "duplicate", "in_progress", "unknown", "lost"]
 
 
-def process_evidence(uow: UnitOfWork, evidence_id: UUID, process: PhotoProcessor, *,
+def process_evidence(uow: UnitOfWork, store: BlobStore, evidence_id: UUID, process: PhotoProcessor, *,
                      now: datetime | None = None) -> StageOutcome:
     """Clean one quarantined photo: claim it, process it outside any transaction, store the processed
     copy, record what was removed and blurred (and the coarse location) and delete the original.
@@ -384,7 +329,6 @@ def process_evidence(uow: UnitOfWork, evidence_id: UUID, process: PhotoProcessor
     Any failure of the processing, a detector error included, rejects the photo: it is never
     published and never counted as "nothing found". A duplicate message changes nothing.
     """
-    store = blob_store()
     settings = get_settings()
     now = now or datetime.now(UTC)
     key = quarantine_key(evidence_id)
@@ -483,10 +427,10 @@ def _start_verification(uow: UnitOfWork, pair_id: UUID, correlation_id: str | No
                            correlation_id=correlation_id)]
 
 
-def verify_pair(uow: UnitOfWork, pair_id: UUID, verifier: PairVerifier, *, now: datetime | None = None) -> str:
+def verify_pair(uow: UnitOfWork, store: BlobStore, pair_id: UUID, verifier: PairVerifier, *,
+                now: datetime | None = None) -> str:
     """Compare the pair's processed photos and decide: approved, rejected or peer review (which
     queues it for human review). A failed comparison is never an approval."""
-    store = blob_store()
     with uow:
         pair = uow.evidence.get_pair(pair_id)
         if pair is None or pair["status"] != "verifying":

@@ -12,6 +12,7 @@ from chalicelib.domain.layer_b import Classifier, ClassifierResult
 from chalicelib.domain.trust import trust_tier
 from chalicelib.observability import emit, logger, metrics
 from chalicelib.services import compliance, layer_b_service
+from chalicelib.services.peer_validation import begin_review
 from chalicelib.services.unit_of_work import UnitOfWork
 
 CONSUMER = "guardrail"
@@ -80,8 +81,6 @@ def apply_layer_b(uow: UnitOfWork, sub: dict[str, object], result: ClassifierRes
         {"path": decision.path, "bucket": decision.bucket, "reason": decision.reason,
          "shadow": decision.shadow, "flags": flags},
     )
-    from chalicelib.services.peer_validation import begin_review  # the peer branch: assignment or shadow
-
     handler = begin_review(uow, sub, decision, verdict, layer_b_valid=result.assessment is not None, now=now)
     if handler == "peer":
         return  # validators decide; the consensus stage applies their decision (Layer B's on timeout)

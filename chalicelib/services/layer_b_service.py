@@ -24,6 +24,7 @@ from chalicelib.domain.errors import NotFound, ValidationFailed
 from chalicelib.domain.layer_b import (
     DEFAULT_THRESHOLDS,
     DOMAINS,
+    THRESHOLD_NAMES,
     ZERO_USAGE,
     Assessment,
     Classifier,
@@ -31,6 +32,8 @@ from chalicelib.domain.layer_b import (
     ClassifierName,
     ClassifierResult,
     Thresholds,
+    stricter,
+    validate_thresholds,
 )
 from chalicelib.observability import logger, metrics
 from chalicelib.services.unit_of_work import UnitOfWork
@@ -42,7 +45,6 @@ PURPOSE_GUARDRAIL = "guardrail"
 PURPOSE_SPOT_CHECK = "spot_check"
 _PURPOSE = re.compile(r"^[a-z][a-z_]{0,39}$")
 _WHITESPACE = re.compile(r"\s+")
-THRESHOLD_NAMES = ("approve", "flag", "harm_warn", "harm_block")
 
 
 # --- budget ---------------------------------------------------------------------------------
@@ -212,11 +214,9 @@ def record_call(
 
 
 def classifier_identity(classifier: Classifier) -> tuple[ClassifierName, str]:
-    """Which classifier and model answer: the offline stand-in is labelled as such."""
-    from chalicelib.adapters.offline_classifier import MODEL, OfflineClassifier
-
-    if isinstance(classifier, OfflineClassifier):
-        return "offline", MODEL
+    """Which classifier and model answer: the offline stand-in labels itself (``offline = True``)."""
+    if getattr(classifier, "offline", False) is True:
+        return "offline", str(getattr(classifier, "model", "unknown"))
     model = getattr(classifier, "model", None)
     return "anthropic", model if isinstance(model, str) and model else "unknown"
 
@@ -308,33 +308,6 @@ def thresholds_in_force(
     for other in candidates[1:]:
         effective = stricter(effective, other)
     return ThresholdsInForce(effective, tuple(d for d in domains if d in overrides))
-
-
-def stricter(a: Thresholds, b: Thresholds) -> Thresholds:
-    """Thresholds at least as strict as both: higher approve and flag bars, lower harm bars."""
-    return Thresholds(
-        approve=max(a.approve, b.approve), flag=max(a.flag, b.flag),
-        harm_warn=min(a.harm_warn, b.harm_warn), harm_block=min(a.harm_block, b.harm_block),
-    )
-
-
-def validate_thresholds(values: Mapping[str, float]) -> Thresholds:
-    """Operator input: each in [0, 1], ``flag < approve`` and ``harm_warn < harm_block`` (strictly,
-    so each band is non-empty). Raises ValidationFailed with the offending fields."""
-    problems = [
-        {"field": name, "message": "must be a number between 0 and 1"}
-        for name in THRESHOLD_NAMES
-        if not isinstance(values.get(name), int | float) or isinstance(values.get(name), bool)
-        or not 0 <= float(values[name]) <= 1
-    ]
-    if not problems:
-        if not float(values["flag"]) < float(values["approve"]):
-            problems.append({"field": "flag", "message": "flag must be below approve"})
-        if not float(values["harm_warn"]) < float(values["harm_block"]):
-            problems.append({"field": "harm_warn", "message": "harm_warn must be below harm_block"})
-    if problems:
-        raise ValidationFailed("thresholds are not valid", details=problems)
-    return Thresholds(**{name: float(values[name]) for name in THRESHOLD_NAMES})
 
 
 def list_thresholds(uow: UnitOfWork) -> dict[str, Any]:

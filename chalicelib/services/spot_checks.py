@@ -16,7 +16,7 @@ from uuid import UUID
 from chalicelib.domain import layer_b, routing
 from chalicelib.domain.consensus import Verdict
 from chalicelib.domain.errors import Conflict, NotFound
-from chalicelib.domain.layer_b import Classifier, ClassifierInput, ClassifierResult
+from chalicelib.domain.layer_b import BatchUnavailable, Classifier, ClassifierInput, ClassifierResult
 from chalicelib.observability import logger, metrics
 from chalicelib.services import layer_b_service
 from chalicelib.services.consensus import apply_ground_truth
@@ -102,8 +102,6 @@ def run_spot_check(uow: UnitOfWork, spot_check_id: UUID, message_key: str, class
 
 def _submit(uow: UnitOfWork, classifier: BatchClassifier, claimed: list[_Claimed], now: datetime) -> str | None:
     """Submit one batch; on failure give the claims back (the caller classifies them one by one)."""
-    from chalicelib.adapters.anthropic_classifier import BatchUnavailable
-
     try:
         batch_id = classifier.submit_batch([(c.custom_id, c.item) for c in claimed])
     except BatchUnavailable as exc:

@@ -21,7 +21,7 @@ from aws_lambda_powertools.utilities.data_classes.sqs_event import SQSRecord
 from pydantic import BaseModel, ConfigDict
 
 from chalicelib import bootstrap
-from chalicelib.config import anthropic_api_key, get_settings
+from chalicelib.config import get_settings
 from chalicelib.domain.hyperlocal import (
     CleanPhoto,
     PairAssessment,
@@ -169,18 +169,8 @@ class ModelSizedVerifier:
 
 def verifier() -> PairVerifier:
     """Claude vision when an API key is configured, the pixel comparison otherwise."""
-    settings = get_settings()
-    if not settings.anthropic_configured:
-        return PixelVerifier()
-    from chalicelib.adapters.vision_verifier import AnthropicVisionVerifier
-
-    api_key = anthropic_api_key()  # the environment locally, Secrets Manager in AWS
-    assert api_key is not None
-    return ModelSizedVerifier(AnthropicVisionVerifier(
-        api_key=api_key, model=settings.vision_model,
-        base_url=settings.anthropic_base_url, timeout_s=max(settings.layer_b_timeout_s, 30.0),
-        max_attempts=settings.layer_b_max_attempts,
-    ))
+    vision = bootstrap.vision_verifier()
+    return PixelVerifier() if vision is None else ModelSizedVerifier(vision)
 
 
 # --- the Lambda ------------------------------------------------------------------------------------
@@ -201,9 +191,9 @@ def handle_record(record: SQSRecord) -> None:
             return
         for task, target in work:
             if task == "process_photo":
-                evidence_service.process_evidence(bootstrap.unit_of_work(), target, clean_photo)
+                evidence_service.process_evidence(bootstrap.unit_of_work(), bootstrap.blob_store(), target, clean_photo)
             else:
-                evidence_service.verify_pair(bootstrap.unit_of_work(), target, verifier())
+                evidence_service.verify_pair(bootstrap.unit_of_work(), bootstrap.blob_store(), target, verifier())
 
 
 def handler(event: dict[str, Any], context: Any) -> dict[str, Any]:

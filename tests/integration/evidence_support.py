@@ -135,8 +135,8 @@ def new_mission(api: Api, admin: str, agent: str, **template_changes: Any) -> di
 
 @pytest.fixture
 def world(db: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[World]:
+    from chalicelib.bootstrap import reset_blob_store
     from chalicelib.config import reset_settings
-    from chalicelib.services.evidence import reset_blob_store
 
     blobs = tmp_path / "blobs"
     monkeypatch.setenv("BLOB_DIR", str(blobs))

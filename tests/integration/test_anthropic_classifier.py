@@ -20,7 +20,6 @@ from chalicelib.adapters.anthropic_classifier import (
     SYSTEM_PROMPT,
     TOOL_NAME,
     AnthropicClassifier,
-    BatchUnavailable,
     request_params,
     tool_input_schema,
 )
@@ -28,6 +27,7 @@ from chalicelib.domain.layer_b import (
     DOMAINS,
     FORBIDDEN_CATEGORIES,
     Assessment,
+    BatchUnavailable,
     ClassifierInput,
     Usage,
     cost_usd_micros,

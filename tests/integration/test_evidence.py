@@ -324,13 +324,15 @@ def test_a_photo_being_processed_is_not_claimed_twice_until_its_lease_expires(wo
     with psycopg.connect(db) as conn:
         conn.execute("UPDATE evidence SET status = 'processing', processing_started_at = now(),"
                      " processing_token = gen_random_uuid() WHERE id = %s", (UUID(evidence_id),))
-    assert evidence_service.process_evidence(bootstrap.unit_of_work(), UUID(evidence_id), clean_photo) == "in_progress"
+    assert evidence_service.process_evidence(bootstrap.unit_of_work(), bootstrap.blob_store(), UUID(evidence_id),
+                                             clean_photo) == "in_progress"
     assert world.api.post(f"/v1/admin/evidence/{evidence_id}/retry", key=world.admin).status == 409
 
     with psycopg.connect(db) as conn:  # the worker died 20 minutes ago
         conn.execute("UPDATE evidence SET processing_started_at = now() - interval '20 minutes' WHERE id = %s",
                      (UUID(evidence_id),))
-    assert evidence_service.process_evidence(bootstrap.unit_of_work(), UUID(evidence_id), clean_photo) == "ready"
+    assert evidence_service.process_evidence(bootstrap.unit_of_work(), bootstrap.blob_store(), UUID(evidence_id),
+                                             clean_photo) == "ready"
     assert row(db, evidence_id)["attempts"] == 1
 
 

@@ -234,6 +234,7 @@ def test_verification_runs_once_however_often_it_is_delivered(world: World, db: 
     with psycopg.connect(db) as conn:
         topics = conn.execute("SELECT payload->>'task' FROM outbox ORDER BY id").fetchall()
     assert topics == [("process_photo",), ("process_photo",), ("verify_pair",)]
-    assert evidence_service.verify_pair(bootstrap.unit_of_work(), UUID(pair_id), verifier()) == "duplicate"
+    assert evidence_service.verify_pair(bootstrap.unit_of_work(), bootstrap.blob_store(), UUID(pair_id),
+                                        verifier()) == "duplicate"
     assert len(claude.message_requests()) == 1
     assert world.api.get(f"/v1/evidence/pairs/{pair_id}", key=world.human).data["status"] == "approved"

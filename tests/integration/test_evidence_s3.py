@@ -25,8 +25,8 @@ REGION = "us-east-1"
 
 @pytest.fixture
 def aws(db: str, monkeypatch: pytest.MonkeyPatch) -> Iterator[dict[str, Any]]:
+    from chalicelib.bootstrap import reset_blob_store
     from chalicelib.config import reset_settings
-    from chalicelib.services.evidence import reset_blob_store
 
     for name, value in {"AWS_ACCESS_KEY_ID": "testing", "AWS_SECRET_ACCESS_KEY": "testing",
                         "AWS_SESSION_TOKEN": "testing", "AWS_DEFAULT_REGION": REGION,

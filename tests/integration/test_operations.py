@@ -8,7 +8,7 @@ import json
 import logging
 from collections.abc import Iterator
 from contextlib import contextmanager
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pytest
@@ -66,8 +66,9 @@ def test_the_dashboard_shows_routing_decisions_latency_agreement_and_alerts(db: 
 def test_worker_health_shows_backlogs_dead_letters_and_every_scheduled_job(db: str) -> None:
     from chalicelib.entrypoints.schedules import Job, run_job
 
-    w.outbox_row(db, created_at=NOW - timedelta(minutes=7))
-    w.outbox_row(db, created_at=NOW - timedelta(hours=2), dead_at=NOW - timedelta(hours=1))
+    now = datetime.now(UTC)  # not the module's NOW: the age is measured against the real clock
+    w.outbox_row(db, created_at=now - timedelta(minutes=7))
+    w.outbox_row(db, created_at=now - timedelta(hours=2), dead_at=now - timedelta(hours=1))
 
     def broken() -> None:
         raise RuntimeError("the sweep could not reach its queue")

@@ -9,7 +9,7 @@ from chalice.app import Blueprint
 from pydantic import BaseModel, Field, model_validator
 
 from chalicelib import bootstrap
-from chalicelib.domain.layer_b import DEFAULT_THRESHOLDS, Domain
+from chalicelib.domain.layer_b import DEFAULT_THRESHOLDS, THRESHOLD_NAMES, Domain
 from chalicelib.domain.pagination import decode_cursor, encode_cursor
 from chalicelib.entrypoints.api.framework import Reply, RequestContext, api_route
 from chalicelib.entrypoints.api.models import PageQuery, ParamsModel, Reason, RequestModel
@@ -51,12 +51,12 @@ class SetThresholds(RequestModel):
 
     @model_validator(mode="after")
     def _some_value(self) -> SetThresholds:
-        if all(getattr(self, name) is None for name in layer_b_service.THRESHOLD_NAMES):
+        if all(getattr(self, name) is None for name in THRESHOLD_NAMES):
             raise ValueError("give at least one of approve, flag, harm_warn, harm_block")
         return self
 
     def values(self) -> dict[str, float]:
-        given = {name: getattr(self, name) for name in layer_b_service.THRESHOLD_NAMES}
+        given = {name: getattr(self, name) for name in THRESHOLD_NAMES}
         return {name: getattr(DEFAULT_THRESHOLDS, name) if v is None else v for name, v in given.items()}
 
 

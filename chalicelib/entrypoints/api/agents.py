@@ -62,7 +62,7 @@ def agent_out(row: dict[str, object], balance: int | None = None) -> AgentOut:
 
 @api_route(bp, "POST", "/v1/agents", summary="Register an agent or a human; returns its API key once",
            auth="optional", tag="agents", body=RegisterAgent, response=AgentRegistered, status=201,
-           public_rate_limit=30)
+           public_rate_limit=lambda: get_settings().rate_limit_register_per_min)
 def register(ctx: RequestContext) -> Reply:
     body: RegisterAgent = ctx.body
     reg = agent_service.register_agent(bootstrap.unit_of_work(),

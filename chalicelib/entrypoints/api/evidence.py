@@ -191,7 +191,7 @@ def pair_out(pair: dict[str, Any]) -> EvidencePairOut:
            tag=TAG, body=RegisterEvidence, response=EvidenceRegistered, status=201, errors=(404, 409, 413, 415))
 def register(ctx: RequestContext) -> Reply:
     body: RegisterEvidence = ctx.body
-    registration = evidence_service.register_evidence(bootstrap.unit_of_work(),
+    registration = evidence_service.register_evidence(bootstrap.unit_of_work(), bootstrap.blob_store(),
         ctx.caller,
         evidence_service.EvidenceDraft(
             mission_id=body.mission_id, sequence=body.sequence, content_type=body.content_type,
@@ -210,20 +210,23 @@ def register(ctx: RequestContext) -> Reply:
 @api_route(bp, "GET", "/v1/evidence/{id}", summary="A photo's privacy outcome and, once ready, its download URL",
            auth="any", tag=TAG, path_params=IdPath, response=EvidenceOut, errors=(404,))
 def get_one(ctx: RequestContext) -> EvidenceOut:
-    return evidence_out(evidence_service.get_evidence(bootstrap.unit_of_work(), ctx.caller, ctx.path.id))
+    return evidence_out(evidence_service.get_evidence(bootstrap.unit_of_work(), bootstrap.blob_store(), ctx.caller,
+                                                      ctx.path.id))
 
 
 @api_route(bp, "GET", "/v1/evidence/pairs/{pair}", summary="A before/after pair and its verification", auth="any",
            tag=TAG, path_params=PairPath, response=EvidencePairOut, errors=(404,))
 def get_pair(ctx: RequestContext) -> EvidencePairOut:
-    return pair_out(evidence_service.get_pair(bootstrap.unit_of_work(), ctx.caller, ctx.path.pair))
+    return pair_out(evidence_service.get_pair(bootstrap.unit_of_work(), bootstrap.blob_store(), ctx.caller,
+                                              ctx.path.pair))
 
 
 @api_route(bp, "POST", "/v1/admin/evidence/{id}/retry", summary="Run a rejected photo through the privacy stage "
            "again (at most 3 times)", auth="admin", tag="admin: evidence", path_params=IdPath, response=EvidenceOut,
            errors=(404, 409))
 def retry(ctx: RequestContext) -> EvidenceOut:
-    return evidence_out(evidence_service.retry(bootstrap.unit_of_work(), ctx.caller, ctx.path.id,
+    return evidence_out(evidence_service.retry(bootstrap.unit_of_work(), bootstrap.blob_store(), ctx.caller,
+                                               ctx.path.id,
                                                correlation_id=ctx.correlation_id))
 
 
@@ -237,16 +240,17 @@ def retry(ctx: RequestContext) -> EvidenceOut:
 def upload(ctx: RequestContext) -> EvidenceOut:
     raw = bp.current_request.raw_body or b""
     data = raw if isinstance(raw, bytes) else raw.encode()
-    received = evidence_service.receive_upload(bootstrap.unit_of_work(), ctx.path.id, ctx.query.token,
-                                               ctx.headers.get("content-type", ""),
-                                               data, correlation_id=ctx.correlation_id)
+    received = evidence_service.receive_upload(bootstrap.unit_of_work(), bootstrap.blob_store(), ctx.path.id,
+                                               ctx.query.token, content_type=ctx.headers.get("content-type", ""),
+                                               data=data, correlation_id=ctx.correlation_id)
     return evidence_out(received.evidence)
 
 
 @api_route(bp, "GET", "/v1/evidence/{id}/download", summary="Local mode: the processed photo (never the original)",
            auth="public", tag=TAG, path_params=IdPath, query=TokenQuery, errors=(403, 404), public_rate_limit=120)
 def download(ctx: RequestContext) -> Response:
-    data, content_type = evidence_service.download(bootstrap.unit_of_work(), ctx.path.id, ctx.query.token)
+    data, content_type = evidence_service.download(bootstrap.unit_of_work(), bootstrap.blob_store(), ctx.path.id,
+                                                   ctx.query.token)
     return Response(body=data, status_code=200, headers={
         "Content-Type": content_type, "Cache-Control": "private, no-store", "X-Content-Type-Options": "nosniff",
     })

@@ -75,7 +75,7 @@ class RouteSpec:
     status: int
     is_list: bool
     errors: tuple[int, ...]
-    public_rate_limit: int | None
+    public_rate_limit: int | Callable[[], int] | None
     # What a success answers with: the JSON envelope, a bare JSON document ("application/json+raw",
     # e.g. the OpenAPI document itself), or another media type served as text (the operators' page).
     media_type: str = "application/json"
@@ -227,7 +227,8 @@ def _answer(spec: RouteSpec, fn: Callable[[RequestContext], Any], request: Reque
             from chalicelib.services import agents as agent_service
 
             agent_service.enforce_rate_limit(bootstrap.unit_of_work(), f"ip:{_source_ip(request)}:{spec.path}",
-                                             spec.public_rate_limit)
+                                             spec.public_rate_limit if isinstance(spec.public_rate_limit, int)
+                                             else spec.public_rate_limit())
         ctx = RequestContext(
             request_id=request_id,
             correlation_id=correlation_id,
@@ -264,7 +265,7 @@ def api_route(
     status: int = 200,
     is_list: bool = False,
     errors: tuple[int, ...] = (),
-    public_rate_limit: int | None = None,
+    public_rate_limit: int | Callable[[], int] | None = None,
     media_type: str = "application/json",
     content_types: tuple[str, ...] = (),
 ) -> Callable[[Callable[[RequestContext], Any]], Callable[[RequestContext], Any]]:

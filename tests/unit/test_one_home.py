@@ -1,0 +1,60 @@
+"""Numbers and rules that used to live in two places now have one home; these pin the copies that
+drifted (or could) to it, so that changing the home changes every reader."""
+
+from __future__ import annotations
+
+from chalicelib.config import Settings
+from chalicelib.db import timing
+from chalicelib.domain import alert_rules, consensus, economy, flags, gates, hyperlocal, layer_b, routing
+from chalicelib.domain.layer_a import model as layer_a
+from chalicelib.services import evidence, layer_b_service
+
+
+def test_layer_b_asks_about_exactly_the_layer_a_catalogue() -> None:
+    assert layer_b.FORBIDDEN_CATEGORIES is layer_a.CATEGORIES
+    assert len(layer_b.FORBIDDEN_CATEGORIES) == 12
+
+
+def test_operator_thresholds_are_checked_by_the_one_domain_rule() -> None:
+    import inspect
+
+    source = inspect.getsource(layer_b_service)
+    assert "def validate_thresholds" not in source and "def stricter" not in source
+    assert "THRESHOLD_NAMES =" not in source
+    assert tuple(layer_b.Thresholds.__dataclass_fields__) == layer_b.THRESHOLD_NAMES
+
+
+def test_the_economy_band_and_hardship_rate_of_the_gates_are_the_economy_s() -> None:
+    assert (gates.ECONOMY_RATIO_MIN, gates.ECONOMY_RATIO_MAX) == (economy.RATIO_LOW, economy.RATIO_HIGH)
+    assert gates.MAX_HARDSHIP_RATE is economy.HARDSHIP_ALERT_RATE
+
+
+def test_the_consensus_p95_alert_and_gate_share_one_limit() -> None:
+    assert alert_rules.CONSENSUS_P95_MAX_MS == gates.MAX_CONSENSUS_P95_MS
+
+
+def test_the_slow_query_threshold_is_the_alert_rule_s_warning() -> None:
+    default = Settings.model_fields["slow_query_ms"].default
+    assert default == timing.DEFAULT_THRESHOLD_MS == alert_rules.SLOW_QUERY_WARN_MS
+
+
+def test_the_validator_daily_quota_default_is_the_domain_s() -> None:
+    assert Settings.model_fields["validator_daily_quota"].default == consensus.DAILY_QUOTA
+
+
+def test_the_spot_check_share_flag_defaults_to_the_routing_share() -> None:
+    assert flags.spec_for("SPOT_CHECK_PCT").default == routing.SPOT_CHECK_PCT
+
+
+def test_the_privacy_retry_limit_lives_in_the_domain() -> None:
+    assert evidence.MAX_RETRIES == hyperlocal.MAX_RETRIES == 3
+
+
+def test_no_adapter_or_service_defines_its_own_copy_of_a_domain_number() -> None:
+    import inspect
+
+    from chalicelib.adapters import evidence_repo, flags_repo, spot_checks_repo
+
+    assert "CACHE_TTL_S =" not in inspect.getsource(flags_repo)
+    assert "MAX_RETRIES =" not in inspect.getsource(evidence_repo)
+    assert "OPEN_STATUSES =" not in inspect.getsource(spot_checks_repo)
