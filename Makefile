@@ -5,7 +5,7 @@ PY := $(VENV)/bin/python
 PORT ?= 8000
 STAMP := $(VENV)/.installed
 
-.PHONY: run test lint typecheck layers unit bench package layer face-model admin-key clean
+.PHONY: run demo test lint typecheck layers unit bench package layer face-model admin-key clean
 
 $(STAMP): requirements.txt requirements-dev.txt functions/privacy/requirements.txt
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -22,6 +22,9 @@ face-model: $(FACE_MODEL)
 
 run: $(STAMP) $(FACE_MODEL)
 	$(PY) -m local serve --port $(PORT)
+
+demo: $(STAMP)
+	$(PY) -m local demo peer
 
 lint: $(STAMP)
 	$(VENV)/bin/ruff check .

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import secrets
 from collections.abc import Sequence
+from contextlib import AbstractContextManager
 from functools import lru_cache
 from pathlib import Path
 
@@ -164,3 +165,17 @@ def reset() -> None:
     """Forget built adapters (tests change settings between cases)."""
     classifier.cache_clear()
     install_sender(None)
+
+
+def request_acquire_timeout(seconds: float) -> AbstractContextManager[None]:
+    """Within this block (one API request) a unit of work waits at most `seconds` for a connection."""
+    from chalicelib.db import pool
+
+    return pool.acquire_timeout(seconds)
+
+
+def database_unavailable(exc: BaseException) -> bool:
+    """True when `exc` says the database cannot be reached now (the API answers 503 UNAVAILABLE)."""
+    from chalicelib.db import pool
+
+    return pool.is_unavailable(exc)

@@ -27,6 +27,8 @@ class Settings(BaseSettings):
     db_pool_min_size: int = Field(default=1, ge=0)
     db_pool_max_size: int = Field(default=4, ge=1)
     db_connect_timeout_s: float = Field(default=10.0, gt=0)
+    # The API waits this long for a connection, then answers 503 UNAVAILABLE (workers wait the longer one).
+    db_api_acquire_timeout_s: float = Field(default=1.0, gt=0)
     db_statement_timeout_ms: int = Field(default=15_000, ge=0)
 
     # How outbox messages travel: to SQS in AWS, straight to the handlers in local mode.
@@ -49,12 +51,19 @@ class Settings(BaseSettings):
 
     # Peer validation: evaluations a validator may be asked for per UTC day.
     validator_daily_quota: int = Field(default=DAILY_QUOTA, ge=1)
+    # Shadow-mode evaluations count against their own daily quota, never against the live one.
+    validator_shadow_daily_quota: int = Field(default=DAILY_QUOTA, ge=0)
 
     # API limits (per key per minute) and request size.
     rate_limit_agent_per_min: int = Field(default=60, ge=1)
     rate_limit_human_per_min: int = Field(default=120, ge=1)
     rate_limit_admin_per_min: int = Field(default=300, ge=1)
-    rate_limit_register_per_min: int = Field(default=30, ge=1)
+    rate_limit_register_per_min: int = Field(default=30, ge=1)  # per source address, whatever the key
+    # Registration limits every registration counts against, whatever key it carries (docs/economy.md).
+    register_per_address_per_day: int = Field(default=100, ge=1)
+    register_per_owner_per_min: int = Field(default=10, ge=1)
+    register_per_owner_per_day: int = Field(default=20, ge=1)
+    starter_grant_window_days: int = Field(default=30, ge=1)
     max_request_bytes: int = Field(default=262_144, ge=1024)
 
     # Blob store for evidence (S3 in AWS, a directory locally).

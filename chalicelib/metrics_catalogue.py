@@ -87,6 +87,8 @@ _DEFINITIONS: tuple[MetricDef, ...] = (
     _m("CreditsSink", "Count", "millicredits paid into the sink, by entry kind", "economy", dims=("Kind",)),
     _m("EconomyRatio", "None", "faucet / sink of the latest hourly snapshot", "economy"),
     _m("HardshipRatePct", "Percent", "agents below the hardship balance, latest snapshot", "economy"),
+    _m("Registrations", "Count", "identities registered, by kind (their starter grants: CreditsFaucet)", "economy",
+       dims=("Kind",)),
     # --- system health ------------------------------------------------------------------------------
     _m("WorkerRecordFailures", "Count", "SQS records a worker failed (retried, then dead-lettered)",
        "system-health"),
@@ -94,6 +96,8 @@ _DEFINITIONS: tuple[MetricDef, ...] = (
     _m("OutboxDeadMessages", "Count", "outbox messages parked after their last attempt", "system-health"),
     _m("DbPoolUsedPct", "Percent", "connections in use of the pool's maximum (this process)", "system-health"),
     _m("DbConnectionsUsedPct", "Percent", "server connections in use of max_connections", "system-health"),
+    _m("DatabaseUnavailable", "Count", "requests answered 503 because no database connection came in time",
+       "system-health"),
     _m("SlowQueries", "Count", "statements slower than the slow-query threshold", "system-health"),
     _m("SlowQueryMs", "Milliseconds", "duration of each slow statement", "system-health"),
     _m("AlertsRaised", "Count", "new alerts, by severity", "system-health", dims=("Severity",)),

@@ -269,6 +269,9 @@ def deep_merge(base: dict[str, Any], overlay: dict[str, Any]) -> dict[str, Any]:
 def merge_document(raw_template: dict[str, Any], stage: str) -> dict[str, Any]:
     """infra/chalice-merge.yaml with the stage pinned, completed with the generated patch."""
     static = load_yaml_template(MERGE_TEMPLATE)
+    gateway_responses = static.pop("GatewayResponses", {})
+    if "RestAPI" in raw_template.get("Resources", {}):  # API Gateway's own answers carry our envelope
+        static.setdefault("Resources", {}).update(gateway_responses)
     stage_parameter = static.setdefault("Parameters", {}).setdefault("Stage", {"Type": "String"})
     stage_parameter.update(Default=stage, AllowedValues=[stage])
     return deep_merge(static, generated_patch(raw_template, stage))

@@ -1,4 +1,4 @@
-"""Local runner: `python -m local serve|admin-key|migrate|seed|db-url|verify-ledger`."""
+"""Local runner: `python -m local serve|admin-key|migrate|seed|db-url|verify-ledger|demo peer`."""
 
 from __future__ import annotations
 
@@ -7,7 +7,6 @@ import logging
 import os
 import signal
 import sys
-import threading
 from pathlib import Path
 
 from chalicelib import bootstrap
@@ -90,18 +89,23 @@ def _format_keys(keys: dict[str, object]) -> str:
     return "\n".join(lines) + "\n"
 
 
+class _Stop(Exception):
+    """Ctrl-C or SIGTERM: leave the serving loop and stop everything cleanly."""
+
+
 def cmd_serve(args: argparse.Namespace) -> int:
     prepare()
     os.environ["PUBLIC_BASE_URL"] = f"http://{args.host}:{args.port}"
     from chalice.cli.factory import CLIFactory
-    from chalice.local import create_local_server
 
     from app import app
     from chalicelib import bootstrap
+    from chalicelib.config import get_settings
     from chalicelib.db.pool import close_pool
     from chalicelib.entrypoints.schedules import JOBS
     from local.dispatcher import Dispatcher, LocalSender, Scheduler
     from local.handlers import local_handlers
+    from local.wsgi import make_server
 
     if not args.no_seed:
         from local.seed import seed_demo
@@ -112,13 +116,12 @@ def cmd_serve(args: argparse.Namespace) -> int:
     dispatcher = Dispatcher(sender)
     scheduler = Scheduler(JOBS)
     config = CLIFactory(str(ROOT)).create_config_obj(chalice_stage_name="local")
-    server = create_local_server(app, config, args.host, args.port)
-    stop = threading.Event()
+    settings = get_settings()
+    server = make_server(app, config, args.host, args.port,
+                         max_body_bytes=max(settings.max_request_bytes, settings.evidence_max_bytes))
 
     def shutdown(signum: int, frame: object) -> None:
-        if not stop.is_set():
-            stop.set()
-            threading.Thread(target=server.shutdown, daemon=True).start()
+        raise _Stop
 
     signal.signal(signal.SIGINT, shutdown)
     signal.signal(signal.SIGTERM, shutdown)
@@ -127,16 +130,43 @@ def cmd_serve(args: argparse.Namespace) -> int:
     sys.stdout.write(f"peerguard listening on http://{args.host}:{args.port} (Ctrl-C stops)\n")
     sys.stdout.flush()
     try:
-        server.server.serve_forever(poll_interval=0.2)
+        server.run()
+    except _Stop:
+        pass
     finally:
+        signal.signal(signal.SIGINT, signal.SIG_IGN)
+        signal.signal(signal.SIGTERM, signal.SIG_IGN)
+        server.task_dispatcher.shutdown()
+        server.close()
         dispatcher.stopped.set()
         scheduler.stopped.set()
         dispatcher.join(timeout=10)
         scheduler.join(timeout=10)
-        server.server.server_close()
         close_pool()
         sys.stdout.write("stopped\n")
     return 0
+
+
+def cmd_demo(args: argparse.Namespace) -> int:
+    import contextlib
+    import io
+
+    from local.demo import run_peer_demo
+
+    out = sys.stdout
+
+    def say(line: str) -> None:
+        out.write(line + "\n")
+        out.flush()
+
+    # The app's logs and metric lines would bury the story: kept aside, shown only if it fails.
+    noise = io.StringIO()
+    try:
+        with contextlib.redirect_stdout(noise), contextlib.redirect_stderr(noise):
+            return run_peer_demo(say)
+    except Exception:
+        sys.stderr.write(noise.getvalue()[-8000:])
+        raise
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -154,8 +184,16 @@ def main(argv: list[str] | None = None) -> int:
     sub.add_parser("db-url", help="print the database URL").set_defaults(func=cmd_db_url)
     sub.add_parser("verify-ledger", help="rebuild every balance from the journal; exit 1 on any mismatch"
                    ).set_defaults(func=cmd_verify_ledger)
+    demo = sub.add_parser("demo", help="run a story end to end in a database of its own")
+    demo.add_argument("story", choices=["peer"], help="peer: validators join, peers decide, rollback")
+    demo.set_defaults(func=cmd_demo)
     args = parser.parse_args(argv)
-    return int(args.func(args))
+    try:
+        return int(args.func(args))
+    finally:
+        if "chalicelib.db.pool" in sys.modules:
+            # Close the pool before the embedded server stops at exit, or it warns about lost connections.
+            sys.modules["chalicelib.db.pool"].close_pool()
 
 
 if __name__ == "__main__":

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import warnings
 from pathlib import Path
 from typing import Any
 
@@ -25,7 +26,12 @@ def server_url(database: str | None = None) -> str:
             return external
         return psycopg.conninfo.make_conninfo(external, dbname=database)
     if _server is None:
-        import pgserver
+        with warnings.catch_warnings():
+            # pgserver asks platformdirs for a runtime directory at import; without XDG_RUNTIME_DIR
+            # (containers, CI, root shells) platformdirs warns and falls back to a private /tmp
+            # directory, which is fine for a lock file: the warning only alarms newcomers.
+            warnings.filterwarnings("ignore", message=".*XDG_RUNTIME_DIR")
+            import pgserver
 
         PGDATA.parent.mkdir(parents=True, exist_ok=True)
         _server = pgserver.get_server(PGDATA, cleanup_mode="stop")

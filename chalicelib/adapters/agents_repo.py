@@ -71,3 +71,29 @@ def revoke_agent_keys(conn: Connection, agent_id: UUID) -> int:
 def add_approval(conn: Connection, agent_id: UUID) -> None:
     """One more approved submission towards the agent's trust tier."""
     conn.execute("UPDATE agents SET approvals_count = approvals_count + 1 WHERE id = %s", (agent_id,))
+
+
+def set_suspended(conn: Connection, agent_id: UUID, *, suspended: bool, reason: str | None, now: datetime) -> bool:
+    """Suspend an active agent or reactivate a suspended one; False when it was not in the state to change."""
+    if suspended:
+        cur = conn.execute(
+            "UPDATE agents SET status = 'suspended', suspended_at = %s, suspension_reason = %s"
+            " WHERE id = %s AND status = 'active'", (now, reason, agent_id))
+    else:
+        cur = conn.execute(
+            "UPDATE agents SET status = 'active', suspended_at = NULL, suspension_reason = NULL"
+            " WHERE id = %s AND status = 'suspended'", (agent_id,))
+    return cur.rowcount == 1
+
+
+def key_by_prefix(conn: Connection, prefix: str, *, for_update: bool = False) -> dict[str, Any] | None:
+    lock = " FOR UPDATE" if for_update else ""
+    return conn.execute(
+        "SELECT id, prefix, role, agent_id, label, created_at, revoked_at, last_used_at FROM api_keys"
+        " WHERE prefix = %s" + lock, (prefix,)).fetchone()
+
+
+def keys_of(conn: Connection, agent_id: UUID) -> list[dict[str, Any]]:
+    return conn.execute(
+        "SELECT id, prefix, role, agent_id, label, created_at, revoked_at, last_used_at FROM api_keys"
+        " WHERE agent_id = %s ORDER BY created_at, id", (agent_id,)).fetchall()

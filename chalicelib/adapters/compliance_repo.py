@@ -10,10 +10,13 @@ from chalicelib.db.pool import Connection
 
 
 def layer_a_blocks(conn: Connection, agent_id: UUID, *, since: datetime, until: datetime) -> int:
-    """Submissions of the agent that Layer A blocked within (since, until]."""
+    """Submissions of the agent that Layer A blocked within (since, until], leaving out the blocks
+    a reviewer overturned (an admin review approving what Layer A rejected: a false positive)."""
     row = conn.execute(
-        "SELECT count(*) AS n FROM submissions WHERE agent_id = %s AND decided_by = 'layer_a'"
-        " AND decided_at > %s AND decided_at <= %s",
+        "SELECT count(*) AS n FROM submissions s WHERE s.agent_id = %s AND s.decided_by = 'layer_a'"
+        " AND s.decided_at > %s AND s.decided_at <= %s"
+        " AND NOT EXISTS (SELECT 1 FROM decision_trail t WHERE t.submission_id = s.id AND t.stage = 'admin_review'"
+        " AND t.verdict -> 'overturn' ->> 'decided_by' = 'layer_a' AND t.verdict -> 'overturn' ->> 'to' = 'approved')",
         (agent_id, since, until),
     ).fetchone()
     return int(row["n"]) if row else 0

@@ -55,6 +55,26 @@ def daily_flows(conn: Connection, end: datetime, days: int) -> list[tuple[int, i
     return [by_day.get(d, (0, 0)) for d in range(days - 1, -1, -1)]
 
 
+def earlier_grants(conn: Connection, start: datetime, end: datetime, windows: int) -> list[int]:
+    """Starter grants (millicredits) paid in each of the `windows` windows as long as [start, end) just
+    before `start`, newest first: the baseline a spike of grants is measured against."""
+    rows = conn.execute(
+        "SELECT floor(extract(epoch FROM (%(start)s - l.created_at)) / %(seconds)s)::int AS ago,"
+        "  coalesce(-sum(l.amount), 0) AS grants"
+        " FROM accounts a"
+        " JOIN journal_legs l ON l.account_id = a.id"
+        "  AND l.created_at >= %(start)s - %(seconds)s * %(windows)s * interval '1 second'"
+        "  AND l.created_at < %(start)s"
+        " JOIN journal_entries e ON e.id = l.entry_id AND e.kind = %(grant)s"
+        " WHERE a.code = %(faucet)s"
+        " GROUP BY 1",
+        {"faucet": FAUCET, "grant": STARTER_GRANT_KIND, "start": start, "windows": windows,
+         "seconds": max(1.0, (end - start).total_seconds())},
+    ).fetchall()
+    by_window = {int(r["ago"]): int(r["grants"]) for r in rows}
+    return [by_window.get(i, 0) for i in range(windows)]
+
+
 def active_agents(conn: Connection, start: datetime, end: datetime) -> int:
     """Agents with a movement in [start, end) other than their starter grant, or a hardship waiver.
 

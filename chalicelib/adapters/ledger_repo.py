@@ -180,21 +180,33 @@ def balance_of(conn: Connection, account_code: str) -> int:
 
 
 def history(
-    conn: Connection, account_code: str, *, limit: int, before: tuple[datetime, str] | None
+    conn: Connection, account_code: str, *, limit: int, before: tuple[datetime, str] | None,
+    agent_id: str | None = None,
 ) -> list[dict[str, Any]]:
-    """Legs of one account, newest first, keyset-paged on (created_at, id)."""
-    params: list[Any] = [account_code]
+    """Legs of one account, newest first, keyset-paged on (created_at, id).
+
+    With ``agent_id``, the agent's hardship waivers are lines too: entries that moved no money have
+    no leg, so each appears with amount 0, the balance it was granted at, and the negated entry id
+    (leg ids are positive: the two never collide, and (created_at, id) stays a total order).
+    """
+    params: dict[str, Any] = {"code": account_code, "agent": agent_id, "limit": limit}
     where = ""
     if before is not None:
-        where = " AND (l.created_at, l.id) < (%s, %s::bigint)"
-        params += [before[0], before[1]]
-    params.append(limit)
+        where = " WHERE (h.created_at, h.id) < (%(at)s, %(id)s::bigint)"
+        params |= {"at": before[0], "id": before[1]}
     return conn.execute(
-        "SELECT l.id, l.amount, l.balance_before, l.balance_after, l.created_at,"
+        "SELECT * FROM ("
+        " SELECT l.id, l.amount, l.balance_before, l.balance_after, l.created_at,"
         " e.kind, e.idempotency_key, e.memo"
         " FROM journal_legs l JOIN accounts a ON a.id = l.account_id"
         " JOIN journal_entries e ON e.id = l.entry_id"
-        " WHERE a.code = %s" + where + " ORDER BY l.created_at DESC, l.id DESC LIMIT %s",
+        " WHERE a.code = %(code)s"
+        " UNION ALL"
+        " SELECT -e.id, 0, (e.memo->>'balance')::bigint, (e.memo->>'balance')::bigint, e.created_at,"
+        " e.kind, e.idempotency_key, e.memo"
+        " FROM journal_entries e"
+        " WHERE e.kind = 'hardship_waiver' AND %(agent)s::text IS NOT NULL AND e.memo->>'agent_id' = %(agent)s"
+        ") h" + where + " ORDER BY h.created_at DESC, h.id DESC LIMIT %(limit)s",
         params,
     ).fetchall()
 

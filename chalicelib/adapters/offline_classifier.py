@@ -1,16 +1,31 @@
 """The deterministic local stand-in for Layer B, used when no Anthropic API key is configured.
 
-It is a keyword heuristic, not a judgement: good enough to exercise every path locally (approve,
-flag, reject) and labelled in the decision trail (``classifier="offline"``,
-``model="offline-heuristic-v1"``, ``stand_in: true``) so nobody mistakes it for an LLM verdict.
-Same input, same output, in every process: no randomness, no reliance on set order.
+Not an LLM and not a keyword list: two multinomial naive Bayes models over word stems, stem bigrams
+and character 4-grams, trained by ``bench/offline_classifier.py`` on a labelled set committed in
+``bench/data/`` (aligned civic texts across the 15 domains, off-mission texts, harmful texts). One
+model gives the group (aligned, off-mission, harmful), the other the domain. The counts are a data
+file next to this module; inference is plain Python, loaded on first use, so the Lambda package
+stays lean and a cold start that never needs it pays nothing.
+
+The alignment score is the probability that the text is aligned with the mission, the harm risk
+the probability that it is harmful, the domain the likeliest of the 15. Feasibility and quality are
+simple text measures. Every result is labelled in the decision trail (``classifier="offline"``,
+``stand_in: true`` and a note saying how to switch to Claude) so nobody mistakes it for an LLM
+verdict. Same input, same output, in every process: no randomness, sorted summation.
 """
 
 from __future__ import annotations
 
+import itertools
+import json
+import math
 import re
 import time
-from typing import cast
+import unicodedata
+from dataclasses import dataclass
+from functools import lru_cache
+from pathlib import Path
+from typing import Any, cast
 
 from chalicelib.domain.layer_b import (
     DOMAINS,
@@ -21,96 +36,130 @@ from chalicelib.domain.layer_b import (
     Domain,
 )
 
-MODEL = "offline-heuristic-v1"
-FALLBACK_DOMAIN = "community_building"
+MODEL = "offline-naive-bayes-v2"
+MODEL_FILE = Path(__file__).resolve().parent / "data" / "offline_classifier_model.json"
+OFF_MISSION = "off_mission"
+HARMFUL = "harmful"
+LABELS: tuple[str, ...] = (*DOMAINS, OFF_MISSION, HARMFUL)
+
+_WORD = re.compile(r"[a-z0-9]+(?:'[a-z]+)?")
+STOPWORDS = frozenset((
+    "a", "an", "and", "are", "as", "at", "be", "been", "but", "by", "can", "for", "from", "has", "have", "he",
+    "her", "his", "i", "if", "in", "into", "is", "it", "its", "of", "on", "or", "our", "she", "so", "than",
+    "that", "the", "their", "them", "there", "these", "they", "this", "to", "was", "we", "were", "what",
+    "when", "which", "who", "will", "with", "would", "you", "your",
+))
+_SUFFIXES = ("ations", "ation", "ings", "ing", "ies", "ed", "es", "s")
 
 
-def _stems(spec: str) -> tuple[str, ...]:
-    return tuple(spec.split("|"))
+def stem(word: str) -> str:
+    """A light suffix stripper: "clinics" and "clinic", "flooding" and "flood" meet."""
+    if word.endswith("'s"):
+        word = word[:-2]
+    for suffix in _SUFFIXES:
+        if len(word) - len(suffix) >= 3 and word.endswith(suffix):
+            return word[: -len(suffix)] + ("y" if suffix == "ies" else "")
+    return word
 
 
-# Word stems, matched at the start of a word, "|"-separated.
-DOMAIN_KEYWORDS: dict[str, tuple[str, ...]] = {
-    "poverty_reduction": _stems(
-        "poverty|poor|income|livelihood|microfinanc|unemploy|wage|homeless|low-income|cash transfer|housing"
-    ),
-    "education_access": _stems(
-        "educat|school|student|teach|literacy|learn|classroom|tutor|curriculum|scholarship"
-    ),
-    "healthcare_improvement": _stems(
-        "health|clinic|hospital|patient|medic|disease|vaccin|diagnos|nurse|maternal"
-    ),
-    "environmental_protection": _stems(
-        "environment|pollut|recycl|waste|climate|emission|plastic|air quality|deforest|carbon"
-    ),
-    "food_security": _stems("food|hunger|nutrition|crop|farm|harvest|meal|agricultur|famine|food bank"),
-    "mental_health_wellbeing": _stems(
-        "mental|wellbeing|well-being|anxiety|depress|stress|loneliness|counsel|therap|suicide prevention"
-    ),
-    "community_building": _stems(
-        "community|neighbo|volunteer|civic|local group|mutual aid|cooperative|gathering|inclusion"
-    ),
-    "disaster_response": _stems(
-        "disaster|earthquake|flood|hurricane|wildfire|evacuat|emergency|relief|early warning|shelter"
-    ),
-    "digital_inclusion": _stems(
-        "digital|internet|connectivity|broadband|smartphone|computer|online access|device|offline-first"
-    ),
-    "human_rights": _stems(
-        "human rights|rights|justice|legal aid|refugee|freedom|asylum|detention|due process|advocacy"
-    ),
-    "clean_water_sanitation": _stems(
-        "water|sanitation|hygiene|toilet|sewage|borehole|drinking|purif|latrine|handwash"
-    ),
-    "sustainable_energy": _stems(
-        "solar|wind|renewable|energy|electric|battery|grid|efficien|off-grid|clean cooking"
-    ),
-    "gender_equality": _stems(
-        "gender|women|girl|equal pay|femin|maternity|gender-based|female|empower|discrimination against women"
-    ),
-    "biodiversity_conservation": _stems(
-        "biodiversity|species|wildlife|habitat|conservation|pollinator|coral|rewild|endangered|ecosystem"
-    ),
-    "elder_care": _stems(
-        "elder|older people|older adult|senior|aging|ageing|dementia|retire|caregiver|nursing home"
-    ),
-}
-
-# Stems that suggest one of the forbidden categories (weapons, surveillance, scams, ...).
-HARM_KEYWORDS: tuple[str, ...] = _stems(
-    "weapon|explosive|bomb|firearm|ammunition|surveil|spy on|track people|facial recognition|doxx|"
-    "scrape personal|deepfake|phishing|scam|ponzi|pyramid scheme|pump and dump|insider trading|"
-    "manipulate voters|disinformation|propaganda|child labour|child labor|forced labour|sweatshop|"
-    "miracle cure|cures cancer|anti-vax|inferior race|exterminate|hate|launder"
-)
-
-# Words that make a proposal concrete.
-FEASIBILITY_KEYWORDS: tuple[str, ...] = _stems(
-    "pilot|plan|step|budget|cost|partner|timeline|measure|metric|month|week|volunteer|train|deploy|"
-    "prototype|survey|evidence|data"
-)
-
-_WORD = re.compile(r"[\w'-]+")
+def words_of(text: str) -> list[str]:
+    """Lower-cased words of ``text`` after Unicode compatibility folding."""
+    return _WORD.findall(unicodedata.normalize("NFKC", text).lower())
 
 
-def _hits(text: str, stems: tuple[str, ...]) -> list[str]:
-    """The stems found in ``text`` at word starts, sorted, each once."""
-    found = [stem for stem in stems if re.search(r"(?<![\w-])" + re.escape(stem), text)]
-    return sorted(set(found))
+def features(title: str, body: str) -> list[str]:
+    """The sorted, distinct features of a text: word stems, stem bigrams and character 4-grams."""
+    words = words_of(f"{title}\n{body}")
+    stems = [stem(w) for w in words if w not in STOPWORDS]
+    found: set[str] = {f"w:{s}" for s in stems}
+    found.update(f"b:{a}_{b}" for a, b in itertools.pairwise(stems))
+    for s in stems:
+        padded = f"<{s}>"
+        found.update(f"c:{padded[i:i + 4]}" for i in range(len(padded) - 3))
+    return sorted(found)
 
 
-def _clamp(value: float) -> float:
-    return round(min(1.0, max(0.0, value)), 4)
+@dataclass(frozen=True)
+class NaiveBayes:
+    """Multinomial naive Bayes over binary features, with Laplace smoothing and a temperature.
 
+    The temperature (chosen by cross-validation when training) softens the overconfident raw
+    posterior so that a short text with a few telling words scores in between, as it should.
+    """
+
+    labels: tuple[str, ...]
+    log_prior: tuple[float, ...]
+    counts: dict[str, dict[int, int]]
+    totals: tuple[int, ...]
+    alpha: float
+    temperature: float
+
+    def probabilities(self, feats: list[str]) -> dict[str, float]:
+        """Class probabilities for a sorted feature list; unknown features are ignored."""
+        vocab = len(self.counts)
+        denominators = [math.log(total + self.alpha * vocab) for total in self.totals]
+        logits = list(self.log_prior)
+        for feat in feats:  # sorted input: the same summation order everywhere
+            seen = self.counts.get(feat)
+            if seen is None:
+                continue
+            for index in range(len(self.labels)):
+                logits[index] += math.log(seen.get(index, 0) + self.alpha) - denominators[index]
+        scaled = [z / self.temperature for z in logits]
+        top = max(scaled)
+        exps = [math.exp(z - top) for z in scaled]
+        total = sum(exps)
+        return {label: e / total for label, e in zip(self.labels, exps, strict=True)}
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> NaiveBayes:
+        return cls(
+            labels=tuple(data["labels"]),
+            log_prior=tuple(float(v) for v in data["log_prior"]),
+            counts={feat: {int(i): int(n) for i, n in pairs} for feat, pairs in data["counts"].items()},
+            totals=tuple(int(t) for t in data["totals"]),
+            alpha=float(data["alpha"]),
+            temperature=float(data["temperature"]),
+        )
+
+
+GROUPS: tuple[str, ...] = ("aligned", OFF_MISSION, HARMFUL)
+
+
+@dataclass(frozen=True)
+class OfflineModel:
+    """Two naive Bayes models: the group (aligned, off-mission, harmful) and the domain."""
+
+    version: str
+    group: NaiveBayes
+    domain: NaiveBayes
+
+
+@lru_cache(maxsize=1)
+def load_model(path: Path = MODEL_FILE) -> OfflineModel:
+    """The committed model, read once per process."""
+    data = json.loads(path.read_text())
+    model = OfflineModel(version=str(data["version"]), group=NaiveBayes.from_dict(data["group"]),
+                         domain=NaiveBayes.from_dict(data["domain"]))
+    if model.group.labels != GROUPS or model.domain.labels != DOMAINS:
+        raise ValueError("the model file's labels do not match this code")
+    return model
+
+
+FEASIBILITY_CUES = frozenset(stem(w) for w in (
+    "pilot", "plan", "step", "budget", "cost", "partner", "timeline", "measure", "metric", "month", "week",
+    "volunteer", "train", "deploy", "prototype", "survey", "evidence", "data", "install", "distribute",
+    "weekly", "daily",
+))
 
 class OfflineClassifier:
-    """Keyword heuristic standing in for the LLM: deterministic, free, and clearly labelled."""
+    """The linear model standing in for the LLM: deterministic, free, and clearly labelled."""
 
     offline = True
     model = MODEL
 
     def classify(self, item: ClassifierInput) -> ClassifierResult:
-        """Score ``item`` by keyword overlap; always returns an assessment."""
+        """Score ``item`` with the committed model; always returns an assessment."""
         started = time.monotonic()
         assessment = assess(item)
         return ClassifierResult(
@@ -125,49 +174,46 @@ class OfflineClassifier:
         )
 
 
+def _clamp(value: float) -> float:
+    return round(min(1.0, max(0.0, value)), 4)
+
+
 def assess(item: ClassifierInput) -> Assessment:
-    """The heuristic itself, a pure function of the input."""
-    text = f"{item.title}\n{item.body}".lower()
-    words = _WORD.findall(text)
-
-    matches = {domain: _hits(text, DOMAIN_KEYWORDS[domain]) for domain in DOMAINS}
+    """The model's assessment, a pure function of the input."""
+    feats = features(item.title, item.body)
+    model = load_model()
+    groups = model.group.probabilities(feats)
+    domains = model.domain.probabilities(feats)
     declared = item.domain if item.domain in DOMAINS else None
-    # Most distinct hits wins; ties go to the declared domain, then to the order of DOMAINS.
-    best = max(DOMAINS, key=lambda d: (len(matches[d]), d == declared, -DOMAINS.index(d)))
-    if not matches[best]:
-        best = declared or FALLBACK_DOMAIN
-    domain_hits = matches[best]
+    # The likeliest domain (ties: the order of DOMAINS); the agent's declared domain stands unless
+    # the text points clearly (probability 0.5 or more) at another.
+    best = max(DOMAINS, key=lambda d: (round(domains[d], 9), -DOMAINS.index(d)))
+    if declared and domains[best] < 0.5:
+        best = declared
 
-    harm = _hits(text, HARM_KEYWORDS)
-    harm_risk = _clamp(0.05 + 0.3 * len(harm))
-
-    alignment = 0.25 + 0.15 * min(len(domain_hits), 4)
-    if declared == best and domain_hits:
-        alignment += 0.1
-    alignment -= 0.25 * len(harm)
-
-    feasibility_hits = _hits(text, FEASIBILITY_KEYWORDS)
-    feasibility = 0.3 + 0.08 * min(len(feasibility_hits), 7)
-
+    text = f"{item.title}\n{item.body}"
+    words = words_of(text)
+    cues = sorted({stem(w) for w in words} & FEASIBILITY_CUES)
+    feasibility = 0.3 + 0.08 * min(len(cues), 7)
     letters = [c for c in text if c.isalpha()]
-    shouting = sum(1 for c in f"{item.title}\n{item.body}" if c.isupper()) / max(1, len(letters))
+    shouting = sum(1 for c in letters if c.isupper()) / max(1, len(letters))
     distinct_ratio = len(set(words)) / max(1, len(words))
-    quality = 0.2 + min(len(words), 300) / 300 * 0.45
+    quality = 0.3 + min(len(words), 200) / 200 * 0.4
     quality += 0.1 if "\n" in item.body.strip() else 0.0  # paragraphs or lists
     quality += 0.1 if 3 <= len(item.title.split()) <= 20 else 0.0
     quality -= 0.3 if shouting > 0.5 else 0.0
     quality -= 0.3 if len(words) >= 20 and distinct_ratio < 0.3 else 0.0  # repetition
 
     reasoning = (
-        f"Offline keyword heuristic, not an LLM judgement. Domain {best}: "
-        f"{len(domain_hits)} keyword(s) matched ({', '.join(domain_hits) or 'none'}). "
-        f"Harm keyword(s): {', '.join(harm) or 'none'}. "
-        f"{len(words)} words, {len(feasibility_hits)} feasibility cue(s)."
+        f"Offline naive Bayes classifier, not an LLM judgement. Likeliest domain {best} ({domains[best]:.2f}); "
+        f"aligned with the mission {groups['aligned']:.2f}, off-mission {groups[OFF_MISSION]:.2f}, "
+        f"harmful {groups[HARMFUL]:.2f}. {len(words)} words, {len(cues)} feasibility cue(s). "
+        "Set ANTHROPIC_API_KEY to have Claude decide."
     )
     return Assessment(
         aligned_domain=cast(Domain, best),
-        alignment_score=_clamp(alignment),
-        harm_risk=harm_risk,
+        alignment_score=_clamp(groups["aligned"]),
+        harm_risk=_clamp(groups[HARMFUL]),
         feasibility=_clamp(feasibility),
         quality=_clamp(quality),
         reasoning=reasoning[:2000],

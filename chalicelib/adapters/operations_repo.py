@@ -75,10 +75,12 @@ def active_validators(conn: Connection, now: datetime) -> int:
 
 def insufficient_validator_figures(conn: Connection, since: datetime) -> tuple[int, int]:
     """(peer-routed submissions that found too few validators, peer-routed submissions) since `since`:
-    every routing to peers leaves one `assignment` entry in the decision trail (assigned, or why not)."""
+    every routing to peers leaves one `assignment` entry in the decision trail (assigned, or why not).
+    Shadow assignments are left out: shadow work has its own quota and never decides anything."""
     row = _one(conn,
                "SELECT count(*) FILTER (WHERE verdict ->> 'reason' = 'insufficient_validators') AS insufficient,"
-               " count(*) AS routed FROM decision_trail WHERE stage = 'assignment' AND created_at > %s",
+               " count(*) AS routed FROM decision_trail WHERE stage = 'assignment' AND created_at > %s"
+               " AND verdict ->> 'mode' IS DISTINCT FROM 'shadow'",
                (since,))
     return int(row["insufficient"]), int(row["routed"])
 

@@ -11,6 +11,7 @@ from typing import Any, Self, cast
 import psycopg
 
 from chalicelib.adapters import (
+    admin_actions_repo,
     agents_repo,
     alerts_repo,
     compliance_repo,
@@ -26,7 +27,9 @@ from chalicelib.adapters import (
     operations_repo,
     outbox,
     rate_limits,
+    registrations_repo,
     review_repo,
+    socks_repo,
     spot_checks_repo,
     submissions_repo,
     validators_repo,
@@ -74,6 +77,7 @@ class PostgresUnitOfWork:
     (or rolls it back on an exception) and returns the connection. Committed outbox messages are
     handed to `relay` (best effort: the sweeper sends whatever it misses)."""
 
+    admin_actions: ports.AdminActionsRepository
     agents: ports.AgentsRepository
     alerts: ports.AlertsRepository
     compliance: ports.ComplianceRepository
@@ -89,7 +93,9 @@ class PostgresUnitOfWork:
     operations: ports.OperationsRepository
     outbox: ports.OutboxRepository
     rate_limits: ports.RateLimitsRepository
+    registrations: ports.RegistrationsRepository
     review: ports.ReviewRepository
+    socks: ports.SocksRepository
     spot_checks: ports.SpotChecksRepository
     submissions: ports.SubmissionsRepository
     validators: ports.ValidatorsRepository
@@ -104,7 +110,7 @@ class PostgresUnitOfWork:
     def __enter__(self) -> Self:
         if self._conn is not None:
             raise RuntimeError("a unit of work cannot be entered inside itself")
-        self._borrowed = pool.get_pool().connection()
+        self._borrowed = pool.connection()  # the request's short wait in the API
         conn = self._borrowed.__enter__()
         self._conn = conn
         self._enqueued = []
@@ -178,6 +184,7 @@ class PostgresUnitOfWork:
 
 
 _REPOSITORIES: dict[str, ModuleType] = {
+    "admin_actions": admin_actions_repo,
     "agents": agents_repo,
     "alerts": alerts_repo,
     "compliance": compliance_repo,
@@ -192,7 +199,9 @@ _REPOSITORIES: dict[str, ModuleType] = {
     "ledger": ledger_repo,
     "operations": operations_repo,
     "rate_limits": rate_limits,
+    "registrations": registrations_repo,
     "review": review_repo,
+    "socks": socks_repo,
     "spot_checks": spot_checks_repo,
     "submissions": submissions_repo,
     "validators": validators_repo,

@@ -47,6 +47,14 @@ def for_subject(conn: Connection, subject_type: str, subject_id: UUID) -> list[d
     ).fetchall()
 
 
+# Sort orders of the queue: the ORDER BY and the keyset comparison that pages it.
+_SORTS = {
+    "oldest": ("created_at, id", "(created_at, id) > (%s, %s::uuid)"),
+    "newest": ("created_at DESC, id DESC", "(created_at, id) < (%s, %s::uuid)"),
+    "priority": ("priority DESC, created_at, id", "(-priority, created_at, id) > (%s, %s, %s::uuid)"),
+}
+
+
 def list_items(
     conn: Connection,
     *,
@@ -54,21 +62,38 @@ def list_items(
     subject_type: str | None,
     limit: int,
     after: tuple[datetime, str] | None,
+    subject_id: UUID | None = None,
+    agent_id: UUID | None = None,
+    source: str | None = None,
+    sort: str = "oldest",
+    after_priority: int | None = None,
 ) -> list[dict[str, Any]]:
-    """The queue in arrival order (oldest first), keyset-paged on (created_at, id)."""
+    """One page of the queue, filtered, in the ``sort`` order, keyset-paged after ``after``.
+
+    ``oldest`` (arrival order, the default) and ``newest`` page on (created_at, id); ``priority``
+    pages on (priority descending, created_at, id) and needs ``after_priority`` with ``after``.
+    ``agent_id`` selects items about that agent: the agent itself, or its submissions and problems.
+    """
+    order, keyset = _SORTS[sort]
     where: list[str] = ["TRUE"]
     params: list[Any] = []
-    if status is not None:
-        where.append("status = %s")
-        params.append(status)
-    if subject_type is not None:
-        where.append("subject_type = %s")
-        params.append(subject_type)
+    for column, value in (("status", status), ("subject_type", subject_type), ("subject_id", subject_id),
+                          ("source", source)):
+        if value is not None:
+            where.append(f"{column} = %s")
+            params.append(value)
+    if agent_id is not None:
+        where.append("((subject_type = 'agent' AND subject_id = %s) OR (subject_type IN ('submission', 'problem')"
+                     " AND subject_id IN (SELECT id FROM submissions WHERE agent_id = %s)))")
+        params += [agent_id, agent_id]
     if after is not None:
-        where.append("(created_at, id) > (%s, %s::uuid)")
+        where.append(keyset)
+        if sort == "priority":
+            assert after_priority is not None
+            params.append(-after_priority)
         params += [after[0], after[1]]
     return conn.execute(
-        "SELECT * FROM review_items WHERE " + " AND ".join(where) + " ORDER BY created_at, id LIMIT %s",
+        "SELECT * FROM review_items WHERE " + " AND ".join(where) + f" ORDER BY {order} LIMIT %s",
         [*params, limit],
     ).fetchall()
 

@@ -43,11 +43,17 @@ def count(conn: Connection) -> dict[str, int]:
 
 
 
-def candidates(conn: Connection, *, today: datetime) -> list[Candidate]:
-    """Every pool member as assignment sees it (suspended and over-quota ones included: the rule excludes)."""
+# The quota counters of each mode: live work and shadow work never share a quota.
+_COUNTERS = {"live": ("evaluations_today", "quota_day"), "shadow": ("shadow_evaluations_today", "shadow_quota_day")}
+
+
+def candidates(conn: Connection, *, today: datetime, mode: str = "live") -> list[Candidate]:
+    """Every pool member as assignment sees it (suspended and over-quota ones included: the rule excludes);
+    ``evaluations_today`` is the count of the ``mode``'s own quota."""
+    count, day = _COUNTERS[mode]
     rows = conn.execute(
         "SELECT v.agent_id, a.owner_id, v.tier,"
-        " CASE WHEN v.quota_day = (%(today)s AT TIME ZONE 'UTC')::date THEN v.evaluations_today ELSE 0 END"
+        f" CASE WHEN v.{day} = (%(today)s AT TIME ZONE 'UTC')::date THEN v.{count} ELSE 0 END"
         "   AS evaluations_today,"
         " (v.suspended_at IS NOT NULL AND (v.suspended_until IS NULL OR v.suspended_until > %(today)s))"
         "   OR a.status <> 'active' AS suspended,"
@@ -78,45 +84,73 @@ def lock(conn: Connection, agent_ids: Sequence[UUID]) -> None:
                      (list(agent_ids),))
 
 
-def reserve_quota(conn: Connection, agent_ids: Sequence[UUID], *, now: datetime, quota: int) -> set[UUID]:
-    """Count one evaluation against each validator's daily quota; returns those still under it.
+def reserve_quota(
+    conn: Connection, agent_ids: Sequence[UUID], *, now: datetime, quota: int, mode: str = "live"
+) -> set[UUID]:
+    """Count one evaluation against each validator's daily quota of ``mode``; returns those still under it.
 
     Atomic per row: two assignments racing for a validator's last slot cannot both get it.
     """
     if not agent_ids:
         return set()
+    count, day = _COUNTERS[mode]
     lock(conn, agent_ids)
     rows = conn.execute(
-        "UPDATE validators SET"
-        " evaluations_today = CASE WHEN quota_day = (%(now)s AT TIME ZONE 'UTC')::date"
-        "   THEN evaluations_today + 1 ELSE 1 END,"
-        " quota_day = (%(now)s AT TIME ZONE 'UTC')::date"
+        f"UPDATE validators SET"
+        f" {count} = CASE WHEN {day} = (%(now)s AT TIME ZONE 'UTC')::date THEN {count} + 1 ELSE 1 END,"
+        f" {day} = (%(now)s AT TIME ZONE 'UTC')::date"
         " WHERE agent_id = ANY(%(ids)s)"
-        "   AND (quota_day <> (%(now)s AT TIME ZONE 'UTC')::date OR evaluations_today < %(quota)s)"
+        f"   AND ({day} <> (%(now)s AT TIME ZONE 'UTC')::date OR {count} < %(quota)s)"
         " RETURNING agent_id",
         {"now": now, "ids": list(agent_ids), "quota": quota},
     ).fetchall()
     return {r["agent_id"] for r in rows}
 
 
-def release_quota(conn: Connection, agent_ids: Sequence[UUID], *, assigned_day: datetime) -> None:
+def release_quota(conn: Connection, agent_ids: Sequence[UUID], *, assigned_day: datetime, mode: str = "live") -> None:
     """Give back the quota of cancelled evaluations (only if still counted on that day)."""
+    count, day = _COUNTERS[mode]
     if agent_ids:
         conn.execute(
-            "UPDATE validators SET evaluations_today = greatest(0, evaluations_today - 1)"
-            " WHERE agent_id = ANY(%s) AND quota_day = (%s AT TIME ZONE 'UTC')::date",
+            f"UPDATE validators SET {count} = greatest(0, {count} - 1)"
+            f" WHERE agent_id = ANY(%s) AND {day} = (%s AT TIME ZONE 'UTC')::date",
             (list(agent_ids), assigned_day),
         )
 
 
 def reset_quotas(conn: Connection, *, now: datetime) -> int:
-    """The daily reset: every counter from an earlier day goes back to zero."""
-    cur = conn.execute(
-        "UPDATE validators SET evaluations_today = 0, quota_day = (%(now)s AT TIME ZONE 'UTC')::date"
-        " WHERE quota_day < (%(now)s AT TIME ZONE 'UTC')::date AND evaluations_today > 0",
-        {"now": now},
+    """The daily reset: every counter (live and shadow) from an earlier day goes back to zero."""
+    total = 0
+    for count, day in _COUNTERS.values():
+        cur = conn.execute(
+            f"UPDATE validators SET {count} = 0, {day} = (%(now)s AT TIME ZONE 'UTC')::date"
+            f" WHERE {day} < (%(now)s AT TIME ZONE 'UTC')::date AND {count} > 0",
+            {"now": now},
+        )
+        total += cur.rowcount
+    return total
+
+
+def reset_today(conn: Connection, agent_id: UUID, *, modes: Sequence[str], actor: str, reason: str,
+                now: datetime) -> dict[str, Any]:
+    """An operator's reset: the ``modes``' counters back to zero for today, recorded with who and why."""
+    row = conn.execute(
+        "SELECT CASE WHEN quota_day = (%(now)s AT TIME ZONE 'UTC')::date THEN evaluations_today ELSE 0 END AS live,"
+        " CASE WHEN shadow_quota_day = (%(now)s AT TIME ZONE 'UTC')::date THEN shadow_evaluations_today ELSE 0 END"
+        "   AS shadow FROM validators WHERE agent_id = %(id)s FOR UPDATE",
+        {"now": now, "id": agent_id},
+    ).fetchone()
+    assert row is not None
+    for mode in modes:
+        count, day = _COUNTERS[mode]
+        conn.execute(f"UPDATE validators SET {count} = 0, {day} = (%s AT TIME ZONE 'UTC')::date WHERE agent_id = %s",
+                     (now, agent_id))
+    conn.execute(
+        "INSERT INTO validator_quota_resets (agent_id, actor, reason, modes, live_before, shadow_before, created_at)"
+        " VALUES (%s, %s, %s, %s, %s, %s, %s)",
+        (agent_id, actor, reason, list(modes), row["live"], row["shadow"], now),
     )
-    return cur.rowcount
+    return {"live_before": int(row["live"]), "shadow_before": int(row["shadow"])}
 
 
 def regions(conn: Connection, agent_id: UUID) -> list[dict[str, Any]]:

@@ -4,12 +4,13 @@ from __future__ import annotations
 
 import threading
 from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import AbstractContextManager, contextmanager
+from contextvars import ContextVar
 from typing import Any
 
 import psycopg
 from psycopg.rows import DictRow, dict_row
-from psycopg_pool import ConnectionPool
+from psycopg_pool import ConnectionPool, PoolClosed, PoolTimeout
 
 from chalicelib.config import database_url, get_settings
 from chalicelib.db import timing
@@ -63,10 +64,41 @@ def close_pool() -> None:
             _pool = None
 
 
+# How long a transaction waits for a connection: None means the pool's own (DB_CONNECT_TIMEOUT_S, what
+# workers and schedules wait); the API sets a short one per request (acquire_timeout below).
+_acquire_timeout: ContextVar[float | None] = ContextVar("db_acquire_timeout", default=None)
+
+
+@contextmanager
+def acquire_timeout(seconds: float) -> Iterator[None]:
+    """Within this block (one request), transactions wait at most `seconds` for a connection."""
+    token = _acquire_timeout.set(seconds)
+    try:
+        yield
+    finally:
+        _acquire_timeout.reset(token)
+
+
+def is_unavailable(exc: BaseException) -> bool:
+    """True when `exc` says the database cannot be reached now (no connection in time, connection lost,
+    server shutting down or refusing connections), as opposed to an error of the statement itself."""
+    if isinstance(exc, PoolTimeout | PoolClosed):
+        return True
+    if isinstance(exc, psycopg.OperationalError):
+        sqlstate = exc.sqlstate
+        return sqlstate is None or sqlstate.startswith(("08", "57P"))
+    return False
+
+
+def connection() -> AbstractContextManager[Connection]:
+    """Borrow a pooled connection, waiting at most the current acquire timeout (see acquire_timeout)."""
+    return get_pool().connection(timeout=_acquire_timeout.get())
+
+
 @contextmanager
 def transaction() -> Iterator[Connection]:
     """A connection inside one transaction: committed on success, rolled back on any exception."""
-    with get_pool().connection() as conn:
+    with connection() as conn:
         with conn.transaction():
             yield conn
     after_transaction()

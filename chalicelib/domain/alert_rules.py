@@ -59,7 +59,7 @@ RULES = (
 # Raised by the flows that see them (the economy snapshot, the Layer B budget); the engine only
 # delivers, escalates and lists them.
 EXTERNAL_RULES = (
-    "economy_ratio_out_of_band", "economy_hardship_rate", "economy_ratio_low_3_days",
+    "economy_ratio_out_of_band", "economy_hardship_rate", "economy_ratio_low_3_days", "economy_starter_grant_spike",
     "layer_b_budget_80", "layer_b_budget_exhausted",
 )
 

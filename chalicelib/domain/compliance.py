@@ -28,7 +28,7 @@ FLAG_WEIGHT = 1
 class ComplianceCounts:
     """What counts against an agent within the window.
 
-    - ``layer_a_blocks``: submissions hard-blocked by Layer A;
+    - ``layer_a_blocks``: submissions hard-blocked by Layer A, unless a reviewer overturned the block;
     - ``admin_overturns``: automatic approvals a reviewer overturned to a rejection;
     - ``flags``: submissions Layer B sent to human review because of their content (see
       :func:`counts_as_flag`).

@@ -9,6 +9,7 @@ from fractions import Fraction
 from typing import Literal
 
 from chalicelib.domain.money import MILLI
+from chalicelib.domain.registration import grant_spike
 
 SubmissionKind = Literal["problem", "solution", "debate"]
 ValidatorTier = Literal["apprentice", "journeyman", "expert"]
@@ -115,14 +116,17 @@ class EconomyAlert:
     details: dict[str, object]
 
 
-def health_alerts(figures: HealthFigures, daily: Sequence[tuple[int, int]] = ()) -> list[EconomyAlert]:
+def health_alerts(figures: HealthFigures, daily: Sequence[tuple[int, int]] = (),
+                  grant_baseline: Sequence[int] | None = None) -> list[EconomyAlert]:
     """The economy alert rules over one window's figures and the last days' (faucet, sink) pairs.
 
     - ratio outside [0.70, 1.30] (exact fractions): a defined ratio out of band, or faucet with no
       sink at all (an unbounded ratio) -> warning; an idle window raises nothing;
     - hardship rate above 15 % (strictly) -> warning;
     - ratio below 0.50 on each of the last 3 days (`daily`, oldest first, one (faucet, sink) pair per
-      day; a day with no sink has no ratio and breaks the run) -> critical.
+      day; a day with no sink has no ratio and breaks the run) -> critical;
+    - starter grants spiking: more than 20 grants' worth in the window and more than 3x the median of
+      the earlier windows (`grant_baseline`, None: not evaluated) -> warning (a registration farm).
     """
     alerts: list[EconomyAlert] = []
     ratio = figures.ratio
@@ -148,6 +152,12 @@ def health_alerts(figures: HealthFigures, daily: Sequence[tuple[int, int]] = ())
             rule="economy_ratio_low_3_days", severity="critical",
             title="Faucet/sink ratio below 0.50 three days running",
             details={"days": [{"faucet": f, "sink": s, "ratio": str(rounded(Fraction(f, s)))} for f, s in last]},
+        ))
+    if grant_baseline is not None and grant_spike(figures.starter_grants, grant_baseline):
+        alerts.append(EconomyAlert(
+            rule="economy_starter_grant_spike", severity="warning",
+            title="Starter grants spiking (registration farm?)",
+            details={"starter_grants": figures.starter_grants, "baseline": list(grant_baseline)},
         ))
     return alerts
 

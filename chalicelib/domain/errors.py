@@ -15,6 +15,7 @@ class DomainError(Exception):
         super().__init__(message)
         self.message = message
         self.details = details
+        self.headers: dict[str, str] = {}  # extra response headers (Retry-After, Idempotent-Replayed)
 
 
 class ValidationFailed(DomainError):
@@ -25,6 +26,11 @@ class ValidationFailed(DomainError):
 class PayloadTooLarge(DomainError):
     code = "PAYLOAD_TOO_LARGE"
     status = 413
+
+
+class UnsupportedMediaType(DomainError):
+    code = "UNSUPPORTED_MEDIA_TYPE"
+    status = 415
 
 
 class Unauthorized(DomainError):
@@ -84,3 +90,8 @@ class FeatureDisabled(DomainError):
 class Unavailable(DomainError):
     code = "UNAVAILABLE"
     status = 503
+
+    def __init__(self, message: str, *, retry_after_s: int | None = None, details: Any = None) -> None:
+        super().__init__(message, details=details)
+        if retry_after_s is not None:
+            self.headers["Retry-After"] = str(retry_after_s)

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from typing import Any, Literal, Protocol
 
 from chalicelib.domain.errors import Conflict, DomainError, PayloadTooLarge, ValidationFailed
@@ -25,6 +25,8 @@ _REFUSED_HINTS = {
 }
 # Clocks on phones drift; a capture time this far in the future is still accepted.
 CLOCK_SKEW = timedelta(minutes=5)
+# Earlier capture times are camera clocks never set (0001-01-01, 1970-01-01) or forgeries.
+EARLIEST_CAPTURE = datetime(2000, 1, 1, tzinfo=UTC)
 MAX_RETRIES = 3  # times a failed photo may be sent through the privacy stage again
 
 Sequence = Literal["before", "after", "standalone"]
@@ -51,7 +53,31 @@ def check_photo(content_type: str, size_bytes: int, *, max_bytes: int = MAX_PHOT
     return declared
 
 
+_SIGNATURES = (("image/jpeg", b"\xff\xd8\xff"), ("image/png", b"\x89PNG\r\n\x1a\n"))
+
+
+def sniff_photo_type(data: bytes) -> str | None:
+    """The media type the bytes themselves announce (JPEG or PNG signature), or None."""
+    return next((media for media, magic in _SIGNATURES if data.startswith(magic)), None)
+
+
+def check_photo_bytes(declared: str, data: bytes) -> None:
+    """The bytes must be what was declared: a PNG sent as image/jpeg (or the reverse) is refused."""
+    found = sniff_photo_type(data)
+    if found != declared:
+        raise UnsupportedPhotoType(
+            f"the bytes are {found or 'neither JPEG nor PNG'}, not {declared} as declared",
+            details={"declared": declared, "found": found},
+        )
+
+
 def check_capture_time(captured_at: datetime, now: datetime) -> None:
+    """A plausible capture time: not in the future (beyond clock skew), not before EARLIEST_CAPTURE."""
+    if captured_at < EARLIEST_CAPTURE:
+        raise ValidationFailed(
+            f"captured_at is before {EARLIEST_CAPTURE.date().isoformat()}",
+            details=[{"field": "captured_at", "message": f"before {EARLIEST_CAPTURE.date().isoformat()}"}],
+        )
     if captured_at > now + CLOCK_SKEW:
         raise ValidationFailed(
             "captured_at is in the future", details=[{"field": "captured_at", "message": "in the future"}]

@@ -39,6 +39,9 @@ Domain = Literal[
 ]
 Trust = Literal["new", "verified"]
 ClassifierName = Literal["anthropic", "offline"]
+# What the decision trail says when the offline stand-in decided.
+OFFLINE_NOTE = ("decided by the offline classifier (naive Bayes on a labelled set, not an LLM): "
+                "set ANTHROPIC_API_KEY to have Claude decide")
 
 DOMAINS: tuple[str, ...] = get_args(Domain)
 # The forbidden categories are Layer A's catalogue: Layer B is asked about exactly the same twelve.
@@ -148,6 +151,7 @@ class ClassifierResult:
             "latency_ms": self.latency_ms,
             "error": self.error,
             "cached": self.cached,
+            **({"note": OFFLINE_NOTE} if self.stand_in else {}),
         }
 
     @classmethod

@@ -56,6 +56,14 @@ def reset_validator_quotas() -> int:
     return reset_quotas(bootstrap.unit_of_work())
 
 
+def backfill_validators() -> dict[str, Any]:
+    """Agents that became verified join the pool without anybody calling the backfill route."""
+    from chalicelib.services.peer_validation import backfill
+
+    result = backfill(bootstrap.unit_of_work())
+    return {"added": result["added"], "pool_size": result["pool_size"]}
+
+
 def run_alert_engine() -> dict[str, Any]:
     """The alert rules of DESIGN section 10: raise, resolve, announce once, escalate, deliver."""
     from chalicelib.services.alerts import run_engine
@@ -85,6 +93,7 @@ JOBS: list[Job] = [
     Job("evaluation_timeouts", "rate(1 minute)", 60, resolve_evaluation_timeouts),
     Job("spot_check_batches", "rate(1 minute)", 60, poll_spot_check_batches),
     Job("validator_quota_reset", "cron(0 0 * * ? *)", 86_400, reset_validator_quotas),
+    Job("validator_backfill", "rate(10 minutes)", 600, backfill_validators),
     Job("rate_limit_purge", "rate(1 day)", 86_400, purge_rate_limit_windows),
     Job("alert_engine", "rate(1 minute)", 60, run_alert_engine),
     Job("operations_purge", "rate(1 day)", 86_400, purge_operations_history),

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
 from uuid import UUID, uuid4
@@ -10,46 +9,21 @@ from uuid import UUID, uuid4
 from chalicelib.config import get_settings
 from chalicelib.domain import api_keys
 from chalicelib.domain.errors import Forbidden, RateLimited, Unauthorized
-from chalicelib.domain.ledger import FAUCET, agent_account, transfer
-from chalicelib.domain.money import STARTER_GRANT
+from chalicelib.domain.ledger import agent_account
 from chalicelib.domain.principal import Principal
+from chalicelib.services import registration
+from chalicelib.services.registration import Registration
 from chalicelib.services.unit_of_work import UnitOfWork
 
 
-@dataclass(frozen=True)
-class Registration:
-    agent: dict[str, Any]
-    api_key: str
-    balance: int
-
-
 def register_agent(
-    uow: UnitOfWork, *, kind: str, name: str, description: str, caller: Principal | None, owner_id: UUID | None = None
+    uow: UnitOfWork, *, kind: str, name: str, description: str, caller: Principal | None,
+    owner_id: UUID | None = None, source_address: str | None = None,
 ) -> Registration:
-    """Create an agent or human with a key (returned once) and pay the starter grant, in one transaction.
-
-    The owner is never self-declared: an agent registering a sibling shares its owner, an admin may
-    name one, and anyone else becomes the owner of a new identity.
-    """
-    if caller is not None and caller.role != "admin":
-        owner_id = caller.owner_id
-    elif caller is None:
-        owner_id = None
-    agent_id = uuid4()
-    owner = owner_id or uuid4()
-    key = api_keys.generate()
-    with uow:
-        agent = uow.agents.insert_agent(agent_id=agent_id, kind=kind, name=name, description=description, owner_id=owner
-        )
-        uow.agents.insert_key(key_id=uuid4(), prefix=key.prefix, key_hash=key.key_hash, role=kind, agent_id=agent_id
-        )
-        uow.ledger.create_agent_account(agent_id)
-        uow.ledger.post_entry(idempotency_key=f"starter-grant:{agent_id}",
-            kind="starter_grant",
-            legs=transfer(FAUCET, agent_account(agent_id), STARTER_GRANT),
-            memo={"agent_id": str(agent_id)},
-        )
-    return Registration(agent=agent, api_key=key.plaintext, balance=STARTER_GRANT)
+    """Create an agent or human with a key (returned once); see services/registration.py for the role
+    rules, the limits and the starter grant (paid once per owner per window)."""
+    return registration.register(uow, kind=kind, name=name, description=description, caller=caller,
+                                 owner_id=owner_id, source_address=source_address)
 
 
 def create_admin_key(uow: UnitOfWork, label: str = "") -> str:

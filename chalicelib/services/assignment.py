@@ -72,17 +72,18 @@ def assign_validators(
                                                                         submissions=rules.RECENT_SUBMISSIONS)),
         location=location,
     )
-    picks = _compliant_picks(uow, uow.validators.candidates(today=now), request,
-                             quota=settings.validator_daily_quota, now=now)
+    # Shadow work draws on its own quota (VALIDATOR_SHADOW_DAILY_QUOTA): it can never starve live work.
+    quota = settings.validator_daily_quota if mode == "live" else settings.validator_shadow_daily_quota
+    picks = _compliant_picks(uow, uow.validators.candidates(today=now, mode=mode), request,
+                             quota=quota, now=now) if quota > 0 else []
     if not picks:
         metrics.add_metric(name="InsufficientValidators", unit="Count", value=1)
         return Assignment((), opened=False, repeated=False, reason="insufficient_validators")
 
-    reserved = uow.validators.reserve_quota([UUID(p.validator_id) for p in picks], now=now,
-                                             quota=settings.validator_daily_quota)
+    reserved = uow.validators.reserve_quota([UUID(p.validator_id) for p in picks], now=now, quota=quota, mode=mode)
     kept = [p for p in picks if UUID(p.validator_id) in reserved]
     if len(kept) < rules.QUORUM:
-        uow.validators.release_quota(sorted(reserved, key=str), assigned_day=now)
+        uow.validators.release_quota(sorted(reserved, key=str), assigned_day=now, mode=mode)
         metrics.add_metric(name="InsufficientValidators", unit="Count", value=1)
         return Assignment((), opened=False, repeated=False, reason="insufficient_validators")
 

@@ -77,7 +77,7 @@ def decide_submission(uow: UnitOfWork, submission_id: UUID, *, cause: Cause, now
                                            now=now)
     cancelled = [e for e in closed if e["status"] == "cancelled"]
     for e in cancelled:
-        uow.validators.release_quota([e["validator_id"]], assigned_day=e["assigned_at"])
+        uow.validators.release_quota([e["validator_id"]], assigned_day=e["assigned_at"], mode=review["mode"])
 
     live = review["mode"] == "live"
     layer_b_decision = cast(Verdict, review["layer_b_decision"])

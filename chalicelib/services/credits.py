@@ -13,11 +13,12 @@ from chalicelib.services.unit_of_work import UnitOfWork
 def balance_and_history(
     uow: UnitOfWork, agent_id: UUID, *, limit: int, before: tuple[datetime, str] | None
 ) -> tuple[int, list[dict[str, Any]]]:
-    """The balance and one page (newest first, `limit` rows at most) of the agent's movements."""
+    """The balance and one page (newest first, `limit` rows at most) of the agent's movements,
+    hardship waivers included (amount 0)."""
     account = agent_account(agent_id)
     with uow:
         balance = uow.ledger.balance_of(account)
-        rows = uow.ledger.history(account, limit=limit, before=before)
+        rows = uow.ledger.history(account, limit=limit, before=before, agent_id=str(agent_id))
     return balance, rows
 
 

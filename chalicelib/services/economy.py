@@ -19,6 +19,7 @@ from chalicelib.observability import logger
 from chalicelib.services.unit_of_work import UnitOfWork
 
 SNAPSHOT_WINDOW = timedelta(hours=1)
+GRANT_BASELINE_WINDOWS = 24  # starter grants of a window are compared with the 24 windows before it
 
 
 def charge_submission(uow: UnitOfWork, principal: Principal, submission: dict[str, Any], now: datetime) -> int:
@@ -140,10 +141,11 @@ def economy_health(uow: UnitOfWork, *, window_start: datetime, window_end: datet
     """The economy over [window_start, window_end) with the alerts its rules give (nothing is stored)."""
     figures, extra = uow.economy.figures(window_start, window_end)
     daily = uow.economy.daily_flows(window_end, economy.STARVATION_DAYS)
+    baseline = uow.economy.earlier_grants(window_start, window_end, GRANT_BASELINE_WINDOWS)
     return HealthReport(
         window_start=window_start, window_end=window_end, figures=figures,
         circulating=extra["circulating"], total_validators=extra["total_validators"],
-        alerts=economy.health_alerts(figures, daily),
+        alerts=economy.health_alerts(figures, daily, baseline),
     )
 
 

@@ -214,6 +214,7 @@ def receive_upload(uow: UnitOfWork, store: BlobStore, evidence_id: UUID, token: 
                                details={"size_bytes": row["size_bytes"], "received": len(data)})
     if row["uploaded_at"] is not None or row["status"] != "quarantined":
         raise Conflict("this photo was already uploaded")
+    hyperlocal.check_photo_bytes(row["content_type"], data)
     local.put(key, data, row["content_type"])
     with uow:
         if not uow.evidence.mark_uploaded(evidence_id, now):
@@ -364,6 +365,8 @@ def process_evidence(uow: UnitOfWork, store: BlobStore, evidence_id: UUID, proce
         original = store.get(key)
         if len(original) > settings.evidence_max_bytes:
             raise PhotoRefused("too_large", "the photo is larger than the upload limit")
+        if hyperlocal.sniff_photo_type(original) != row["content_type"]:  # S3 uploads are not sniffed before
+            raise PhotoRefused("type_mismatch", f"the bytes are not {row['content_type']} as declared")
         clean = process(original, blur=blur)
         store.put(processed_key(evidence_id, clean.content_type), clean.data, clean.content_type)
     except BlobNotFound:

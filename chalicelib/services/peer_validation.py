@@ -93,14 +93,17 @@ def validator_stats(uow: UnitOfWork, agent_id: UUID, *, now: datetime | None = N
     """A validator's tier, scores, response rate, quota today, regions, counts and tier history."""
     now = now or datetime.now(UTC)
     quota = get_settings().validator_daily_quota
+    shadow_quota = get_settings().validator_shadow_daily_quota
     with uow:
         v = _member(uow, agent_id)
         today = v["evaluations_today"] if v["quota_day"] == now.date() else 0
+        shadow_today = v["shadow_evaluations_today"] if v["shadow_quota_day"] == now.date() else 0
         return {
             "agent_id": v["agent_id"], "tier": v["tier"], "f1": v["f1_score"], "precision": v["precision_score"],
             "recall": v["recall_score"], "scored_evaluations": v["scored_evaluations"],
             "response_rate": v["response_rate"], "daily_quota": quota, "evaluations_today": today,
             "quota_left": max(0, quota - today),
+            "shadow_daily_quota": shadow_quota, "shadow_evaluations_today": shadow_today,
             "suspended": _is_suspended(v, now), "suspension_reason": v["suspension_reason"],
             "suspended_until": v["suspended_until"],
             "home_regions": uow.validators.regions(agent_id),
@@ -142,6 +145,17 @@ def set_suspension(uow: UnitOfWork, agent_id: UUID, *, suspended: bool, reason: 
     logger.info("validator suspension changed", extra={"agent_id": str(agent_id), "suspended": suspended,
                                                          "actor": actor})
     return validator_stats(uow, agent_id, now=now)
+
+
+def reset_quota(uow: UnitOfWork, agent_id: UUID, *, modes: Sequence[str], actor: str, reason: str,
+                now: datetime | None = None) -> dict[str, Any]:
+    """An operator gives a validator today's quota back (live, shadow or both); audited (who, why, before)."""
+    now = now or datetime.now(UTC)
+    with uow:
+        _member(uow, agent_id, for_update=True)
+        before = uow.validators.reset_today(agent_id, modes=modes, actor=actor, reason=reason, now=now)
+    logger.info("validator quota reset", extra={"agent_id": str(agent_id), "modes": list(modes), "actor": actor})
+    return {**before, "modes": list(modes), "stats": validator_stats(uow, agent_id, now=now)}
 
 
 def reset_quotas(uow: UnitOfWork, *, now: datetime | None = None) -> int:

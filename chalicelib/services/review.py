@@ -18,9 +18,11 @@ from chalicelib.services.unit_of_work import UnitOfWork
 
 
 def list_items(
-    uow: UnitOfWork, *, status: str | None, subject_type: str | None, limit: int, after: tuple[datetime, str] | None
+    uow: UnitOfWork, *, status: str | None, subject_type: str | None, limit: int, after: tuple[datetime, str] | None,
+    subject_id: UUID | None = None, agent_id: UUID | None = None, source: str | None = None,
+    sort: str = "oldest", after_priority: int | None = None,
 ) -> list[dict[str, Any]]:
-    """Queue items oldest first (keyset page after ``after``)."""
+    """Queue items, filtered, in the ``sort`` order (oldest first by default), keyset page after ``after``."""
     if after is not None:
         try:
             UUID(after[1])
@@ -29,7 +31,9 @@ def list_items(
                 "cursor is not valid", details=[{"field": "cursor", "message": "malformed cursor"}]
             ) from None
     with uow:
-        return uow.review.list_items(status=status, subject_type=subject_type, limit=limit, after=after)
+        return uow.review.list_items(status=status, subject_type=subject_type, limit=limit, after=after,
+                                     subject_id=subject_id, agent_id=agent_id, source=source, sort=sort,
+                                     after_priority=after_priority)
 
 
 def get_item(uow: UnitOfWork, item_id: UUID) -> dict[str, Any]:

@@ -100,6 +100,8 @@ def submit_content(
     }
     try:
         with uow:
+            if draft.mission_id is not None:
+                _check_mission(uow, draft.mission_id, now)
             row = uow.submissions.insert(values)
             uow.submissions.add_trail(submission_id, "layer_a", verdict)
             outbox_ids: tuple[int, ...] = ()
@@ -120,6 +122,17 @@ def submit_content(
         emit("Decisions", Path="layer_a")
         raise _rejection(row, verdict["categories"])
     return SubmitOutcome(submission=row, replayed=False, outbox_ids=outbox_ids)
+
+
+def _check_mission(uow: UnitOfWork, mission_id: UUID, now: datetime) -> None:
+    """A submission may name only an existing mission that is open and not expired (404 / 409)."""
+    mission = uow.hyperlocal.get_mission(mission_id, for_share=True)
+    if mission is None:
+        raise NotFound("mission not found", details={"field": "mission_id"})
+    if mission["status"] != "open" or mission["expires_at"] <= now:
+        raise Conflict("the mission is closed or expired",
+                       details={"field": "mission_id", "status": mission["status"],
+                                "expires_at": mission["expires_at"].isoformat()})
 
 
 def charge_hook(uow: UnitOfWork, principal: Principal, submission: dict[str, Any], now: datetime) -> None:
@@ -145,7 +158,9 @@ def _replay(uow: UnitOfWork, agent_id: UUID, key: str, request_hash: str) -> Sub
                        details={"idempotency_key": key})
     if row["decided_by"] == "layer_a":
         layer_a_verdict: dict[str, Any] = next((t["verdict"] for t in trail if t["stage"] == "layer_a"), {})
-        raise _rejection(row, list(layer_a_verdict.get("categories", [])))
+        rejection = _rejection(row, list(layer_a_verdict.get("categories", [])))
+        rejection.headers["Idempotent-Replayed"] = "true"  # the replay of a 422 says so like any replay
+        raise rejection
     return SubmitOutcome(submission=row, replayed=True)
 
 

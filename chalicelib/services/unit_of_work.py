@@ -24,6 +24,7 @@ from typing import Protocol, Self
 
 from chalicelib.domain.outbox import OutboxMessage
 from chalicelib.services.repositories import (
+    AdminActionsRepository,
     AgentsRepository,
     AlertsRepository,
     ComplianceRepository,
@@ -39,7 +40,9 @@ from chalicelib.services.repositories import (
     OutboxRepository,
     ProcessedMessages,
     RateLimitsRepository,
+    RegistrationsRepository,
     ReviewRepository,
+    SocksRepository,
     SpotChecksRepository,
     SubmissionsRepository,
     ValidatorsRepository,
@@ -49,6 +52,7 @@ from chalicelib.services.repositories import (
 class UnitOfWork(Protocol):
     """One transaction and the repositories bound to it."""
 
+    admin_actions: AdminActionsRepository
     agents: AgentsRepository
     alerts: AlertsRepository
     compliance: ComplianceRepository
@@ -64,7 +68,9 @@ class UnitOfWork(Protocol):
     operations: OperationsRepository
     outbox: OutboxRepository
     rate_limits: RateLimitsRepository
+    registrations: RegistrationsRepository
     review: ReviewRepository
+    socks: SocksRepository
     spot_checks: SpotChecksRepository
     submissions: SubmissionsRepository
     validators: ValidatorsRepository

@@ -52,10 +52,13 @@ def test_registration_shows_the_key_once_stores_only_its_hash_and_pays_the_start
 
 def test_an_agent_registering_a_sibling_shares_its_owner_and_cannot_claim_another(api: Api) -> None:
     key, first = api.register("first")
-    _, sibling = api.register("sibling", key=key, owner_id="00000000-0000-0000-0000-000000000001")
+    _, sibling = api.register("sibling", key=key)
     _, stranger = api.register("stranger")
     assert sibling["owner_id"] == first["owner_id"]
     assert stranger["owner_id"] != first["owner_id"]
+    claimed = api.post("/v1/agents", body={"name": "claim", "owner_id": "00000000-0000-0000-0000-000000000001"},
+                       key=key)
+    assert claimed.status == 403 and claimed.error["code"] == "FORBIDDEN"  # finding 2: never silently ignored
 
 
 def test_admin_may_name_the_owner(api: Api) -> None:

@@ -133,7 +133,7 @@ def test_the_offline_stand_in_is_labelled_in_the_trail_and_costs_nothing(api: Ap
     key, _ = api.register("offline")
     entry = layer_b_entry(submit_and_decide(api, key, submission()))
     assert entry["classifier"] == "offline" and entry["stand_in"] is True
-    assert entry["model"] == "offline-heuristic-v1"
+    assert entry["model"] == "offline-naive-bayes-v2"
     assert rows(db, "SELECT classifier, outcome, cost_usd_micros FROM layer_b_calls") == [("offline", "called", 0)]
 
 

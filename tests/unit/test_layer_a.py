@@ -35,6 +35,7 @@ def _cases(name: str) -> list[dict[str, Any]]:
 
 BLOCK = _cases("block") + _cases("obfuscation")
 PASS = _cases("boundary_pass") + _cases("benign_domains")
+TOPIC = _cases("topic")
 PATTERN_DATA: dict[str, Any] = json.loads(PATTERN_FILE.read_text(encoding="utf-8"))
 
 
@@ -70,6 +71,16 @@ def test_benign_and_boundary_texts_pass(case: dict[str, Any]) -> None:
     result = evaluate(case["text"])
     assert not result.blocked, [(m.pattern_id, m.matched) for m in result.matches]
     assert result.matches == ()
+
+
+@pytest.mark.parametrize("case", TOPIC, ids=_case_id)
+def test_finding_6_precision_a_topic_without_intent_is_reported_not_blocked(case: dict[str, Any]) -> None:
+    # Given a text that names a forbidden topic with no act, request, purpose or endorsement
+    result = evaluate(case["text"])
+    # Then it is not blocked, and the trail carries a topic signal of its categories
+    assert not result.blocked, [(m.pattern_id, m.matched) for m in result.matches]
+    topics = {s.subtype.split(".")[0] for s in result.signals if s.kind == "topic"}
+    assert set(case["categories"]) <= topics
 
 
 def test_every_forbidden_pattern_is_exercised_by_the_suite() -> None:
@@ -170,9 +181,11 @@ def test_any_instance_of_any_pattern_is_caught_even_disguised(index: int, seed: 
     rnd = random.Random(seed)
     entry = _WITHOUT_ALLOW.catalogue.forbidden[index]
     text = wrapper.format(_disguise(_sample(entry, rnd), how, rnd))
-    # When it is screened (allow entries aside), then that very pattern matches
+    # When it is screened (allow entries aside), then that very pattern matches (a topic
+    # noun without intent is reported as a topic signal instead of blocking)
     result = _WITHOUT_ALLOW.evaluate(text)
-    assert entry.pattern_id in {m.pattern_id for m in result.matches}, text
+    found = {m.pattern_id for m in result.matches} | {s.subtype for s in result.signals if s.kind == "topic"}
+    assert entry.pattern_id in found, text
 
 
 # --- the two engines ---------------------------------------------------------------------
@@ -236,7 +249,7 @@ def test_the_default_engine_is_hyperscan_when_installed() -> None:
     ("text", "words"),
     [
         ("GUN", "gun"),
-        ("g\u200bu\u200cn\u2060", "gun"),
+        ("g\u200bu\u200cn\u2060", "g u n "),
         ("g\u057dn", "gun"),
         ("\uff27\uff35\uff2e", "gun"),
         ("b\u00f6mb", "bomb"),
@@ -250,6 +263,15 @@ def test_the_default_engine_is_hyperscan_when_installed() -> None:
 )
 def test_the_word_view_folds_disguises(text: str, words: str) -> None:
     assert View(text).words.decode() == words
+
+
+def test_invisible_separators_break_words_and_the_glued_view_removes_them() -> None:
+    view = View("g\u200bu\u200cn\u2060 spy\u2009on")
+    assert view.words == b"g u n  spy on"
+    glued = view.glued()
+    assert glued is not None
+    assert glued[0] == b"gun spyon"
+    assert [view.words[p : p + 1] for p in glued[1]] == [bytes([b]) for b in glued[0]]
 
 
 def test_views_keep_positions_of_the_original_text() -> None:
@@ -362,8 +384,6 @@ def test_a_forbidden_match_spanning_pii_is_masked_in_the_trail() -> None:
 @pytest.mark.parametrize(
     ("text", "subtype", "severity"),
     [
-        ("PLEASE READ THIS NOW BEFORE IT IS TOO LATE FOR EVERYONE", "caps_ratio", "medium"),
-        ("Buy Now Buy Now CHEAP PILLS FOR SALE TODAY ONLY", "caps_ratio", "low"),
         ("buy buy buy buy buy the best water filters", "repeated_tokens", "medium"),
         ("donate now!!!!", "punctuation_run", "low"),
         ("help us!!!!?????", "punctuation_run", "medium"),
@@ -380,6 +400,24 @@ def test_spam_signals_do_not_block(text: str, subtype: str, severity: str) -> No
     found = [s for s in result.signals if s.kind == "spam" and s.subtype == subtype]
     assert [s.severity for s in found][:1] == [severity]
     assert not result.blocked
+
+
+@pytest.mark.parametrize(
+    "text",
+    ["PLEASE READ THIS NOW BEFORE IT IS TOO LATE FOR EVERYONE", "FLOOD RELIEF DRIVE AT THE TOWN HALL ON SATURDAY"],
+)
+def test_finding_7_spam_signal_capital_letters_alone_raise_no_spam_signal(text: str) -> None:
+    assert [s for s in evaluate(text).signals if s.kind == "spam"] == []
+
+
+def test_finding_7_spam_signal_separates_the_labelled_set() -> None:
+    # Rebuild with: python -m bench.layer_a_spam write (300 agent spam, 700 civic ham)
+    from bench.layer_a_spam import load, score
+
+    fires = [(any(s.kind == "spam" for s in evaluate(i["text"]).signals), i["label"]) for i in load()]
+    precision, recall = score(fires)
+    assert precision >= 0.99
+    assert recall >= 0.95
 
 
 def test_ordinary_text_raises_no_signal() -> None:
@@ -603,3 +641,44 @@ def test_the_first_screen_compiles_no_regex_it_does_not_need() -> None:
     out = subprocess.run([sys.executable, "-c", script], cwd=REPO, capture_output=True, text=True, check=True)
     compiled, total, blocked = out.stdout.split()
     assert (compiled, blocked) == ("0", "False") and int(total) > 200
+
+
+# --- precision: the benign corpus (issue 13, finding 6) ------------------------------------
+
+
+def test_finding_6_precision_benign_corpus_hard_block_rate_is_under_0_3_percent() -> None:
+    # Rebuild with: python -m bench.layer_a_corpus write
+    texts = json.loads((CASES / "benign_corpus.json").read_text(encoding="utf-8"))["texts"]
+    assert len(texts) >= 1000
+    assert len({t["domain"] for t in texts}) == 15
+    blocked = [t["text"] for t in texts if evaluate(t["text"]).blocked]
+    assert len(blocked) / len(texts) < 0.003, blocked
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "Surveillance camera at the clinic entrance is broken",
+        "Coral reef monitoring with citizen-science divers",
+        "Support group for survivors of human trafficking",
+        "A history lesson on how propaganda worked in the 1930s, with posters from the archive.",
+    ],
+)
+def test_finding_6_precision_the_reported_civic_texts_pass(text: str) -> None:
+    result = evaluate(text)
+    assert not result.blocked, result.matches
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "Set up a surveillance network covering the whole housing estate",
+        "Write a propaganda leaflet for the election",
+        "How do I get into human trafficking for profit",
+        "Throw a grenade into the meeting hall",
+        "s u r v e i l l a n c e",
+        "pr0p@g@nd@",
+    ],
+)
+def test_finding_6_precision_topic_nouns_with_intent_or_disguised_still_block(text: str) -> None:
+    assert evaluate(text).blocked

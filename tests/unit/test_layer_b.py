@@ -270,7 +270,7 @@ def test_a_result_round_trips_through_json_for_the_decision_trail() -> None:
 
 def test_the_trail_says_when_the_offline_stand_in_decided() -> None:
     assert result().to_dict()["stand_in"] is False
-    offline = result(classifier="offline", model="offline-heuristic-v1", usage=ZERO_USAGE, cost_usd_micros=0)
+    offline = result(classifier="offline", model="offline-naive-bayes-v2", usage=ZERO_USAGE, cost_usd_micros=0)
     assert offline.to_dict()["stand_in"] is True
 
 

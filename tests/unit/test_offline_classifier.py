@@ -8,6 +8,7 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
@@ -44,6 +45,7 @@ def test_the_offline_classifier_labels_itself_and_costs_nothing() -> None:
     trail = result.to_dict()
     assert trail["stand_in"] is True
     assert "not an LLM" in trail["assessment"]["reasoning"]
+    assert "ANTHROPIC_API_KEY" in trail["note"]
 
 
 def test_a_concrete_water_project_by_a_verified_agent_is_approved() -> None:
@@ -55,7 +57,7 @@ def test_a_concrete_water_project_by_a_verified_agent_is_approved() -> None:
     assert decide(found, "new") == "flagged"
 
 
-def test_harm_keywords_raise_the_risk_until_the_submission_is_rejected() -> None:
+def test_harmful_content_is_rejected_even_under_a_civic_title() -> None:
     found = OfflineClassifier().classify(WEAPONS).assessment
     assert found is not None
     assert found.harm_risk >= 0.8
@@ -68,16 +70,20 @@ def test_off_topic_text_scores_low_and_is_rejected() -> None:
     )
     found = OfflineClassifier().classify(item).assessment
     assert found is not None
-    assert found.aligned_domain == "community_building"  # nothing matched, no valid declared domain
+    assert found.alignment_score < 0.4
     assert decide(found, "verified") == "rejected"
 
 
-def test_the_declared_domain_is_used_when_no_keyword_speaks() -> None:
+def test_the_declared_domain_stands_unless_the_text_points_clearly_elsewhere() -> None:
     item = ClassifierInput(
         kind="problem", title="A quiet question", body="Nothing specific here.", domain="elder_care"
     )
     found = OfflineClassifier().classify(item).assessment
     assert found is not None and found.aligned_domain == "elder_care"
+    clear = ClassifierInput(kind="problem", title="Broken well pump",
+                            body="The village hand pump is broken and the tap water is dirty.", domain="elder_care")
+    found = OfflineClassifier().classify(clear).assessment
+    assert found is not None and found.aligned_domain == "clean_water_sanitation"
 
 
 def test_quality_rewards_structure_and_punishes_shouting() -> None:
@@ -121,3 +127,41 @@ def test_the_verdict_is_the_same_in_another_process_with_another_hash_seed() -> 
             [sys.executable, "-c", script], input=payload, capture_output=True, text=True, env=env, check=True
         )
         assert json.loads(out.stdout) == here
+
+
+# Ordinary civic reports a newcomer types first, never part of the labelled set: a verified agent's
+# report is published, not sent to a human or refused.
+CIVIC = [
+    ("No ramp at the clinic", "Wheelchair users cannot enter."),
+    ("Streetlights out on Elm road", "Half the streetlights on Elm road have been dark for two weeks."),
+    ("Pothole outside the primary school", "A deep pothole by the school gate fills with water when it rains."),
+    ("Food bank needs volunteers", "The food bank on King street needs drivers on Saturday mornings."),
+]
+HARMFUL = [
+    ("Find where the activists live", "Collect the home addresses of the organisers and post them online."),
+    ("Investment club for pensioners", "Promise pensioners guaranteed returns of 20 percent a month and pay old "
+                                       "members with new deposits."),
+    ("Make them leave the estate", "Threaten the refugee families and break their windows until they move away."),
+]
+
+
+@pytest.mark.parametrize(("title", "body"), CIVIC)
+def test_ordinary_civic_reports_are_approved(title: str, body: str) -> None:
+    found = OfflineClassifier().classify(ClassifierInput("problem", title, body, None)).assessment
+    assert found is not None
+    assert decide(found, "verified") == "approved", found
+
+
+@pytest.mark.parametrize(("title", "body"), HARMFUL)
+def test_harmful_texts_are_never_approved(title: str, body: str) -> None:
+    found = OfflineClassifier().classify(ClassifierInput("problem", title, body, None)).assessment
+    assert found is not None
+    assert decide(found, "verified") != "approved", found
+
+
+def test_the_committed_model_matches_its_labels_and_is_read_once() -> None:
+    from chalicelib.adapters.offline_classifier import GROUPS, load_model
+
+    model = load_model()
+    assert model.group.labels == GROUPS
+    assert load_model() is model

@@ -34,8 +34,15 @@ class Entry:
     expr: str
     compiled: dsl.Compiled = field(repr=False)
     clears: frozenset[str]  # allow entries: the categories they clear
-    scope: str  # allow entries: "overlap" (the hits they overlap) or "sentence" (their sentence)
+    scope: str  # allow: "overlap" or "sentence"; intent: "sentence", "near", "next", "adjacent", "lead"
     numeric: bool  # the expression has digits, so a match need not contain a letter
+    # Forbidden entries: a topic noun ("surveillance", "propaganda"), which blocks only when an
+    # intent entry ties it to an act ("set up a surveillance network"), when it was written
+    # disguised, or when it is all the text.
+    needs_intent: bool = False
+    # Intent entries (kept with the allow entries, tried only when a topic noun of their
+    # categories was found): the categories they confirm.
+    confirms: frozenset[str] = frozenset()
 
     @cached_property
     def exact(self) -> re.Pattern[bytes]:
@@ -79,8 +86,10 @@ class Detector:
 _DETECTORS: tuple[tuple[str, bytes, bytes], ...] = (
     (
         "email",
-        rb"[a-z0-9._%+-]@[a-z0-9-]{1,63}(?:\.[a-z0-9-]{1,63})*\.[a-z]{2}",
-        rb"(?<![a-z0-9._%+-])[a-z0-9._%+-]{1,64}@[a-z0-9-]{1,63}(?:\.[a-z0-9-]{1,63})*\.[a-z]{2,24}(?![a-z0-9-])",
+        # \x1f: an invisible separator (normalise.INVISIBLE) hidden inside an address
+        rb"[a-z0-9._%+\x1f-]@[a-z0-9\x1f-]{1,63}(?:\.[a-z0-9\x1f-]{1,63})*\.[a-z]{2}",
+        rb"(?<![a-z0-9._%+\x1f-])[a-z0-9._%+\x1f-]{1,64}@[a-z0-9\x1f-]{1,63}(?:\.[a-z0-9\x1f-]{1,63})*\.[a-z]{2,24}"
+        rb"(?![a-z0-9-])",
     ),
     (
         "number",
@@ -133,12 +142,22 @@ def _entry(
         raise ValueError(f"pattern {raw['id']}: {exc}") from exc
     if severity not in SEVERITY_SCORE:
         raise ValueError(f"pattern {raw['id']}: unknown severity {severity!r}")
-    clears = frozenset(raw["categories"]) if kind == "allow" else frozenset()
-    if raw.get("scope", "overlap") not in ("overlap", "sentence"):
-        raise ValueError(f"allow {raw['id']}: scope must be overlap or sentence")
-    unknown = clears - set(CATEGORIES)
+    role = raw.get("role", "clear") if kind == "allow" else ""
+    named = frozenset(raw["categories"]) if kind == "allow" else frozenset()
+    clears = named if role == "clear" else frozenset()
+    confirms = named if role == "intent" else frozenset()
+    scopes = {
+        "clear": ("overlap", "sentence"),
+        "intent": ("sentence", "near", "next", "adjacent", "lead"),
+        "": ("overlap",),
+    }
+    if raw.get("scope", "overlap") not in scopes[role]:
+        raise ValueError(f"{raw['id']}: scope {raw.get('scope', 'overlap')!r} is not allowed here")
+    unknown = named - set(CATEGORIES)
     if unknown:
-        raise ValueError(f"allow {raw['id']}: unknown categories {sorted(unknown)}")
+        raise ValueError(f"{raw['id']}: unknown categories {sorted(unknown)}")
+    if kind == "allow" and not named:
+        raise ValueError(f"{raw['id']}: names no category")
     return Entry(
         index=index,
         kind=kind,
@@ -150,6 +169,8 @@ def _entry(
         clears=clears,
         scope=raw.get("scope", "overlap"),
         numeric=any(ch.isdigit() for ch in expanded),
+        needs_intent=kind == "forbidden" and bool(raw.get("needs_intent")),
+        confirms=confirms,
     )
 
 
@@ -174,6 +195,9 @@ def build_catalogue(data: dict[str, Any]) -> Catalogue:
             add("forbidden", raw, category, raw.get("severity", spec["severity"]))
     for raw in data.get("allow", ()):
         add("allow", raw, "", "low")
+    # Intent entries are tried like allow entries, only when a topic noun was found.
+    for raw in data.get("intent", ()):
+        add("allow", {**raw, "role": "intent"}, "", "low")
     for raw in data.get("profanity", ()):
         add("profanity", raw, "", raw.get("severity", "low"))
     detectors = tuple(

@@ -23,7 +23,7 @@ CATEGORIES: tuple[str, ...] = (
     "hate_speech",
 )
 
-SignalKind = Literal["pii", "spam", "profanity"]
+SignalKind = Literal["pii", "spam", "profanity", "topic"]
 
 
 @dataclass(frozen=True)

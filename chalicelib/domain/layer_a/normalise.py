@@ -5,9 +5,12 @@ more plain-view characters:
 
 - ASCII: letters lowercased, ``_`` becomes ``-`` (a separator), control characters other
   than tab and newlines are dropped;
-- invisible characters (format characters such as zero-width spaces and joiners, the
-  soft hyphen, combining marks, variation selectors, tag characters, Hangul fillers)
-  are dropped, so that they cannot split a word;
+- separators are never dropped, so that they cannot glue words together: invisible ones
+  (format characters such as zero-width spaces and joiners, the soft hyphen, tag
+  characters; variation selectors, the combining grapheme joiner, Hangul fillers; thin,
+  hair and narrow spaces) become INVISIBLE (a word break that the glued view removes, so
+  that they cannot split a word either), other spaces and separators a space;
+- combining marks (accents, ``g̲u̲n̲``) are dropped;
 - look-alike characters (Cyrillic, Greek, Armenian, Cherokee, small capitals, ...) are
   folded to the ASCII letter they imitate, from the Unicode confusables data;
 - everything else goes through NFKC (fullwidth forms, ligatures, mathematical letters,
@@ -46,8 +49,33 @@ _ASCII_TABLE = bytes.maketrans(
     bytes(range(ord("A"), ord("Z") + 1)) + b"_",
     bytes(range(ord("a"), ord("z") + 1)) + b"-",
 )
-# Invisible or near-invisible characters that are not format characters or marks.
-_EXTRA_INVISIBLE = frozenset("\u115f\u1160\u3164\uffa0\u2800\u200a\u2006\u2009\u202f\u205f\u180e")
+# What an invisible separator becomes in the plain view: a word break in the word view, and
+# nothing in the glued view (see View.glued). Control characters never reach the plain view
+# otherwise, so this byte only stands for such separators.
+INVISIBLE = "\x1f"
+# Characters that are not format characters (Cf) yet show nothing (the Unicode property
+# Default_Ignorable_Code_Point, and spaces narrower than a space), by their names.
+_IGNORABLE_NAMES = ("VARIATION SELECTOR", "GRAPHEME JOINER", "FILLER", "KHMER VOWEL INHERENT")
+_NARROW_SPACE_NAMES = ("THIN", "HAIR", "NARROW", "SIX-PER-EM", "MEDIUM MATHEMATICAL")
+
+
+def separator(ch: str) -> str | None:
+    """What a non-ASCII separator becomes in the plain view: INVISIBLE, " ", or None when
+    ch is no separator. Separators: every space, line and paragraph separator (Zs, Zl, Zp),
+    format character (Cf), and character that shows nothing (variation selectors, the
+    combining grapheme joiner, Hangul fillers, the braille blank ...)."""
+    category = unicodedata.category(ch)
+    if category == "Cf":
+        return INVISIBLE
+    if category in ("Zs", "Zl", "Zp"):
+        name = unicodedata.name(ch, "")
+        return INVISIBLE if any(part in name for part in _NARROW_SPACE_NAMES) else " "
+    name = unicodedata.name(ch, "")
+    if any(part in name for part in _IGNORABLE_NAMES):
+        return INVISIBLE
+    if name == "BRAILLE PATTERN BLANK":
+        return " "
+    return None
 _TABLE_LIMIT = 65536
 
 _LEET_SYMBOLS = b"@$!|+"
@@ -91,13 +119,14 @@ def fold_char(ch: str) -> str:
     if ch.isascii():
         return _fold_ascii(ch)
     confusables = _confusables()
+    boundary = separator(ch)
+    if boundary is not None:
+        return boundary
     direct = confusables.get(ch)
     if direct is not None:
         return direct
-    if ch in _EXTRA_INVISIBLE:
-        return ""
     category = unicodedata.category(ch)
-    if category in ("Cf", "Mn", "Me", "Mc"):
+    if category in ("Mn", "Me", "Mc"):
         return ""
     if category in ("Cs", "Co", "Cn", "Cc"):
         return " "
@@ -110,14 +139,21 @@ def fold_char(ch: str) -> str:
         if mapped is not None:
             out.append(mapped)
             continue
+        boundary = separator(part)
+        if boundary is not None:
+            out.append(boundary)
+            continue
         part_category = unicodedata.category(part)
-        if part_category[0] == "M" or part_category == "Cf" or part in _EXTRA_INVISIBLE:
+        if part_category[0] == "M":
             continue
         if part_category == "Nd":
             out.append(str(unicodedata.digit(part)))
         elif part_category[0] not in "LN":
             out.append(" ")
-    return "".join(out)
+    folded = "".join(out)
+    if not folded and category[0] in "PS":
+        return " "  # a symbol that is a letter of another script in NFKC ("⺟") still parts words
+    return folded
 
 
 # str.translate table, filled on demand with every code point met so far (a plain dict:
@@ -150,7 +186,12 @@ def _dropped() -> re.Pattern[str]:
             ch = chr(code)
             # Letters and marks without a look-alike fold to nothing (tests check this
             # against fold_char for every character of these blocks).
-            if unicodedata.category(ch)[0] in "LM" and ch not in confusables and _no_ascii_form(ch):
+            if (
+                unicodedata.category(ch)[0] in "LM"
+                and ch not in confusables
+                and _no_ascii_form(ch)
+                and separator(ch) is None
+            ):
                 if ranges and ranges[-1][1] == code - 1:
                     ranges[-1] = (ranges[-1][0], code)
                 else:
@@ -240,6 +281,28 @@ class View:
         self._offsets: list[int] | None = None
 
     @property
+    def split_words(self) -> bytes | None:
+        """The word view with every symbol a separator, when it differs from the word view: the
+        word view reads a leetspeak symbol between letters as a letter ("k!ll"), this one as a
+        word break ("spy+on+her")."""
+        if not any(symbol in self.plain for symbol in (b"@", b"$", b"!", b"|", b"+")):
+            return None
+        split = self.plain.translate(_WORD_TABLE)
+        return split if split != self.words else None
+
+    def glued(self) -> tuple[bytes, list[int]] | None:
+        """The word view without its invisible separators ("g<ZWSP>un" reads "gun"), with the
+        word-view position of each of its positions; None when there is none to remove."""
+        if self.ascii or _INVISIBLE_BYTE not in self.plain:
+            return None
+        pieces: list[bytes] = []
+        positions: list[int] = []
+        for run in _VISIBLE_RUN.finditer(self.plain):
+            pieces.append(self.words[run.start() : run.end()])
+            positions.extend(range(run.start(), run.end()))
+        return b"".join(pieces), positions
+
+    @property
     def identity(self) -> bool:
         """True when view positions equal original positions."""
         return self.ascii and len(self.plain) == len(self.text)
@@ -252,6 +315,10 @@ class View:
         if offsets is None:
             offsets = self._offsets = _build_offsets(self.text, _fold_ascii if self.ascii else fold_table_get)
         return offsets[start], offsets[end - 1] + 1
+
+
+_INVISIBLE_BYTE = INVISIBLE.encode()
+_VISIBLE_RUN = re.compile(rb"[^\x1f]+")
 
 
 def _build_offsets(text: str, fold: Callable[[str], str]) -> list[int]:

@@ -91,29 +91,11 @@ def mask(text: str, pii: list[Signal]) -> str:
 
 # --- spam --------------------------------------------------------------------------------
 
-_UPPER = bytes(range(ord("A"), ord("Z") + 1))
-_LETTERS = _UPPER + bytes(range(ord("a"), ord("z") + 1))
-CAPS_MIN_LETTERS = 20
 REPEAT_RUN = 4  # the same token this many times in a row
 DIVERSITY_MIN_TOKENS = 40
 DIVERSITY_MAX_RATIO = 0.2
 # Repetition is judged on the first 1 KB: spam repeats throughout, and the cost stays bounded.
 REPETITION_WINDOW = 1024
-
-
-def caps_signal(text: str, raw: bytes | None = None) -> Signal | None:
-    """Shouting: most ASCII letters in capitals (raw: the text's ASCII bytes, if at hand)."""
-    if raw is None:
-        raw = text.encode("utf-8", "surrogatepass")
-    letters = len(raw) - len(raw.translate(None, _LETTERS))
-    if letters < CAPS_MIN_LETTERS:
-        return None
-    ratio = (len(raw) - len(raw.translate(None, _UPPER))) / letters
-    if ratio >= 0.8:
-        return Signal("spam", "caps_ratio", "medium", None, None)
-    if ratio >= 0.6:
-        return Signal("spam", "caps_ratio", "low", None, None)
-    return None
 
 
 def repetition_signals(words: bytes) -> list[Signal]:

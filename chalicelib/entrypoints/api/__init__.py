@@ -1,6 +1,7 @@
 """HTTP routes, one blueprint per resource."""
 
 from chalicelib.entrypoints.api import (
+    admin_agents,
     admin_economy,
     admin_flags,
     admin_guardrails,
@@ -36,4 +37,5 @@ BLUEPRINTS = [
     evidence.bp,
     attestations.bp,
     missions.bp,
+    admin_agents.bp,
 ]

@@ -14,6 +14,7 @@ from chalice.app import Blueprint, Response
 from pydantic import BaseModel, Field
 
 from chalicelib import bootstrap
+from chalicelib.domain.errors import NotFound
 from chalicelib.domain.pagination import decode_cursor, encode_cursor
 from chalicelib.entrypoints.api.framework import Reply, RequestContext, api_route
 from chalicelib.entrypoints.api.models import Description, IdPath, PageQuery, ParamsModel, RequestModel
@@ -305,7 +306,7 @@ def _static(name: str) -> str:
 
 
 class AssetPath(ParamsModel):
-    name: Literal["app.js", "app.css", "uPlot.iife.min.js", "uPlot.min.css"]
+    name: Annotated[str, Field(max_length=100)]  # an unknown name is 404, as for any missing file
 
 
 @api_route(bp, "GET", "/admin", summary="The operators' dashboard page (asks for an admin key)", auth="public",
@@ -320,5 +321,7 @@ def page(ctx: RequestContext) -> Response:
            public_rate_limit=600)
 def asset(ctx: RequestContext) -> Response:
     name = ctx.path.name
+    if name not in ASSETS:
+        raise NotFound("no such asset")
     return Response(body=_static(name), status_code=200,
                     headers={"Content-Type": ASSETS[name], **PAGE_HEADERS, "Cache-Control": "max-age=300"})

@@ -3,14 +3,19 @@
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 from uuid import UUID
 
 from chalice.app import Blueprint
-from pydantic import BaseModel
+from pydantic import BaseModel, StringConstraints
 
 from chalicelib import bootstrap
-from chalicelib.domain.pagination import decode_cursor, encode_cursor
+from chalicelib.domain.pagination import (
+    decode_cursor,
+    decode_ranked_cursor,
+    encode_cursor,
+    encode_ranked_cursor,
+)
 from chalicelib.entrypoints.api.framework import Reply, RequestContext, api_route
 from chalicelib.entrypoints.api.models import IdPath, PageQuery, Reason, RequestModel
 from chalicelib.services import review as review_service
@@ -81,6 +86,10 @@ class ReviewOutcome(BaseModel):
 class ReviewListQuery(PageQuery):
     status: ReviewStatus | None = None
     subject_type: SubjectType | None = None
+    subject_id: UUID | None = None
+    agent_id: UUID | None = None
+    source: Annotated[str, StringConstraints(pattern=r"^[a-z][a-z0-9_]{0,63}$")] | None = None
+    sort: Literal["oldest", "newest", "priority"] = "oldest"
 
 
 class ReviewDecision(RequestModel):
@@ -92,15 +101,28 @@ class ReviewNotes(RequestModel):
     notes: Reason
 
 
-@api_route(bp, "GET", "/v1/admin/reviews", summary="The review queue, oldest first", auth="admin", tag=TAG,
-           query=ReviewListQuery, response=ReviewItemOut, is_list=True)
+@api_route(bp, "GET", "/v1/admin/reviews",
+           summary="The review queue: filter by status, subject, agent or source; oldest first, newest or by priority",
+           auth="admin", tag=TAG, query=ReviewListQuery, response=ReviewItemOut, is_list=True)
 def list_reviews(ctx: RequestContext) -> Reply:
     q: ReviewListQuery = ctx.query
-    after = decode_cursor(q.cursor) if q.cursor else None
+    after: tuple[datetime, str] | None = None
+    after_priority: int | None = None
+    if q.cursor and q.sort == "priority":
+        after_priority, when, row_id = decode_ranked_cursor(q.cursor)
+        after = (when, row_id)
+    elif q.cursor:
+        after = decode_cursor(q.cursor)
     rows = review_service.list_items(bootstrap.unit_of_work(), status=q.status, subject_type=q.subject_type,
-                                     limit=q.limit + 1, after=after)
+                                     limit=q.limit + 1, after=after,
+                                     subject_id=q.subject_id, agent_id=q.agent_id, source=q.source, sort=q.sort,
+                                     after_priority=after_priority)
     page, more = rows[: q.limit], len(rows) > q.limit
-    next_cursor = encode_cursor(page[-1]["created_at"], page[-1]["id"]) if more else None
+    next_cursor = None
+    if more and q.sort == "priority":
+        next_cursor = encode_ranked_cursor(page[-1]["priority"], page[-1]["created_at"], page[-1]["id"])
+    elif more:
+        next_cursor = encode_cursor(page[-1]["created_at"], page[-1]["id"])
     return Reply([ReviewItemOut.model_validate(r) for r in page],
                  meta={"next_cursor": next_cursor, "limit": q.limit})
 

@@ -23,7 +23,7 @@ class RegisterAgent(RequestModel):
     name: Name
     description: Description = ""
     kind: Literal["agent", "human"] = "agent"
-    owner_id: UUID | None = None  # honoured for admin callers only
+    owner_id: UUID | None = None  # admin callers only: 403 for anyone else
 
 
 class AgentOut(BaseModel):
@@ -62,12 +62,12 @@ def agent_out(row: dict[str, object], balance: int | None = None) -> AgentOut:
 
 @api_route(bp, "POST", "/v1/agents", summary="Register an agent or a human; returns its API key once",
            auth="optional", tag="agents", body=RegisterAgent, response=AgentRegistered, status=201,
-           public_rate_limit=lambda: get_settings().rate_limit_register_per_min)
+           errors=(403, 429))
 def register(ctx: RequestContext) -> Reply:
     body: RegisterAgent = ctx.body
     reg = agent_service.register_agent(bootstrap.unit_of_work(),
         kind=body.kind, name=body.name, description=body.description, caller=ctx.principal,
-        owner_id=body.owner_id,
+        owner_id=body.owner_id, source_address=ctx.source_ip,
     )
     return Reply(AgentRegistered(agent=agent_out(reg.agent, reg.balance), api_key=reg.api_key), status=201)
 

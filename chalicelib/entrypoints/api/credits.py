@@ -39,7 +39,7 @@ class CreditsOut(BaseModel):
 def credits(ctx: RequestContext) -> Reply:
     q: PageQuery = ctx.query
     assert ctx.caller.agent_id is not None
-    before = decode_cursor(q.cursor, id_kind="int") if q.cursor else None
+    before = decode_cursor(q.cursor, id_kind="signed_int") if q.cursor else None
     balance, rows = credit_service.balance_and_history(bootstrap.unit_of_work(), ctx.caller.agent_id,
                                                        limit=q.limit + 1, before=before)
     page, more = rows[: q.limit], len(rows) > q.limit

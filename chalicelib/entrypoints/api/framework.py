@@ -10,6 +10,7 @@ import json
 import re
 import uuid
 from collections.abc import Callable, Mapping
+from contextlib import suppress
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
@@ -23,14 +24,17 @@ from chalicelib.domain.errors import (
     Forbidden,
     PayloadTooLarge,
     RateLimited,
+    Unavailable,
+    UnsupportedMediaType,
     ValidationFailed,
 )
 from chalicelib.domain.principal import Principal
-from chalicelib.observability import bind, flush, logger
+from chalicelib.observability import bind, emit, flush, logger
 
 Auth = Literal["public", "optional", "agent", "human", "member", "admin", "any"]
 JSON_CONTENT_TYPES = ["application/json"]
 _TOKEN_RE = re.compile(r"^[A-Za-z0-9._:-]{1,128}$")
+DB_RETRY_AFTER_S = 5
 
 
 @dataclass(frozen=True)
@@ -125,10 +129,17 @@ def _json_response(body: dict[str, Any], status: int, request_id: str, headers: 
 
 def map_exception(exc: Exception, request_id: str) -> Response:
     """The one mapping from exceptions to envelopes. Unknown errors are logged, never leaked."""
+    if bootstrap.database_unavailable(exc):
+        # Counted, not an unhandled error: the client is told to come back (DB_API_ACQUIRE_TIMEOUT_S).
+        emit("DatabaseUnavailable")
+        logger.warning("database unavailable", extra={"request_id": request_id, "error": type(exc).__name__})
+        exc = Unavailable("the database is unavailable; retry shortly", retry_after_s=DB_RETRY_AFTER_S)
     if isinstance(exc, DomainError):
-        headers = {"Retry-After": str(exc.retry_after_s)} if isinstance(exc, RateLimited) else None
+        headers = {**exc.headers}
+        if isinstance(exc, RateLimited):
+            headers["Retry-After"] = str(exc.retry_after_s)
         return error_response(request_id, code=exc.code, message=exc.message, status=exc.status,
-                              details=exc.details, headers=headers)
+                              details=exc.details, headers=headers or None)
     if isinstance(exc, ValidationError):
         return error_response(request_id, code="VALIDATION_ERROR", message="request is not valid",
                               status=400, details=validation_details(exc))
@@ -137,14 +148,46 @@ def map_exception(exc: Exception, request_id: str) -> Response:
 
 
 def validation_details(exc: ValidationError) -> list[dict[str, Any]]:
+    """Field, message and type of each error (never the input: it may be large or personal)."""
     details = []
-    for err in exc.errors(include_url=False, include_input=False, include_context=False):
+    for err in exc.errors(include_url=False, include_input=True, include_context=True):
         details.append({
             "field": ".".join(str(p) for p in err["loc"]) or "body",
-            "message": err["msg"],
+            "message": _message(err),
             "type": err["type"],
         })
     return details
+
+
+def _message(err: Any) -> str:
+    # A length bound placed after a validator is checked generically and speaks of "items";
+    # for text say characters, whatever way the type was declared.
+    if err["type"] in ("too_short", "too_long") and isinstance(err.get("input"), str):
+        ctx = err.get("ctx") or {}
+        if err["type"] == "too_short":
+            bound = int(ctx.get("min_length", 1))
+            return f"String should have at least {bound} character{'s' if bound != 1 else ''}"
+        bound = int(ctx.get("max_length", 0))
+        return f"String should have at most {bound} character{'s' if bound != 1 else ''}"
+    return str(err["msg"])
+
+
+def _refuse_duplicate_keys(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
+    seen: dict[str, Any] = {}
+    for key, value in pairs:
+        if key in seen:
+            raise ValidationFailed("request is not valid", details=[
+                {"field": key, "message": "duplicate key in a JSON object", "type": "duplicate_key"}])
+        seen[key] = value
+    return seen
+
+
+def _check_content_type(headers: Mapping[str, str]) -> None:
+    media_type = headers.get("content-type", "").split(";", 1)[0].strip().lower()
+    if media_type not in JSON_CONTENT_TYPES:
+        raise UnsupportedMediaType(
+            "send the body as JSON with Content-Type: application/json",
+            details={"content_type": media_type or None, "accepted": JSON_CONTENT_TYPES})
 
 
 # --- request handling ---------------------------------------------------------------------------
@@ -163,8 +206,17 @@ def _parse_body(request: Request, model: type[BaseModel]) -> BaseModel:
         )
     if not raw.strip():
         raise ValidationFailed("a JSON body is required", details=[{"field": "body", "message": "empty body"}])
+    # A key given twice is refused (JSON parsers disagree on which one wins); malformed JSON is left
+    # to pydantic, which reports it as a field error.
+    with suppress(ValueError, RecursionError):
+        json.loads(raw, object_pairs_hook=_refuse_duplicate_keys)
     # Validating the JSON text directly: strict types, and malformed JSON is a field error too.
     return model.model_validate_json(raw)
+
+
+def _parse_json_body(request: Request, model: type[BaseModel], headers: Mapping[str, str]) -> BaseModel:
+    _check_content_type(headers)
+    return _parse_body(request, model)
 
 
 def _parse_params(values: Mapping[str, str] | None, model: type[BaseModel], where: str) -> BaseModel:
@@ -211,7 +263,8 @@ def _handle(spec: RouteSpec, fn: Callable[[RequestContext], Any], request: Reque
     headers = {k.lower(): v for k, v in (request.headers or {}).items()}
     correlation = headers.get("x-correlation-id", "")
     correlation_id = correlation if _TOKEN_RE.match(correlation) else request_id
-    with bind(request_id=request_id, correlation_id=correlation_id):
+    with bind(request_id=request_id, correlation_id=correlation_id), \
+            bootstrap.request_acquire_timeout(get_settings().db_api_acquire_timeout_s):
         try:
             return _answer(spec, fn, request, path_args=path_args, request_id=request_id,
                            correlation_id=correlation_id, headers=headers)
@@ -233,7 +286,7 @@ def _answer(spec: RouteSpec, fn: Callable[[RequestContext], Any], request: Reque
             request_id=request_id,
             correlation_id=correlation_id,
             principal=principal,
-            body=_parse_body(request, spec.body) if spec.body else None,
+            body=_parse_json_body(request, spec.body, headers) if spec.body else None,
             query=_parse_params(request.query_params, spec.query, "query") if spec.query else None,
             path=_parse_params(path_args, spec.path_params, "path") if spec.path_params else None,
             headers=headers,

@@ -28,7 +28,7 @@ def health(ctx: RequestContext) -> Reply:
     try:
         health_service.database_reachable(bootstrap.unit_of_work())
     except Exception as exc:
-        raise Unavailable("database unreachable") from exc
+        raise Unavailable("database unreachable", retry_after_s=5) from exc
     return Reply(HealthOut(status="ok", database="ok", version="1"))
 
 

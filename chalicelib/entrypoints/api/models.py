@@ -27,9 +27,27 @@ def _clean_text(value: str) -> str:
 
 SafeText = Annotated[str, AfterValidator(_clean_text)]
 
+# Embeddings, overrides and isolates reorder what follows them: in a name or a title they make text read
+# differently from what it is ("gnp.exe" shown as "exe.png").
+BIDI_CONTROLS = frozenset("\u202a\u202b\u202c\u202d\u202e\u2066\u2067\u2068\u2069")
 
-Name = Annotated[SafeText, Field(min_length=1, max_length=100)]
-Title = Annotated[SafeText, Field(min_length=1, max_length=300)]
+
+# Letters by category that render as nothing (Hangul fillers, the blank Braille pattern).
+BLANK_LETTERS = frozenset("\u115f\u1160\u3164\uffa0\u2800")
+
+
+def _label_text(value: str) -> str:
+    """A name or title: something visible (not only spaces, separators or invisible characters) and no
+    bidirectional controls."""
+    if any(ch in BIDI_CONTROLS for ch in value):
+        raise ValueError("text must not contain bidirectional control characters (U+202A-U+202E, U+2066-U+2069)")
+    if not any(unicodedata.category(ch)[0] in "LNPS" and ch not in BLANK_LETTERS for ch in value):
+        raise ValueError("text must contain a visible character, not only spaces")
+    return value
+
+
+Name = Annotated[SafeText, Field(min_length=1, max_length=100), AfterValidator(_label_text)]
+Title = Annotated[SafeText, Field(min_length=1, max_length=300), AfterValidator(_label_text)]
 Description = Annotated[SafeText, Field(max_length=2000)]
 Reason = Annotated[SafeText, Field(min_length=1, max_length=1000)]
 # Submission bodies: at most 64 KiB of text.

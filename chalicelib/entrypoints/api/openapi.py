@@ -21,7 +21,7 @@ ERROR_TEXT = {
     415: "UNSUPPORTED_MEDIA_TYPE",
     422: "GUARDRAIL_REJECTED",
     429: "RATE_LIMITED (see Retry-After)",
-    503: "FEATURE_DISABLED",
+    503: "FEATURE_DISABLED, or UNAVAILABLE when the database is (see Retry-After)",
 }
 REF = "#/components/schemas/{model}"
 
@@ -111,7 +111,7 @@ def build_openapi(version: str = "1.0.0") -> dict[str, Any]:
                 "required": True,
                 "content": {"application/json": {"schema": {"$ref": REF.format(model=spec.body.__name__)}}},
             }
-        codes = set(spec.errors) | {400, 429}
+        codes = set(spec.errors) | {400, 429, 503}  # 503: any route, while the database is unavailable
         if spec.auth not in ("public", "optional"):
             codes |= {401, 403}
         if spec.body is not None or spec.content_types:

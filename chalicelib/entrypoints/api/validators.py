@@ -14,6 +14,7 @@ from chalicelib.domain.pagination import encode_cursor
 from chalicelib.entrypoints.api.evaluations import uuid_cursor
 from chalicelib.entrypoints.api.framework import Reply, RequestContext, api_route
 from chalicelib.entrypoints.api.models import IdPath, PageQuery, ParamsModel, Reason, RequestModel, SafeText
+from chalicelib.services import attestations as attestation_service
 from chalicelib.services import peer_validation
 
 bp = Blueprint(__name__)
@@ -57,6 +58,8 @@ class ValidatorStats(BaseModel):
     daily_quota: int
     evaluations_today: int
     quota_left: int
+    shadow_daily_quota: int
+    shadow_evaluations_today: int
     suspended: bool
     suspension_reason: str | None
     suspended_until: datetime | None
@@ -113,6 +116,8 @@ class CollusionReport(BaseModel):
     min_shared: int
     threshold: float
     pairs: list[CollusionPair]
+    # Sock patterns among attestations in the same window (details: GET /v1/admin/collusion/socks).
+    attestation_socks: dict[str, int] = Field(default_factory=dict)
 
 
 @api_route(bp, "GET", "/v1/validator/stats", summary="Your tier, F1, response rate, quota and tier history",
@@ -168,10 +173,38 @@ def suspension(ctx: RequestContext) -> ValidatorStats:
         ctx.path.id, suspended=body.suspended, reason=body.reason, until=body.until, actor=ctx.caller.actor))
 
 
+class QuotaResetBody(RequestModel):
+    reason: Reason
+    modes: list[Literal["live", "shadow"]] = Field(default=["live", "shadow"], min_length=1,
+                                                   max_length=2)
+
+
+class QuotaResetOut(BaseModel):
+    live_before: int
+    shadow_before: int
+    modes: list[str]
+    stats: ValidatorStats
+
+
+@api_route(bp, "POST", "/v1/admin/validators/{id}/quota/reset",
+           summary="Give a validator today's quota back (live, shadow or both); audited", auth="admin",
+           tag="validators", path_params=IdPath, body=QuotaResetBody, response=QuotaResetOut, errors=(404,))
+def quota_reset(ctx: RequestContext) -> QuotaResetOut:
+    body: QuotaResetBody = ctx.body
+    result = peer_validation.reset_quota(bootstrap.unit_of_work(), ctx.path.id, modes=sorted(set(body.modes)),
+                                         actor=ctx.caller.actor,
+                                         reason=body.reason)
+    return QuotaResetOut(live_before=result["live_before"], shadow_before=result["shadow_before"],
+                         modes=result["modes"], stats=ValidatorStats(**result["stats"]))
+
+
 @api_route(bp, "GET", "/v1/admin/validators/collusion",
            summary="Validator pairs agreeing on more than 90 % of 20+ shared reviews", auth="admin",
            tag="validators", query=CollusionQuery, response=CollusionReport)
 def collusion(ctx: RequestContext) -> CollusionReport:
     q: CollusionQuery = ctx.query
+    socks = attestation_service.sock_report(bootstrap.unit_of_work(), days=q.days)
+    counts = {k: socks[k] for k in ("same_owner_as_problem", "shared_owner_groups", "shared_address_groups")}
     return CollusionReport(**peer_validation.collusion_report(bootstrap.unit_of_work(), days=q.days,
-                                                              against_truth=q.against_truth))
+                                                              against_truth=q.against_truth),
+                           attestation_socks=counts)
