@@ -258,6 +258,13 @@ class JobRun(BaseModel):
     stale: bool
 
 
+class LatePhotos(BaseModel):
+    late: int = Field(description="photos still waiting for the privacy stage after its lease and one sweep")
+    oldest_waiting_s: float | None
+    evidence_ids: list[UUID] = Field(description="up to 10 of them, the oldest first")
+    lease_s: int
+
+
 class WorkersOut(BaseModel):
     generated_at: datetime
     outbox_oldest_unsent_age_s: float | None
@@ -265,6 +272,7 @@ class WorkersOut(BaseModel):
     dead_letters: DeadLetters
     database: DatabaseHealth
     scheduler: list[JobRun]
+    late_photos: LatePhotos
 
 
 @api_route(bp, "GET", "/v1/admin/workers",
