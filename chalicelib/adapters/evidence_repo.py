@@ -59,9 +59,11 @@ def mark_ready(conn: Connection, evidence_id: UUID, *, token: UUID, now: datetim
         " height = %(height)s, sha256 = %(sha256)s, removed_metadata = %(removed)s,"
         " orientation_applied = %(orientation)s, blur_enabled = %(blur)s, faces_blurred = %(faces)s,"
         " plates_blurred = %(plates)s, coarse_latitude = %(lat)s, coarse_longitude = %(lng)s,"
+        " recovered_truncated = %(recovered_truncated)s,"
         " rejection_code = NULL, rejection_message = NULL, processing_token = NULL"
         " WHERE id = %(id)s AND status = 'processing' AND processing_token = %(token)s",
-        {**result, "removed": Jsonb(result["removed"]), "now": now, "id": evidence_id, "token": token},
+        {**result, "removed": Jsonb(result["removed"]), "now": now, "id": evidence_id, "token": token,
+         "recovered_truncated": bool(result.get("recovered_truncated", False))},
     )
     return cur.rowcount == 1
 

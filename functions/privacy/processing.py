@@ -56,6 +56,7 @@ class ProcessedPhoto:
     plates_blurred: int
     coarse_location: tuple[float, float] | None  # from EXIF GPS, 2 decimals; kept off the file
     sha256: str  # of `data`
+    recovered_truncated: bool = False  # the upload missed trailing bytes but held every pixel
 
 
 def process_photo(
@@ -103,6 +104,7 @@ def _process(data: bytes, *, blur: bool, max_bytes: int, max_pixels: int) -> Pro
         plates_blurred=plates,
         coarse_location=decoded.inventory.coarse_location,
         sha256=hashlib.sha256(output).hexdigest(),
+        recovered_truncated=decoded.recovered_truncated,
     )
 
 
