@@ -22,8 +22,8 @@ from typing import Any
 from uuid import UUID
 
 from chalicelib.config import get_settings
-from chalicelib.domain import hyperlocal
 from chalicelib.observability import logger, metrics
+from chalicelib.services.evidence_upload import MAX_RETRIES, quarantine_key
 from chalicelib.services.ports import BlobStore
 from chalicelib.services.unit_of_work import UnitOfWork
 
@@ -32,10 +32,6 @@ SWEEP_EVERY = timedelta(minutes=1)  # the schedule's cadence: how late a photo m
 TIMEOUT_CODE = "stage_timeout"
 TIMEOUT_MESSAGE = "the privacy stage did not finish this photo after {n} attempts; an operator may retry it"
 _BATCH = 100
-
-
-def _quarantine_key(evidence_id: UUID) -> str:
-    return f"quarantine/{evidence_id}"
 
 
 def lease() -> timedelta:
@@ -57,7 +53,7 @@ def sweep_late_photos(uow: UnitOfWork, store: BlobStore, *, now: datetime | None
         unannounced = uow.evidence.unannounced_uploads(
             created_after=now - timedelta(seconds=settings.evidence_upload_ttl_s) - lease() - 10 * SWEEP_EVERY,
             created_before=cutoff, limit=_BATCH)
-    arrived = [evidence_id for evidence_id in unannounced if store.exists(_quarantine_key(evidence_id))]
+    arrived = [evidence_id for evidence_id in unannounced if store.exists(quarantine_key(evidence_id))]
     requeued: list[UUID] = []
     rejected: list[dict[str, Any]] = []
     with uow:
@@ -77,8 +73,8 @@ def sweep_late_photos(uow: UnitOfWork, store: BlobStore, *, now: datetime | None
                 _send_again(uow, row, now)
                 requeued.append(row["id"])
     for row in rejected:
-        if row["retry_count"] >= hyperlocal.MAX_RETRIES:  # no retry left: the original goes, as in the stage
-            store.delete(_quarantine_key(row["id"]))
+        if row["retry_count"] >= MAX_RETRIES:  # no retry left: the original goes, as in the stage
+            store.delete(quarantine_key(row["id"]))
             with uow:
                 uow.evidence.mark_original_deleted(row["id"], now)
     for evidence_id in requeued:
