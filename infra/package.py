@@ -56,6 +56,7 @@ ANTHROPIC_LAYER_CACHE = BUILD_DIR / "layer-deps"
 # The function that does without the Anthropic layer: the API never calls Layer B (docs/scaling.md).
 WITHOUT_ANTHROPIC_LAYER = frozenset({"APIHandler"})
 API_PACKAGE_BUDGET = 15_000_000  # bytes, deployment.zip (docs/scaling.md, "The API package")
+PRIVACY_EXCLUDED_TOP_LEVEL = frozenset({"boto3", "botocore", "s3transfer", "hyperscan", "hyperscan.libs"})
 STAGES = ("dev", "prod")
 
 # Any region works: nothing is called, and the template uses ${AWS::Region}.
@@ -373,7 +374,13 @@ def build_privacy_zip(deployment_zip: Path, out: Path = PRIVACY_ZIP) -> Path | N
     if not PRIVACY_HANDLER.exists():
         return None
     out.parent.mkdir(parents=True, exist_ok=True)
-    shutil.copyfile(deployment_zip, out)
+    # boto3/botocore come with the Lambda Python runtime and hyperscan serves Layer A only: left
+    # out, the function and the imaging layer (with its face model) fit Lambda's 250 MB unzipped.
+    with zipfile.ZipFile(deployment_zip) as app_package, \
+            zipfile.ZipFile(out, "w", compression=zipfile.ZIP_DEFLATED) as archive:
+        for info in app_package.infolist():
+            if info.filename.split("/", 1)[0].split("-", 1)[0] not in PRIVACY_EXCLUDED_TOP_LEVEL:
+                archive.writestr(info, app_package.read(info))
     with zipfile.ZipFile(out, "a", compression=zipfile.ZIP_DEFLATED) as archive:
         for source in sorted((ROOT / "functions").rglob("*.py")):
             if "__pycache__" not in source.parts:

@@ -59,9 +59,11 @@ def mark_ready(conn: Connection, evidence_id: UUID, *, token: UUID, now: datetim
         " height = %(height)s, sha256 = %(sha256)s, removed_metadata = %(removed)s,"
         " orientation_applied = %(orientation)s, blur_enabled = %(blur)s, faces_blurred = %(faces)s,"
         " plates_blurred = %(plates)s, coarse_latitude = %(lat)s, coarse_longitude = %(lng)s,"
+        " recovered_truncated = %(recovered_truncated)s,"
         " rejection_code = NULL, rejection_message = NULL, processing_token = NULL"
         " WHERE id = %(id)s AND status = 'processing' AND processing_token = %(token)s",
-        {**result, "removed": Jsonb(result["removed"]), "now": now, "id": evidence_id, "token": token},
+        {**result, "removed": Jsonb(result["removed"]), "now": now, "id": evidence_id, "token": token,
+         "recovered_truncated": bool(result.get("recovered_truncated", False))},
     )
     return cur.rowcount == 1
 
@@ -88,12 +90,73 @@ def mark_original_deleted(conn: Connection, evidence_id: UUID, now: datetime) ->
 
 
 def requeue(conn: Connection, evidence_id: UUID) -> None:
-    """An admin retry: back to quarantine, one retry used."""
+    """An admin retry: back to quarantine, one retry used, the stage's lease and requeue count anew."""
     conn.execute(
         "UPDATE evidence SET status = 'quarantined', retry_count = retry_count + 1, rejection_code = NULL,"
-        " rejection_message = NULL, processing_token = NULL, processing_started_at = NULL WHERE id = %s",
+        " rejection_message = NULL, processing_token = NULL, processing_started_at = NULL,"
+        " stage_requeues = 0, stage_requeued_at = now() WHERE id = %s",
         (evidence_id,),
     )
+
+
+# --- photos the stage did not finish -------------------------------------------------------------
+
+# When the stage's lease of a waiting or claimed photo started.
+_LEASE_START = ("CASE WHEN status = 'processing' THEN processing_started_at"
+                " ELSE coalesce(stage_requeued_at, uploaded_at) END")
+_WAITING = ("(status = 'processing' OR (status = 'quarantined'"
+            " AND coalesce(stage_requeued_at, uploaded_at) IS NOT NULL))")
+_NO_PENDING_MESSAGE = (
+    "NOT EXISTS (SELECT 1 FROM outbox o WHERE o.topic = 'privacy' AND o.sent_at IS NULL AND o.dead_at IS NULL"
+    " AND o.payload->>'evidence_id' = e.id::text)"
+)
+
+
+def late_photos(conn: Connection, *, cutoff: datetime, limit: int) -> list[dict[str, Any]]:
+    """Photos whose lease started before `cutoff` and that no unsent message will bring to the stage:
+    claimed by a worker that never finished, or waiting in quarantine after their message was lost.
+    Locked for the caller; rows another sweep holds are skipped."""
+    return conn.execute(
+        f"SELECT e.*, {_LEASE_START} AS lease_started_at FROM evidence e"
+        f" WHERE {_WAITING} AND {_LEASE_START} < %(cutoff)s AND (status = 'processing' OR {_NO_PENDING_MESSAGE})"
+        f" ORDER BY {_LEASE_START}, id LIMIT %(limit)s FOR UPDATE SKIP LOCKED",
+        {"cutoff": cutoff, "limit": limit},
+    ).fetchall()
+
+
+def unannounced_uploads(conn: Connection, *, created_after: datetime, created_before: datetime,
+                        limit: int) -> list[UUID]:
+    """Photos registered in the window whose upload nobody has reported yet (S3 uploads directly; its
+    notification may have been lost): the caller looks for their objects."""
+    rows = conn.execute(
+        "SELECT id FROM evidence WHERE status = 'quarantined' AND uploaded_at IS NULL AND stage_requeued_at IS NULL"
+        " AND created_at > %s AND created_at < %s ORDER BY created_at, id LIMIT %s",
+        (created_after, created_before, limit),
+    ).fetchall()
+    return [r["id"] for r in rows]
+
+
+def requeue_late(conn: Connection, evidence_id: UUID, now: datetime) -> None:
+    """Back to quarantine for another pass of the stage; a worker still holding the old claim loses it."""
+    conn.execute(
+        "UPDATE evidence SET status = 'quarantined', processing_token = NULL, processing_started_at = NULL,"
+        " stage_requeues = stage_requeues + 1, stage_requeued_at = %s, uploaded_at = coalesce(uploaded_at, %s)"
+        " WHERE id = %s AND status IN ('quarantined', 'processing')",
+        (now, now, evidence_id),
+    )
+
+
+def late_summary(conn: Connection, *, cutoff: datetime, sample: int = 10) -> dict[str, Any]:
+    """Photos still waiting for the stage whose lease started before `cutoff`: how many, since when,
+    and a few ids (worker health and the late-photo alert)."""
+    row = conn.execute(
+        f"SELECT count(*) AS late, min({_LEASE_START}) AS oldest,"
+        f" (array_agg(id ORDER BY {_LEASE_START}))[1:%(sample)s] AS ids"
+        f" FROM evidence e WHERE {_WAITING} AND {_LEASE_START} < %(cutoff)s",
+        {"cutoff": cutoff, "sample": sample},
+    ).fetchone()
+    assert row is not None
+    return {"late": int(row["late"]), "oldest_lease_started_at": row["oldest"], "ids": list(row["ids"] or [])}
 
 
 # --- pairs ---------------------------------------------------------------------------------------

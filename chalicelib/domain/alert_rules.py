@@ -55,6 +55,7 @@ MIN_LATENCY_SAMPLES = 5
 RULES = (
     "false_negatives", "consensus_latency", "spot_check_disagreement", "quorum_failures", "validator_pool",
     "insufficient_validators", "dlq_growth", "db_pool", "slow_queries", "outbox_backlog", "scheduler_stalled",
+    "late_photos",
 )
 # Raised by the flows that see them (the economy snapshot, the Layer B budget); the engine only
 # delivers, escalates and lists them.
@@ -237,6 +238,18 @@ def outbox_backlog(oldest_unsent_age_s: float | None) -> Check:
                    f"oldest unsent message {oldest_unsent_age_s:.0f} s old")
     return _fire(rule, "warning", f"oldest unsent outbox message is {oldest_unsent_age_s / 60:.0f} min old",
                  {"age_s": oldest_unsent_age_s, "threshold_s": OUTBOX_AGE_WARN_S})
+
+
+def late_photos(late: int, oldest_waiting_s: float | None, ids: Sequence[str] = ()) -> Check:
+    """Photos still waiting for the privacy stage after their lease and one sweep: the stage or its
+    sweep is stuck, and uploaded evidence is neither published nor refused. Warning."""
+    rule = "late_photos"
+    if late <= 0:
+        return _ok(rule, "no photo is late in the privacy stage")
+    minutes = (oldest_waiting_s or 0.0) / 60
+    return _fire(rule, "warning", f"{late} photo{'s' if late != 1 else ''} late in the privacy stage, "
+                 f"the oldest waiting {minutes:.0f} min", {"late": late, "oldest_waiting_s": oldest_waiting_s,
+                                                           "evidence_ids": list(ids)})
 
 
 @dataclass(frozen=True)

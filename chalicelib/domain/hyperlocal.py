@@ -103,6 +103,7 @@ class CleanPhoto:
     plates_blurred: int
     coarse_location: tuple[float, float] | None
     sha256: str
+    recovered_truncated: bool = False  # the upload missed trailing bytes but held every pixel
 
 
 class PhotoRefused(Exception):

@@ -110,8 +110,16 @@ def aggregate_trends() -> dict[str, Any]:
     return aggregate_due_days(bootstrap.unit_of_work())
 
 
+def sweep_late_photos() -> dict[str, int]:
+    """Photos whose privacy-stage lease ran out go through the stage again (or are rejected)."""
+    from chalicelib.services.privacy_sweep import sweep_late_photos as sweep
+
+    return sweep(bootstrap.unit_of_work(), bootstrap.blob_store())
+
+
 JOBS: list[Job] = [
     Job("outbox_sweep", "rate(1 minute)", 60, sweep_outbox),
+    Job("privacy_sweep", "rate(1 minute)", 60, sweep_late_photos),
     Job("evaluation_timeouts", "rate(1 minute)", 60, resolve_evaluation_timeouts),
     Job("spot_check_batches", "rate(1 minute)", 60, poll_spot_check_batches),
     Job("validator_quota_reset", "cron(0 0 * * ? *)", 86_400, reset_validator_quotas),

@@ -12,7 +12,7 @@ from chalicelib.domain import alert_rules
 from chalicelib.domain.gates import percentile
 from chalicelib.domain.jobs import JobSummary
 from chalicelib.observability import emit, logger
-from chalicelib.services import validator_reports
+from chalicelib.services import privacy_sweep, validator_reports
 from chalicelib.services.ports import OperationalProbes
 from chalicelib.services.unit_of_work import UnitOfWork
 
@@ -46,6 +46,7 @@ class Figures:
     economy: dict[str, Any] | None
     open_alerts: int = 0
     extra: dict[str, Any] = field(default_factory=dict)
+    late_photos: tuple[int, float | None, tuple[str, ...]] = (0, None, ())  # how many, oldest wait (s), ids
 
 
 def read_figures(uow: UnitOfWork, probes: OperationalProbes, *, now: datetime | None = None,
@@ -79,11 +80,18 @@ def read_figures(uow: UnitOfWork, probes: OperationalProbes, *, now: datetime | 
             jobs=uow.operations.job_summaries(now - timedelta(hours=24)),
             economy=uow.operations.latest_economy_snapshot(),
             open_alerts=sum(v for k, v in uow.alerts.counts().items() if k in ("open", "acknowledged")),
+            late_photos=_late_photos(uow, now),
         )
         known = {q: d for q, d in dlq.items() if d is not None}
         if known:
             uow.operations.set_state(DLQ_STATE, {**figures.previous_dlq_depths, **known})
     return figures
+
+
+def _late_photos(uow: UnitOfWork, now: datetime) -> tuple[int, float | None, tuple[str, ...]]:
+    late = uow.evidence.late_summary(cutoff=privacy_sweep.late_cutoff(now))
+    oldest = late["oldest_lease_started_at"]
+    return late["late"], (now - oldest).total_seconds() if oldest else None, tuple(str(i) for i in late["ids"])
 
 
 def _pool_usage(probes: OperationalProbes) -> tuple[int, int]:
@@ -119,6 +127,7 @@ def evaluate_rules(figures: Figures, jobs: Sequence[tuple[str, int]]) -> list[al
         alert_rules.slow_queries([float(s["duration_ms"]) for s in figures.slow_statements], slowest),
         alert_rules.outbox_backlog(figures.outbox_oldest_age_s),
         *alert_rules.scheduler_stalled(job_health, figures.now),
+        alert_rules.late_photos(*figures.late_photos),
     ]
 
 
@@ -127,6 +136,7 @@ def publish_gauges(figures: Figures) -> None:
     emit("ValidatorPoolSize", figures.active_validators)
     emit("PeerValidationEnabled", 1 if figures.peer_validation_enabled else 0)
     emit("OutboxOldestAgeSeconds", figures.outbox_oldest_age_s or 0)
+    emit("PrivacyLatePhotos", figures.late_photos[0])
     emit("OutboxDeadMessages", figures.dead_outbox_total)
     emit("PendingEvaluationOldestAgeSeconds", figures.oldest_pending_evaluation_s or 0)
     emit("OpenAlerts", figures.open_alerts)
@@ -198,6 +208,7 @@ def worker_health(uow: UnitOfWork, probes: OperationalProbes, jobs: Sequence[tup
         summaries = uow.operations.job_summaries(now - timedelta(hours=24))
         outbox_age = uow.outbox.oldest_unsent_age_seconds()
         server = uow.operations.server_connections()
+        late, oldest_waiting_s, late_ids = _late_photos(uow, now)
     scheduler = []
     for name, expression, every in jobs:
         s = summaries.get(name)
@@ -223,6 +234,8 @@ def worker_health(uow: UnitOfWork, probes: OperationalProbes, jobs: Sequence[tup
         "database": {"pool_in_use": in_use, "pool_max": maximum, "server_connections": server[0],
                      "server_max_connections": server[1]},
         "scheduler": scheduler,
+        "late_photos": {"late": late, "oldest_waiting_s": oldest_waiting_s, "evidence_ids": list(late_ids),
+                        "lease_s": int(privacy_sweep.lease().total_seconds())},
     }
 
 

@@ -103,6 +103,7 @@ def process_evidence(uow: UnitOfWork, store: BlobStore, evidence_id: UUID, proce
                 # the photo's own GPS, rounded, and only while the human allowed location on evidence
                 "lat": clean.coarse_location[0] if clean.coarse_location and row["location_allowed"] else None,
                 "lng": clean.coarse_location[1] if clean.coarse_location and row["location_allowed"] else None,
+                "recovered_truncated": clean.recovered_truncated,
             })
             if applied and row["pair_id"] is not None:
                 outbox_ids += _start_verification(uow, row["pair_id"], row["correlation_id"])

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import io
 import struct
+import zlib
 from dataclasses import dataclass
 from functools import cache
 from typing import Final
@@ -43,6 +44,7 @@ class DecodedPhoto:
     rgb: NDArray[np.uint8]  # height x width x 3, upright, sRGB
     container: Container
     inventory: Inventory
+    recovered_truncated: bool = False  # the file missed trailing bytes; every pixel was still in it
 
 
 def decode_photo(data: bytes, *, max_bytes: int, max_pixels: int) -> DecodedPhoto:
@@ -53,8 +55,19 @@ def decode_photo(data: bytes, *, max_bytes: int, max_pixels: int) -> DecodedPhot
         raise PhotoRejected("too_large", f"{len(data)} bytes > {max_bytes}")
     container = sniff(data)
     found = inventory(data, container)
+    recovered = False
     try:
-        image = _open_checked(data, container, max_pixels)
+        try:
+            image = _open_checked(data, container, max_pixels)
+            # Pillow reads a PNG whose end chunk is cut short without complaint: still a cut file.
+            recovered = container == "png" and _PNG_END not in data
+        except _DECODE_ERRORS as exc:
+            # A file that misses trailing bytes (phones do this) is still whole when every pixel is in it.
+            repaired = _whole_without_its_end(data, container, max_pixels)
+            if repaired is None:
+                raise exc from None
+            image = _open_checked(repaired, container, max_pixels)
+            recovered = True
     except PhotoRejected:
         raise
     except Image.DecompressionBombError as exc:
@@ -80,7 +93,7 @@ def decode_photo(data: bytes, *, max_bytes: int, max_pixels: int) -> DecodedPhot
         image.close()
     if rgb.ndim != 3 or rgb.shape[2] != 3:
         raise PhotoRejected("corrupt", f"unexpected pixel layout {rgb.shape}")
-    return DecodedPhoto(rgb=rgb, container=container, inventory=found)
+    return DecodedPhoto(rgb=rgb, container=container, inventory=found, recovered_truncated=recovered)
 
 
 def _open_checked(data: bytes, container: Container, max_pixels: int) -> Image.Image:
@@ -102,6 +115,125 @@ def _open_checked(data: bytes, container: Container, max_pixels: int) -> Image.I
         image.close()
         raise
     return image
+
+
+# --- files that miss their last bytes -----------------------------------------------------------
+
+_JPEG_END: Final = b"\xff\xd9"
+_PNG_SIGNATURE: Final = b"\x89PNG\r\n\x1a\n"
+_PNG_END: Final = b"\x00\x00\x00\x00IEND\xaeB`\x82"
+# Bytes the entropy decoder would read if the file lacked them. The two differ in every bit (and from
+# the zero bits the decoder reads at a premature marker): all three decode alike only when the
+# decoder never needed a bit past the end of the file.
+_JPEG_PROBES: Final = (b"\x55\xaa" * 64, b"\xaa\x55" * 64)
+_PNG_CHANNELS: Final = {0: 1, 2: 3, 3: 1, 4: 2, 6: 4}
+_ADAM7: Final = ((0, 0, 8, 8), (4, 0, 8, 8), (0, 4, 4, 8), (2, 0, 4, 4), (0, 2, 2, 4), (1, 0, 2, 2), (0, 1, 1, 2))
+
+
+def _ends(data: bytes, container: Container) -> bool:
+    """Whether the file ends as its format ends (JPEG: the EOI marker; PNG: the IEND chunk)."""
+    return data.endswith(_JPEG_END if container == "jpeg" else _PNG_END)
+
+
+def _whole_without_its_end(data: bytes, container: Container, max_pixels: int) -> bytes | None:
+    """The file made well-formed again when only its end is missing and every pixel is in it; None
+    otherwise (a file cut inside its picture data stays refused: its bottom would be invented)."""
+    if _ends(data, container):
+        return None
+    if container == "jpeg":
+        return _jpeg_whole(data, max_pixels)
+    return _png_whole(data, max_pixels)
+
+
+def _jpeg_whole(data: bytes, max_pixels: int) -> bytes | None:
+    """End the file with EOI (what Pillow's LOAD_TRUNCATED_IMAGES does for JPEG, without its global
+    switch), then check that the decoder did not need a byte the file lacked: the picture decoded
+    with the end marker right after the data and with other bytes before it must be identical."""
+    body = data.rstrip(b"\xff")  # fill bytes, or the first half of the missing end marker
+    ended = body + _JPEG_END
+    try:
+        first = _pixels(ended, "JPEG", max_pixels)
+        if first is None:
+            return None
+        for probe in _JPEG_PROBES:
+            probed = _pixels(body + probe + _JPEG_END, "JPEG", max_pixels)
+            if probed is None or not np.array_equal(first, probed):
+                return None
+            del probed
+    except _DECODE_ERRORS:
+        return None
+    return ended
+
+
+def _pixels(data: bytes, pil_format: str, max_pixels: int) -> NDArray[np.uint8] | None:
+    with Image.open(io.BytesIO(data), formats=[pil_format]) as image:
+        if image.size[0] * image.size[1] > max_pixels:
+            return None
+        image.load()
+        return np.asarray(image)
+
+
+def _png_whole(data: bytes, max_pixels: int) -> bytes | None:
+    """Rebuild the PNG from its header chunks and its image data when the compressed stream is
+    complete (zlib reached its end and checked its Adler-32) and inflates to exactly the size the
+    header announces; chunks after the image data are metadata and are dropped anyway."""
+    if not data.startswith(_PNG_SIGNATURE):
+        return None
+    position, header, image_data, ihdr = len(_PNG_SIGNATURE), [], [], b""
+    while position + 8 <= len(data):
+        length, kind = struct.unpack(">I4s", data[position:position + 8])
+        end = position + 8 + length
+        if kind == b"IDAT":
+            image_data.append(data[position + 8:min(end, len(data))])
+        elif kind == b"IEND" or image_data:
+            break
+        elif end + 4 > len(data):
+            return None  # cut inside a header chunk
+        else:
+            header.append(data[position:end + 4])
+            if kind == b"IHDR":
+                ihdr = data[position + 8:end]
+        if end + 4 > len(data):
+            break
+        position = end + 4
+    expected = _png_data_size(ihdr, max_pixels)
+    if expected is None or not image_data:
+        return None
+    stream = b"".join(image_data)
+    inflater = zlib.decompressobj()
+    inflated, pending = 0, stream
+    try:
+        while pending and not inflater.eof and inflated <= expected:
+            inflated += len(inflater.decompress(pending, 1 << 20))
+            pending = inflater.unconsumed_tail
+    except zlib.error:
+        return None
+    if not inflater.eof or inflated != expected:
+        return None
+    used = stream[:len(stream) - len(inflater.unused_data)]
+    return _PNG_SIGNATURE + b"".join(header) + _png_chunk(b"IDAT", used) + _PNG_END
+
+
+def _png_data_size(ihdr: bytes, max_pixels: int) -> int | None:
+    """The inflated size of the image data the header announces (filter bytes included)."""
+    if len(ihdr) != 13:
+        return None
+    width, height, depth, colour, _, _, interlace = struct.unpack(">IIBBBBB", ihdr)
+    channels = _PNG_CHANNELS.get(colour)
+    if channels is None or width == 0 or height == 0 or width * height > max_pixels:
+        return None
+    bits = channels * depth
+
+    def size(w: int, h: int) -> int:
+        return 0 if w == 0 or h == 0 else h * (1 + (w * bits + 7) // 8)
+
+    if interlace == 0:
+        return size(width, height)
+    return sum(size((width - x + dx - 1) // dx, (height - y + dy - 1) // dy) for x, y, dx, dy in _ADAM7)
+
+
+def _png_chunk(kind: bytes, payload: bytes) -> bytes:
+    return struct.pack(">I", len(payload)) + kind + payload + struct.pack(">I", zlib.crc32(kind + payload))
 
 
 def _to_srgb(image: Image.Image) -> Image.Image:

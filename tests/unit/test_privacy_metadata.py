@@ -223,8 +223,8 @@ def test_given_an_encoder_that_leaks_exif_when_processing_then_the_photo_is_refu
     """The output check is the last line of defence: a re-encode that carries any block fails."""
     leaky_exif = _exif()
 
-    def leaky_encode(rgb: np.ndarray) -> bytes:
-        return scenes.encode_jpeg(rgb, exif=leaky_exif)
+    def leaky_encode(image: Image.Image) -> bytes:
+        return scenes.encode_jpeg(np.asarray(image), exif=leaky_exif)
 
     monkeypatch.setattr(processing, "_encode", leaky_encode)
 

@@ -257,6 +257,13 @@ class JobRun(ApiModel):
     stale: bool
 
 
+class LatePhotos(ApiModel):
+    late: int = Field(description="photos still waiting for the privacy stage after its lease and one sweep")
+    oldest_waiting_s: float | None
+    evidence_ids: list[UUID] = Field(description="up to 10 of them, the oldest first")
+    lease_s: int
+
+
 class WorkersOut(ApiModel):
     generated_at: datetime
     outbox_oldest_unsent_age_s: float | None
@@ -264,6 +271,7 @@ class WorkersOut(ApiModel):
     dead_letters: DeadLetters
     database: DatabaseHealth
     scheduler: list[JobRun]
+    late_photos: LatePhotos
 
 
 @api_route(bp, "GET", "/v1/admin/workers",

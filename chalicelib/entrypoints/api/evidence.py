@@ -47,6 +47,8 @@ class PrivacyReport(ApiModel):
     width: int
     height: int
     sha256: str
+    recovered_truncated: bool = Field(
+        False, description="the file missed trailing bytes (as some phones write them) but held every pixel")
 
 
 class CoarseLocation(ApiModel):
@@ -143,6 +145,7 @@ def evidence_out(row: dict[str, Any]) -> EvidenceOut:
             plates_blurred=row["plates_blurred"] or 0,
             regions_blurred=(row["faces_blurred"] or 0) + (row["plates_blurred"] or 0),
             width=row["width"], height=row["height"], sha256=row["sha256"],
+            recovered_truncated=bool(row.get("recovered_truncated")),
         )
     located = row["coarse_latitude"] is not None
     declared = row["latitude"] is not None
