@@ -2,11 +2,14 @@
 
 Each benchmark writes build/bench/<name>.json and <name>.md and prints its side-by-side comparison;
 this runner adds build/bench/report.json (all results, with run times and exit codes) and report.md.
+The benchmarks run with POWERTOOLS_METRICS_DISABLED=true (unless set otherwise) so that no EMF metric
+line lands between their tables.
 """
 
 from __future__ import annotations
 
 import json
+import os
 import subprocess
 import sys
 import time
@@ -26,6 +29,11 @@ BENCHMARKS: list[tuple[str, list[str]]] = [
 ]
 
 
+def bench_environment() -> dict[str, str]:
+    """The benchmarks' environment: metrics off (their EMF lines would interleave with the tables)."""
+    return {"POWERTOOLS_METRICS_DISABLED": "true", **os.environ}
+
+
 def main(argv: list[str] | None = None) -> int:
     only = set(argv if argv is not None else sys.argv[1:])
     runs = list(BENCHMARKS)
@@ -40,7 +48,7 @@ def main(argv: list[str] | None = None) -> int:
             continue
         print(f"\n=== {name} ===", flush=True)
         start = time.monotonic()
-        proc = subprocess.run([sys.executable, *command], cwd=ROOT, check=False)
+        proc = subprocess.run([sys.executable, *command], cwd=ROOT, check=False, env=bench_environment())
         elapsed = round(time.monotonic() - start, 1)
         result_file = OUT / f"{name}.json"
         results = json.loads(result_file.read_text()) if result_file.exists() else None

@@ -22,6 +22,7 @@ from typing import TYPE_CHECKING, Any
 
 from aws_lambda_powertools import Logger, Metrics
 from aws_lambda_powertools.logging.formatter import LambdaPowertoolsFormatter
+from aws_lambda_powertools.metrics.functions import is_metrics_disabled
 
 from chalicelib.metrics_catalogue import CATALOGUE
 
@@ -147,6 +148,8 @@ class CataloguedMetrics(Metrics):
     def _write_dimensioned(self) -> None:
         with self._dimensioned_lock:
             batch, self._dimensioned = self._dimensioned, {}
+        if not batch or is_metrics_disabled():  # POWERTOOLS_METRICS_DISABLED, as for Powertools' own
+            return
         timestamp = int(time.time() * 1000)
         for (name, dimensions), values in batch.items():
             names = ["service", *(k for k, _ in dimensions)]
