@@ -124,10 +124,14 @@ class CataloguedMetrics(Metrics):
             logger.warning("metric is not in the catalogue", extra={"metric": name})
         elif definition.dimensions:
             logger.warning("metric needs dimensions: use emit()", extra={"metric": name})
+        if is_metrics_disabled():  # Powertools' own overflow flush (100 values) would print regardless
+            return
         super().add_metric(name=name, unit=definition.unit if definition else unit, value=value,
                            resolution=resolution)
 
     def add_dimensioned(self, name: str, value: float, dimensions: dict[str, str]) -> None:
+        if is_metrics_disabled():
+            return
         key = (name, tuple(sorted(dimensions.items())))
         with self._dimensioned_lock:
             values = self._dimensioned.setdefault(key, [])
@@ -148,7 +152,7 @@ class CataloguedMetrics(Metrics):
     def _write_dimensioned(self) -> None:
         with self._dimensioned_lock:
             batch, self._dimensioned = self._dimensioned, {}
-        if not batch or is_metrics_disabled():  # POWERTOOLS_METRICS_DISABLED, as for Powertools' own
+        if not batch:
             return
         timestamp = int(time.time() * 1000)
         for (name, dimensions), values in batch.items():
