@@ -2,8 +2,8 @@
 
 Each benchmark writes build/bench/<name>.json and <name>.md and prints its side-by-side comparison;
 this runner adds build/bench/report.json (all results, with run times and exit codes) and report.md.
-The benchmarks run with POWERTOOLS_METRICS_DISABLED=true (unless set otherwise) so that no EMF metric
-line lands between their tables.
+The benchmarks run with POWERTOOLS_METRICS_DISABLED=true and POWERTOOLS_LOG_LEVEL=WARNING (unless set
+otherwise) so that no EMF metric line or INFO log lands between their tables.
 """
 
 from __future__ import annotations
@@ -30,8 +30,9 @@ BENCHMARKS: list[tuple[str, list[str]]] = [
 
 
 def bench_environment() -> dict[str, str]:
-    """The benchmarks' environment: metrics off (their EMF lines would interleave with the tables)."""
-    return {"POWERTOOLS_METRICS_DISABLED": "true", **os.environ}
+    """The benchmarks' environment: metrics off and logs from warnings up (their lines would interleave
+    with the tables)."""
+    return {"POWERTOOLS_METRICS_DISABLED": "true", "POWERTOOLS_LOG_LEVEL": "WARNING", **os.environ}
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -113,10 +113,10 @@ def cmd_serve(args: argparse.Namespace) -> int:
         sys.stdout.write(_format_keys(seed_demo()))
     sender = LocalSender(local_handlers())
     bootstrap.install_sender(sender)
-    dispatcher = Dispatcher(sender)
+    settings = get_settings()
+    dispatcher = Dispatcher(sender, consumers=settings.local_consumers_per_queue)
     scheduler = Scheduler(JOBS)
     config = CLIFactory(str(ROOT)).create_config_obj(chalice_stage_name="local")
-    settings = get_settings()
     server = make_server(app, config, args.host, args.port,
                          max_body_bytes=max(settings.max_request_bytes, settings.evidence_max_bytes))
 

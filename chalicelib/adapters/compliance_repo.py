@@ -44,3 +44,26 @@ def flagged_layer_b_verdicts(
         (agent_id, since, until),
     ).fetchall()
     return [r["verdict"] for r in rows]
+
+
+def evidence(
+    conn: Connection, agent_id: UUID, *, since: datetime, until: datetime
+) -> tuple[int, int, list[dict[str, Any]]]:
+    """The three readings above in one statement (one round trip), for the stages that score an agent
+    on every message: (layer_a_blocks, admin_overturns_against, flagged_layer_b_verdicts)."""
+    row = conn.execute(
+        "SELECT (SELECT count(*) FROM submissions s WHERE s.agent_id = %(agent)s AND s.decided_by = 'layer_a'"
+        "   AND s.decided_at > %(since)s AND s.decided_at <= %(until)s"
+        "   AND NOT EXISTS (SELECT 1 FROM decision_trail t WHERE t.submission_id = s.id"
+        "   AND t.stage = 'admin_review' AND t.verdict -> 'overturn' ->> 'decided_by' = 'layer_a'"
+        "   AND t.verdict -> 'overturn' ->> 'to' = 'approved')) AS blocks,"
+        " (SELECT count(*) FROM decision_trail t JOIN submissions s ON s.id = t.submission_id"
+        "   WHERE s.agent_id = %(agent)s AND t.stage = 'admin_review' AND t.created_at > %(since)s"
+        "   AND t.created_at <= %(until)s AND t.verdict -> 'overturn' ->> 'against_agent' = 'true') AS overturns,"
+        " ARRAY(SELECT t.verdict FROM decision_trail t JOIN submissions s ON s.id = t.submission_id"
+        "   WHERE s.agent_id = %(agent)s AND t.stage = 'layer_b' AND t.created_at > %(since)s"
+        "   AND t.created_at <= %(until)s AND t.verdict ->> 'decision' = 'flagged') AS flagged",
+        {"agent": agent_id, "since": since, "until": until},
+    ).fetchone()
+    assert row is not None
+    return int(row["blocks"]), int(row["overturns"]), list(row["flagged"] or [])

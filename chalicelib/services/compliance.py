@@ -47,11 +47,9 @@ class ComplianceReport:
 
 def counts(uow: UnitOfWork, agent_id: UUID, now: datetime) -> compliance.ComplianceCounts:
     """What counts against the agent in the 30 days up to ``now``."""
-    since = now - compliance.WINDOW
-    flagged = uow.compliance.flagged_layer_b_verdicts(agent_id, since=since, until=now)
+    blocks, overturns, flagged = uow.compliance.evidence(agent_id, since=now - compliance.WINDOW, until=now)
     return compliance.ComplianceCounts(
-        layer_a_blocks=uow.compliance.layer_a_blocks(agent_id, since=since, until=now),
-        admin_overturns=uow.compliance.admin_overturns_against(agent_id, since=since, until=now),
+        layer_a_blocks=blocks, admin_overturns=overturns,
         flags=sum(1 for verdict in flagged if compliance.counts_as_flag(verdict)),
     )
 

@@ -60,15 +60,15 @@ def submit_content(
     A Layer A hard block is stored as rejected (for the compliance record), charges nothing and raises
     GuardrailRejected. A retried request with the same Idempotency-Key returns the first result; the
     same key with a different body is a Conflict.
+
+    Round trips: the agents' unique (agent_id, idempotency_key) decides whether a key is new (no look-up
+    before the insert), the fee is decided under its locks before the insert so that the cost is stored
+    with the row, and the row and its trail entry go in one statement: lock, insert, post the fee,
+    enqueue, commit.
     """
     assert principal.agent_id is not None
     now = now or datetime.now(UTC)
     request_hash = draft.request_hash()
-    if idempotency_key is not None:
-        earlier = _replay(uow, principal.agent_id, idempotency_key, request_hash)
-        if earlier is not None:
-            return earlier
-
     title_scan = layer_a.evaluate(draft.title)
     body_scan = layer_a.evaluate(draft.body)
     blocked = title_scan.blocked or body_scan.blocked
@@ -102,15 +102,21 @@ def submit_content(
         with uow:
             if draft.mission_id is not None:
                 _check_mission(uow, draft.mission_id, now)
-            row = uow.submissions.insert(values)
-            uow.submissions.add_trail(submission_id, "layer_a", verdict)
+            fee = None if blocked else economy.decide_submission_fee(uow, principal, draft.kind)
+            values["cost_millicredits"] = fee.charged if fee is not None else 0
+            inserted = uow.submissions.insert_screened(values, "layer_a", verdict)
+            if inserted is None:
+                raise _KeyTaken  # rolls back the locks; the first result answers below
+            row = inserted
             outbox_ids: tuple[int, ...] = ()
+            if fee is not None:
+                economy.post_submission_fee(uow, principal, row, fee)
             if not blocked:
-                charge_hook(uow, principal, row, now)
                 outbox_ids = (uow.outbox.enqueue("guardrail", {"submission_id": str(submission_id)},
                                              correlation_id=correlation_id),)
-    except UniqueViolation:
-        # A concurrent retry with the same Idempotency-Key won the race: answer with its result.
+    except (_KeyTaken, UniqueViolation, NotFound, Conflict):
+        # The key was used before (or by a concurrent retry), or the retry of a mission submission finds
+        # the mission closed since: answer with the first result when there is one.
         if idempotency_key is None:
             raise
         earlier = _replay(uow, principal.agent_id, idempotency_key, request_hash)
@@ -124,6 +130,10 @@ def submit_content(
     return SubmitOutcome(submission=row, replayed=False, outbox_ids=outbox_ids)
 
 
+class _KeyTaken(Exception):
+    """The Idempotency-Key is already taken: nothing was written, the earlier result answers."""
+
+
 def _check_mission(uow: UnitOfWork, mission_id: UUID, now: datetime) -> None:
     """A submission may name only an existing mission that is open and not expired (404 / 409)."""
     mission = uow.hyperlocal.get_mission(mission_id, for_share=True)
@@ -133,11 +143,6 @@ def _check_mission(uow: UnitOfWork, mission_id: UUID, now: datetime) -> None:
         raise Conflict("the mission is closed or expired",
                        details={"field": "mission_id", "status": mission["status"],
                                 "expires_at": mission["expires_at"].isoformat()})
-
-
-def charge_hook(uow: UnitOfWork, principal: Principal, submission: dict[str, Any], now: datetime) -> None:
-    """Charges for a submission in its own transaction (the economy decides whether and how much)."""
-    economy.charge_submission(uow, principal, submission, now)
 
 
 def _rejection(row: dict[str, Any], categories: list[str]) -> GuardrailRejected:

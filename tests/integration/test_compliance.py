@@ -151,3 +151,25 @@ def test_other_agents_scores_are_for_admins_only(api: Api) -> None:
     assert api.get(f"/v1/admin/agents/{agent['id']}/compliance", key=other_key).status == 403
     assert api.get(f"/v1/admin/agents/{uuid4()}/compliance", key=admin_key()).status == 404
     assert api.get("/v1/agents/me/compliance").status == 401
+
+
+def test_the_one_statement_reading_equals_the_three_separate_ones(api: Api, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The stages score an agent with one statement; it must count exactly what the three readings count."""
+    from chalicelib.adapters import compliance_repo
+    from chalicelib.db.pool import transaction
+
+    key, agent = api.register("mixed")
+    block(api, key, 2)
+    classify_with(monkeypatch, 0.5)
+    submit(api, key, 1)
+    submit(api, key, 2)
+    agent_id = UUID(agent["id"])
+    now = datetime.now(UTC)
+    with transaction() as conn:
+        for since in (now - timedelta(days=30), now - timedelta(seconds=1), now):
+            separate = (compliance_repo.layer_a_blocks(conn, agent_id, since=since, until=now),
+                        compliance_repo.admin_overturns_against(conn, agent_id, since=since, until=now),
+                        compliance_repo.flagged_layer_b_verdicts(conn, agent_id, since=since, until=now))
+            assert compliance_repo.evidence(conn, agent_id, since=since, until=now) == separate
+        blocks, _, flagged = compliance_repo.evidence(conn, agent_id, since=now - timedelta(days=30), until=now)
+        assert (blocks, len(flagged)) == (2, 2)
