@@ -1,7 +1,7 @@
 """Ingestion: submissions through the real use case beside pgbench TPC-B, on the same server, in the same run.
 
 Usage: python bench/bench_ingest.py [--seconds 4] [--rounds 2] [--workers 1,8,32] [--agents 64]
-       [--variants before,after] [--http] [--http-seconds 6] [--http-concurrency 4,16,64]
+       [--variants before,after] [--http] [--http-seconds 6] [--http-concurrency 4,16,64,256]
        [--out-dir build/bench]
 
 Each submission is `submit_content` exactly as the API calls it: Layer A on title and body, the
@@ -448,8 +448,11 @@ def run_http(url: str, keys: list[str], levels: list[int], seconds: float, *, se
         asyncio.run(http_load(f"http://127.0.0.1:{port}", keys, 2, 2.0))  # warm-up (Layer A, pool)
         for level in levels:
             pg = run_pgbench(pg_url, min(level, 32), seconds, server)
+            cpu0 = server.seconds()
             result = asyncio.run(http_load(f"http://127.0.0.1:{port}", keys, level, seconds))
+            cpu1 = server.seconds()
             result["pgbench_tps"] = pg.tps
+            result["server_cpu_ms_per_ok"] = round((cpu1 - cpu0) * 1000 / result["ok"], 3) if result["ok"] else None
             out.append(result)
             print(f"http c={level:<4d} {result['ok_per_s']:8.1f} ok/s  p50 {result['p50_ms']} ms  p95 "
                   f"{result['p95_ms']} ms  p99 {result['p99_ms']} ms  {result['statuses']}  (pgbench "
@@ -514,12 +517,13 @@ def markdown(result: dict[str, Any]) -> str:
     lines += ["", f"Goal at 8 workers (after): >= 0.5x pgbench and p95 < 25 ms: **{meta['goal']}**.", ""]
     if result.get("http"):
         lines += ["## Over HTTP (local server: waitress + the Chalice app, asyncio httpx client)", "",
-                  "| concurrency | ok/s | p50 ms | p95 ms | p99 ms | statuses | pgbench tps (same c, max 32) |",
-                  "|---|---|---|---|---|---|---|"]
+                  "| concurrency | ok/s | p50 ms | p95 ms | p99 ms | statuses | server CPU ms/ok "
+                  "| pgbench tps (same c, max 32) |",
+                  "|---|---|---|---|---|---|---|---|"]
         for h in result["http"]:
             lines.append(f"| {h['concurrency']} | {h['ok_per_s']} | {h['p50_ms']} | {h['p95_ms']} | {h['p99_ms']} "
                          f"| {', '.join(f'{k}: {v}' for k, v in sorted(h['statuses'].items()))} "
-                         f"| {h['pgbench_tps']} |")
+                         f"| {h['server_cpu_ms_per_ok']} | {h['pgbench_tps']} |")
         lines.append("")
     return "\n".join(lines)
 
@@ -539,7 +543,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--variants", default="before,after")
     parser.add_argument("--http", action="store_true", help="also drive the local HTTP server")
     parser.add_argument("--http-seconds", type=float, default=6)
-    parser.add_argument("--http-concurrency", default="4,16,64")
+    parser.add_argument("--http-concurrency", default="4,16,64,256")
     parser.add_argument("--out-dir", type=Path, default=ROOT / "build" / "bench")
     args = parser.parse_args(argv)
     workers = [int(w) for w in args.workers.split(",")]

@@ -114,7 +114,8 @@ def cmd_serve(args: argparse.Namespace) -> int:
     sender = LocalSender(local_handlers())
     bootstrap.install_sender(sender)
     settings = get_settings()
-    dispatcher = Dispatcher(sender, consumers=settings.local_consumers_per_queue)
+    # Several consumers per queue, as SQS + Lambda run several at once; the outbox lease keeps them apart.
+    dispatcher = Dispatcher(sender, consumers=args.consumers or settings.local_consumers_per_queue)
     scheduler = Scheduler(JOBS)
     config = CLIFactory(str(ROOT)).create_config_obj(chalice_stage_name="local")
     server = make_server(app, config, args.host, args.port,
@@ -177,6 +178,8 @@ def main(argv: list[str] | None = None) -> int:
     serve.add_argument("--host", default="127.0.0.1")
     serve.add_argument("--port", type=int, default=int(os.environ.get("PORT", "8000")))
     serve.add_argument("--no-seed", action="store_true", help="do not create demo identities")
+    serve.add_argument("--consumers", type=int, default=None,
+                       help="concurrent consumers per queue (default LOCAL_CONSUMERS_PER_QUEUE, 4)")
     serve.set_defaults(func=cmd_serve)
     sub.add_parser("admin-key", help="print a new admin key").set_defaults(func=cmd_admin_key)
     sub.add_parser("migrate", help="apply pending migrations").set_defaults(func=cmd_migrate)

@@ -36,6 +36,15 @@ class SubmissionFee:
         return 0 if self.waived else self.cost
 
 
+def submission_fee_due(uow: UnitOfWork, kind: str) -> int | None:
+    """What a submission of this kind costs now (millicredits), before any lock: None while
+    SUBMISSION_COSTS_ENABLED is off. The hardship decision comes later, under the locks."""
+    flags = uow.flags.current()
+    if not flags["SUBMISSION_COSTS_ENABLED"]:
+        return None
+    return economy.submission_cost(kind, float(flags["SUBMISSION_COST_MULTIPLIER"]))
+
+
 def decide_submission_fee(uow: UnitOfWork, principal: Principal, kind: str) -> SubmissionFee | None:
     """Lock the fee's accounts and decide the fee, in the caller's transaction; None while
     SUBMISSION_COSTS_ENABLED is off (nothing is locked or written then).

@@ -61,10 +61,11 @@ def submit_content(
     GuardrailRejected. A retried request with the same Idempotency-Key returns the first result; the
     same key with a different body is a Conflict.
 
-    Round trips: the agents' unique (agent_id, idempotency_key) decides whether a key is new (no look-up
-    before the insert), the fee is decided under its locks before the insert so that the cost is stored
-    with the row, and the row and its trail entry go in one statement: lock, insert, post the fee,
-    enqueue, commit.
+    Round trips and the fee sink: the agent's unique (agent_id, idempotency_key) decides whether a key
+    is new (no look-up before the insert); the row (with the cost it will pay) and its trail entry go
+    in one statement; the fee's accounts are locked last, just before the post and the commit, so that
+    the one sink row every fee updates is held as briefly as possible. Insert, enqueue, lock, post,
+    commit; a hardship waiver (rare) adds one statement that zeroes the stored cost.
     """
     assert principal.agent_id is not None
     now = now or datetime.now(UTC)
@@ -102,18 +103,21 @@ def submit_content(
         with uow:
             if draft.mission_id is not None:
                 _check_mission(uow, draft.mission_id, now)
-            fee = None if blocked else economy.decide_submission_fee(uow, principal, draft.kind)
-            values["cost_millicredits"] = fee.charged if fee is not None else 0
+            due = None if blocked else economy.submission_fee_due(uow, draft.kind)
+            values["cost_millicredits"] = due or 0
             inserted = uow.submissions.insert_screened(values, "layer_a", verdict)
             if inserted is None:
-                raise _KeyTaken  # rolls back the locks; the first result answers below
+                raise _KeyTaken  # nothing written; the first result answers below
             row = inserted
             outbox_ids: tuple[int, ...] = ()
-            if fee is not None:
-                economy.post_submission_fee(uow, principal, row, fee)
             if not blocked:
                 outbox_ids = (uow.outbox.enqueue("guardrail", {"submission_id": str(submission_id)},
                                              correlation_id=correlation_id),)
+            fee = economy.decide_submission_fee(uow, principal, draft.kind) if due is not None else None
+            charged = economy.post_submission_fee(uow, principal, row, fee) if fee is not None else 0
+            if charged != row["cost_millicredits"]:  # a hardship waiver, or the flags moved meanwhile
+                uow.submissions.set_cost(submission_id, charged)
+                row["cost_millicredits"] = charged
     except (_KeyTaken, UniqueViolation, NotFound, Conflict):
         # The key was used before (or by a concurrent retry), or the retry of a mission submission finds
         # the mission closed since: answer with the first result when there is one.
