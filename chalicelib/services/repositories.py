@@ -104,6 +104,11 @@ class ComplianceRepository(Protocol):
     ) -> tuple[int, int, list[dict[str, Any]]]:
         """(layer_a_blocks, admin_overturns_against, flagged_layer_b_verdicts) in one round trip."""
         ...
+    def evidence_many(
+        self, agent_ids: Sequence[UUID], *, since: datetime, until: datetime
+    ) -> dict[UUID, tuple[int, int, list[dict[str, Any]]]]:
+        """`evidence` of several agents in one round trip."""
+        ...
 
 
 class EconomyRepository(Protocol):
