@@ -23,6 +23,7 @@ CROWD = ROOT.parent / "shared" / "data" / "crowd"
 BENCHMARKS: list[tuple[str, list[str]]] = [
     ("layer_a", ["bench/bench_layer_a.py"]),
     ("ledger", ["bench/bench_ledger.py"]),
+    ("ingest", ["bench/bench_ingest.py", "--http"]),
     ("consensus", ["bench/bench_consensus.py"]),
     ("privacy", ["bench/bench_privacy.py"]),
     ("query_timing", ["bench/bench_query_timing.py"]),

@@ -376,8 +376,8 @@ def free_port() -> int:
 def local_server(url: str, port: int) -> Iterator[subprocess.Popen[bytes]]:
     env = {**os.environ, "DATABASE_URL": url, "POWERTOOLS_METRICS_DISABLED": "true",
            "POWERTOOLS_LOG_LEVEL": "ERROR", "RATE_LIMIT_AGENT_PER_MIN": "1000000"}
-    proc = subprocess.Popen([sys.executable, "-m", "local", "serve", "--port", str(port)], cwd=ROOT, env=env,
-                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    command = [sys.executable, "-m", "local", "serve", "--no-seed", "--port", str(port)]
+    proc = subprocess.Popen(command, cwd=ROOT, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     try:
         import httpx
 
