@@ -2,11 +2,14 @@
 
 Each benchmark writes build/bench/<name>.json and <name>.md and prints its side-by-side comparison;
 this runner adds build/bench/report.json (all results, with run times and exit codes) and report.md.
+The benchmarks run with POWERTOOLS_METRICS_DISABLED=true and POWERTOOLS_LOG_LEVEL=WARNING (unless set
+otherwise) so that no EMF metric line or INFO log lands between their tables.
 """
 
 from __future__ import annotations
 
 import json
+import os
 import subprocess
 import sys
 import time
@@ -20,6 +23,7 @@ CROWD = ROOT.parent / "shared" / "data" / "crowd"
 BENCHMARKS: list[tuple[str, list[str]]] = [
     ("layer_a", ["bench/bench_layer_a.py"]),
     ("ledger", ["bench/bench_ledger.py"]),
+    ("ingest", ["bench/bench_ingest.py", "--http"]),
     ("consensus", ["bench/bench_consensus.py"]),
     ("privacy", ["bench/bench_privacy.py"]),
     ("dsar", ["bench/bench_dsar.py"]),
@@ -27,6 +31,12 @@ BENCHMARKS: list[tuple[str, list[str]]] = [
     ("pii_masking", ["bench/bench_pii_masking.py"]),
     ("exports", ["bench/bench_exports.py"]),
 ]
+
+
+def bench_environment() -> dict[str, str]:
+    """The benchmarks' environment: metrics off and logs from warnings up (their lines would interleave
+    with the tables)."""
+    return {"POWERTOOLS_METRICS_DISABLED": "true", "POWERTOOLS_LOG_LEVEL": "WARNING", **os.environ}
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -43,7 +53,7 @@ def main(argv: list[str] | None = None) -> int:
             continue
         print(f"\n=== {name} ===", flush=True)
         start = time.monotonic()
-        proc = subprocess.run([sys.executable, *command], cwd=ROOT, check=False)
+        proc = subprocess.run([sys.executable, *command], cwd=ROOT, check=False, env=bench_environment())
         elapsed = round(time.monotonic() - start, 1)
         result_file = OUT / f"{name}.json"
         results = json.loads(result_file.read_text()) if result_file.exists() else None

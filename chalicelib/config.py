@@ -45,6 +45,8 @@ class Settings(BaseModel):
 
     # How outbox messages travel: to SQS in AWS, straight to the handlers in local mode.
     dispatch_mode: Literal["sqs", "local"] = "sqs"
+    # Locally, concurrent consumers per queue (what Lambda's concurrency per SQS queue is in AWS).
+    local_consumers_per_queue: int = Field(default=4, ge=1, le=64)
     queue_prefix: str = "peerguard"
     aws_region: str = "us-east-1"
 

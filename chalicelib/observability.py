@@ -23,6 +23,7 @@ from typing import Any
 
 from aws_lambda_powertools import Logger, Metrics
 from aws_lambda_powertools.logging.formatter import LambdaPowertoolsFormatter
+from aws_lambda_powertools.metrics.functions import is_metrics_disabled
 
 from chalicelib.config import powertools_defaults
 from chalicelib.metrics_catalogue import CATALOGUE
@@ -106,10 +107,14 @@ class CataloguedMetrics(Metrics):
             logger.warning("metric is not in the catalogue", extra={"metric": name})
         elif definition.dimensions:
             logger.warning("metric needs dimensions: use emit()", extra={"metric": name})
+        if is_metrics_disabled():  # Powertools' own overflow flush (100 values) would print regardless
+            return
         super().add_metric(name=name, unit=definition.unit if definition else unit, value=value,
                            resolution=resolution)
 
     def add_dimensioned(self, name: str, value: float, dimensions: dict[str, str]) -> None:
+        if is_metrics_disabled():
+            return
         key = (name, tuple(sorted(dimensions.items())))
         with self._dimensioned_lock:
             values = self._dimensioned.setdefault(key, [])
@@ -130,6 +135,8 @@ class CataloguedMetrics(Metrics):
     def _write_dimensioned(self) -> None:
         with self._dimensioned_lock:
             batch, self._dimensioned = self._dimensioned, {}
+        if not batch:
+            return
         timestamp = int(time.time() * 1000)
         for (name, dimensions), values in batch.items():
             names = ["service", *(k for k, _ in dimensions)]

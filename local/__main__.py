@@ -133,10 +133,11 @@ def cmd_serve(args: argparse.Namespace) -> int:
         sys.stdout.write(_format_keys(seed_demo()))
     sender = LocalSender(local_handlers())
     bootstrap.install_sender(sender)
-    dispatcher = Dispatcher(sender)
+    settings = get_settings()
+    # Several consumers per queue, as SQS + Lambda run several at once; the outbox lease keeps them apart.
+    dispatcher = Dispatcher(sender, consumers=args.consumers or settings.local_consumers_per_queue)
     scheduler = Scheduler(JOBS)
     config = CLIFactory(str(ROOT)).create_config_obj(chalice_stage_name="local")
-    settings = get_settings()
     server = make_server(app, config, args.host, args.port,
                          max_body_bytes=max(settings.max_request_bytes, settings.evidence_max_bytes))
 
@@ -197,6 +198,8 @@ def main(argv: list[str] | None = None) -> int:
     serve.add_argument("--host", default="127.0.0.1")
     serve.add_argument("--port", type=int, default=int(os.environ.get("PORT", "8000")))
     serve.add_argument("--no-seed", action="store_true", help="do not create demo identities")
+    serve.add_argument("--consumers", type=int, default=None,
+                       help="concurrent consumers per queue (default LOCAL_CONSUMERS_PER_QUEUE, 4)")
     serve.set_defaults(func=cmd_serve)
     sub.add_parser("admin-key", help="print a new admin key").set_defaults(func=cmd_admin_key)
     rotate = sub.add_parser("rotate-key", help="new local data key; re-encrypt personal values under it")

@@ -12,7 +12,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from chalicelib import bootstrap
-from chalicelib.domain.outbox import OutboxMessage
+from chalicelib.domain.outbox import TOPICS, OutboxMessage
 from chalicelib.observability import logger
 
 Handler = Callable[[dict[str, Any], Any], Any]
@@ -87,26 +87,68 @@ class LocalSender:
         return failed
 
 
-class Dispatcher(threading.Thread):
-    """Polls the outbox and relays due messages through the LocalSender until stopped."""
+class DuplicatingSender(LocalSender):
+    """Delivers every batch twice, the copy concurrently and in reverse order: SQS's at-least-once,
+    unordered delivery at its worst (benchmarks, tests, fault drills). The first delivery's failures
+    are what the outbox retries; a failed copy is just a duplicate that did not land."""
 
-    def __init__(self, sender: LocalSender, *, idle_sleep_s: float = 0.05) -> None:
+    def send(self, messages: Sequence[OutboxMessage]) -> set[int]:
+        copy = list(reversed(messages))
+        twin = threading.Thread(target=super().send, args=(copy,), name="duplicate-delivery", daemon=True)
+        twin.start()
+        try:
+            return super().send(messages)
+        finally:
+            twin.join()
+
+
+class Dispatcher(threading.Thread):
+    """Polls the outbox and relays due messages through the LocalSender until stopped.
+
+    Like SQS with Lambda, each queue (outbox topic) has ``consumers`` concurrent consumers: each one
+    leases up to a batch of its topic's due messages (leases skip each other's rows), hands them to
+    the handler and goes again. An idle consumer sleeps ``idle_sleep_s``, doubled after every empty
+    poll up to ``max_idle_sleep_s`` (SQS long polling costs the database nothing; polling the outbox
+    does), and polls at once again after a batch.
+    """
+
+    BATCH = 10  # SQS's default batch size for a Lambda event source
+
+    def __init__(self, sender: LocalSender, *, idle_sleep_s: float = 0.05, max_idle_sleep_s: float = 0.25,
+                 consumers: int = 1, topics: Sequence[str] = TOPICS) -> None:
         super().__init__(name="outbox-dispatcher", daemon=True)
+        if consumers < 1:
+            raise ValueError("a queue needs at least one consumer")
         self._sender = sender
         self._idle_sleep_s = idle_sleep_s
+        self._max_idle_sleep_s = max(idle_sleep_s, max_idle_sleep_s)
+        self.consumers = consumers
+        self._topics = tuple(topics)
         self.stopped = threading.Event()
 
     def run(self) -> None:
+        threads = [threading.Thread(target=self._consume, args=(topic,), name=f"consumer-{topic}-{n}", daemon=True)
+                   for topic in self._topics for n in range(self.consumers)]
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join()
+
+    def _consume(self, topic: str) -> None:
         from chalicelib.services.outbox_relay import relay
 
+        wait = self._idle_sleep_s
         while not self.stopped.is_set():
             try:
-                sent = relay(bootstrap.unit_of_work(), self._sender, limit=10)
+                sent = relay(bootstrap.unit_of_work(), self._sender, limit=self.BATCH, topic=topic)
             except Exception:
-                logger.exception("dispatcher cycle failed")
+                logger.exception("dispatcher cycle failed", extra={"topic": topic})
                 sent = 0
-            if sent == 0:
-                self.stopped.wait(self._idle_sleep_s)
+            if sent:
+                wait = self._idle_sleep_s
+                continue
+            self.stopped.wait(wait)
+            wait = min(wait * 2, self._max_idle_sleep_s)
 
 
 class Scheduler(threading.Thread):

@@ -100,18 +100,19 @@ def insert_evaluations(
     conn: Connection, submission_id: UUID, picks: Sequence[tuple[UUID, str]], *, mode: str, now: datetime,
     expires_at: datetime,
 ) -> list[UUID]:
-    """One pending evaluation per (validator, tier at assignment); duplicates are ignored."""
-    ids: list[UUID] = []
-    for validator_id, tier in picks:
-        row = conn.execute(
-            "INSERT INTO evaluations (submission_id, validator_id, mode, tier_at_assignment, assigned_at,"
-            " expires_at) VALUES (%s, %s, %s, %s, %s, %s) ON CONFLICT (submission_id, validator_id) DO NOTHING"
-            " RETURNING id",
-            (submission_id, validator_id, mode, tier, now, expires_at),
-        ).fetchone()
-        if row is not None:
-            ids.append(row["id"])
-    return ids
+    """One pending evaluation per (validator, tier at assignment), all in one statement; duplicates are
+    ignored. The new ids come back in the order of ``picks``."""
+    if not picks:
+        return []
+    rows = conn.execute(
+        "INSERT INTO evaluations (submission_id, validator_id, mode, tier_at_assignment, assigned_at, expires_at)"
+        " SELECT %s, p.validator_id, %s, p.tier, %s, %s FROM unnest(%s::uuid[], %s::text[]) WITH ORDINALITY"
+        "  AS p(validator_id, tier, n) ORDER BY p.n"
+        " ON CONFLICT (submission_id, validator_id) DO NOTHING RETURNING id, validator_id",
+        (submission_id, mode, now, expires_at, [v for v, _ in picks], [t for _, t in picks]),
+    ).fetchall()
+    by_validator = {r["validator_id"]: r["id"] for r in rows}
+    return [by_validator[v] for v, _ in picks if v in by_validator]
 
 
 def get_evaluation(conn: Connection, evaluation_id: UUID, *, for_update: bool = False) -> dict[str, Any] | None:

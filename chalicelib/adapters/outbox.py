@@ -38,9 +38,12 @@ def enqueue(
     return int(row["id"])
 
 
-def claim(conn: Connection, *, limit: int, ids: Sequence[int] | None = None) -> list[OutboxMessage]:
-    """Lease due unsent messages (or the given ids) so that no other relay sends them meanwhile."""
+def claim(conn: Connection, *, limit: int, ids: Sequence[int] | None = None,
+          topic: str | None = None) -> list[OutboxMessage]:
+    """Lease due unsent messages (or the given ids; of one topic when given) so that no other relay sends
+    them meanwhile (concurrent claims skip each other's rows)."""
     id_filter = " AND id = ANY(%(ids)s)" if ids is not None else ""
+    id_filter += " AND topic = %(topic)s" if topic is not None else ""
     rows = conn.execute(
         "WITH due AS ("
         "  SELECT id FROM outbox WHERE sent_at IS NULL AND dead_at IS NULL AND available_at <= now()"
@@ -50,7 +53,7 @@ def claim(conn: Connection, *, limit: int, ids: Sequence[int] | None = None) -> 
         "   available_at = now() + make_interval(secs => %(lease)s)"
         " FROM due WHERE o.id = due.id"
         " RETURNING o.id, o.topic, o.payload, o.correlation_id, o.attempts",
-        {"ids": list(ids) if ids is not None else None, "limit": limit, "lease": LEASE_SECONDS},
+        {"ids": list(ids) if ids is not None else None, "limit": limit, "lease": LEASE_SECONDS, "topic": topic},
     ).fetchall()
     return [OutboxMessage(r["id"], r["topic"], r["payload"], r["correlation_id"], r["attempts"])
             for r in sorted(rows, key=lambda r: int(r["id"]))]

@@ -22,6 +22,23 @@ def insert(conn: Connection, values: dict[str, Any]) -> dict[str, Any]:
     return row
 
 
+def insert_screened(
+    conn: Connection, values: dict[str, Any], stage: str, verdict: dict[str, Any]
+) -> dict[str, Any] | None:
+    """Insert a submission and its first trail entry in one statement (one round trip); None, writing
+    nothing, when the agent's Idempotency-Key is already taken (the unique key decides, also between
+    concurrent retries)."""
+    columns = list(values)
+    row = conn.execute(
+        f"WITH s AS (INSERT INTO submissions ({', '.join(columns)}) VALUES ({', '.join(['%s'] * len(columns))})"
+        "  ON CONFLICT (agent_id, idempotency_key) DO NOTHING RETURNING *),"
+        " t AS (INSERT INTO decision_trail (submission_id, stage, verdict) SELECT s.id, %s, %s FROM s)"
+        " SELECT * FROM s",
+        [*(values[c] for c in columns), stage, Jsonb(verdict)],
+    ).fetchone()
+    return row
+
+
 def get(conn: Connection, submission_id: UUID, *, for_update: bool = False) -> dict[str, Any] | None:
     lock = " FOR UPDATE" if for_update else ""
     return conn.execute("SELECT * FROM submissions WHERE id = %s" + lock, (submission_id,)).fetchone()

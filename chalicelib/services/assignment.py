@@ -10,7 +10,7 @@ from uuid import UUID
 from chalicelib.config import get_settings
 from chalicelib.domain import consensus as rules
 from chalicelib.observability import metrics
-from chalicelib.services.compliance import compliance_ok
+from chalicelib.services.compliance import compliant_agents
 from chalicelib.services.unit_of_work import UnitOfWork
 
 Mode = Literal["live", "shadow"]
@@ -35,9 +35,9 @@ def _compliant_picks(
     verdicts: dict[str, bool] = {}
     while True:
         picks = rules.assign(candidates, request, daily_quota=quota)
-        unknown = [p for p in picks if p.validator_id not in verdicts]
-        for p in unknown:
-            verdicts[p.validator_id] = compliance_ok(uow, UUID(p.validator_id), now)
+        unknown = [UUID(p.validator_id) for p in picks if p.validator_id not in verdicts]
+        if unknown:  # every new pick scored in one statement
+            verdicts.update({str(k): ok for k, ok in compliant_agents(uow, unknown, now).items()})
         if all(verdicts[p.validator_id] for p in picks):
             return picks
         candidates = [replace(c, suspended=True) if verdicts.get(c.validator_id) is False else c

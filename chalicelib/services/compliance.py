@@ -3,6 +3,7 @@ an agent with the peer path or validator duty."""
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -47,11 +48,12 @@ class ComplianceReport:
 
 def counts(uow: UnitOfWork, agent_id: UUID, now: datetime) -> compliance.ComplianceCounts:
     """What counts against the agent in the 30 days up to ``now``."""
-    since = now - compliance.WINDOW
-    flagged = uow.compliance.flagged_layer_b_verdicts(agent_id, since=since, until=now)
+    return _counts(*uow.compliance.evidence(agent_id, since=now - compliance.WINDOW, until=now))
+
+
+def _counts(blocks: int, overturns: int, flagged: list[dict[str, Any]]) -> compliance.ComplianceCounts:
     return compliance.ComplianceCounts(
-        layer_a_blocks=uow.compliance.layer_a_blocks(agent_id, since=since, until=now),
-        admin_overturns=uow.compliance.admin_overturns_against(agent_id, since=since, until=now),
+        layer_a_blocks=blocks, admin_overturns=overturns,
         flags=sum(1 for verdict in flagged if compliance.counts_as_flag(verdict)),
     )
 
@@ -61,6 +63,13 @@ def report(uow: UnitOfWork, agent_id: UUID, now: datetime | None = None) -> Comp
     now = now or uow.clock.now()
     found = counts(uow, agent_id, now)
     return ComplianceReport(agent_id=agent_id, counts=found, score=compliance.score(found), as_of=now)
+
+
+def compliant_agents(uow: UnitOfWork, agent_ids: Sequence[UUID], now: datetime) -> dict[UUID, bool]:
+    """`compliance_ok` of several agents, read in one statement (the validators an assignment picks)."""
+    found = uow.compliance.evidence_many(agent_ids, since=now - compliance.WINDOW, until=now)
+    return {agent_id: compliance.is_compliant(compliance.score(_counts(*evidence)))
+            for agent_id, evidence in found.items()}
 
 
 def compliance_ok(uow: UnitOfWork, agent_id: UUID, now: datetime | None = None) -> bool:

@@ -22,38 +22,78 @@ SNAPSHOT_WINDOW = timedelta(hours=1)
 GRANT_BASELINE_WINDOWS = 24  # starter grants of a window are compared with the 24 windows before it
 
 
-def charge_submission(uow: UnitOfWork, principal: Principal, submission: dict[str, Any], now: datetime) -> int:
-    """Charge the submission's cost in the caller's transaction; returns the millicredits charged.
+@dataclass(frozen=True)
+class SubmissionFee:
+    """What a submission will pay, decided under the row locks of the fee's accounts."""
 
-    Nothing is charged (or written) while SUBMISSION_COSTS_ENABLED is off. The cost is the kind's base
-    (problem 2, solution 5, debate 1 credits) times SUBMISSION_COST_MULTIPLIER, never below 1 credit.
-    The balance is read under the row locks of the fee's accounts (taken in the ledger's id order), so
-    the hardship decision and the debit see the same balance: below 10 credits the agent submits free
-    and the journal records a `hardship_waiver` entry (no money moves). Too little balance otherwise
-    raises InsufficientCredits and the caller's transaction, the submission included, writes nothing.
-    Key: `submission:<id>`.
+    account: str
+    cost: int  # millicredits the submission is worth at the current multiplier
+    balance: int  # the agent's balance under the lock
+    waived: bool  # hardship: the agent submits free, the journal records a waiver
+
+    @property
+    def charged(self) -> int:
+        return 0 if self.waived else self.cost
+
+
+def submission_fee_due(uow: UnitOfWork, kind: str) -> int | None:
+    """What a submission of this kind costs now (millicredits), before any lock: None while
+    SUBMISSION_COSTS_ENABLED is off. The hardship decision comes later, under the locks."""
+    flags = uow.flags.current()
+    if not flags["SUBMISSION_COSTS_ENABLED"]:
+        return None
+    return economy.submission_cost(kind, float(flags["SUBMISSION_COST_MULTIPLIER"]))
+
+
+def decide_submission_fee(uow: UnitOfWork, principal: Principal, kind: str) -> SubmissionFee | None:
+    """Lock the fee's accounts and decide the fee, in the caller's transaction; None while
+    SUBMISSION_COSTS_ENABLED is off (nothing is locked or written then).
+
+    The cost is the kind's base (problem 2, solution 5, debate 1 credits) times
+    SUBMISSION_COST_MULTIPLIER, never below 1 credit. The balance is read under the row locks of both
+    accounts (taken in the ledger's id order), so the hardship decision and the debit (post_submission_fee,
+    same transaction) see the same balance: below 10 credits the agent submits free.
     """
     flags = uow.flags.current()
     if not flags["SUBMISSION_COSTS_ENABLED"]:
-        return 0
+        return None
     assert principal.agent_id is not None
     account = agent_account(principal.agent_id)
-    cost = economy.submission_cost(submission["kind"], float(flags["SUBMISSION_COST_MULTIPLIER"]))
-    key = f"submission:{submission['id']}"
-    # Both accounts of the fee, locked in the ledger's order before deciding.
+    cost = economy.submission_cost(kind, float(flags["SUBMISSION_COST_MULTIPLIER"]))
     balance = uow.ledger.lock_balances([account, SINK])[account]
-    if economy.in_hardship(balance):
+    return SubmissionFee(account=account, cost=cost, balance=balance, waived=economy.in_hardship(balance))
+
+
+def post_submission_fee(uow: UnitOfWork, principal: Principal, submission: dict[str, Any],
+                        fee: SubmissionFee) -> int:
+    """Post the decided fee (or the hardship waiver) under the key `submission:<id>`; returns the
+    millicredits charged. Too little balance raises InsufficientCredits and the caller's transaction,
+    the submission included, writes nothing."""
+    key = f"submission:{submission['id']}"
+    if fee.waived:
         uow.ledger.post_entry(idempotency_key=key, kind="hardship_waiver", legs=[],
             memo={"submission_id": str(submission["id"]), "agent_id": str(principal.agent_id),
-                  "waived": cost, "balance": balance},
+                  "waived": fee.cost, "balance": fee.balance},
         )
         return 0
-    uow.ledger.post_entry(idempotency_key=key, kind="submission_fee", legs=transfer(account, SINK, cost),
+    uow.ledger.post_entry(idempotency_key=key, kind="submission_fee", legs=transfer(fee.account, SINK, fee.cost),
         memo={"submission_id": str(submission["id"]), "kind": submission["kind"]},
     )
-    uow.submissions.set_cost(submission["id"], cost)
-    submission["cost_millicredits"] = cost
-    return cost
+    return fee.cost
+
+
+def charge_submission(uow: UnitOfWork, principal: Principal, submission: dict[str, Any], now: datetime) -> int:
+    """Charge an already stored submission in the caller's transaction (decide, post, record the cost on
+    the row); returns the millicredits charged. The submission use case decides the fee before the
+    insert instead, so that the cost is written with the row (one statement less)."""
+    fee = decide_submission_fee(uow, principal, submission["kind"])
+    if fee is None:
+        return 0
+    charged = post_submission_fee(uow, principal, submission, fee)
+    if charged:
+        uow.submissions.set_cost(submission["id"], charged)
+        submission["cost_millicredits"] = charged
+    return charged
 
 
 def pay_validation_reward(

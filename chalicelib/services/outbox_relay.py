@@ -8,14 +8,16 @@ from chalicelib.observability import logger
 from chalicelib.services.unit_of_work import MessageSender, UnitOfWork
 
 
-def relay(uow: UnitOfWork, sender: MessageSender, *, ids: Sequence[int] | None = None, limit: int = 50) -> int:
-    """Send due messages (or just `ids`, e.g. those a request has just committed); returns how many went.
+def relay(uow: UnitOfWork, sender: MessageSender, *, ids: Sequence[int] | None = None, limit: int = 50,
+          topic: str | None = None) -> int:
+    """Send due messages (or just `ids`, e.g. those a request has just committed; of one `topic` when
+    given, as one queue's consumer); returns how many went.
 
     Messages are leased before sending, so concurrent relays never send the same row twice in a row;
     a failed send backs off and, after a few attempts, the message is parked as dead.
     """
     with uow:
-        batch = uow.outbox.claim(limit=limit, ids=ids)
+        batch = uow.outbox.claim(limit=limit, ids=ids, topic=topic)
     if not batch:
         return 0
     try:

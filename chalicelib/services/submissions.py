@@ -60,15 +60,16 @@ def submit_content(
     A Layer A hard block is stored as rejected (for the compliance record), charges nothing and raises
     GuardrailRejected. A retried request with the same Idempotency-Key returns the first result; the
     same key with a different body is a Conflict.
+
+    Round trips and the fee sink: the agent's unique (agent_id, idempotency_key) decides whether a key
+    is new (no look-up before the insert); the row (with the cost it will pay) and its trail entry go
+    in one statement; the fee's accounts are locked last, just before the post and the commit, so that
+    the one sink row every fee updates is held as briefly as possible. Insert, enqueue, lock, post,
+    commit; a hardship waiver (rare) adds one statement that zeroes the stored cost.
     """
     assert principal.agent_id is not None
     now = now or uow.clock.now()
     request_hash = draft.request_hash()
-    if idempotency_key is not None:
-        earlier = _replay(uow, principal.agent_id, idempotency_key, request_hash)
-        if earlier is not None:
-            return earlier
-
     title_scan = layer_a.evaluate(draft.title)
     body_scan = layer_a.evaluate(draft.body)
     blocked = title_scan.blocked or body_scan.blocked
@@ -104,17 +105,26 @@ def submit_content(
         with uow:
             if draft.mission_id is not None:
                 _check_mission(uow, draft.mission_id, now)
-            row = uow.submissions.insert(values)
+            due = None if blocked else economy.submission_fee_due(uow, draft.kind)
+            values["cost_millicredits"] = due or 0
+            inserted = uow.submissions.insert_screened(values, "layer_a", verdict)
+            if inserted is None:
+                raise _KeyTaken  # nothing written; the first result answers below
+            row = inserted
             personal_data.keep_original(uow, submission_id, title=draft.title, body=draft.body,
                                         title_scan=title_scan, body_scan=body_scan)
-            uow.submissions.add_trail(submission_id, "layer_a", verdict)
             outbox_ids: tuple[int, ...] = ()
             if not blocked:
-                charge_hook(uow, principal, row, now)
                 outbox_ids = (uow.outbox.enqueue("guardrail", {"submission_id": str(submission_id)},
                                              correlation_id=correlation_id),)
-    except UniqueViolation:
-        # A concurrent retry with the same Idempotency-Key won the race: answer with its result.
+            fee = economy.decide_submission_fee(uow, principal, draft.kind) if due is not None else None
+            charged = economy.post_submission_fee(uow, principal, row, fee) if fee is not None else 0
+            if charged != row["cost_millicredits"]:  # a hardship waiver, or the flags moved meanwhile
+                uow.submissions.set_cost(submission_id, charged)
+                row["cost_millicredits"] = charged
+    except (_KeyTaken, UniqueViolation, NotFound, Conflict):
+        # The key was used before (or by a concurrent retry), or the retry of a mission submission finds
+        # the mission closed since: answer with the first result when there is one.
         if idempotency_key is None:
             raise
         earlier = _replay(uow, principal.agent_id, idempotency_key, request_hash)
@@ -128,6 +138,10 @@ def submit_content(
     return SubmitOutcome(submission=row, replayed=False, outbox_ids=outbox_ids)
 
 
+class _KeyTaken(Exception):
+    """The Idempotency-Key is already taken: nothing was written, the earlier result answers."""
+
+
 def _check_mission(uow: UnitOfWork, mission_id: UUID, now: datetime) -> None:
     """A submission may name only an existing mission that is open and not expired (404 / 409)."""
     mission = uow.hyperlocal.get_mission(mission_id, for_share=True)
@@ -137,11 +151,6 @@ def _check_mission(uow: UnitOfWork, mission_id: UUID, now: datetime) -> None:
         raise Conflict("the mission is closed or expired",
                        details={"field": "mission_id", "status": mission["status"],
                                 "expires_at": mission["expires_at"].isoformat()})
-
-
-def charge_hook(uow: UnitOfWork, principal: Principal, submission: dict[str, Any], now: datetime) -> None:
-    """Charges for a submission in its own transaction (the economy decides whether and how much)."""
-    economy.charge_submission(uow, principal, submission, now)
 
 
 def _rejection(row: dict[str, Any], categories: list[str]) -> GuardrailRejected:

@@ -151,3 +151,46 @@ def test_other_agents_scores_are_for_admins_only(api: Api) -> None:
     assert api.get(f"/v1/admin/agents/{agent['id']}/compliance", key=other_key).status == 403
     assert api.get(f"/v1/admin/agents/{uuid4()}/compliance", key=admin_key()).status == 404
     assert api.get("/v1/agents/me/compliance").status == 401
+
+
+def test_the_one_statement_reading_equals_the_three_separate_ones(api: Api, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The stages score an agent with one statement; it must count exactly what the three readings count."""
+    from chalicelib.adapters import compliance_repo
+    from chalicelib.db.pool import transaction
+
+    key, agent = api.register("mixed")
+    block(api, key, 2)
+    classify_with(monkeypatch, 0.5)
+    submit(api, key, 1)
+    submit(api, key, 2)
+    agent_id = UUID(agent["id"])
+    now = datetime.now(UTC)
+    with transaction() as conn:
+        for since in (now - timedelta(days=30), now - timedelta(seconds=1), now):
+            separate = (compliance_repo.layer_a_blocks(conn, agent_id, since=since, until=now),
+                        compliance_repo.admin_overturns_against(conn, agent_id, since=since, until=now),
+                        compliance_repo.flagged_layer_b_verdicts(conn, agent_id, since=since, until=now))
+            assert compliance_repo.evidence(conn, agent_id, since=since, until=now) == separate
+        blocks, _, flagged = compliance_repo.evidence(conn, agent_id, since=now - timedelta(days=30), until=now)
+        assert (blocks, len(flagged)) == (2, 2)
+
+
+def test_scoring_many_agents_at_once_agrees_with_scoring_each(api: Api) -> None:
+    """Assignment scores all its picks in one statement: the same verdicts as one agent at a time."""
+    from chalicelib.adapters import compliance_repo
+    from chalicelib.db.pool import transaction
+    from chalicelib.services.compliance import compliance_ok, compliant_agents
+
+    key, reckless = api.register("reckless")
+    block(api, key, 5)  # score 50: not compliant
+    key2, careful = api.register("careful")
+    block(api, key2, 1)  # score 90
+    ids = [UUID(reckless["id"]), UUID(careful["id"]), uuid4()]  # and one agent with no history at all
+    now = datetime.now(UTC)
+    with transaction() as conn:
+        many = compliance_repo.evidence_many(conn, ids, since=now - timedelta(days=30), until=now)
+        assert many == {i: compliance_repo.evidence(conn, i, since=now - timedelta(days=30), until=now) for i in ids}
+    with bootstrap.unit_of_work() as uow:
+        together = compliant_agents(uow, ids, now)
+        assert together == {i: compliance_ok(uow, i, now) for i in ids}
+    assert together == {ids[0]: False, ids[1]: True, ids[2]: True}

@@ -188,3 +188,33 @@ def test_dimensioned_metrics_are_written_as_one_emf_document_per_series(capsys: 
     assert by_series[("Decisions", "layer_b")]["_aws"]["CloudWatchMetrics"][0]["Dimensions"] == [["service", "Path"]]
     assert by_series[("CreditsFaucet", "validation_reward")]["CreditsFaucet"] == [500.0]
     assert all(d["_aws"]["CloudWatchMetrics"][0]["Namespace"] == "peerguard" for d in documents)
+
+
+def test_disabled_metrics_write_no_line_of_either_kind(capsys: pytest.CaptureFixture[str],
+                                                       monkeypatch: pytest.MonkeyPatch) -> None:
+    """POWERTOOLS_METRICS_DISABLED (what `make bench` sets) silences plain and dimensioned metrics alike."""
+    from chalicelib.observability import emit, flush
+
+    flush()
+    capsys.readouterr()
+    monkeypatch.setenv("POWERTOOLS_METRICS_DISABLED", "true")
+    emit("Submissions", Kind="problem")
+    emit("Decisions", Path="peer")
+    emit("CreditsFaucet", 500, Kind="validation_reward")
+    for _ in range(150):  # past Powertools' own flush at 100 values of one metric
+        emit("SlowQueries")
+    flush()
+    assert capsys.readouterr().out == ""
+    monkeypatch.delenv("POWERTOOLS_METRICS_DISABLED")
+    emit("Decisions", Path="peer")
+    flush()
+    assert '"Decisions":[1.0]' in capsys.readouterr().out
+
+
+def test_the_bench_runner_turns_metrics_off_unless_told_otherwise(monkeypatch: pytest.MonkeyPatch) -> None:
+    from bench.__main__ import bench_environment
+
+    monkeypatch.delenv("POWERTOOLS_METRICS_DISABLED", raising=False)
+    assert bench_environment()["POWERTOOLS_METRICS_DISABLED"] == "true"
+    monkeypatch.setenv("POWERTOOLS_METRICS_DISABLED", "false")
+    assert bench_environment()["POWERTOOLS_METRICS_DISABLED"] == "false"
