@@ -85,6 +85,14 @@ def insufficient_validator_figures(conn: Connection, since: datetime) -> tuple[i
     return int(row["insufficient"]), int(row["routed"])
 
 
+def layer_b_error_figures(conn: Connection, since: datetime) -> tuple[int, int]:
+    """(Layer B calls that ended in an error, Layer B calls made) since `since`; cache hits and calls
+    the budget refused are not calls."""
+    row = _one(conn, "SELECT count(*) FILTER (WHERE error IS NOT NULL) AS errors, count(*) AS calls"
+                     " FROM layer_b_calls WHERE created_at > %s AND outcome = 'called'", (since,))
+    return int(row["errors"]), int(row["calls"])
+
+
 def dead_outbox(conn: Connection, since: datetime) -> tuple[int, int]:
     """(outbox messages parked since `since`, all parked messages)."""
     row = _one(conn, "SELECT count(*) FILTER (WHERE dead_at > %s) AS recent, count(*) AS total FROM outbox"

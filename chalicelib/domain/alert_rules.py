@@ -44,6 +44,11 @@ SLOW_QUERY_WARN_MS = 500
 SLOW_QUERY_CRITICAL_MS = 1000
 SLOW_QUERY_WINDOW = timedelta(minutes=5)
 OUTBOX_AGE_WARN_S = 300
+# Layer B calls that ended in an error (overloaded, timed out, unusable answer): every one sends a
+# submission to human review, so a burst is an outage of the model, not noise.
+LAYER_B_ERROR_MAX = Fraction(20, 100)
+LAYER_B_ERROR_WINDOW = timedelta(minutes=10)
+MIN_LAYER_B_CALLS = 5
 STALE_JOB_FACTOR = 3  # a job is stalled when its last good run is older than 3 cadences
 
 # Below these counts a rate is unknown: too few events to mean anything.
@@ -55,6 +60,7 @@ MIN_LATENCY_SAMPLES = 5
 RULES = (
     "false_negatives", "consensus_latency", "spot_check_disagreement", "quorum_failures", "validator_pool",
     "insufficient_validators", "dlq_growth", "db_pool", "slow_queries", "outbox_backlog", "scheduler_stalled",
+    "layer_b_errors",
 )
 # Raised by the flows that see them (the economy snapshot, the Layer B budget); the engine only
 # delivers, escalates and lists them.
@@ -197,6 +203,20 @@ def dlq_growth(depths: Mapping[str, int | None], previous: Mapping[str, int], de
                      {"grown": grown, "previous": dict(previous), "dead_outbox_last_hour": dead_outbox_last_hour})
     known = {q: d for q, d in depths.items() if d is not None}
     return _ok(rule, f"no growth ({sum(known.values())} dead letters held)")
+
+
+def layer_b_errors(errors: int, calls: int) -> Check:
+    """More than 20 % of the Layer B calls of the last 10 minutes failed (the API overloaded, timing out,
+    answering nonsense): critical, each failure is a submission sent to human review."""
+    rule = "layer_b_errors"
+    share = rate(errors, calls)
+    if share is None or calls < MIN_LAYER_B_CALLS:
+        return _unknown(rule, f"{calls} Layer B calls in 10 min (need {MIN_LAYER_B_CALLS})")
+    if share > LAYER_B_ERROR_MAX:
+        return _fire(rule, "critical", f"Layer B failing: {errors} of {calls} calls in 10 min ({_pct(share)})",
+                     {"errors": errors, "calls": calls, "rate": float(share), "threshold": float(LAYER_B_ERROR_MAX),
+                      "window_minutes": 10})
+    return _ok(rule, f"{_pct(share)} of {calls} Layer B calls failed")
 
 
 def db_pool(in_use: int, maximum: int) -> Check:

@@ -46,6 +46,7 @@ class Figures:
     economy: dict[str, Any] | None
     open_alerts: int = 0
     extra: dict[str, Any] = field(default_factory=dict)
+    layer_b_errors: tuple[int, int] = (0, 0)  # (failed calls, calls) of the last 10 minutes
 
 
 def read_figures(uow: UnitOfWork, probes: OperationalProbes, *, now: datetime | None = None,
@@ -67,6 +68,7 @@ def read_figures(uow: UnitOfWork, probes: OperationalProbes, *, now: datetime | 
             peer_validation_enabled=bool(uow.flags.current().get("PEER_VALIDATION_ENABLED", False)),
             insufficient_validators=uow.operations.insufficient_validator_figures(
                 now - alert_rules.INSUFFICIENT_WINDOW),
+            layer_b_errors=uow.operations.layer_b_error_figures(now - alert_rules.LAYER_B_ERROR_WINDOW),
             dead_outbox_last_hour=recent_dead,
             dead_outbox_total=total_dead,
             dlq_depths=dlq,
@@ -116,6 +118,7 @@ def evaluate_rules(figures: Figures, jobs: Sequence[tuple[str, int]]) -> list[al
         alert_rules.slow_queries([float(s["duration_ms"]) for s in figures.slow_statements], slowest),
         alert_rules.outbox_backlog(figures.outbox_oldest_age_s),
         *alert_rules.scheduler_stalled(job_health, figures.now),
+        alert_rules.layer_b_errors(*figures.layer_b_errors),
     ]
 
 

@@ -101,6 +101,18 @@ def scheduler_stalled(db: str) -> None:
     w.job_run(db, "alert_engine", started_at=NOW - timedelta(seconds=30), ok=True)
 
 
+def layer_b_errors(db: str) -> None:
+    # Anthropic overloaded, then timing out: 6 of the last 8 calls in 10 minutes failed
+    for i in range(8):
+        w.execute(db, "INSERT INTO layer_b_calls (purpose, outcome, classifier, model, error, created_at)"
+                      " VALUES ('guardrail', 'called', 'anthropic', 'claude-haiku-4-5', %s, %s)",
+                  "APIStatusError: 529 overloaded" if i < 6 else None, NOW - timedelta(minutes=1 + i))
+    # Older failures and cache hits do not count
+    w.execute(db, "INSERT INTO layer_b_calls (purpose, outcome, classifier, model, error, created_at)"
+                  " VALUES ('guardrail', 'called', 'anthropic', 'claude-haiku-4-5', 'timeout', %s)",
+              NOW - timedelta(minutes=30))
+
+
 SAMPLES: list[tuple[Callable[[str], None], str, str, str]] = [
     (false_negatives, "false_negatives", "false_negatives", "critical"),
     (consensus_latency, "consensus_latency", "consensus_latency", "warning"),
@@ -113,6 +125,7 @@ SAMPLES: list[tuple[Callable[[str], None], str, str, str]] = [
     (slow_queries, "slow_queries", "slow_queries", "critical"),
     (outbox_backlog, "outbox_backlog", "outbox_backlog", "warning"),
     (scheduler_stalled, "scheduler_stalled", "scheduler_stalled:outbox_sweep", "critical"),
+    (layer_b_errors, "layer_b_errors", "layer_b_errors", "critical"),
 ]
 
 
