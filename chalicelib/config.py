@@ -9,7 +9,7 @@ from pydantic import Field, SecretStr
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from chalicelib.domain.alert_rules import SLOW_QUERY_WARN_MS
-from chalicelib.domain.consensus import DAILY_QUOTA
+from chalicelib.domain.consensus import DAILY_QUOTA, EVALUATION_EXPIRY
 
 
 class Settings(BaseSettings):
@@ -34,6 +34,12 @@ class Settings(BaseSettings):
     # How outbox messages travel: to SQS in AWS, straight to the handlers in local mode.
     dispatch_mode: Literal["sqs", "local"] = "sqs"
     queue_prefix: str = "peerguard"
+    # The outbox as the local queue (and the relay to SQS in AWS): a claimed message is leased this long
+    # (the visibility timeout), a failed one retries after base * 2**attempts seconds, and the
+    # max-attempts-th failure parks it as dead (maxReceiveCount, then the dead-letter queue).
+    outbox_lease_s: float = Field(default=60.0, gt=0)
+    outbox_retry_base_s: float = Field(default=1.0, gt=0)
+    outbox_max_attempts: int = Field(default=5, ge=1, le=100)
     aws_region: str = "us-east-1"
 
     # Layer B
@@ -49,6 +55,8 @@ class Settings(BaseSettings):
     trust_verified_min_age_days: int = Field(default=8, ge=0)
     trust_verified_min_approvals: int = Field(default=3, ge=0)
 
+    # Peer validation: how long validators have to answer before the review falls back to Layer B.
+    evaluation_expiry_s: int = Field(default=int(EVALUATION_EXPIRY.total_seconds()), ge=5)
     # Peer validation: evaluations a validator may be asked for per UTC day.
     validator_daily_quota: int = Field(default=DAILY_QUOTA, ge=1)
     # Shadow-mode evaluations count against their own daily quota, never against the live one.
