@@ -205,17 +205,25 @@ def dlq_growth(depths: Mapping[str, int | None], previous: Mapping[str, int], de
     return _ok(rule, f"no growth ({sum(known.values())} dead letters held)")
 
 
-def layer_b_errors(errors: int, calls: int) -> Check:
-    """More than 20 % of the Layer B calls of the last 10 minutes failed (the API overloaded, timing out,
-    answering nonsense): critical, each failure is a submission sent to human review."""
+def layer_b_errors(errors: int, calls: int, latest_failed: int = 0) -> Check:
+    """Layer B is failing (the API overloaded, timing out, answering nonsense): critical, each failure
+    is a submission sent to human review. Fires when more than 20 % of the last 10 minutes' calls
+    failed (at least 5 calls), or when the latest 5 calls all failed (an outage that has just begun,
+    however many good calls came before it). `latest_failed`: how many of the latest calls, newest
+    first, failed in a row."""
     rule = "layer_b_errors"
     share = rate(errors, calls)
+    details = {"errors": errors, "calls": calls, "latest_failed_in_a_row": latest_failed,
+               "rate": float(share) if share is not None else None, "threshold": float(LAYER_B_ERROR_MAX),
+               "window_minutes": 10}
+    if latest_failed >= MIN_LAYER_B_CALLS:
+        return _fire(rule, "critical", f"Layer B failing: the latest {latest_failed} calls all failed "
+                     f"({errors} of {calls} in 10 min)", details)
     if share is None or calls < MIN_LAYER_B_CALLS:
         return _unknown(rule, f"{calls} Layer B calls in 10 min (need {MIN_LAYER_B_CALLS})")
     if share > LAYER_B_ERROR_MAX:
         return _fire(rule, "critical", f"Layer B failing: {errors} of {calls} calls in 10 min ({_pct(share)})",
-                     {"errors": errors, "calls": calls, "rate": float(share), "threshold": float(LAYER_B_ERROR_MAX),
-                      "window_minutes": 10})
+                     details)
     return _ok(rule, f"{_pct(share)} of {calls} Layer B calls failed")
 
 

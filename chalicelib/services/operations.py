@@ -46,7 +46,7 @@ class Figures:
     economy: dict[str, Any] | None
     open_alerts: int = 0
     extra: dict[str, Any] = field(default_factory=dict)
-    layer_b_errors: tuple[int, int] = (0, 0)  # (failed calls, calls) of the last 10 minutes
+    layer_b_errors: tuple[int, int, int] = (0, 0, 0)  # (failed, calls) in 10 min, latest failed in a row
 
 
 def read_figures(uow: UnitOfWork, probes: OperationalProbes, *, now: datetime | None = None,

@@ -174,10 +174,17 @@ def test_layer_b_errors_fire_above_a_fifth_of_the_calls_and_judge_nothing_on_few
     assert failing.finding.dedup_key == "layer_b_errors"
 
 
+def test_layer_b_errors_fire_when_the_latest_five_calls_failed_however_many_good_ones_came_before() -> None:
+    # An outage that has just begun: 5 failures after 500 good calls is 1 %, yet Layer B is down
+    assert r.layer_b_errors(5, 505, latest_failed=5).firing
+    assert r.layer_b_errors(5, 505, latest_failed=4).state == "ok"  # the newest call worked
+    assert r.layer_b_errors(5, 5, latest_failed=5).firing
+
+
 @given(errors=st.integers(min_value=0, max_value=10_000), calls=st.integers(min_value=0, max_value=10_000))
 def test_layer_b_errors_fire_exactly_when_the_error_share_is_above_the_threshold(errors: int, calls: int) -> None:
     errors = min(errors, calls)
-    check = r.layer_b_errors(errors, calls)
+    check = r.layer_b_errors(errors, calls, latest_failed=min(errors, 4))
     if calls < r.MIN_LAYER_B_CALLS:
         assert check.state == "unknown"
     else:
