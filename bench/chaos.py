@@ -416,7 +416,8 @@ class Harness:
     def _identities(self) -> tuple[list[str], list[str]]:
         from chalicelib import bootstrap
         from chalicelib.db.pool import close_pool
-        from chalicelib.services import agents, flags, peer_validation
+        from chalicelib.services import agents, flags
+        from chalicelib.services import validators as pool
 
         def key(name: str) -> str:
             reg = agents.register_agent(bootstrap.unit_of_work(), kind="agent", name=name, description="",
@@ -424,7 +425,7 @@ class Harness:
             return str(reg.api_key)
 
         validators = [key(f"chaos-validator-{i}") for i in range(24)]
-        peer_validation.backfill(bootstrap.unit_of_work())
+        pool.backfill(bootstrap.unit_of_work())
         authors = [key(f"chaos-author-{i}") for i in range(4)]  # after the backfill: not validators
         flags.set_flag(bootstrap.unit_of_work(), "PEER_VALIDATION_ENABLED", True, reason="chaos", force=True,
                        actor="chaos")
