@@ -579,7 +579,9 @@ class Harness:
         # The alert engine runs every tick in the worker: give it two ticks after recovery.
         time.sleep(2.5)
         self._check(row, fault, started_at)
-        self.say(f"  {row}")
+        self.say(f"  lost {row.lost}, stuck {row.stuck}, double charges {row.double_charges}, double effects "
+                 f"{row.double_effects}, ledger ok {row.ledger_ok}, DLQ {row.dlq}, alerts {row.alerts}, "
+                 f"recovery {row.recovery_s} s: {'pass' if row.ok else 'FAIL'}")
         return row
 
     def _check(self, row: Row, fault: Fault, started_at: datetime) -> None:
