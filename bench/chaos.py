@@ -504,12 +504,22 @@ class Harness:
             return f"every message twice, out of order, {p.duplicates_s:g} s"
 
         def layer_b_outage() -> str:
+            since = datetime.now(UTC)
             self.anthropic.mode = "overloaded"
             time.sleep(p.overloaded_s)
             self.anthropic.mode = "timeout"
             time.sleep(p.timeouts_s)
+            # A loaded machine may not have run the alert engine within a seconds-long outage: the
+            # outage lasts until the engine has judged it (60 s at most), as a real one would.
+            extra = time.monotonic()
+            while time.monotonic() - extra < 60 and not self._db_retry(lambda conn: conn.execute(
+                    "SELECT 1 FROM alerts WHERE rule = 'layer_b_errors' AND last_seen_at >= %s",
+                    (since,)).fetchone()):
+                time.sleep(0.5)
             self.anthropic.mode = "ok"
-            return f"529 for {p.overloaded_s:g} s, then timeouts for {p.timeouts_s:g} s"
+            longer = time.monotonic() - extra
+            return (f"529 for {p.overloaded_s:g} s, then timeouts for {p.timeouts_s:g} s"
+                    + (f" (+{longer:.0f} s until the engine ran)" if longer >= 1 else ""))
 
         def poison() -> str:
             with self._db() as conn:
