@@ -5,7 +5,7 @@ PY := $(VENV)/bin/python
 PORT ?= 8000
 STAMP := $(VENV)/.installed
 
-.PHONY: run demo test lint typecheck layers unit bench package layer face-model admin-key clean
+.PHONY: run demo test lint typecheck layers unit bench chaos package layer face-model admin-key clean
 
 $(STAMP): requirements.txt requirements-dev.txt functions/privacy/requirements.txt layers/anthropic/requirements.txt
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -50,6 +50,10 @@ test: $(STAMP) $(FACE_MODEL) $(BROWSER) lint typecheck layers
 
 bench: $(STAMP) $(FACE_MODEL)
 	$(PY) -m bench
+
+# Faults under load (docs/chaos.md): kills, a PostgreSQL stop, duplicate deliveries, a Layer B outage, poison.
+chaos: $(STAMP)
+	$(PY) -m bench.chaos
 
 package: $(STAMP)
 	$(PY) -m infra.package

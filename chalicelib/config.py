@@ -11,7 +11,7 @@ from typing import Any, Literal
 from pydantic import BaseModel, ConfigDict, Field, SecretStr
 
 from chalicelib.domain.alert_rules import SLOW_QUERY_WARN_MS
-from chalicelib.domain.consensus import DAILY_QUOTA
+from chalicelib.domain.consensus import DAILY_QUOTA, EVALUATION_EXPIRY
 
 
 class Settings(BaseModel):
@@ -48,6 +48,12 @@ class Settings(BaseModel):
     # Locally, concurrent consumers per queue (what Lambda's concurrency per SQS queue is in AWS).
     local_consumers_per_queue: int = Field(default=4, ge=1, le=64)
     queue_prefix: str = "peerguard"
+    # The outbox as the local queue (and the relay to SQS in AWS): a claimed message is leased this long
+    # (the visibility timeout), a failed one retries after base * 2**attempts seconds, and the
+    # max-attempts-th failure parks it as dead (maxReceiveCount, then the dead-letter queue).
+    outbox_lease_s: float = Field(default=60.0, gt=0)
+    outbox_retry_base_s: float = Field(default=1.0, gt=0)
+    outbox_max_attempts: int = Field(default=5, ge=1, le=100)
     aws_region: str = "us-east-1"
 
     # Layer B
@@ -64,6 +70,8 @@ class Settings(BaseModel):
     trust_verified_min_age_days: int = Field(default=8, ge=0)
     trust_verified_min_approvals: int = Field(default=3, ge=0)
 
+    # Peer validation: how long validators have to answer before the review falls back to Layer B.
+    evaluation_expiry_s: int = Field(default=int(EVALUATION_EXPIRY.total_seconds()), ge=5)
     # Peer validation: evaluations a validator may be asked for per UTC day.
     validator_daily_quota: int = Field(default=DAILY_QUOTA, ge=1)
     # Shadow-mode evaluations count against their own daily quota, never against the live one.

@@ -152,27 +152,45 @@ class Dispatcher(threading.Thread):
 
 
 class Scheduler(threading.Thread):
-    """Runs every scheduled job at its cadence, the first run shortly after start."""
+    """Runs every scheduled job at its cadence, the first run shortly after start.
+
+    As EventBridge invokes each rule's function on its own, each run has its own thread: a slow job
+    (an outbox sweep handing a backlog to slow handlers) never holds the others back (the alert
+    engine, the evaluation timeouts). A job still running when it is due again is not started twice.
+    """
 
     def __init__(self, jobs: Sequence[Any], *, first_delay_s: float = 2.0) -> None:
         super().__init__(name="scheduler", daemon=True)
         self._jobs = list(jobs)
         start = time.monotonic() + first_delay_s
         self._next = {job.name: start for job in self._jobs}
+        self._running: dict[str, threading.Thread] = {}
         self.stopped = threading.Event()
         self.runs: dict[str, datetime] = {}
 
     def run(self) -> None:
-        from chalicelib.entrypoints.schedules import run_job
-
         while not self.stopped.is_set():
             now = time.monotonic()
             for job in self._jobs:
-                if now >= self._next[job.name]:
+                running = self._running.get(job.name)
+                if now >= self._next[job.name] and (running is None or not running.is_alive()):
                     self._next[job.name] = now + job.every_seconds
-                    try:
-                        run_job(job)
-                    except Exception:
-                        logger.exception("scheduled job failed", extra={"job": job.name})
-                    self.runs[job.name] = datetime.now(UTC)
+                    thread = threading.Thread(target=self._run_one, args=(job,), name=f"job-{job.name}", daemon=True)
+                    self._running[job.name] = thread
+                    thread.start()
             self.stopped.wait(0.5)
+
+    def _run_one(self, job: Any) -> None:
+        from chalicelib.entrypoints.schedules import run_job
+
+        try:
+            run_job(job)
+        except Exception:
+            logger.exception("scheduled job failed", extra={"job": job.name})
+        self.runs[job.name] = datetime.now(UTC)
+
+    def join(self, timeout: float | None = None) -> None:
+        """Wait for the loop and for the runs in flight (each bounded by the same timeout)."""
+        super().join(timeout)
+        for thread in list(self._running.values()):
+            thread.join(timeout)

@@ -85,6 +85,22 @@ def insufficient_validator_figures(conn: Connection, since: datetime) -> tuple[i
     return int(row["insufficient"]), int(row["routed"])
 
 
+def layer_b_error_figures(conn: Connection, since: datetime, latest: int = 5) -> tuple[int, int, int]:
+    """(Layer B calls that ended in an error, Layer B calls made, how many of the latest `latest` calls
+    failed in a row, newest first) since `since`; cache hits and calls the budget refused are not calls."""
+    row = _one(conn, "SELECT count(*) FILTER (WHERE error IS NOT NULL) AS errors, count(*) AS calls"
+                     " FROM layer_b_calls WHERE created_at > %s AND outcome = 'called'", (since,))
+    newest = conn.execute("SELECT error IS NOT NULL AS failed FROM layer_b_calls WHERE created_at > %s"
+                          " AND outcome = 'called' ORDER BY created_at DESC, id DESC LIMIT %s",
+                          (since, latest)).fetchall()
+    in_a_row = 0
+    for r in newest:
+        if not r["failed"]:
+            break
+        in_a_row += 1
+    return int(row["errors"]), int(row["calls"]), in_a_row
+
+
 def dead_outbox(conn: Connection, since: datetime) -> tuple[int, int]:
     """(outbox messages parked since `since`, all parked messages)."""
     row = _one(conn, "SELECT count(*) FILTER (WHERE dead_at > %s) AS recent, count(*) AS total FROM outbox"

@@ -8,12 +8,10 @@ from typing import Any
 
 from psycopg.types.json import Jsonb
 
+from chalicelib.config import get_settings
 from chalicelib.db.pool import Connection
 from chalicelib.domain.outbox import TOPICS, OutboxMessage
 from chalicelib.observability import correlation_id as current_correlation_id
-
-MAX_ATTEMPTS = 5
-LEASE_SECONDS = 60
 
 
 def enqueue(
@@ -53,7 +51,8 @@ def claim(conn: Connection, *, limit: int, ids: Sequence[int] | None = None,
         "   available_at = now() + make_interval(secs => %(lease)s)"
         " FROM due WHERE o.id = due.id"
         " RETURNING o.id, o.topic, o.payload, o.correlation_id, o.attempts",
-        {"ids": list(ids) if ids is not None else None, "limit": limit, "lease": LEASE_SECONDS, "topic": topic},
+        {"ids": list(ids) if ids is not None else None, "limit": limit,
+         "lease": get_settings().outbox_lease_s, "topic": topic},
     ).fetchall()
     return [OutboxMessage(r["id"], r["topic"], r["payload"], r["correlation_id"], r["attempts"])
             for r in sorted(rows, key=lambda r: int(r["id"]))]
@@ -65,9 +64,10 @@ def mark_sent(conn: Connection, ids: Sequence[int]) -> None:
 
 
 def mark_failed(conn: Connection, messages: Sequence[OutboxMessage], error: str) -> None:
-    """Back off exponentially; after MAX_ATTEMPTS a message is dead (the local DLQ)."""
+    """Back off exponentially; the OUTBOX_MAX_ATTEMPTS-th failure parks a message as dead (the local DLQ)."""
+    settings = get_settings()
     for m in messages:
-        if m.attempts >= MAX_ATTEMPTS:
+        if m.attempts >= settings.outbox_max_attempts:
             conn.execute(
                 "UPDATE outbox SET dead_at = now(), last_error = %s WHERE id = %s", (error[:500], m.id)
             )
@@ -75,7 +75,7 @@ def mark_failed(conn: Connection, messages: Sequence[OutboxMessage], error: str)
             conn.execute(
                 "UPDATE outbox SET available_at = now() + make_interval(secs => %s), last_error = %s"
                 " WHERE id = %s",
-                (2 ** m.attempts, error[:500], m.id),
+                (settings.outbox_retry_base_s * 2 ** m.attempts, error[:500], m.id),
             )
 
 

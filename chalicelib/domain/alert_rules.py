@@ -44,6 +44,11 @@ SLOW_QUERY_WARN_MS = 500
 SLOW_QUERY_CRITICAL_MS = 1000
 SLOW_QUERY_WINDOW = timedelta(minutes=5)
 OUTBOX_AGE_WARN_S = 300
+# Layer B calls that ended in an error (overloaded, timed out, unusable answer): every one sends a
+# submission to human review, so a burst is an outage of the model, not noise.
+LAYER_B_ERROR_MAX = Fraction(20, 100)
+LAYER_B_ERROR_WINDOW = timedelta(minutes=10)
+MIN_LAYER_B_CALLS = 5
 STALE_JOB_FACTOR = 3  # a job is stalled when its last good run is older than 3 cadences
 
 # Below these counts a rate is unknown: too few events to mean anything.
@@ -56,6 +61,7 @@ RULES = (
     "false_negatives", "consensus_latency", "spot_check_disagreement", "quorum_failures", "validator_pool",
     "insufficient_validators", "dlq_growth", "db_pool", "slow_queries", "outbox_backlog", "scheduler_stalled",
     "late_photos",
+    "layer_b_errors",
 )
 # Raised by the flows that see them (the economy snapshot, the Layer B budget); the engine only
 # delivers, escalates and lists them.
@@ -198,6 +204,28 @@ def dlq_growth(depths: Mapping[str, int | None], previous: Mapping[str, int], de
                      {"grown": grown, "previous": dict(previous), "dead_outbox_last_hour": dead_outbox_last_hour})
     known = {q: d for q, d in depths.items() if d is not None}
     return _ok(rule, f"no growth ({sum(known.values())} dead letters held)")
+
+
+def layer_b_errors(errors: int, calls: int, latest_failed: int = 0) -> Check:
+    """Layer B is failing (the API overloaded, timing out, answering nonsense): critical, each failure
+    is a submission sent to human review. Fires when more than 20 % of the last 10 minutes' calls
+    failed (at least 5 calls), or when the latest 5 calls all failed (an outage that has just begun,
+    however many good calls came before it). `latest_failed`: how many of the latest calls, newest
+    first, failed in a row."""
+    rule = "layer_b_errors"
+    share = rate(errors, calls)
+    details = {"errors": errors, "calls": calls, "latest_failed_in_a_row": latest_failed,
+               "rate": float(share) if share is not None else None, "threshold": float(LAYER_B_ERROR_MAX),
+               "window_minutes": 10}
+    if latest_failed >= MIN_LAYER_B_CALLS:
+        return _fire(rule, "critical", f"Layer B failing: the latest {latest_failed} calls all failed "
+                     f"({errors} of {calls} in 10 min)", details)
+    if share is None or calls < MIN_LAYER_B_CALLS:
+        return _unknown(rule, f"{calls} Layer B calls in 10 min (need {MIN_LAYER_B_CALLS})")
+    if share > LAYER_B_ERROR_MAX:
+        return _fire(rule, "critical", f"Layer B failing: {errors} of {calls} calls in 10 min ({_pct(share)})",
+                     details)
+    return _ok(rule, f"{_pct(share)} of {calls} Layer B calls failed")
 
 
 def db_pool(in_use: int, maximum: int) -> Check:

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, replace
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any, Literal
 from uuid import UUID
 
@@ -87,7 +87,7 @@ def assign_validators(
         metrics.add_metric(name="InsufficientValidators", unit="Count", value=1)
         return Assignment((), opened=False, repeated=False, reason="insufficient_validators")
 
-    expires_at = now + rules.EVALUATION_EXPIRY
+    expires_at = now + timedelta(seconds=get_settings().evaluation_expiry_s)
     uow.evaluations.open_review(submission_id, mode=mode, layer_b_decision=layer_b_decision,
                                  layer_b_valid=layer_b_valid, assigned=len(kept), now=now, expires_at=expires_at)
     new_ids = uow.evaluations.insert_evaluations(submission_id, [(UUID(p.validator_id), p.tier) for p in kept],

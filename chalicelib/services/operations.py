@@ -47,6 +47,7 @@ class Figures:
     open_alerts: int = 0
     extra: dict[str, Any] = field(default_factory=dict)
     late_photos: tuple[int, float | None, tuple[str, ...]] = (0, None, ())  # how many, oldest wait (s), ids
+    layer_b_errors: tuple[int, int, int] = (0, 0, 0)  # (failed, calls) in 10 min, latest failed in a row
 
 
 def read_figures(uow: UnitOfWork, probes: OperationalProbes, *, now: datetime | None = None,
@@ -68,6 +69,7 @@ def read_figures(uow: UnitOfWork, probes: OperationalProbes, *, now: datetime | 
             peer_validation_enabled=bool(uow.flags.current().get("PEER_VALIDATION_ENABLED", False)),
             insufficient_validators=uow.operations.insufficient_validator_figures(
                 now - alert_rules.INSUFFICIENT_WINDOW),
+            layer_b_errors=uow.operations.layer_b_error_figures(now - alert_rules.LAYER_B_ERROR_WINDOW),
             dead_outbox_last_hour=recent_dead,
             dead_outbox_total=total_dead,
             dlq_depths=dlq,
@@ -128,6 +130,7 @@ def evaluate_rules(figures: Figures, jobs: Sequence[tuple[str, int]]) -> list[al
         alert_rules.outbox_backlog(figures.outbox_oldest_age_s),
         *alert_rules.scheduler_stalled(job_health, figures.now),
         alert_rules.late_photos(*figures.late_photos),
+        alert_rules.layer_b_errors(*figures.layer_b_errors),
     ]
 
 

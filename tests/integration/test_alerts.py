@@ -101,6 +101,18 @@ def scheduler_stalled(db: str) -> None:
     w.job_run(db, "alert_engine", started_at=NOW - timedelta(seconds=30), ok=True)
 
 
+def layer_b_errors(db: str) -> None:
+    # Anthropic overloaded, then timing out: 6 of the last 8 calls in 10 minutes failed
+    for i in range(8):
+        w.execute(db, "INSERT INTO layer_b_calls (purpose, outcome, classifier, model, error, created_at)"
+                      " VALUES ('guardrail', 'called', 'anthropic', 'claude-haiku-4-5', %s, %s)",
+                  "APIStatusError: 529 overloaded" if i < 6 else None, NOW - timedelta(minutes=1 + i))
+    # Older failures and cache hits do not count
+    w.execute(db, "INSERT INTO layer_b_calls (purpose, outcome, classifier, model, error, created_at)"
+                  " VALUES ('guardrail', 'called', 'anthropic', 'claude-haiku-4-5', 'timeout', %s)",
+              NOW - timedelta(minutes=30))
+
+
 SAMPLES: list[tuple[Callable[[str], None], str, str, str]] = [
     (false_negatives, "false_negatives", "false_negatives", "critical"),
     (consensus_latency, "consensus_latency", "consensus_latency", "warning"),
@@ -113,6 +125,7 @@ SAMPLES: list[tuple[Callable[[str], None], str, str, str]] = [
     (slow_queries, "slow_queries", "slow_queries", "critical"),
     (outbox_backlog, "outbox_backlog", "outbox_backlog", "warning"),
     (scheduler_stalled, "scheduler_stalled", "scheduler_stalled:outbox_sweep", "critical"),
+    (layer_b_errors, "layer_b_errors", "layer_b_errors", "critical"),
 ]
 
 
@@ -387,3 +400,28 @@ def test_an_operator_runs_the_rules_now(db: str) -> None:
         answer = api.post("/v1/admin/alerts/evaluate", key=admin_key())
     assert answer.status == 200
     assert answer.data["firing"] == ["outbox_backlog"] and answer.data["raised"] == 1
+
+
+# --- Layer B outage (found by the chaos harness: a model outage raised nothing) -----------------
+
+
+def _layer_b_call(db: str, at: Any, error: str | None) -> None:
+    w.execute(db, "INSERT INTO layer_b_calls (purpose, outcome, classifier, model, error, created_at)"
+                  " VALUES ('guardrail', 'called', 'anthropic', 'claude-haiku-4-5', %s, %s)", error, at)
+
+
+def test_an_outage_that_has_just_begun_pages_at_once_and_resolves_when_calls_succeed_again(db: str) -> None:
+    # Given 60 good calls, then the latest 5 overloaded (5 % of the window: below the rate threshold)
+    for i in range(60):
+        _layer_b_call(db, NOW - timedelta(minutes=9, seconds=-i), None)
+    for i in range(5):
+        _layer_b_call(db, NOW - timedelta(seconds=50 - i), "APIStatusError: 529 overloaded")
+    summary = run()
+    assert summary["firing"] == ["layer_b_errors"]
+    [alert] = alerts(db)
+    assert alert["severity"] == "critical" and alert["details"]["latest_failed_in_a_row"] == 5
+    # When the API answers again, the next run resolves it
+    _layer_b_call(db, NOW + timedelta(seconds=30), None)
+    run(NOW + timedelta(minutes=1))
+    [alert] = alerts(db)
+    assert alert["status"] == "resolved"

@@ -162,6 +162,35 @@ def test_acknowledged_resolved_or_already_escalated_alerts_do_not_escalate() -> 
     assert not r.escalation_due(tier=1, status="open", created_at=NOW, escalated_at=NOW, now=late)
 
 
+# --- Layer B failing (found by the chaos harness: a model outage raised nothing) ---------------------
+
+
+def test_layer_b_errors_fire_above_a_fifth_of_the_calls_and_judge_nothing_on_fewer_than_five() -> None:
+    assert r.layer_b_errors(4, 4).state == "unknown"  # too few calls to judge
+    assert r.layer_b_errors(1, 5).state == "ok"  # exactly 20 %: not above
+    failing = r.layer_b_errors(2, 5)
+    assert failing.state == "firing" and failing.finding is not None
+    assert failing.finding.severity == "critical" and failing.finding.tier == 1
+    assert failing.finding.dedup_key == "layer_b_errors"
+
+
+def test_layer_b_errors_fire_when_the_latest_five_calls_failed_however_many_good_ones_came_before() -> None:
+    # An outage that has just begun: 5 failures after 500 good calls is 1 %, yet Layer B is down
+    assert r.layer_b_errors(5, 505, latest_failed=5).firing
+    assert r.layer_b_errors(5, 505, latest_failed=4).state == "ok"  # the newest call worked
+    assert r.layer_b_errors(5, 5, latest_failed=5).firing
+
+
+@given(errors=st.integers(min_value=0, max_value=10_000), calls=st.integers(min_value=0, max_value=10_000))
+def test_layer_b_errors_fire_exactly_when_the_error_share_is_above_the_threshold(errors: int, calls: int) -> None:
+    errors = min(errors, calls)
+    check = r.layer_b_errors(errors, calls, latest_failed=min(errors, 4))
+    if calls < r.MIN_LAYER_B_CALLS:
+        assert check.state == "unknown"
+    else:
+        assert check.firing == (errors * 100 > 20 * calls)  # shares compared exactly, in integers
+
+
 # --- runbooks ------------------------------------------------------------------------------------------
 
 
