@@ -5,7 +5,7 @@ PY := $(VENV)/bin/python
 PORT ?= 8000
 STAMP := $(VENV)/.installed
 
-.PHONY: run demo test lint typecheck layers unit bench package layer admin-key clean
+.PHONY: run demo test lint typecheck layers unit bench soak package layer admin-key clean
 
 $(STAMP): requirements.txt requirements-dev.txt functions/privacy/requirements.txt
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -43,6 +43,12 @@ test: $(STAMP) $(BROWSER) lint typecheck layers
 
 bench: $(STAMP)
 	$(PY) -m bench
+
+# The local stack under 50 submissions/s for an hour, sampled every minute (docs/scaling.md, "Soak").
+# Shorter: make soak SOAK_ARGS="--duration 300 --sample 30"
+SOAK_ARGS ?=
+soak: $(STAMP)
+	$(PY) -m bench.soak $(SOAK_ARGS)
 
 package: $(STAMP)
 	$(PY) -m infra.package

@@ -113,7 +113,8 @@ def cmd_serve(args: argparse.Namespace) -> int:
         sys.stdout.write(_format_keys(seed_demo()))
     sender = LocalSender(local_handlers())
     bootstrap.install_sender(sender)
-    dispatcher = Dispatcher(sender)
+    # One consumer per thread, as SQS + Lambda would run several at once; the outbox lease keeps them apart.
+    dispatchers = [Dispatcher(sender) for _ in range(args.consumers)]
     scheduler = Scheduler(JOBS)
     config = CLIFactory(str(ROOT)).create_config_obj(chalice_stage_name="local")
     settings = get_settings()
@@ -125,7 +126,8 @@ def cmd_serve(args: argparse.Namespace) -> int:
 
     signal.signal(signal.SIGINT, shutdown)
     signal.signal(signal.SIGTERM, shutdown)
-    dispatcher.start()
+    for dispatcher in dispatchers:
+        dispatcher.start()
     scheduler.start()
     sys.stdout.write(f"peerguard listening on http://{args.host}:{args.port} (Ctrl-C stops)\n")
     sys.stdout.flush()
@@ -138,9 +140,11 @@ def cmd_serve(args: argparse.Namespace) -> int:
         signal.signal(signal.SIGTERM, signal.SIG_IGN)
         server.task_dispatcher.shutdown()
         server.close()
-        dispatcher.stopped.set()
+        for dispatcher in dispatchers:
+            dispatcher.stopped.set()
         scheduler.stopped.set()
-        dispatcher.join(timeout=10)
+        for dispatcher in dispatchers:
+            dispatcher.join(timeout=10)
         scheduler.join(timeout=10)
         close_pool()
         sys.stdout.write("stopped\n")
@@ -177,6 +181,7 @@ def main(argv: list[str] | None = None) -> int:
     serve.add_argument("--host", default="127.0.0.1")
     serve.add_argument("--port", type=int, default=int(os.environ.get("PORT", "8000")))
     serve.add_argument("--no-seed", action="store_true", help="do not create demo identities")
+    serve.add_argument("--consumers", type=int, default=1, help="outbox dispatcher threads (default 1)")
     serve.set_defaults(func=cmd_serve)
     sub.add_parser("admin-key", help="print a new admin key").set_defaults(func=cmd_admin_key)
     sub.add_parser("migrate", help="apply pending migrations").set_defaults(func=cmd_migrate)
