@@ -127,7 +127,7 @@ class Seeder:
         self.timed("agents", n, t0)
         t0 = time.monotonic()
         n = copy(self.conn, "api_keys", "id, prefix, key_hash, role, agent_id, label, created_at",
-                 (f"{u}\tpg_{u[:12]}\t\\\\x{u}{u}\t{'human' if kinds[i] == 'human' else 'agent'}\t{self.agent_ids[i]}"
+                 (f"{u}\t{u[:12]}\t\\\\x{u}{u}\t{'human' if kinds[i] == 'human' else 'agent'}\t{self.agent_ids[i]}"
                   f"\tdefault\t{ts(self.agent_t[i])}" for i, u in enumerate(uuids(rng, na))))
         self.timed("api_keys", n, t0)
         t0 = time.monotonic()

@@ -5,7 +5,8 @@ Usage: python -m bench.soak [--duration 3600] [--rate 50] [--peer-pct 10] [--val
 
 In a database of its own (``peerguard_soak`` on the configured server, embedded by default), the
 local stack runs as `make run` runs it, in its own process: the HTTP server, the outbox dispatcher
-(the stand-in for SQS) and the scheduler with every scheduled job. This process plays the world:
+(the stand-in for SQS) and the scheduler with every scheduled job; beside it, consumer processes
+run more dispatchers, as Lambda runs consumers in processes of their own. This process plays the world:
 authors POST /v1/submissions at ``--rate`` per second, and a scripted pool of validator agents polls
 GET /v1/evaluations/pending and answers through POST /v1/evaluations/{id}, so the peer path runs
 end to end (``--peer-pct`` of the traffic is routed to peers, the rest is decided by Layer B).
@@ -61,6 +62,7 @@ SERVER_ENV = {
 # name -> (relative tolerance, absolute tolerance) of the last third over the first third.
 TOLERANCES: dict[str, tuple[float, float]] = {
     "server_rss_mb": (0.05, 16.0),
+    "consumers_rss_mb": (0.05, 16.0),
     "postgres_private_mb": (0.05, 32.0),
     "db_connections": (0.0, 3.0),
     "outbox_depth": (0.5, 100.0),
@@ -349,10 +351,12 @@ def markdown(result: dict[str, Any]) -> str:
         "# Soak", "",
         f"{meta['started']} to {meta['ended']}, {meta['duration_s']} s at {meta['rate']} submissions/s, "
         f"{meta['peer_pct']} % peer traffic, {meta['validators']} validators answering over HTTP, "
-        f"{meta['cpus']} CPUs (shared, loaded). Server: `python -m local serve` (HTTP + dispatcher + scheduler).", "",
+        f"{meta['cpus']} CPUs (shared, loaded). Server: `python -m local serve` (HTTP + scheduler + "
+        f"{meta.get('consumers', '?')} dispatcher thread(s)), plus {meta.get('consumer_processes', '?')} consumer "
+        f"processes of {meta.get('consumer_threads', '?')} dispatcher threads.", "",
         "| min | sent/s | answered/s | submit p50/p95 ms | answer p95 ms | decision p95 s | server RSS MB "
-        "| server CPU % | PG private MB | conns | outbox | pending | errors |",
-        "|---|---|---|---|---|---|---|---|---|---|---|---|---|",
+        "| server CPU % | consumers RSS MB | consumers CPU % | PG private MB | conns | outbox | pending | errors |",
+        "|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|",
     ]
     for s in result["samples"]:
         errors = ", ".join(f"{k}: {v}" for k, v in s["errors"].items()) or "-"
@@ -360,6 +364,7 @@ def markdown(result: dict[str, Any]) -> str:
             f"| {s['minute']} | {s['submitted_per_s']} | {s['answered_per_s']} "
             f"| {s['submit_p50_ms']}/{s['submit_p95_ms']} "
             f"| {s['answer_p95_ms']} | {s['decision_p95_s']} | {s['server_rss_mb']} | {s['server_cpu_pct']} "
+            f"| {s['consumers_rss_mb']} | {s['consumers_cpu_pct']} "
             f"| {s['postgres_private_mb']} "
             f"| {s['db_connections']} | {s['outbox_depth']} | {s['pending_submissions']} | {errors} |")
     lines += ["", "| line | first third | last third | limit | verdict |", "|---|---|---|---|---|"]
@@ -372,6 +377,43 @@ def markdown(result: dict[str, Any]) -> str:
     return "\n".join(lines)
 
 
+def consume(threads: int) -> int:
+    """A consumer process (``python -m bench.soak --consume N``): N dispatcher threads until SIGTERM.
+
+    Lambda runs each consumer in its own process; so does the soak, so that the consumers do not
+    share the HTTP server's interpreter lock.
+    """
+    from chalicelib import bootstrap
+    from chalicelib.config import reset_settings
+    from chalicelib.db.pool import close_pool
+    from local.dispatcher import Dispatcher, LocalSender
+    from local.handlers import local_handlers
+
+    reset_settings()
+    sender = LocalSender(local_handlers())
+    bootstrap.install_sender(sender)
+    dispatchers = [Dispatcher(sender) for _ in range(threads)]
+    done = threading.Event()
+    signal.signal(signal.SIGTERM, lambda signum, frame: done.set())
+    for d in dispatchers:
+        d.start()
+    done.wait()
+    for d in dispatchers:
+        d.stopped.set()
+    for d in dispatchers:
+        d.join(timeout=10)
+    close_pool()
+    return 0
+
+
+class _Stopped(Exception):
+    """SIGTERM to the soak: stop the load, write the report of what was sampled."""
+
+
+def _stop(signum: int, frame: object) -> None:
+    raise _Stopped
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=(__doc__ or "").split("\n\n")[0])
     parser.add_argument("--duration", type=float, default=3600, help="seconds of load")
@@ -382,10 +424,16 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--workers", type=int, default=8, help="submitting threads (one connection each)")
     parser.add_argument("--validator-threads", type=int, default=4, help="answering threads (one connection each)")
     parser.add_argument("--sample", type=float, default=60, help="seconds between samples")
-    parser.add_argument("--consumers", type=int, default=4, help="the server's outbox dispatcher threads")
+    parser.add_argument("--consumers", type=int, default=1, help="the server's own outbox dispatcher threads")
+    parser.add_argument("--consumer-processes", type=int, default=2,
+                        help="consumer processes beside the server (as Lambda runs them)")
+    parser.add_argument("--consumer-threads", type=int, default=2, help="dispatcher threads per consumer process")
+    parser.add_argument("--consume", type=int, help=argparse.SUPPRESS)  # internal: run as a consumer process
     parser.add_argument("--port", type=int, default=8765)
     parser.add_argument("--out-dir", default="bench/results/soak")
     args = parser.parse_args(argv)
+    if args.consume:
+        return consume(args.consume)
 
     from local import database
 
@@ -399,6 +447,11 @@ def main(argv: list[str] | None = None) -> int:
     server = subprocess.Popen([sys.executable, "-m", "local", "serve", "--no-seed", "--port", str(args.port),
                                "--consumers", str(args.consumers)],
                               cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT)
+    consumers = [subprocess.Popen([sys.executable, "-m", "bench.soak", "--consume", str(args.consumer_threads)],
+                                  cwd=ROOT, env={**env, "DB_POOL_MAX_SIZE": str(args.consumer_threads + 1)},
+                                  stdout=log, stderr=subprocess.STDOUT) for _ in range(args.consumer_processes)]
+    processes = {"server": server, **{f"consumer-{i}": c for i, c in enumerate(consumers)}}
+    signal.signal(signal.SIGTERM, _stop)
     samples: list[dict[str, Any]] = []
     totals = {"submitted": 0, "answered": 0, "behind": 0}
     started = datetime.now(UTC)
@@ -411,17 +464,19 @@ def main(argv: list[str] | None = None) -> int:
         load.start()
         t0 = time.monotonic()
         last = datetime.now(UTC)
-        cpu_last = cpu_seconds(server.pid) or 0.0
+        cpu_last = {name: cpu_seconds(p.pid) or 0.0 for name, p in processes.items()}
         minute = 0
         while time.monotonic() - t0 < args.duration:
             time.sleep(max(0.0, t0 + (minute + 1) * args.sample - time.monotonic()))
             minute += 1
-            if server.poll() is not None:
-                raise RuntimeError(f"the server exited with {server.returncode}")
+            for name, p in processes.items():
+                if p.poll() is not None:
+                    raise RuntimeError(f"{name} exited with {p.returncode}")
             window = load.take()
             now = datetime.now(UTC)
             seconds = (now - last).total_seconds()
-            cpu_now = cpu_seconds(server.pid) or cpu_last
+            cpu_now = {name: cpu_seconds(p.pid) or cpu_last[name] for name, p in processes.items()}
+            cpu_pct = {name: round(100 * (cpu_now[name] - cpu_last[name]) / seconds, 1) for name in processes}
             sample = {
                 "minute": minute, "at": now.isoformat(timespec="seconds"),
                 "submitted_per_s": round(window.submitted / seconds, 1),
@@ -431,7 +486,10 @@ def main(argv: list[str] | None = None) -> int:
                 "pending_get_p95_ms": percentile(window.pending_ms, 95), "late_answers": window.late,
                 "errors": window.errors,
                 "server_rss_mb": rss_mb(server.pid), "server_private_mb": private_mb(server.pid),
-                "server_cpu_pct": round(100 * (cpu_now - cpu_last) / seconds, 1),
+                "server_cpu_pct": cpu_pct["server"],
+                "consumers_rss_mb": round(sum(rss_mb(c.pid) or 0.0 for c in consumers), 1),
+                "consumers_cpu_pct": round(sum(v for k, v in cpu_pct.items() if k != "server"), 1),
+                "rss_mb": {name: rss_mb(p.pid) for name, p in processes.items()},
                 "loadgen_rss_mb": rss_mb(os.getpid()),
                 **db_sample(url, last),
             }
@@ -445,19 +503,26 @@ def main(argv: list[str] | None = None) -> int:
                 jsonl.write(json.dumps(sample) + "\n")
         load.stop.set()
         totals["behind"] = load.behind
+    except _Stopped:
+        sys.stdout.write("stopped early: reporting the samples taken\n")
     finally:
-        server.send_signal(signal.SIGTERM)
-        try:
-            server.wait(timeout=30)
-        except subprocess.TimeoutExpired:
-            server.kill()
+        signal.signal(signal.SIGTERM, signal.SIG_DFL)
+        for p in processes.values():
+            p.send_signal(signal.SIGTERM)
+        for p in processes.values():
+            try:
+                p.wait(timeout=60)
+            except subprocess.TimeoutExpired:
+                p.kill()
         log.close()
     trend = growing(samples)
     result = {
         "meta": {"started": started.isoformat(timespec="seconds"),
                  "ended": datetime.now(UTC).isoformat(timespec="seconds"), "duration_s": args.duration,
                  "rate": args.rate, "peer_pct": args.peer_pct, "validators": args.validators,
-                 "authors": args.authors, "cpus": os.cpu_count(), "run_id": uuid.uuid4().hex[:8]},
+                 "authors": args.authors, "cpus": os.cpu_count(), "run_id": uuid.uuid4().hex[:8],
+                 "consumers": args.consumers, "consumer_processes": args.consumer_processes,
+                 "consumer_threads": args.consumer_threads},
         "samples": samples, "trend": trend, "totals": totals,
         "flat": not any(v["growing"] for v in trend.values()),
     }
