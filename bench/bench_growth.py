@@ -276,7 +276,7 @@ def explain(url: str, sql: str, params: Any, big: dict[str, int]) -> dict[str, A
             "big_seq_scans": seq, "buffers": shared, "plan": plan}
 
 
-def run(url: str, runs: int, only: str | None) -> dict[str, Any]:
+def run(url: str, runs: int, only: str | None, skip: list[str]) -> dict[str, Any]:
     from chalicelib import bootstrap
     from chalicelib.config import reset_settings
 
@@ -296,7 +296,7 @@ def run(url: str, runs: int, only: str | None) -> dict[str, Any]:
     big = big_tables(url)
     recorder = Recorder()
     recorder.install()
-    cases = [c for c in catalogue() if only is None or only in c[0]]
+    cases = [c for c in catalogue() if (only is None or only in c[0]) and not any(x in c[0] for x in skip)]
     results: list[dict[str, Any]] = []
     for name, area, call, divisor in cases:
         n = max(2, runs // divisor)
@@ -374,12 +374,13 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--runs", type=int, default=15)
     parser.add_argument("--label", default="after")
     parser.add_argument("--only", help="run the use cases whose name contains this text")
+    parser.add_argument("--skip", action="append", default=[], help="leave out the use cases whose name contains this")
     parser.add_argument("--out-dir", default="bench/results/growth")
     args = parser.parse_args(argv)
     from local import database
 
     url = database.server_url(args.database)
-    result = run(url, args.runs, args.only)
+    result = run(url, args.runs, args.only, args.skip)
     out = Path(args.out_dir)
     out.mkdir(parents=True, exist_ok=True)
     (out / f"growth-{args.label}.json").write_text(json.dumps(result, indent=1, default=str))

@@ -291,7 +291,7 @@ def pool_quality(conn: Connection) -> dict[str, Any]:
     closed = conn.execute(
         "SELECT count(*) FILTER (WHERE status = 'answered') AS answered,"
         " count(*) FILTER (WHERE status = 'expired') AS expired FROM evaluations"
-        " WHERE closed_at > now() - interval '7 days'"
+        " WHERE status IN ('answered', 'expired') AND closed_at > now() - interval '7 days'"
     ).fetchone()
     assert row is not None and closed is not None
     return {
