@@ -14,9 +14,16 @@ CREATE INDEX IF NOT EXISTS evaluations_closed_recent_idx ON evaluations (closed_
     WHERE status IN ('answered', 'expired');
 
 -- The compliance score runs for the submitter of every guardrail message and for every validator
--- an assignment considers: its trail lookups for the rare stages (admin reviews, Layer B flags) read
--- these small partial indexes instead of probing the whole trail of a busy agent's submissions.
-CREATE INDEX IF NOT EXISTS decision_trail_admin_review_idx ON decision_trail (submission_id)
+-- an assignment considers, and the alert engine every minute: their trail lookups for the rare or
+-- per-routing stages (admin reviews, Layer B flags, assignments) read these partial indexes instead
+-- of probing the whole trail of a busy agent's submissions or scanning the whole trail.
+CREATE INDEX IF NOT EXISTS decision_trail_admin_review_idx ON decision_trail (created_at, submission_id)
     WHERE stage = 'admin_review';
-CREATE INDEX IF NOT EXISTS decision_trail_layer_b_flagged_idx ON decision_trail (submission_id)
+CREATE INDEX IF NOT EXISTS decision_trail_layer_b_flagged_idx ON decision_trail (created_at, submission_id)
     WHERE stage = 'layer_b' AND verdict ->> 'decision' = 'flagged';
+CREATE INDEX IF NOT EXISTS decision_trail_assignment_idx ON decision_trail (created_at)
+    WHERE stage = 'assignment';
+
+-- Dead letters (worker health, the dashboard, decision gates, the alert engine): a handful of rows
+-- among every message ever sent.
+CREATE INDEX IF NOT EXISTS outbox_dead_idx ON outbox (dead_at) INCLUDE (topic) WHERE dead_at IS NOT NULL;
