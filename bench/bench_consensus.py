@@ -84,13 +84,13 @@ class PeerPath:
         from chalicelib import bootstrap
         from chalicelib.adapters import flags_repo
         from chalicelib.db.pool import transaction
-        from chalicelib.services import consensus, peer_validation
+        from chalicelib.services import consensus, validators
         from chalicelib.services.submissions import SubmissionDraft, submit_content
         from local.dispatcher import Dispatcher, LocalSender
         from local.handlers import local_handlers
 
         self.validators = [self.principal(f"validator-{i}") for i in range(n_validators)]
-        peer_validation.backfill(bootstrap.unit_of_work())
+        validators.backfill(bootstrap.unit_of_work())
         self.authors = [self.principal(f"author-{i}") for i in range(10)]  # after the backfill: no validators
         self.answer_threads = answer_threads
         # Layer A builds its matchers on first use: warm it up before anything is measured.
@@ -136,18 +136,18 @@ class PeerPath:
 
     def play(self, validator: Any) -> int:
         """Answer open evaluations, at most three per submission (the third completes the quorum)."""
-        from chalicelib.services import peer_validation
+        from chalicelib.services import evaluations
 
         done = 0
-        for e in peer_validation.pending_evaluations(bootstrap.unit_of_work(), validator, limit=100, after=None):
+        for e in evaluations.pending_evaluations(bootstrap.unit_of_work(), validator, limit=100, after=None):
             key = str(e["submission_id"])
             with self.lock:
                 if self.answered.get(key, 0) >= 3:
                     continue
                 self.answered[key] = self.answered.get(key, 0) + 1
             try:
-                peer_validation.answer_evaluation(bootstrap.unit_of_work(), validator, e["id"],
-                                                  peer_validation.EvaluationAnswer(
+                evaluations.answer_evaluation(bootstrap.unit_of_work(), validator, e["id"],
+                                              evaluations.EvaluationAnswer(
                     decision="approve", confidence=0.9, reasoning="benchmark answer"))
             except Exception as exc:  # counted, never fatal: the report shows them
                 with self.lock:

@@ -96,7 +96,7 @@ def vision_verifier() -> PairVerifier | None:
     settings = get_settings()
     if not settings.anthropic_configured:
         return None
-    from chalicelib.adapters.vision_verifier import AnthropicVisionVerifier
+    from chalicelib.adapters.anthropic.vision import AnthropicVisionVerifier
 
     api_key = anthropic_api_key()  # the environment locally, Secrets Manager in AWS
     assert api_key is not None
@@ -126,7 +126,7 @@ def classifier() -> Classifier:
     """Claude when an API key is configured, the deterministic offline classifier otherwise."""
     settings = get_settings()
     if settings.anthropic_configured:
-        from chalicelib.adapters.anthropic_classifier import AnthropicClassifier
+        from chalicelib.adapters.anthropic.classifier import AnthropicClassifier
 
         api_key = anthropic_api_key()
         assert api_key is not None

@@ -1,17 +1,22 @@
-"""Layer B: the LLM classifier's vocabulary, its decision rule, and what each call costs.
+"""Layer B: the LLM classifier's vocabulary, its decision rule, the thresholds in force, the daily
+budget and the result cache's key.
 
-Pure: no I/O. The adapters (``adapters/anthropic_classifier.py``, ``adapters/offline_classifier.py``)
+Pure: no I/O. The adapters (``adapters/anthropic/classifier.py``, ``adapters/offline_classifier.py``)
 produce a :class:`ClassifierResult`; :func:`decide` turns its assessment into a verdict by trust tier;
-:func:`cost_usd_micros` prices a call from its real token counts in integer micro-dollars.
+``domain/pricing.py`` prices a call from its real token counts in integer micro-dollars;
+``services/layer_b_service.py`` runs the calls, the cache and the budget around these rules.
 """
 
 from __future__ import annotations
 
+import hashlib
+import json
 import math
 import re
-from collections.abc import Mapping
+import unicodedata
+from collections.abc import Mapping, Sequence
 from dataclasses import asdict, dataclass
-from decimal import ROUND_CEILING, Decimal
+from datetime import UTC, date, datetime, timedelta
 from typing import Annotated, Any, Literal, Protocol, get_args
 
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints
@@ -273,68 +278,132 @@ def decide(
     return "flagged"
 
 
-# --- Cost -----------------------------------------------------------------------------------
+# --- Thresholds in force ----------------------------------------------------------------------
 
 
 @dataclass(frozen=True)
-class ModelPrice:
-    """USD per million tokens: base input, output, 5-minute cache write, cache read."""
+class ThresholdsInForce:
+    """The thresholds a decision used and where they came from (for the decision trail)."""
 
-    input: Decimal
-    output: Decimal
-    cache_write: Decimal
-    cache_read: Decimal
+    thresholds: Thresholds
+    overridden: tuple[str, ...]  # domains whose overrides applied, empty for the defaults
 
-
-def _price(input_: str, output: str) -> ModelPrice:
-    base = Decimal(input_)
-    # Anthropic's multipliers: 5-minute cache writes cost 1.25x base input, cache reads 0.1x.
-    return ModelPrice(
-        input=base, output=Decimal(output), cache_write=base * Decimal("1.25"), cache_read=base / 10
-    )
+    def to_dict(self) -> dict[str, Any]:
+        return {**threshold_values(self.thresholds), "overrides": list(self.overridden)}
 
 
-# Models that accept a forced tool call, with list prices (platform.claude.com pricing page).
-# Left out on purpose: Sonnet 5.5 and Opus 5.5 reject a forced tool_choice; Haiku 5.5 is priced
-# by prompt length (two bands), which this flat table does not model.
-PRICES: dict[str, ModelPrice] = {
-    "claude-haiku-4-5": _price("1", "5"),
-    "claude-sonnet-4-5": _price("3", "15"),
-    "claude-sonnet-4-6": _price("3", "15"),
-    "claude-sonnet-5": _price("2", "10"),
-    "claude-opus-4-5": _price("5", "25"),
-    "claude-opus-4-6": _price("5", "25"),
-    "claude-opus-4-7": _price("5", "25"),
-    "claude-opus-4-8": _price("5", "25"),
-    "claude-opus-5": _price("5", "25"),
-}
-
-BATCH_DISCOUNT = Decimal("0.5")  # the Message Batches API bills every token type at half price
-
-_SNAPSHOT_SUFFIX = re.compile(r"-\d{8}$")
+def domains_to_consult(declared_domain: object, assessment: Assessment | None) -> list[str]:
+    """The known domains whose overrides may apply: the declared one and the one Layer B found."""
+    return sorted({d for d in (declared_domain, assessment and assessment.aligned_domain)
+                   if isinstance(d, str) and d in DOMAINS})
 
 
-def price_for(model: str) -> ModelPrice:
-    """The price of a model id or dated snapshot (``claude-haiku-4-5-20251001``); KeyError if unknown."""
-    base = _SNAPSHOT_SUFFIX.sub("", model)
-    if base not in PRICES:
-        raise KeyError(f"no price for model {model!r}")
-    return PRICES[base]
+def effective_thresholds(domains: Sequence[str], overrides: Mapping[str, Thresholds]) -> ThresholdsInForce:
+    """The stricter of the overrides of ``domains`` where both exist, the defaults where neither does.
 
-
-def cost_usd_micros(model: str, usage: Usage, *, batch: bool = False) -> int:
-    """What a call cost in integer micro-dollars (1 USD = 1_000_000), rounded up.
-
-    A price in USD per million tokens is exactly micro-dollars per token, so the sum is exact in
-    decimal arithmetic; rounding up once at the end keeps budgets conservative.
+    A domain without an override contributes the defaults, so declaring a domain with looser
+    thresholds gains an agent nothing.
     """
-    price = price_for(model)
-    total = (
-        usage.input_tokens * price.input
-        + usage.output_tokens * price.output
-        + usage.cache_creation_input_tokens * price.cache_write
-        + usage.cache_read_input_tokens * price.cache_read
-    )
-    if batch:
-        total *= BATCH_DISCOUNT
-    return int(total.to_integral_value(rounding=ROUND_CEILING))
+    found = [overrides[d] for d in domains if d in overrides]
+    if not found:
+        return ThresholdsInForce(DEFAULT_THRESHOLDS, ())
+    candidates = found if len(found) == len(domains) else [*found, DEFAULT_THRESHOLDS]
+    effective = candidates[0]
+    for other in candidates[1:]:
+        effective = stricter(effective, other)
+    return ThresholdsInForce(effective, tuple(d for d in domains if d in overrides))
+
+
+def thresholds_from(row: Mapping[str, Any]) -> Thresholds:
+    """The thresholds of a stored override row (one column per name)."""
+    return Thresholds(**{name: float(row[name]) for name in THRESHOLD_NAMES})
+
+
+def threshold_values(thresholds: Thresholds) -> dict[str, float]:
+    return {name: float(getattr(thresholds, name)) for name in THRESHOLD_NAMES}
+
+
+def check_domain(domain: str) -> None:
+    if domain not in DOMAINS:
+        raise ValidationFailed(f"unknown domain {domain}", details=[{"field": "domain", "message": "unknown domain"}])
+
+
+# --- Budget -----------------------------------------------------------------------------------
+
+MICROS_PER_CENT = 10_000
+BUDGET_EXHAUSTED = "budget_exhausted"
+
+
+@dataclass(frozen=True)
+class BudgetStatus:
+    """Today's Layer B spend (UTC day) against the ``LAYER_B_DAILY_BUDGET_CENTS`` flag."""
+
+    day: date
+    budget_cents: int
+    spent_usd_micros: int
+    calls: int
+
+    @property
+    def budget_usd_micros(self) -> int:
+        return self.budget_cents * MICROS_PER_CENT
+
+    @property
+    def exhausted(self) -> bool:
+        """No call may be made: the spend reached the budget (a budget of 0 allows none)."""
+        return self.spent_usd_micros >= self.budget_usd_micros
+
+    @property
+    def alert_due(self) -> bool:
+        """Spend reached 80 % of a non-zero budget (integers compared exactly)."""
+        return self.budget_cents > 0 and self.spent_usd_micros * 5 >= self.budget_usd_micros * 4
+
+    def to_dict(self) -> dict[str, Any]:
+        budget = self.budget_usd_micros
+        return {
+            "day": self.day.isoformat(),
+            "budget_cents": self.budget_cents,
+            "budget_usd_micros": budget,
+            "spent_usd_micros": self.spent_usd_micros,
+            "spent_share": round(self.spent_usd_micros / budget, 4) if budget else None,
+            "calls": self.calls,
+            "exhausted": self.exhausted,
+        }
+
+
+def budget_day(now: datetime) -> date:
+    """The budget's day: the UTC date of ``now``."""
+    return now.astimezone(UTC).date()
+
+
+# --- Calls: purposes, the cache key, who answered ---------------------------------------------
+
+CACHE_TTL = timedelta(hours=1)
+PURPOSE_GUARDRAIL = "guardrail"
+PURPOSE_SPOT_CHECK = "spot_check"
+_PURPOSE = re.compile(r"^[a-z][a-z_]{0,39}$")
+_WHITESPACE = re.compile(r"\s+")
+
+
+def check_purpose(purpose: str) -> None:
+    if not _PURPOSE.match(purpose):
+        raise ValueError(f"purpose must match {_PURPOSE.pattern}, got {purpose!r}")
+
+
+def cache_key(item: ClassifierInput) -> str:
+    """SHA-256 of the content the classifier sees, normalised (Unicode NFKC, runs of whitespace
+    collapsed, ends trimmed): trivially reformatted resubmissions hit the cache. Case is kept, as
+    shouting is part of what the classifier judges; the declared domain is part of the key."""
+
+    def norm(text: str) -> str:
+        return _WHITESPACE.sub(" ", unicodedata.normalize("NFKC", text)).strip()
+
+    canonical = json.dumps([item.kind, norm(item.title), norm(item.body), item.domain], ensure_ascii=False)
+    return hashlib.sha256(canonical.encode("utf-8")).hexdigest()
+
+
+def classifier_identity(classifier: Classifier) -> tuple[ClassifierName, str]:
+    """Which classifier and model answer: the offline stand-in labels itself (``offline = True``)."""
+    if getattr(classifier, "offline", False) is True:
+        return "offline", str(getattr(classifier, "model", "unknown"))
+    model = getattr(classifier, "model", None)
+    return "anthropic", model if isinstance(model, str) and model else "unknown"

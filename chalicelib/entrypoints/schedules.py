@@ -51,14 +51,14 @@ def poll_spot_check_batches() -> dict[str, int]:
 
 
 def reset_validator_quotas() -> int:
-    from chalicelib.services.peer_validation import reset_quotas
+    from chalicelib.services.validators import reset_quotas
 
     return reset_quotas(bootstrap.unit_of_work())
 
 
 def backfill_validators() -> dict[str, Any]:
     """Agents that became verified join the pool without anybody calling the backfill route."""
-    from chalicelib.services.peer_validation import backfill
+    from chalicelib.services.validators import backfill
 
     result = backfill(bootstrap.unit_of_work())
     return {"added": result["added"], "pool_size": result["pool_size"]}

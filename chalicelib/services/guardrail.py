@@ -12,7 +12,7 @@ from chalicelib.domain.layer_b import Classifier, ClassifierResult
 from chalicelib.domain.trust import trust_tier
 from chalicelib.observability import emit, logger, metrics
 from chalicelib.services import compliance, layer_b_service
-from chalicelib.services.peer_validation import begin_review
+from chalicelib.services.evaluations import begin_review
 from chalicelib.services.unit_of_work import UnitOfWork
 
 CONSUMER = "guardrail"

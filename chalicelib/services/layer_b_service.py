@@ -8,13 +8,8 @@ call, its cost and the cache entry, and raises the budget alerts.
 
 from __future__ import annotations
 
-import hashlib
-import json
-import re
-import unicodedata
 from collections.abc import Mapping
-from dataclasses import dataclass
-from datetime import UTC, date, datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from typing import Any
 from uuid import UUID
 
@@ -22,73 +17,38 @@ from pydantic import ValidationError
 
 from chalicelib.domain.errors import NotFound, ValidationFailed
 from chalicelib.domain.layer_b import (
+    BUDGET_EXHAUSTED,
+    CACHE_TTL,
     DEFAULT_THRESHOLDS,
     DOMAINS,
-    THRESHOLD_NAMES,
+    PURPOSE_GUARDRAIL,
     ZERO_USAGE,
     Assessment,
+    BudgetStatus,
     Classifier,
     ClassifierInput,
-    ClassifierName,
     ClassifierResult,
-    Thresholds,
-    stricter,
+    ThresholdsInForce,
+    budget_day,
+    cache_key,
+    check_domain,
+    check_purpose,
+    classifier_identity,
+    domains_to_consult,
+    effective_thresholds,
+    threshold_values,
+    thresholds_from,
     validate_thresholds,
 )
 from chalicelib.observability import logger, metrics
 from chalicelib.services.unit_of_work import UnitOfWork
 
-CACHE_TTL = timedelta(hours=1)
-MICROS_PER_CENT = 10_000
-BUDGET_EXHAUSTED = "budget_exhausted"
-PURPOSE_GUARDRAIL = "guardrail"
-PURPOSE_SPOT_CHECK = "spot_check"
-_PURPOSE = re.compile(r"^[a-z][a-z_]{0,39}$")
-_WHITESPACE = re.compile(r"\s+")
-
-
 # --- budget ---------------------------------------------------------------------------------
-
-
-@dataclass(frozen=True)
-class BudgetStatus:
-    """Today's Layer B spend (UTC day) against the ``LAYER_B_DAILY_BUDGET_CENTS`` flag."""
-
-    day: date
-    budget_cents: int
-    spent_usd_micros: int
-    calls: int
-
-    @property
-    def budget_usd_micros(self) -> int:
-        return self.budget_cents * MICROS_PER_CENT
-
-    @property
-    def exhausted(self) -> bool:
-        """No call may be made: the spend reached the budget (a budget of 0 allows none)."""
-        return self.spent_usd_micros >= self.budget_usd_micros
-
-    @property
-    def alert_due(self) -> bool:
-        """Spend reached 80 % of a non-zero budget (integers compared exactly)."""
-        return self.budget_cents > 0 and self.spent_usd_micros * 5 >= self.budget_usd_micros * 4
-
-    def to_dict(self) -> dict[str, Any]:
-        budget = self.budget_usd_micros
-        return {
-            "day": self.day.isoformat(),
-            "budget_cents": self.budget_cents,
-            "budget_usd_micros": budget,
-            "spent_usd_micros": self.spent_usd_micros,
-            "spent_share": round(self.spent_usd_micros / budget, 4) if budget else None,
-            "calls": self.calls,
-            "exhausted": self.exhausted,
-        }
 
 
 def budget_status(uow: UnitOfWork, now: datetime) -> BudgetStatus:
     """Today's spend and budget."""
-    day = _day(now)
+    day = budget_day(now)
     row = uow.layer_b.spend_of(day)
     budget_cents = int(uow.flags.current()["LAYER_B_DAILY_BUDGET_CENTS"])
     return BudgetStatus(
@@ -133,7 +93,7 @@ def classify_submission(
     - every outcome is recorded in ``layer_b_calls`` with its tokens and cost; real calls add to
       the day's spend, and 80 % and 100 % of the budget each raise one alert per day.
     """
-    _check_purpose(purpose)
+    check_purpose(purpose)
     submission_id = submission.get("id")
     sub_id = submission_id if isinstance(submission_id, UUID) else None
     item = ClassifierInput(
@@ -188,10 +148,10 @@ def record_call(
 ) -> BudgetStatus:
     """Record a real call (one Messages call, or one Message Batches result) and add its cost to
     today's spend; raises the 80 % and exhaustion alerts, once a day each. Returns the new status."""
-    _check_purpose(purpose)
+    check_purpose(purpose)
     uow.layer_b.record_call(submission_id=submission_id, purpose=purpose, outcome="called",
                              result=result, batch=batch, now=now)
-    day = uow.layer_b.add_spend(_day(now), result.cost_usd_micros)
+    day = uow.layer_b.add_spend(budget_day(now), result.cost_usd_micros)
     status = BudgetStatus(
         day=day["day"], budget_cents=int(uow.flags.current()["LAYER_B_DAILY_BUDGET_CENTS"]),
         spent_usd_micros=int(day["cost_usd_micros"]), calls=int(day["calls"]),
@@ -211,26 +171,6 @@ def record_call(
         used_pct = 100 * status.spent_usd_micros / status.budget_usd_micros
         metrics.add_metric(name="LayerBBudgetUsedPct", unit="Percent", value=round(used_pct, 2))
     return status
-
-
-def classifier_identity(classifier: Classifier) -> tuple[ClassifierName, str]:
-    """Which classifier and model answer: the offline stand-in labels itself (``offline = True``)."""
-    if getattr(classifier, "offline", False) is True:
-        return "offline", str(getattr(classifier, "model", "unknown"))
-    model = getattr(classifier, "model", None)
-    return "anthropic", model if isinstance(model, str) and model else "unknown"
-
-
-def cache_key(item: ClassifierInput) -> str:
-    """SHA-256 of the content the classifier sees, normalised (Unicode NFKC, runs of whitespace
-    collapsed, ends trimmed): trivially reformatted resubmissions hit the cache. Case is kept, as
-    shouting is part of what the classifier judges; the declared domain is part of the key."""
-
-    def norm(text: str) -> str:
-        return _WHITESPACE.sub(" ", unicodedata.normalize("NFKC", text)).strip()
-
-    canonical = json.dumps([item.kind, norm(item.title), norm(item.body), item.domain], ensure_ascii=False)
-    return hashlib.sha256(canonical.encode("utf-8")).hexdigest()
 
 
 def _cached(uow: UnitOfWork, key: str, classifier: str, model: str, now: datetime) -> Assessment | None:
@@ -263,27 +203,7 @@ def _raise_alert(
                             now=now)
 
 
-def _check_purpose(purpose: str) -> None:
-    if not _PURPOSE.match(purpose):
-        raise ValueError(f"purpose must match {_PURPOSE.pattern}, got {purpose!r}")
-
-
-def _day(now: datetime) -> date:
-    return now.astimezone(UTC).date()
-
-
 # --- thresholds -----------------------------------------------------------------------------
-
-
-@dataclass(frozen=True)
-class ThresholdsInForce:
-    """The thresholds a decision used and where they came from (for the decision trail)."""
-
-    thresholds: Thresholds
-    overridden: tuple[str, ...]  # domains whose overrides applied, empty for the defaults
-
-    def to_dict(self) -> dict[str, Any]:
-        return {**_values(self.thresholds), "overrides": list(self.overridden)}
 
 
 def thresholds_in_force(
@@ -294,20 +214,11 @@ def thresholds_in_force(
 
     Taking the stricter means declaring a domain with looser thresholds gains an agent nothing.
     """
-    domains = sorted({d for d in (declared_domain, assessment and assessment.aligned_domain)
-                      if isinstance(d, str) and d in DOMAINS})
+    domains = domains_to_consult(declared_domain, assessment)
     if not domains:
         return ThresholdsInForce(DEFAULT_THRESHOLDS, ())
     overrides = uow.layer_b.threshold_overrides(domains)
-    if not overrides:
-        return ThresholdsInForce(DEFAULT_THRESHOLDS, ())
-    found = [_thresholds_of(overrides[d]) for d in domains if d in overrides]
-    # A domain without an override contributes the defaults.
-    candidates = found if len(found) == len(domains) else [*found, DEFAULT_THRESHOLDS]
-    effective = candidates[0]
-    for other in candidates[1:]:
-        effective = stricter(effective, other)
-    return ThresholdsInForce(effective, tuple(d for d in domains if d in overrides))
+    return effective_thresholds(domains, {d: thresholds_from(row) for d, row in overrides.items()})
 
 
 def list_thresholds(uow: UnitOfWork) -> dict[str, Any]:
@@ -320,25 +231,25 @@ def list_thresholds(uow: UnitOfWork) -> dict[str, Any]:
         rows.append({
             "domain": domain,
             "overridden": row is not None,
-            **_values(_thresholds_of(row) if row else DEFAULT_THRESHOLDS),
+            **threshold_values(thresholds_from(row) if row else DEFAULT_THRESHOLDS),
             "updated_by": row["updated_by"] if row else None,
             "updated_at": row["updated_at"] if row else None,
         })
-    return {"defaults": _values(DEFAULT_THRESHOLDS), "domains": rows}
+    return {"defaults": threshold_values(DEFAULT_THRESHOLDS), "domains": rows}
 
 
 def set_threshold_override(
     uow: UnitOfWork, domain: str, values: Mapping[str, float], *, actor: str, reason: str, now: datetime | None = None
 ) -> dict[str, Any]:
     """Create or replace the override of one domain, audited (who, when, old, new, why)."""
-    _check_domain(domain)
+    check_domain(domain)
     thresholds = validate_thresholds(values)
     now = now or datetime.now(UTC)
-    new = _values(thresholds)
+    new = threshold_values(thresholds)
     with uow:
         old_row = uow.layer_b.threshold_override(domain, for_update=True)
         row = uow.layer_b.put_threshold_override(domain, new, actor=actor, now=now)
-        uow.layer_b.add_threshold_change(domain, old=_values(_thresholds_of(old_row)) if old_row else None,
+        uow.layer_b.add_threshold_change(domain, old=threshold_values(thresholds_from(old_row)) if old_row else None,
                                           new=new, reason=reason, actor=actor, now=now)
     logger.info("layer_b_thresholds_set", extra={"domain": domain, "actor": actor, **new})
     return {"domain": domain, "overridden": True, **new, "updated_by": row["updated_by"],
@@ -348,17 +259,17 @@ def set_threshold_override(
 def remove_threshold_override(uow: UnitOfWork, domain: str, *, actor: str, reason: str,
                               now: datetime | None = None) -> dict[str, Any]:
     """Drop a domain's override so the defaults apply again (audited); NotFound if there is none."""
-    _check_domain(domain)
+    check_domain(domain)
     now = now or datetime.now(UTC)
     with uow:
         old_row = uow.layer_b.threshold_override(domain, for_update=True)
         if old_row is None:
             raise NotFound(f"no threshold override for {domain}", details={"domain": domain})
         uow.layer_b.delete_threshold_override(domain)
-        uow.layer_b.add_threshold_change(domain, old=_values(_thresholds_of(old_row)), new=None,
+        uow.layer_b.add_threshold_change(domain, old=threshold_values(thresholds_from(old_row)), new=None,
                                           reason=reason, actor=actor, now=now)
     logger.info("layer_b_thresholds_removed", extra={"domain": domain, "actor": actor})
-    return {"domain": domain, "overridden": False, **_values(DEFAULT_THRESHOLDS), "updated_by": None,
+    return {"domain": domain, "overridden": False, **threshold_values(DEFAULT_THRESHOLDS), "updated_by": None,
             "updated_at": None}
 
 
@@ -367,7 +278,7 @@ def threshold_changes(
 ) -> list[dict[str, Any]]:
     """The audit of threshold overrides, newest first."""
     if domain is not None:
-        _check_domain(domain)
+        check_domain(domain)
     if before is not None and not before[1].isdigit():
         raise ValidationFailed("cursor is not valid", details=[{"field": "cursor", "message": "malformed cursor"}])
     with uow:
@@ -377,7 +288,7 @@ def threshold_changes(
 def usage_summary(uow: UnitOfWork, days: int, now: datetime | None = None) -> dict[str, Any]:
     """Today's budget status, spend per day over the last ``days`` days and outcome counts."""
     now = now or datetime.now(UTC)
-    since_day = _day(now) - timedelta(days=days - 1)
+    since_day = budget_day(now) - timedelta(days=days - 1)
     with uow:
         status = budget_status(uow, now)
         history = uow.layer_b.spend_days(since_day)
@@ -389,16 +300,3 @@ def usage_summary(uow: UnitOfWork, days: int, now: datetime | None = None) -> di
                   "exhausted_at": r["exhausted_at"]} for r in history],
         "outcomes": {k: outcomes.get(k, 0) for k in ("called", "cache_hit", BUDGET_EXHAUSTED)},
     }
-
-
-def _check_domain(domain: str) -> None:
-    if domain not in DOMAINS:
-        raise ValidationFailed(f"unknown domain {domain}", details=[{"field": "domain", "message": "unknown domain"}])
-
-
-def _thresholds_of(row: Mapping[str, Any]) -> Thresholds:
-    return Thresholds(**{name: float(row[name]) for name in THRESHOLD_NAMES})
-
-
-def _values(thresholds: Thresholds) -> dict[str, float]:
-    return {name: float(getattr(thresholds, name)) for name in THRESHOLD_NAMES}

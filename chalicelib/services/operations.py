@@ -12,7 +12,7 @@ from chalicelib.domain import alert_rules
 from chalicelib.domain.gates import percentile
 from chalicelib.domain.jobs import JobSummary
 from chalicelib.observability import emit, logger
-from chalicelib.services import peer_validation
+from chalicelib.services import validator_reports
 from chalicelib.services.ports import OperationalProbes
 from chalicelib.services.unit_of_work import UnitOfWork
 
@@ -273,7 +273,7 @@ def dashboard(uow: UnitOfWork, *, hours: int = 24, now: datetime | None = None) 
 
 def _decision_gates(uow: UnitOfWork, now: datetime) -> dict[str, Any] | None:
     try:
-        return peer_validation.decision_gates(uow, now=now)
+        return validator_reports.decision_gates(uow, now=now)
     except Exception:  # the page still shows everything else
         logger.exception("decision gates could not be computed")
         return None

@@ -23,7 +23,6 @@ from chalicelib.services.consensus import apply_ground_truth
 from chalicelib.services.unit_of_work import UnitOfWork
 
 CONSUMER = "spot_check"
-PURPOSE = "spot_check"
 MAX_BATCH = 100
 STALE_CLAIM = timedelta(minutes=10)
 Outcome = Literal["completed", "batched", "not_waiting", "failed"]
@@ -89,7 +88,8 @@ def run_spot_check(uow: UnitOfWork, spot_check_id: UUID, message_key: str, class
     outcome: Outcome = "failed"
     for spot in claimed:
         # Budgeted and recorded like every Layer B call; never from the cache: this is a second look.
-        result = layer_b_service.classify_submission(uow, spot.submission, classifier, purpose=PURPOSE, use_cache=False)
+        result = layer_b_service.classify_submission(uow, spot.submission, classifier,
+                                                     purpose=layer_b.PURPOSE_SPOT_CHECK, use_cache=False)
         with uow:
             key = message_key if spot.id == spot_check_id else f"claimed-with:{message_key}:{spot.id}"
             if not uow.processed.first_delivery(CONSUMER, key):
@@ -149,8 +149,8 @@ def poll_batches(uow: UnitOfWork, classifier: Classifier, *, now: datetime | Non
                 if result is None:
                     uow.spot_checks.fail(spot["id"], error="no result in the batch", result=None, now=now)
                     continue
-                layer_b_service.record_call(uow, submission_id=spot["submission_id"], purpose=PURPOSE,
-                                            result=result, batch=True, now=now)
+                layer_b_service.record_call(uow, submission_id=spot["submission_id"],
+                                            purpose=layer_b.PURPOSE_SPOT_CHECK, result=result, batch=True, now=now)
                 _record(uow, spot["id"], result, now=now)
             uow.spot_checks.end_batch(batch_id, now)
             collected += 1

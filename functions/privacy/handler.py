@@ -4,7 +4,8 @@ upload, a pair ready for verification).
 
 Each photo is cleaned by ``processing.process_photo`` (EXIF orientation applied, all metadata
 dropped, re-encoded, faces and plates blurred when PRIVACY_BLUR_ENABLED) and recorded by
-``chalicelib.services.evidence``; failed records are reported to SQS as partial batch failures.
+``chalicelib.services.privacy_stage`` (pairs by ``pair_verification``); failed records are reported
+to SQS as partial batch failures.
 This package is the only one that imports the imaging libraries (OpenCV, Pillow, NumPy).
 """
 
@@ -32,7 +33,7 @@ from chalicelib.domain.hyperlocal import (
     PhotoRefused,
 )
 from chalicelib.observability import bind, logger, metrics
-from chalicelib.services import evidence as evidence_service
+from chalicelib.services import evidence_upload, pair_verification, privacy_stage
 
 # The vision API scales longer sides down to this anyway; sending more only costs upload time.
 MODEL_LONG_SIDE = 1568
@@ -90,7 +91,7 @@ def parse(body: str) -> list[tuple[Literal["process_photo", "verify_pair"], UUID
             if not record.eventName.startswith("ObjectCreated:"):
                 continue
             key = unquote_plus(record.s3.object.key)
-            evidence_id = evidence_service.evidence_id_from_key(key)
+            evidence_id = evidence_upload.evidence_id_from_key(key)
             if evidence_id is None:
                 logger.warning("S3 object outside quarantine ignored", extra={"key": key[:200]})
                 continue
@@ -144,7 +145,7 @@ def model_copy(photo: PairPhoto, long_side: int = MODEL_LONG_SIDE) -> PairPhoto:
     """The photo as the vision model needs it: at most `long_side` px, a JPEG under the API's size limit."""
     from PIL import Image
 
-    from chalicelib.adapters.vision_verifier import MAX_IMAGE_BYTES
+    from chalicelib.adapters.anthropic.vision import MAX_IMAGE_BYTES
 
     with Image.open(io.BytesIO(photo.data)) as image:
         if max(image.size) <= long_side and len(photo.data) <= MAX_IMAGE_BYTES:
@@ -191,9 +192,9 @@ def handle_record(record: SQSRecord) -> None:
             return
         for task, target in work:
             if task == "process_photo":
-                evidence_service.process_evidence(bootstrap.unit_of_work(), bootstrap.blob_store(), target, clean_photo)
+                privacy_stage.process_evidence(bootstrap.unit_of_work(), bootstrap.blob_store(), target, clean_photo)
             else:
-                evidence_service.verify_pair(bootstrap.unit_of_work(), bootstrap.blob_store(), target, verifier())
+                pair_verification.verify_pair(bootstrap.unit_of_work(), bootstrap.blob_store(), target, verifier())
 
 
 def handler(event: dict[str, Any], context: Any) -> dict[str, Any]:

@@ -68,7 +68,7 @@ def test_finding_8_a_photo_whose_bytes_are_another_type_is_refused(world: World,
 
 def test_finding_8_the_privacy_stage_refuses_mismatched_bytes_that_reached_storage(world: World) -> None:  # noqa: F811
     """S3 takes a presigned PUT without looking at the bytes: the privacy stage checks them."""
-    from chalicelib.services import evidence as evidence_service
+    from chalicelib.services import evidence_upload, privacy_stage
     from functions.privacy.handler import clean_photo
 
     data = png_bytes()
@@ -76,8 +76,8 @@ def test_finding_8_the_privacy_stage_refuses_mismatched_bytes_that_reached_stora
     evidence_id = UUID(registered["evidence"]["id"])
     from chalicelib import bootstrap
 
-    bootstrap.blob_store().put(evidence_service.quarantine_key(evidence_id), data, "image/jpeg")
-    assert evidence_service.process_evidence(unit_of_work(), bootstrap.blob_store(), evidence_id,
+    bootstrap.blob_store().put(evidence_upload.quarantine_key(evidence_id), data, "image/jpeg")
+    assert privacy_stage.process_evidence(unit_of_work(), bootstrap.blob_store(), evidence_id,
                                              clean_photo) == "rejected"
     assert world.evidence(str(evidence_id))["status"] == "rejected"
 

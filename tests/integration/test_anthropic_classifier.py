@@ -16,13 +16,8 @@ from pathlib import Path
 
 import pytest
 
-from chalicelib.adapters.anthropic_classifier import (
-    SYSTEM_PROMPT,
-    TOOL_NAME,
-    AnthropicClassifier,
-    request_params,
-    tool_input_schema,
-)
+from chalicelib.adapters.anthropic.classifier import AnthropicClassifier
+from chalicelib.adapters.anthropic.prompts import SYSTEM_PROMPT, TOOL_NAME, request_params, tool_input_schema
 from chalicelib.domain.layer_b import (
     DOMAINS,
     FORBIDDEN_CATEGORIES,
@@ -30,9 +25,9 @@ from chalicelib.domain.layer_b import (
     BatchUnavailable,
     ClassifierInput,
     Usage,
-    cost_usd_micros,
     decide,
 )
+from chalicelib.domain.pricing import cost_usd_micros
 from tests.fakes.anthropic_server import (
     BatchErrored,
     BatchExpired,
@@ -404,7 +399,7 @@ def test_the_network_guard_refuses_the_real_api() -> None:
 def test_importing_the_adapter_does_not_import_the_sdk() -> None:
     code = (
         "import sys\n"
-        "import chalicelib.adapters.anthropic_classifier as m\n"
+        "import chalicelib.adapters.anthropic.classifier as m\n"
         "m.AnthropicClassifier(api_key='k')\n"
         "assert 'anthropic' not in sys.modules, 'anthropic imported eagerly'\n"
     )

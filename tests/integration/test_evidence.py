@@ -317,21 +317,21 @@ def test_a_duplicate_delivery_changes_nothing(world: World, db: str) -> None:
 
 
 def test_a_photo_being_processed_is_not_claimed_twice_until_its_lease_expires(world: World, db: str) -> None:
-    from chalicelib.services import evidence as evidence_service
+    from chalicelib.services import privacy_stage
     from functions.privacy.handler import clean_photo
 
     evidence_id = world.submit(leaky_jpeg())["evidence"]["id"]
     with psycopg.connect(db) as conn:
         conn.execute("UPDATE evidence SET status = 'processing', processing_started_at = now(),"
                      " processing_token = gen_random_uuid() WHERE id = %s", (UUID(evidence_id),))
-    assert evidence_service.process_evidence(bootstrap.unit_of_work(), bootstrap.blob_store(), UUID(evidence_id),
+    assert privacy_stage.process_evidence(bootstrap.unit_of_work(), bootstrap.blob_store(), UUID(evidence_id),
                                              clean_photo) == "in_progress"
     assert world.api.post(f"/v1/admin/evidence/{evidence_id}/retry", key=world.admin).status == 409
 
     with psycopg.connect(db) as conn:  # the worker died 20 minutes ago
         conn.execute("UPDATE evidence SET processing_started_at = now() - interval '20 minutes' WHERE id = %s",
                      (UUID(evidence_id),))
-    assert evidence_service.process_evidence(bootstrap.unit_of_work(), bootstrap.blob_store(), UUID(evidence_id),
+    assert privacy_stage.process_evidence(bootstrap.unit_of_work(), bootstrap.blob_store(), UUID(evidence_id),
                                              clean_photo) == "ready"
     assert row(db, evidence_id)["attempts"] == 1
 
@@ -370,7 +370,9 @@ def test_the_api_package_never_imports_the_imaging_stack() -> None:
     code = (
         "import sys\n"
         "import app\n"
-        "import chalicelib.services.evidence, chalicelib.adapters.blob_store, chalicelib.adapters.vision_verifier\n"
+        "import chalicelib.services.evidence_upload, chalicelib.services.privacy_stage\n"
+        "import chalicelib.services.pair_verification, chalicelib.adapters.blob_store\n"
+        "import chalicelib.adapters.anthropic.vision, chalicelib.adapters.anthropic.classifier\n"
         "import chalicelib.entrypoints.api.evidence, chalicelib.domain.hyperlocal\n"
         "heavy = {'cv2', 'numpy', 'PIL', 'piexif', 'functions.privacy.processing', 'anthropic', 'boto3'}\n"
         "print(sorted(heavy & set(sys.modules)))\n"

@@ -225,7 +225,7 @@ def test_when_claude_fails_the_pair_goes_to_peer_review_never_approved(
 
 
 def test_verification_runs_once_however_often_it_is_delivered(world: World, db: str, claude: FakeAnthropic) -> None:
-    from chalicelib.services import evidence as evidence_service
+    from chalicelib.services import pair_verification
     from functions.privacy.handler import verifier
 
     claude.enqueue(Success(assessment={"improvement": 0.6, "confidence": 0.9, "reasoning": "Clean now."}))
@@ -234,7 +234,7 @@ def test_verification_runs_once_however_often_it_is_delivered(world: World, db: 
     with psycopg.connect(db) as conn:
         topics = conn.execute("SELECT payload->>'task' FROM outbox ORDER BY id").fetchall()
     assert topics == [("process_photo",), ("process_photo",), ("verify_pair",)]
-    assert evidence_service.verify_pair(bootstrap.unit_of_work(), bootstrap.blob_store(), UUID(pair_id),
+    assert pair_verification.verify_pair(bootstrap.unit_of_work(), bootstrap.blob_store(), UUID(pair_id),
                                         verifier()) == "duplicate"
     assert len(claude.message_requests()) == 1
     assert world.api.get(f"/v1/evidence/pairs/{pair_id}", key=world.human).data["status"] == "approved"

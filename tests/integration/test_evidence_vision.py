@@ -11,7 +11,8 @@ from collections.abc import Iterator
 import pytest
 from PIL import Image
 
-from chalicelib.adapters.vision_verifier import MAX_IMAGE_BYTES, TOOL_NAME, AnthropicVisionVerifier, tool_input_schema
+from chalicelib.adapters.anthropic.prompts import VISION_TOOL_NAME, comparison_tool_schema
+from chalicelib.adapters.anthropic.vision import MAX_IMAGE_BYTES, AnthropicVisionVerifier
 from chalicelib.domain.hyperlocal import PairPhoto, PairTask, decide_pair
 from tests.fakes.anthropic_server import (
     FakeAnthropic,
@@ -80,8 +81,8 @@ def test_both_photos_go_as_image_blocks_and_the_tool_call_is_forced(
     assert result.cost_usd_micros > 0 and result.usage is not None
     [sent] = fake.message_requests()
     body = sent.body
-    assert body["tool_choice"] == {"type": "tool", "name": TOOL_NAME}
-    assert body["tools"][0]["input_schema"] == tool_input_schema()
+    assert body["tool_choice"] == {"type": "tool", "name": VISION_TOOL_NAME}
+    assert body["tools"][0]["input_schema"] == comparison_tool_schema()
     assert body["system"][0]["cache_control"] == {"type": "ephemeral"}
     blocks = body["messages"][0]["content"]
     images = [b for b in blocks if b["type"] == "image"]
@@ -146,7 +147,7 @@ def test_the_default_answer_of_the_fake_is_not_conclusive(
 
 def test_in_aws_the_vision_key_comes_from_secrets_manager(monkeypatch: pytest.MonkeyPatch) -> None:
     """Only a secret id is configured in AWS: the verifier reads the key through it."""
-    from chalicelib.adapters.vision_verifier import AnthropicVisionVerifier
+    from chalicelib.adapters.anthropic.vision import AnthropicVisionVerifier
     from chalicelib.config import reset_settings
     from functions.privacy import handler
 

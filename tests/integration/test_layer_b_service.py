@@ -14,8 +14,9 @@ import psycopg
 import pytest
 
 from chalicelib import bootstrap
-from chalicelib.adapters.anthropic_classifier import AnthropicClassifier
-from chalicelib.domain.layer_b import Usage, cost_usd_micros
+from chalicelib.adapters.anthropic.classifier import AnthropicClassifier
+from chalicelib.domain.layer_b import Usage
+from chalicelib.domain.pricing import cost_usd_micros
 from tests.fakes.anthropic_server import (
     Delay,
     FakeAnthropic,

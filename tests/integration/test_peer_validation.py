@@ -211,7 +211,7 @@ def test_daily_quota_caps_assignments_and_the_daily_reset_frees_it(
     world: PeerWorld, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     from chalicelib.config import reset_settings
-    from chalicelib.services.peer_validation import reset_quotas
+    from chalicelib.services.validators import reset_quotas
 
     monkeypatch.setenv("VALIDATOR_DAILY_QUOTA", "1")
     reset_settings()
@@ -392,14 +392,14 @@ def test_defect_3_fewer_than_three_eligible_validators_means_layer_b_decides_at_
 def test_an_assignment_error_is_contained_and_layer_b_decides(
     world: PeerWorld, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    from chalicelib.services import peer_validation
+    from chalicelib.services import evaluations
 
     def broken(*args: object, **kwargs: object) -> None:
         raise RuntimeError("pool unavailable")
 
     world.add_validators(8)
     world.peer_traffic(100)
-    monkeypatch.setattr(peer_validation, "assign_validators", broken)
+    monkeypatch.setattr(evaluations, "assign_validators", broken)
     sub_id = world.submit()
     detail = world.submission(sub_id)
     assert (detail["status"], detail["decided_by"]) == ("approved", "fallback")

@@ -44,7 +44,7 @@ def test_the_database_url_is_built_from_the_host_and_the_rds_secret(aws_env: lis
 
 
 def test_layer_b_uses_claude_with_the_key_from_secrets_manager(aws_env: list[str]) -> None:
-    from chalicelib.adapters.anthropic_classifier import AnthropicClassifier
+    from chalicelib.adapters.anthropic.classifier import AnthropicClassifier
 
     assert anthropic_api_key() == "sk-ant-from-secrets-manager"
     assert isinstance(bootstrap.classifier(), AnthropicClassifier)

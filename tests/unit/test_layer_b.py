@@ -15,17 +15,15 @@ from pydantic import ValidationError
 from chalicelib.domain.layer_b import (
     DOMAINS,
     FORBIDDEN_CATEGORIES,
-    PRICES,
     VERDICT_RANK,
     ZERO_USAGE,
     Assessment,
     ClassifierResult,
     Thresholds,
     Usage,
-    cost_usd_micros,
     decide,
-    price_for,
 )
+from chalicelib.domain.pricing import PRICES, cost_usd_micros, price_for
 
 scores = st.floats(min_value=0.0, max_value=1.0, allow_nan=False)
 trusts = st.sampled_from(["new", "verified"])

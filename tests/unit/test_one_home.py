@@ -7,7 +7,7 @@ from chalicelib.config import Settings
 from chalicelib.db import timing
 from chalicelib.domain import alert_rules, consensus, economy, flags, gates, hyperlocal, layer_b, routing
 from chalicelib.domain.layer_a import model as layer_a
-from chalicelib.services import evidence, layer_b_service
+from chalicelib.services import evidence_upload, layer_b_service
 
 
 def test_layer_b_asks_about_exactly_the_layer_a_catalogue() -> None:
@@ -47,7 +47,7 @@ def test_the_spot_check_share_flag_defaults_to_the_routing_share() -> None:
 
 
 def test_the_privacy_retry_limit_lives_in_the_domain() -> None:
-    assert evidence.MAX_RETRIES == hyperlocal.MAX_RETRIES == 3
+    assert evidence_upload.MAX_RETRIES == hyperlocal.MAX_RETRIES == 3
 
 
 def test_no_adapter_or_service_defines_its_own_copy_of_a_domain_number() -> None:

@@ -14,7 +14,7 @@ from chalicelib.domain.pagination import encode_cursor
 from chalicelib.entrypoints.api.evaluations import uuid_cursor
 from chalicelib.entrypoints.api.framework import Reply, RequestContext, api_route
 from chalicelib.entrypoints.api.models import Description, IdPath, PageQuery, ParamsModel, RequestModel
-from chalicelib.services import peer_validation, spot_checks
+from chalicelib.services import spot_checks, validator_reports
 
 bp = Blueprint(__name__)
 
@@ -147,11 +147,11 @@ def verdict(ctx: RequestContext) -> SpotCheckVerdictOut:
 @api_route(bp, "GET", "/v1/admin/shadow", summary="Shadow-mode agreement of peer consensus with Layer B",
            auth="admin", tag="production-shift", query=StatsQuery, response=ShadowReport)
 def shadow(ctx: RequestContext) -> ShadowReport:
-    return ShadowReport(**peer_validation.shadow_report(bootstrap.unit_of_work(), days=ctx.query.days))
+    return ShadowReport(**validator_reports.shadow_report(bootstrap.unit_of_work(), days=ctx.query.days))
 
 
 @api_route(bp, "GET", "/v1/admin/decision-gates",
            summary="Production-shift decision gates and the shadow-mode go/no-go, computed from data",
            auth="admin", tag="production-shift", response=DecisionGates)
 def decision_gates(ctx: RequestContext) -> DecisionGates:
-    return DecisionGates(**peer_validation.decision_gates(bootstrap.unit_of_work()))
+    return DecisionGates(**validator_reports.decision_gates(bootstrap.unit_of_work()))

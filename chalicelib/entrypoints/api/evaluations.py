@@ -13,7 +13,7 @@ from chalicelib import bootstrap
 from chalicelib.domain.pagination import decode_cursor, encode_cursor
 from chalicelib.entrypoints.api.framework import Reply, RequestContext, api_route
 from chalicelib.entrypoints.api.models import IdPath, PageQuery, RequestModel, SafeText
-from chalicelib.services import peer_validation
+from chalicelib.services import evaluations
 
 bp = Blueprint(__name__)
 
@@ -80,7 +80,7 @@ def _pending_out(row: dict[str, Any]) -> PendingEvaluation:
 def pending(ctx: RequestContext) -> Reply:
     q: PageQuery = ctx.query
     after = uuid_cursor(q.cursor)
-    rows = peer_validation.pending_evaluations(bootstrap.unit_of_work(), ctx.caller, limit=q.limit + 1, after=after)
+    rows = evaluations.pending_evaluations(bootstrap.unit_of_work(), ctx.caller, limit=q.limit + 1, after=after)
     page, more = rows[: q.limit], len(rows) > q.limit
     next_cursor = encode_cursor(page[-1]["assigned_at"], page[-1]["id"]) if more else None
     return Reply([_pending_out(r) for r in page], meta={"next_cursor": next_cursor, "limit": q.limit})
@@ -91,9 +91,9 @@ def pending(ctx: RequestContext) -> Reply:
            errors=(403, 404, 409, 410))
 def answer(ctx: RequestContext) -> EvaluationOut:
     body: EvaluationBody = ctx.body
-    done = peer_validation.answer_evaluation(bootstrap.unit_of_work(),
+    done = evaluations.answer_evaluation(bootstrap.unit_of_work(),
         ctx.caller, ctx.path.id,
-        peer_validation.EvaluationAnswer(decision=body.decision, confidence=body.confidence,
+        evaluations.EvaluationAnswer(decision=body.decision, confidence=body.confidence,
                                          reasoning=body.reasoning, safety_flagged=body.safety_flagged),
     )
     e = done.evaluation

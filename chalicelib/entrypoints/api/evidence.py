@@ -14,7 +14,7 @@ from chalicelib import bootstrap
 from chalicelib.domain.hyperlocal import ACCEPTED_PHOTO_TYPES, PairCriteria, coarse
 from chalicelib.entrypoints.api.framework import Reply, RequestContext, api_route
 from chalicelib.entrypoints.api.models import IdPath, ParamsModel, RequestModel
-from chalicelib.services import evidence as evidence_service
+from chalicelib.services import evidence_upload
 
 bp = Blueprint(__name__)
 TAG = "evidence"
@@ -160,7 +160,7 @@ def evidence_out(row: dict[str, Any]) -> EvidenceOut:
         if located else None,
         rejection=Rejection(code=row["rejection_code"], message=row["rejection_message"] or "")
         if row["status"] == "rejected" else None,
-        retries_used=row["retry_count"], retries_left=evidence_service.MAX_RETRIES - row["retry_count"],
+        retries_used=row["retry_count"], retries_left=evidence_upload.MAX_RETRIES - row["retry_count"],
         download=DownloadOut(url=link.url, content_type=row["processed_content_type"], expires_at=link.expires_at)
         if link is not None else None,
     )
@@ -191,9 +191,9 @@ def pair_out(pair: dict[str, Any]) -> EvidencePairOut:
            tag=TAG, body=RegisterEvidence, response=EvidenceRegistered, status=201, errors=(404, 409, 413, 415))
 def register(ctx: RequestContext) -> Reply:
     body: RegisterEvidence = ctx.body
-    registration = evidence_service.register_evidence(bootstrap.unit_of_work(), bootstrap.blob_store(),
+    registration = evidence_upload.register_evidence(bootstrap.unit_of_work(), bootstrap.blob_store(),
         ctx.caller,
-        evidence_service.EvidenceDraft(
+        evidence_upload.EvidenceDraft(
             mission_id=body.mission_id, sequence=body.sequence, content_type=body.content_type,
             size_bytes=body.size_bytes, captured_at=body.captured_at, pair_id=body.pair_id,
             latitude=body.latitude, longitude=body.longitude,
@@ -210,14 +210,14 @@ def register(ctx: RequestContext) -> Reply:
 @api_route(bp, "GET", "/v1/evidence/{id}", summary="A photo's privacy outcome and, once ready, its download URL",
            auth="any", tag=TAG, path_params=IdPath, response=EvidenceOut, errors=(404,))
 def get_one(ctx: RequestContext) -> EvidenceOut:
-    return evidence_out(evidence_service.get_evidence(bootstrap.unit_of_work(), bootstrap.blob_store(), ctx.caller,
+    return evidence_out(evidence_upload.get_evidence(bootstrap.unit_of_work(), bootstrap.blob_store(), ctx.caller,
                                                       ctx.path.id))
 
 
 @api_route(bp, "GET", "/v1/evidence/pairs/{pair}", summary="A before/after pair and its verification", auth="any",
            tag=TAG, path_params=PairPath, response=EvidencePairOut, errors=(404,))
 def get_pair(ctx: RequestContext) -> EvidencePairOut:
-    return pair_out(evidence_service.get_pair(bootstrap.unit_of_work(), bootstrap.blob_store(), ctx.caller,
+    return pair_out(evidence_upload.get_pair(bootstrap.unit_of_work(), bootstrap.blob_store(), ctx.caller,
                                               ctx.path.pair))
 
 
@@ -225,7 +225,7 @@ def get_pair(ctx: RequestContext) -> EvidencePairOut:
            "again (at most 3 times)", auth="admin", tag="admin: evidence", path_params=IdPath, response=EvidenceOut,
            errors=(404, 409))
 def retry(ctx: RequestContext) -> EvidenceOut:
-    return evidence_out(evidence_service.retry(bootstrap.unit_of_work(), bootstrap.blob_store(), ctx.caller,
+    return evidence_out(evidence_upload.retry(bootstrap.unit_of_work(), bootstrap.blob_store(), ctx.caller,
                                                ctx.path.id,
                                                correlation_id=ctx.correlation_id))
 
@@ -240,7 +240,7 @@ def retry(ctx: RequestContext) -> EvidenceOut:
 def upload(ctx: RequestContext) -> EvidenceOut:
     raw = bp.current_request.raw_body or b""
     data = raw if isinstance(raw, bytes) else raw.encode()
-    received = evidence_service.receive_upload(bootstrap.unit_of_work(), bootstrap.blob_store(), ctx.path.id,
+    received = evidence_upload.receive_upload(bootstrap.unit_of_work(), bootstrap.blob_store(), ctx.path.id,
                                                ctx.query.token, content_type=ctx.headers.get("content-type", ""),
                                                data=data, correlation_id=ctx.correlation_id)
     return evidence_out(received.evidence)
@@ -249,7 +249,7 @@ def upload(ctx: RequestContext) -> EvidenceOut:
 @api_route(bp, "GET", "/v1/evidence/{id}/download", summary="Local mode: the processed photo (never the original)",
            auth="public", tag=TAG, path_params=IdPath, query=TokenQuery, errors=(403, 404), public_rate_limit=120)
 def download(ctx: RequestContext) -> Response:
-    data, content_type = evidence_service.download(bootstrap.unit_of_work(), bootstrap.blob_store(), ctx.path.id,
+    data, content_type = evidence_upload.download(bootstrap.unit_of_work(), bootstrap.blob_store(), ctx.path.id,
                                                    ctx.query.token)
     return Response(body=data, status_code=200, headers={
         "Content-Type": content_type, "Cache-Control": "private, no-store", "X-Content-Type-Options": "nosniff",

@@ -15,7 +15,7 @@ from chalicelib.entrypoints.api.evaluations import uuid_cursor
 from chalicelib.entrypoints.api.framework import Reply, RequestContext, api_route
 from chalicelib.entrypoints.api.models import IdPath, PageQuery, ParamsModel, Reason, RequestModel, SafeText
 from chalicelib.services import attestations as attestation_service
-from chalicelib.services import peer_validation
+from chalicelib.services import validator_reports, validators
 
 bp = Blueprint(__name__)
 
@@ -29,7 +29,7 @@ class Region(RequestModel):
 
 
 class RegionsBody(RequestModel):
-    regions: Annotated[list[Region], Field(max_length=peer_validation.MAX_REGIONS)]
+    regions: Annotated[list[Region], Field(max_length=validators.MAX_REGIONS)]
 
 
 class RegionOut(BaseModel):
@@ -124,7 +124,7 @@ class CollusionReport(BaseModel):
            auth="agent", tag="validators", response=ValidatorStats, errors=(404,))
 def stats(ctx: RequestContext) -> ValidatorStats:
     assert ctx.caller.agent_id is not None
-    return ValidatorStats(**peer_validation.validator_stats(bootstrap.unit_of_work(), ctx.caller.agent_id))
+    return ValidatorStats(**validators.validator_stats(bootstrap.unit_of_work(), ctx.caller.agent_id))
 
 
 @api_route(bp, "PUT", "/v1/validator/regions", summary="Replace your home regions (at most 3)", auth="agent",
@@ -132,7 +132,7 @@ def stats(ctx: RequestContext) -> ValidatorStats:
 def regions(ctx: RequestContext) -> Reply:
     assert ctx.caller.agent_id is not None
     body: RegionsBody = ctx.body
-    rows = peer_validation.set_regions(bootstrap.unit_of_work(),
+    rows = validators.set_regions(bootstrap.unit_of_work(),
         ctx.caller.agent_id, [((r.latitude, r.longitude), r.label) for r in body.regions])
     return Reply([RegionOut(**r) for r in rows])
 
@@ -141,7 +141,7 @@ def regions(ctx: RequestContext) -> Reply:
            summary="Add every active verified agent to the pool as apprentice (idempotent)", auth="admin",
            tag="validators", response=BackfillOut)
 def backfill(ctx: RequestContext) -> BackfillOut:
-    return BackfillOut(**peer_validation.backfill(bootstrap.unit_of_work()))
+    return BackfillOut(**validators.backfill(bootstrap.unit_of_work()))
 
 
 def _row(r: dict[str, Any]) -> ValidatorRow:
@@ -158,7 +158,7 @@ def _row(r: dict[str, Any]) -> ValidatorRow:
 def list_pool(ctx: RequestContext) -> Reply:
     q: PageQuery = ctx.query
     before = uuid_cursor(q.cursor)
-    rows = peer_validation.list_validators(bootstrap.unit_of_work(), limit=q.limit + 1, before=before)
+    rows = validators.list_validators(bootstrap.unit_of_work(), limit=q.limit + 1, before=before)
     page, more = rows[: q.limit], len(rows) > q.limit
     next_cursor = encode_cursor(page[-1]["joined_at"], page[-1]["agent_id"]) if more else None
     return Reply([_row(r) for r in page], meta={"next_cursor": next_cursor, "limit": q.limit})
@@ -169,7 +169,7 @@ def list_pool(ctx: RequestContext) -> Reply:
            errors=(404,))
 def suspension(ctx: RequestContext) -> ValidatorStats:
     body: SuspensionBody = ctx.body
-    return ValidatorStats(**peer_validation.set_suspension(bootstrap.unit_of_work(),
+    return ValidatorStats(**validators.set_suspension(bootstrap.unit_of_work(),
         ctx.path.id, suspended=body.suspended, reason=body.reason, until=body.until, actor=ctx.caller.actor))
 
 
@@ -191,7 +191,7 @@ class QuotaResetOut(BaseModel):
            tag="validators", path_params=IdPath, body=QuotaResetBody, response=QuotaResetOut, errors=(404,))
 def quota_reset(ctx: RequestContext) -> QuotaResetOut:
     body: QuotaResetBody = ctx.body
-    result = peer_validation.reset_quota(bootstrap.unit_of_work(), ctx.path.id, modes=sorted(set(body.modes)),
+    result = validators.reset_quota(bootstrap.unit_of_work(), ctx.path.id, modes=sorted(set(body.modes)),
                                          actor=ctx.caller.actor,
                                          reason=body.reason)
     return QuotaResetOut(live_before=result["live_before"], shadow_before=result["shadow_before"],
@@ -205,6 +205,6 @@ def collusion(ctx: RequestContext) -> CollusionReport:
     q: CollusionQuery = ctx.query
     socks = attestation_service.sock_report(bootstrap.unit_of_work(), days=q.days)
     counts = {k: socks[k] for k in ("same_owner_as_problem", "shared_owner_groups", "shared_address_groups")}
-    return CollusionReport(**peer_validation.collusion_report(bootstrap.unit_of_work(), days=q.days,
+    return CollusionReport(**validator_reports.collusion_report(bootstrap.unit_of_work(), days=q.days,
                                                               against_truth=q.against_truth),
                            attestation_socks=counts)
