@@ -146,13 +146,15 @@ def catalogue() -> list[UseCase]:
         compliance,
         credits,
         economy,
+        evaluations,
         layer_b_service,
         moderation,
         operations,
-        peer_validation,
         review,
         spot_checks,
         submissions,
+        validator_reports,
+        validators,
     )
     from chalicelib.services.submissions import SubmissionDraft
 
@@ -170,9 +172,9 @@ def catalogue() -> list[UseCase]:
     def answer(s: Sample) -> Any:
         for vid in s.validator_ids:
             p = principal(vid, vid)
-            rows = peer_validation.pending_evaluations(uow(), p, limit=1, after=None)
+            rows = evaluations.pending_evaluations(uow(), p, limit=1, after=None)
             if rows:
-                return peer_validation.answer_evaluation(uow(), p, rows[0]["id"], peer_validation.EvaluationAnswer(
+                return evaluations.answer_evaluation(uow(), p, rows[0]["id"], evaluations.EvaluationAnswer(
                     decision="approve", confidence=0.9, reasoning="growth probe"))
         return None
 
@@ -196,9 +198,9 @@ def catalogue() -> list[UseCase]:
          lambda s: submissions.get_submission(uow(), s.busy, s.submission_id), 1),
         ("submit (Layer A, fee, trail, outbox)", "api", submit, 1),
         ("evaluations: pending (validator)", "api",
-         lambda s: peer_validation.pending_evaluations(uow(), s.validator, limit=50, after=None), 1),
+         lambda s: evaluations.pending_evaluations(uow(), s.validator, limit=50, after=None), 1),
         ("evaluations: answer", "api", answer, 1),
-        ("validator stats", "api", lambda s: peer_validation.validator_stats(uow(), s.validator.agent_id), 1),
+        ("validator stats", "api", lambda s: validators.validator_stats(uow(), s.validator.agent_id), 1),
         ("compliance (busy agent)", "api", lambda s: compliance.agent_compliance(uow(), s.busy.agent_id), 1),
         ("admin: agent record", "dashboard", lambda s: moderation.agent_record(uow(), s.busy.agent_id), 1),
         ("admin: dashboard (24 h)", "dashboard", lambda s: operations.dashboard(uow(), hours=24), 3),
@@ -211,17 +213,17 @@ def catalogue() -> list[UseCase]:
         ("admin: review queue", "dashboard",
          lambda s: review.list_items(uow(), status="pending", subject_type=None, limit=50, after=None), 1),
         ("admin: validators page", "dashboard",
-         lambda s: peer_validation.list_validators(uow(), limit=50, before=None), 1),
+         lambda s: validators.list_validators(uow(), limit=50, before=None), 1),
         ("admin: spot checks page", "dashboard",
          lambda s: spot_checks.list_spot_checks(uow(), limit=50, before=None, status=None, disagreement_only=False), 1),
         ("admin: spot-check stats (30 d)", "dashboard", lambda s: spot_checks.spot_check_stats(uow(), days=30), 1),
         ("admin: Layer B usage (30 d)", "dashboard", lambda s: layer_b_service.usage_summary(uow(), 30), 1),
         ("admin: economy overview (24 h, 30 d)", "economy",
          lambda s: economy.economy_overview(uow(), window_hours=24, days=30), 3),
-        ("decision gates", "gates", lambda s: peer_validation.decision_gates(uow()), 3),
-        ("shadow report (7 d)", "gates", lambda s: peer_validation.shadow_report(uow(), days=7), 1),
+        ("decision gates", "gates", lambda s: validator_reports.decision_gates(uow()), 3),
+        ("shadow report (7 d)", "gates", lambda s: validator_reports.shadow_report(uow(), days=7), 1),
         ("collusion report (30 d)", "gates",
-         lambda s: peer_validation.collusion_report(uow(), days=30, against_truth=False), 5),
+         lambda s: validator_reports.collusion_report(uow(), days=30, against_truth=False), 5),
         ("alert engine (one run)", "alerts", lambda s: schedules.run_alert_engine(), 3),
     ]
     def job_case(job: Any) -> Callable[[Sample], Any]:

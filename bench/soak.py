@@ -313,7 +313,7 @@ def setup(url: str, n_authors: int, n_validators: int, peer_pct: int) -> tuple[l
     from chalicelib.adapters import flags_repo
     from chalicelib.db.pool import close_pool, transaction
     from chalicelib.services import agents
-    from chalicelib.services.peer_validation import backfill
+    from chalicelib.services.validators import backfill
 
     def register(name: str) -> str:
         return agents.register_agent(bootstrap.unit_of_work(), kind="agent", name=name, description="",
