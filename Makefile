@@ -5,7 +5,7 @@ PY := $(VENV)/bin/python
 PORT ?= 8000
 STAMP := $(VENV)/.installed
 
-.PHONY: run demo test lint typecheck layers unit bench chaos package layer face-model admin-key clean
+.PHONY: run demo test lint typecheck layers unit bench chaos soak package layer face-model admin-key clean
 
 $(STAMP): requirements.txt requirements-dev.txt functions/privacy/requirements.txt layers/anthropic/requirements.txt
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -54,6 +54,12 @@ bench: $(STAMP) $(FACE_MODEL)
 # Faults under load (docs/chaos.md): kills, a PostgreSQL stop, duplicate deliveries, a Layer B outage, poison.
 chaos: $(STAMP)
 	$(PY) -m bench.chaos
+
+# The local stack under 50 submissions/s for an hour, sampled every minute (docs/scaling.md, "Soak").
+# Shorter: make soak SOAK_ARGS="--duration 300 --sample 30"
+SOAK_ARGS ?=
+soak: $(STAMP)
+	$(PY) -m bench.soak $(SOAK_ARGS)
 
 package: $(STAMP)
 	$(PY) -m infra.package

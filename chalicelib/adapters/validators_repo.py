@@ -250,12 +250,15 @@ def refresh_response_rates(conn: Connection, agent_ids: Sequence[UUID]) -> None:
         return
     lock(conn, agent_ids)
     conn.execute(
+        # The last `window` closed ones of each validator, read newest first from evaluations_closed_idx
+        # (answered and expired evaluations always carry closed_at): never the validator's whole history.
         "UPDATE validators v SET response_rate = r.rate FROM ("
-        "  SELECT validator_id, avg((status = 'answered')::int)::double precision AS rate FROM ("
-        "    SELECT validator_id, status, row_number() OVER ("
-        "      PARTITION BY validator_id ORDER BY closed_at DESC, id DESC) AS n"
-        "    FROM evaluations WHERE validator_id = ANY(%(ids)s) AND status IN ('answered', 'expired')"
-        "  ) last WHERE n <= %(window)s GROUP BY validator_id"
+        "  SELECT ids.validator_id, avg((last.status = 'answered')::int)::double precision AS rate"
+        "  FROM (SELECT DISTINCT unnest(%(ids)s::uuid[]) AS validator_id) ids"
+        "  CROSS JOIN LATERAL (SELECT e.status FROM evaluations e WHERE e.validator_id = ids.validator_id"
+        "    AND e.closed_at IS NOT NULL AND e.status IN ('answered', 'expired')"
+        "    ORDER BY e.closed_at DESC, e.id DESC LIMIT %(window)s) last"
+        "  GROUP BY ids.validator_id"
         ") r WHERE v.agent_id = r.validator_id",
         {"ids": list(agent_ids), "window": RESPONSE_WINDOW},
     )
@@ -294,7 +297,7 @@ def pool_quality(conn: Connection) -> dict[str, Any]:
     closed = conn.execute(
         "SELECT count(*) FILTER (WHERE status = 'answered') AS answered,"
         " count(*) FILTER (WHERE status = 'expired') AS expired FROM evaluations"
-        " WHERE closed_at > now() - interval '7 days'"
+        " WHERE status IN ('answered', 'expired') AND closed_at > now() - interval '7 days'"
     ).fetchone()
     assert row is not None and closed is not None
     return {
