@@ -8,6 +8,7 @@ database connections, but only while no session is pinned; the budget below hold
 were pinned, so the database never refuses a connection whatever the functions do:
 
     fixed      = sum over schedules and the migration of 1 x pool      (reserved concurrency 1 each)
+               + sum over the small workers of 2 x pool                (privacy requests, deliveries)
                + privacy MaximumConcurrency x its pool                 (infra/privacy-function.yaml)
     budget     = floor(max_connections x 0.90) - OPERATOR_CONNECTIONS - fixed
                  (0.90: the proxy's MaxConnectionsPercent; max_connections: RDS PostgreSQL's default,
@@ -34,6 +35,7 @@ import sys
 from dataclasses import dataclass
 from typing import Any
 
+from chalicelib.entrypoints.schedules import JOBS
 from infra import ROOT
 
 CONFIG = ROOT / ".chalice" / "config.json"
@@ -46,10 +48,12 @@ SHARES: dict[str, float] = {
     "consensus_worker": 0.12,
     "spot_check_worker": 0.05,
 }
-FIXED_ONE_EACH = (  # schedules and the migration: one at a time is what they need (and no overlap)
-    "migrate", "outbox_sweep", "evaluation_timeouts", "spot_check_batches", "validator_quota_reset",
-    "validator_backfill", "rate_limit_purge", "alert_engine", "operations_purge", "economy_snapshot",
-)
+# Schedules and the migration: one at a time is what they need (and no overlap). The schedules come from
+# their one list (chalicelib/entrypoints/schedules.py), so a new job cannot miss its reservation.
+FIXED_ONE_EACH: tuple[str, ...] = ("migrate", *(job.name for job in JOBS))
+# Queues whose traffic does not grow with submissions (data-subject requests, partner deliveries): the
+# SQS poller's minimum MaximumConcurrency (2) is all they need.
+SMALL_WORKERS: dict[str, int] = {"privacy_request_worker": 2, "delivery_worker": 2}
 PRIVACY_MAXIMUM_CONCURRENCY = 10  # infra/privacy-function.yaml MaximumConcurrency default
 PRIVACY_POOL = 1
 
@@ -85,19 +89,21 @@ def connection_budget(plan: StagePlan) -> int:
 
 
 def fixed_connections(plan: StagePlan) -> int:
-    return len(FIXED_ONE_EACH) * plan.pool_size + PRIVACY_MAXIMUM_CONCURRENCY * PRIVACY_POOL
+    return ((len(FIXED_ONE_EACH) + sum(SMALL_WORKERS.values())) * plan.pool_size
+            + PRIVACY_MAXIMUM_CONCURRENCY * PRIVACY_POOL)
 
 
 def reserved_concurrency(plan: StagePlan) -> dict[str, int]:
     """Reserved concurrency of every function of the Chalice app for this stage plan."""
     budget = connection_budget(plan) - fixed_connections(plan)
-    fixed_instances = len(FIXED_ONE_EACH) + PRIVACY_MAXIMUM_CONCURRENCY
+    fixed_instances = len(FIXED_ONE_EACH) + sum(SMALL_WORKERS.values()) + PRIVACY_MAXIMUM_CONCURRENCY
     instances = min(budget // plan.pool_size, plan.account_concurrency - UNRESERVED - fixed_instances)
     if instances < len(SHARES):
         raise ValueError(f"{plan.instance_class} leaves no connections for the functions")
     # At least 2: SQS pollers need MaximumConcurrency >= 2 (set to the reservation by infra/package.py)
     plan_out = {name: max(2, math.floor(share * instances)) for name, share in SHARES.items()}
     plan_out.update(dict.fromkeys(FIXED_ONE_EACH, 1))
+    plan_out.update(SMALL_WORKERS)
     return plan_out
 
 

@@ -10,6 +10,7 @@ import pytest
 from infra.capacity import (
     FIXED_ONE_EACH,
     SHARES,
+    SMALL_WORKERS,
     STAGES,
     UNRESERVED,
     client_connections,
@@ -42,7 +43,7 @@ def test_the_formula_holds_for_every_class_we_plan_with(instance_class: str) -> 
     for account in (1000, 5000, 50_000):
         plan = STAGES["prod"].__class__(instance_class, pool_size=2, account_concurrency=account)
         reserved = reserved_concurrency(plan)
-        assert set(reserved) == set(SHARES) | set(FIXED_ONE_EACH)
+        assert set(reserved) == set(SHARES) | set(FIXED_ONE_EACH) | set(SMALL_WORKERS)
         assert client_connections(plan, reserved) <= connection_budget(plan)
         assert sum(reserved.values()) <= account - UNRESERVED
         assert all(reserved[name] >= 2 for name in SHARES)  # SQS MaximumConcurrency's minimum
