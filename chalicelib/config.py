@@ -104,6 +104,8 @@ class Settings(BaseModel):
     # A photo whose processing started longer ago than this may be claimed again (crashed worker).
     # Shorter than the privacy queue's visibility timeout (720 s): a redelivery after a crash can reclaim.
     privacy_lease_s: int = Field(default=300, ge=30)
+    # The face model file; unset: privacy_models/ on sys.path (the layer), then .local/models/.
+    privacy_face_model: str | None = None
     # Signs local upload/download links; a random per-process secret when unset.
     upload_token_secret: SecretStr | None = None
     vision_model: str = "claude-haiku-4-5"

@@ -55,7 +55,9 @@ ANTHROPIC_LAYER_ZIP = "anthropic-layer.zip"  # written next to sam.json: the tem
 ANTHROPIC_LAYER_CACHE = BUILD_DIR / "layer-deps"
 # The function that does without the Anthropic layer: the API never calls Layer B (docs/scaling.md).
 WITHOUT_ANTHROPIC_LAYER = frozenset({"APIHandler"})
-API_PACKAGE_BUDGET = 15_000_000  # bytes, deployment.zip (docs/scaling.md, "The API package")
+# bytes, deployment.zip (docs/scaling.md, "The API package"): 13.5 MB before personal-data protection,
+# then AES-GCM (cryptography, 4.7 MB zipped, imported on first use) and the phone matcher (lite build).
+API_PACKAGE_BUDGET = 20_000_000
 PRIVACY_EXCLUDED_TOP_LEVEL = frozenset({"boto3", "botocore", "s3transfer", "hyperscan", "hyperscan.libs"})
 STAGES = ("dev", "prod")
 

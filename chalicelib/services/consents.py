@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import Any
 from uuid import UUID
 
@@ -43,7 +43,7 @@ def get_consents(uow: UnitOfWork, human_id: UUID) -> dict[str, Any]:
 def set_consents(uow: UnitOfWork, human_id: UUID, changes: list[ConsentChange], *, policy_version: str,
                  source: str = "api", now: datetime | None = None) -> dict[str, Any]:
     """Grant or withdraw purposes, all in one transaction; a withdrawal applies from this moment on."""
-    now = now or datetime.now(UTC)
+    now = now or uow.clock.now()
     with uow:
         records = uow.consents.current(human_id, for_update=True)
         for item in changes:

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from collections.abc import Generator, Iterator
 from dataclasses import dataclass
-from datetime import UTC, date, datetime
+from datetime import date, datetime
 from typing import Any
 from uuid import uuid4
 
@@ -31,10 +31,10 @@ class ExportRequest:
         return exports.MEDIA_TYPES[self.fmt]
 
 
-def check(request: ExportRequest, today: date | None = None) -> ExportRequest:
+def check(request: ExportRequest, today: date) -> ExportRequest:
     """ValidationFailed unless the range is at most a year of days, in order, not in the future."""
     try:
-        trends.check_range(request.start, request.end, today=today or datetime.now(UTC).date(),
+        trends.check_range(request.start, request.end, today=today,
                            max_days=trends.EXPORT_MAX_RANGE_DAYS)
     except trends.RangeError as exc:
         raise ValidationFailed(str(exc), details={"from": request.start.isoformat(),
@@ -95,7 +95,7 @@ def inline_or_stored(uow: UnitOfWork, store: ExportStore, request: ExportRequest
     finally:
         chunks.close()
     del buffered
-    now = now or datetime.now(UTC)
+    now = now or uow.clock.now()
     key = f"exports/{now:%Y/%m/%d}/{uuid4().hex}/{request.filename}"
     tally = exports.Tally()
     written = store.write(key, stream(uow, request, tally), content_type=request.media_type)

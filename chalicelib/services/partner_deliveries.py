@@ -13,7 +13,7 @@ from __future__ import annotations
 import secrets
 import time
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 from typing import Any, Literal
 from uuid import UUID
 
@@ -59,14 +59,14 @@ def _values(draft: ScheduleDraft, target: Target, cron: str, secret: str) -> dic
             "format": draft.format, "cron": cron, "active": draft.active, "secret": secret}
 
 
-def with_next_runs(row: dict[str, Any], now: datetime | None = None) -> dict[str, Any]:
-    return {**row, "next_runs": deliveries.next_runs(row["cron"], now or datetime.now(UTC))}
+def with_next_runs(row: dict[str, Any], now: datetime) -> dict[str, Any]:
+    return {**row, "next_runs": deliveries.next_runs(row["cron"], now)}
 
 
 def create_schedule(uow: UnitOfWork, targets: DeliveryTargets, admin: Principal, draft: ScheduleDraft, *,
                     now: datetime | None = None) -> dict[str, Any]:
     """A new schedule; it delivers content approved from now on. The secret is returned once."""
-    now = now or datetime.now(UTC)
+    now = now or uow.clock.now()
     target, cron = _check(draft, targets)
     secret = draft.secret or secrets.token_urlsafe(32)
     with uow:
@@ -78,7 +78,7 @@ def create_schedule(uow: UnitOfWork, targets: DeliveryTargets, admin: Principal,
 def update_schedule(uow: UnitOfWork, targets: DeliveryTargets, schedule_id: UUID, draft: ScheduleDraft, *,
                     now: datetime | None = None) -> dict[str, Any]:
     """Replace a schedule's fields (the watermark stays: nothing already sent is sent again)."""
-    now = now or datetime.now(UTC)
+    now = now or uow.clock.now()
     target, cron = _check(draft, targets)
     with uow:
         current = uow.deliveries.get_schedule(schedule_id, for_update=True)
@@ -93,7 +93,7 @@ def update_schedule(uow: UnitOfWork, targets: DeliveryTargets, schedule_id: UUID
 
 def delete_schedule(uow: UnitOfWork, schedule_id: UUID) -> None:
     with uow:
-        if not uow.deliveries.soft_delete_schedule(schedule_id, now=datetime.now(UTC)):
+        if not uow.deliveries.soft_delete_schedule(schedule_id, now=uow.clock.now()):
             raise NotFound("delivery schedule not found")
 
 
@@ -102,13 +102,13 @@ def get_schedule(uow: UnitOfWork, schedule_id: UUID) -> dict[str, Any]:
         row = uow.deliveries.get_schedule(schedule_id)
     if row is None:
         raise NotFound("delivery schedule not found")
-    return with_next_runs(row)
+    return with_next_runs(row, uow.clock.now())
 
 
 def list_schedules(uow: UnitOfWork, *, limit: int, before: tuple[datetime, str] | None) -> list[dict[str, Any]]:
     with uow:
         rows = uow.deliveries.list_schedules(limit=limit, before=before)
-    now = datetime.now(UTC)
+    now = uow.clock.now()
     return [with_next_runs(r, now) for r in rows]
 
 
@@ -133,7 +133,7 @@ def build_payload(uow: UnitOfWork, schedule: dict[str, Any], window_from: dateti
 
 def preview(uow: UnitOfWork, schedule_id: UUID, *, now: datetime | None = None) -> dict[str, Any]:
     """The payload the next run would send (nothing is sent, nothing moves)."""
-    now = now or datetime.now(UTC)
+    now = now or uow.clock.now()
     schedule = get_schedule(uow, schedule_id)
     window_to = max(schedule["watermark_at"], now - deliveries.SETTLE_DELAY)
     payload = build_payload(uow, schedule, schedule["watermark_at"], window_to)
@@ -160,7 +160,7 @@ def _queue_run(uow: UnitOfWork, schedule: dict[str, Any], *, trigger: str, now: 
 
 def run_now(uow: UnitOfWork, schedule_id: UUID, *, now: datetime | None = None) -> dict[str, Any]:
     """Queue a run at once; 409 while another run of the schedule is in flight."""
-    now = now or datetime.now(UTC)
+    now = now or uow.clock.now()
     with uow:
         schedule = uow.deliveries.get_schedule(schedule_id, for_update=True)
         if schedule is None:
@@ -176,7 +176,7 @@ def run_now(uow: UnitOfWork, schedule_id: UUID, *, now: datetime | None = None) 
 def claim_due(uow: UnitOfWork, *, now: datetime | None = None, limit: int = 100) -> dict[str, int]:
     """The minute job: queue a run for every due schedule (locked with SKIP LOCKED, so concurrent
     claimers share the work), move each to its next cron time, and requeue runs whose worker vanished."""
-    now = now or datetime.now(UTC)
+    now = now or uow.clock.now()
     settings = get_settings()
     queued = skipped = 0
     with uow:
@@ -200,7 +200,7 @@ def run_delivery(uow: UnitOfWork, targets: DeliveryTargets, run_id: UUID, *,
     """One attempt of a run (the delivery worker). A duplicate message finds the run taken or done
     and changes nothing."""
     settings = get_settings()
-    started = now or datetime.now(UTC)
+    started = now or uow.clock.now()
     with uow:
         run = uow.deliveries.claim_run(run_id, now=started, lease_s=settings.delivery_lease_s)
         schedule = uow.deliveries.get_schedule(run["schedule_id"]) if run else None
@@ -215,7 +215,7 @@ def run_delivery(uow: UnitOfWork, targets: DeliveryTargets, run_id: UUID, *,
         if schedule is None:
             raise DeliveryFailed("the schedule was deleted")
         payload = build_payload(uow, schedule, run["window_from"], run["window_to"])
-        sent = _send(targets, schedule, run, payload)
+        sent = _send(targets, schedule, run, payload, signed_at=uow.clock.now())
         code = sent.response_code
     except DeliveryFailed as exc:
         error, code = str(exc), exc.response_code
@@ -225,7 +225,7 @@ def run_delivery(uow: UnitOfWork, targets: DeliveryTargets, run_id: UUID, *,
         finished = uow.deliveries.finish_attempt(
             run_id, status=status, items=payload.items if payload else None,
             size=len(payload.body) if payload else None, response_code=code, error=error, duration_ms=duration_ms,
-            location=sent.location if sent else None, now=datetime.now(UTC))
+            location=sent.location if sent else None, now=uow.clock.now())
         if status == "succeeded":
             uow.deliveries.advance_watermark(run["schedule_id"], run["window_to"])
         elif status == "retrying":
@@ -245,9 +245,10 @@ def run_delivery(uow: UnitOfWork, targets: DeliveryTargets, run_id: UUID, *,
     return status
 
 
-def _send(targets: DeliveryTargets, schedule: dict[str, Any], run: dict[str, Any], payload: Payload) -> Sent:
+def _send(targets: DeliveryTargets, schedule: dict[str, Any], run: dict[str, Any], payload: Payload, *,
+          signed_at: datetime) -> Sent:
     target = deliveries.parse_target(schedule["target"], allow_local_http=not _strict())
-    timestamp = int(time.time())
+    timestamp = int(signed_at.timestamp())
     signature = deliveries.sign(schedule["secret"], payload.body, timestamp)
     if target.kind == "s3":
         key = f"{schedule['id']}/{run['window_to'].strftime('%Y%m%dT%H%M%SZ')}-{run['id']}.{schedule['format']}"
@@ -273,7 +274,7 @@ def runs(uow: UnitOfWork, schedule_id: UUID, *, limit: int,
 
 def stats(uow: UnitOfWork, *, days: int = 30, now: datetime | None = None) -> dict[str, Any]:
     """Success rate of finished runs over the window, and the last success, per schedule."""
-    now = now or datetime.now(UTC)
+    now = now or uow.clock.now()
     with uow:
         rows = uow.deliveries.stats(since=now - timedelta(days=days))
     finished = sum(r["finished"] for r in rows)

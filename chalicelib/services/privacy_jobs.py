@@ -14,7 +14,7 @@ import time
 import zipfile
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 from typing import Any
 from uuid import UUID, uuid4
 
@@ -75,7 +75,7 @@ class Job:
     def save(self, *, progress: int, step: str) -> None:
         with self.uow:
             self.uow.privacy.save_progress(self.id, progress=progress, step=step, state=self.state,
-                                           now=datetime.now(UTC))
+                                           now=self.uow.clock.now())
 
 
 def run_request(uow: UnitOfWork, stores: Stores, locks: JobLocks, request_id: UUID, *,
@@ -91,7 +91,7 @@ def run_request(uow: UnitOfWork, stores: Stores, locks: JobLocks, request_id: UU
 
 
 def _run(uow: UnitOfWork, stores: Stores, request_id: UUID, *, crash_after: str | None) -> str:
-    now = datetime.now(UTC)
+    now = uow.clock.now()
     with uow:
         row = uow.privacy.get_request(request_id, for_update=True)
         if row is None or row["status"] in ("completed", "failed"):
@@ -116,7 +116,7 @@ def _run(uow: UnitOfWork, stores: Stores, request_id: UUID, *, crash_after: str 
         final = isinstance(exc, Refused) or int(row["attempts"]) >= privacy.MAX_ATTEMPTS
         with uow:
             uow.privacy.record_failure(request_id, error=f"{type(exc).__name__}: {exc}", final=final,
-                                       now=datetime.now(UTC))
+                                       now=uow.clock.now())
             if final:
                 uow.privacy.audit(action="fail", actor=ACTOR, request_id=request_id,
                                   subject_id=job.request["subject_id"],
@@ -210,7 +210,7 @@ def _export(job: Job, *, crash_after: str | None) -> None:
     from chalicelib.services.privacy_requests import export_key
 
     uow, exports = job.uow, job.stores.exports
-    now = datetime.now(UTC)
+    now = uow.clock.now()
     key = job.state.get("export_key")
     if key is None:
         # Chosen and saved before the upload: a resumed job overwrites the same object, never orphans one.
@@ -234,7 +234,7 @@ def _export(job: Job, *, crash_after: str | None) -> None:
         ttl_hours = int(uow.flags.current()["PRIVACY_EXPORT_TTL_HOURS"])
         expires = now + timedelta(hours=ttl_hours)
         uow.privacy.complete(job.id, result={"counts": counts, "bytes": len(data)},
-                             state={"done": EXPORT_STEPS}, now=datetime.now(UTC), export_key=key,
+                             state={"done": EXPORT_STEPS}, now=uow.clock.now(), export_key=key,
                              export_bytes=len(data), export_expires_at=expires)
         uow.privacy.audit(action="export", actor=ACTOR, request_id=job.id, subject_id=job.subject_id,
                            details={"bytes": len(data), "counts": counts, "expires_at": expires})
@@ -278,7 +278,7 @@ def _close(job: Job) -> dict[str, int]:
         assert tombstone is not None
         job.state["tombstone_owner"] = str(tombstone["owner_id"])
         uow.privacy.set_tombstone(job.id, _tombstone(job))
-        revoked = uow.privacy.close_identity(job.subject_id, datetime.now(UTC))
+        revoked = uow.privacy.close_identity(job.subject_id, uow.clock.now())
     return {"keys_revoked": revoked}
 
 
@@ -300,7 +300,7 @@ def _blobs(job: Job) -> dict[str, int]:
         job.stores.exports.delete(e["export_key"])
     if exports:
         with uow:
-            uow.privacy.mark_export_deleted([e["id"] for e in exports], datetime.now(UTC))
+            uow.privacy.mark_export_deleted([e["id"] for e in exports], uow.clock.now())
     return {"blobs_deleted": deleted, "exports_deleted": len(exports)}
 
 
@@ -412,7 +412,7 @@ def _finish(job: Job) -> None:
         counts.update({f"{k}_deleted": v for k, v in removed.items()})
         state = {"done": ERASE_STEPS, "tombstone_id": str(tombstone)}
         uow.privacy.complete(job.id, result={"counts": counts, "tombstone_id": str(tombstone)}, state=state,
-                              now=datetime.now(UTC))
+                              now=uow.clock.now())
         uow.privacy.audit(action="erase", actor=ACTOR, request_id=job.id, subject_id=tombstone,
                            details={"counts": counts, "approved_by": job.request["approved_by"]})
         uow.privacy.audit(action="anonymise", actor=ACTOR, request_id=job.id, subject_id=tombstone,

@@ -7,7 +7,7 @@ outbox message in one transaction; the privacy-request worker does the work.
 from __future__ import annotations
 
 import secrets
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import Any
 from uuid import UUID, uuid4
 
@@ -56,7 +56,7 @@ def file_request(uow: UnitOfWork, principal: Principal, *, type_: privacy.Reques
                  reason: str | None, now: datetime | None = None) -> dict[str, Any]:
     """A new request for the caller's own data (or, for an admin, anyone's). An export is queued at once;
     an erasure waits for an admin's approval. One open request per subject and type (409)."""
-    now = now or datetime.now(UTC)
+    now = now or uow.clock.now()
     caller = _caller(principal)
     if principal.role == "admin":
         if subject_id is None:
@@ -98,7 +98,7 @@ def file_request(uow: UnitOfWork, principal: Principal, *, type_: privacy.Reques
 def approve(uow: UnitOfWork, principal: Principal, request_id: UUID, *, reason: str,
             now: datetime | None = None) -> dict[str, Any]:
     """An admin approves a pending erasure (with a reason); the job is queued in the same transaction."""
-    now = now or datetime.now(UTC)
+    now = now or uow.clock.now()
     with uow:
         row = uow.privacy.get_request(request_id, for_update=True)
         if row is None:
@@ -153,7 +153,7 @@ def audit_log(uow: UnitOfWork, *, request_id: UUID | None, subject_id: UUID | No
 def download_link(uow: UnitOfWork, store: BlobStore, principal: Principal, request_id: UUID, *,
                   now: datetime | None = None) -> DownloadLink:
     """A short-lived link to the subject's export: only the subject gets one, and only until it expires."""
-    now = now or datetime.now(UTC)
+    now = now or uow.clock.now()
     with uow:
         row = uow.privacy.get_request(request_id)
         if row is None:
@@ -181,7 +181,7 @@ def download_link(uow: UnitOfWork, store: BlobStore, principal: Principal, reque
 def serve_export(uow: UnitOfWork, store: BlobStore, request_id: UUID, token: str, *,
                  now: datetime | None = None) -> bytes:
     """Local mode's stand-in for a presigned S3 GET of an export."""
-    now = now or datetime.now(UTC)
+    now = now or uow.clock.now()
     if not isinstance(store, LocalUploadStore):
         raise NotFound("not found")
     with uow:

@@ -17,7 +17,7 @@ alert rule fires on them.
 
 from __future__ import annotations
 
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 from typing import Any
 from uuid import UUID
 
@@ -45,7 +45,7 @@ def late_cutoff(now: datetime) -> datetime:
 
 def sweep_late_photos(uow: UnitOfWork, store: BlobStore, *, now: datetime | None = None) -> dict[str, int]:
     """Send photos whose lease ran out to the stage again, or reject those sent too often."""
-    now = now or datetime.now(UTC)
+    now = now or uow.clock.now()
     settings = get_settings()
     cutoff = now - lease()
     found = 0

@@ -9,7 +9,7 @@ retention never touches), and an alert is raised when it failed on two days runn
 from __future__ import annotations
 
 from collections.abc import Callable
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import Any
 
 from chalicelib.domain import retention
@@ -33,7 +33,7 @@ def _periods(uow: UnitOfWork, now: datetime) -> dict[str, tuple[int, datetime]]:
 
 def preview(uow: UnitOfWork, *, now: datetime | None = None) -> dict[str, Any]:
     """What the next run would touch now (a dry run: counts only) and what the last run did."""
-    now = now or datetime.now(UTC)
+    now = now or uow.clock.now()
     periods = _periods(uow, now)
     kinds = []
     with uow:
@@ -54,7 +54,7 @@ def preview(uow: UnitOfWork, *, now: datetime | None = None) -> dict[str, Any]:
 
 def run(uow: UnitOfWork, blobs: BlobStore, exports: BlobStore, *, now: datetime | None = None) -> dict[str, Any]:
     """One retention run over every kind; returns counts per kind (what job_runs records)."""
-    now = now or datetime.now(UTC)
+    now = now or uow.clock.now()
     periods = _periods(uow, now)
     handlers: dict[str, Callable[[datetime, datetime], int]] = {
         "rejected_submissions": lambda cutoff, now: _rejected_submissions(uow, cutoff),
@@ -156,7 +156,7 @@ def _exports(uow: UnitOfWork, store: BlobStore, now: datetime) -> int:
 def after_failure(uow: UnitOfWork, error: str, *, now: datetime | None = None) -> bool:
     """Called when a run fails (before its own job_runs row is closed): raise the alert when this run
     and the earlier ones failed on two UTC days running. Returns whether the alert was raised."""
-    now = now or datetime.now(UTC)
+    now = now or uow.clock.now()
     try:
         with uow:
             runs = uow.retention.recent_runs(JOB, 10)

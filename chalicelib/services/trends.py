@@ -76,7 +76,7 @@ def _instant(raw: Any) -> datetime:
 def aggregate_day(uow: UnitOfWork, day: date, now: datetime | None = None) -> int:
     """Use case: compute one whole day's figures and store them in place of any earlier ones (one
     transaction: readers see the old figures or the new, never a mix). Returns how many were written."""
-    now = now or datetime.now(UTC)
+    now = now or uow.clock.now()
     if day >= now.date():
         raise ValidationFailed("only a day that is over can be aggregated", details={"day": day.isoformat()})
     with uow:
@@ -88,7 +88,7 @@ def aggregate_day(uow: UnitOfWork, day: date, now: datetime | None = None) -> in
 def aggregate_due_days(uow: UnitOfWork, now: datetime | None = None) -> dict[str, Any]:
     """The daily job: aggregate every whole day not done yet (yesterday, and any day a missed run left
     behind), oldest first, each in its own transaction; a crash part-way leaves whole days done."""
-    now = now or datetime.now(UTC)
+    now = now or uow.clock.now()
     with uow:
         last = uow.trends.last_done_day()
         earliest = uow.trends.earliest_data_day() if last is None else None
@@ -119,7 +119,7 @@ def read_trends(uow: UnitOfWork, *, start: date, end: date, metric: str | None,
                 today: date | None = None) -> TrendsReport:
     """Use case: the stored figures of [start, end] (at most a year), grouped into series; a day
     that was not aggregated has no point (the caller sees which days are done)."""
-    today = today or datetime.now(UTC).date()
+    today = today or uow.clock.now().date()
     try:
         trends.check_range(start, end, today=today)
     except trends.RangeError as exc:

@@ -15,7 +15,6 @@ Every function raises on error; none turns an error into "no faces".
 
 from __future__ import annotations
 
-import os
 import sys
 import threading
 from pathlib import Path
@@ -23,6 +22,8 @@ from pathlib import Path
 import cv2
 import numpy as np
 from numpy.typing import NDArray
+
+from chalicelib.config import get_settings
 
 Box = tuple[int, int, int, int]  # x, y, width, height in pixels
 Rgb = NDArray[np.uint8]
@@ -53,7 +54,7 @@ class FaceModelUnavailable(RuntimeError):
 def model_path() -> Path:
     """Where the model is: $PRIVACY_FACE_MODEL, then privacy_models/ on sys.path (the layer), then
     the repository's .local/models/ (make face-model)."""
-    configured = os.environ.get("PRIVACY_FACE_MODEL")
+    configured = get_settings().privacy_face_model
     if configured:
         return Path(configured)
     for entry in sys.path:

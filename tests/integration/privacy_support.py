@@ -49,6 +49,10 @@ NO_SUBJECT_DATA = {
     "slow_queries": "SQL text without parameters",
     "operations_state": "alert engine state",
     "feature_flags": "flag values",
+    "trend_days": "per-day aggregation state",
+    "trend_figures": "per-day aggregates by domain, region and path",
+    "delivery_schedules": "partner subscriptions written by admins",
+    "delivery_runs": "counts, sizes and response codes of partner deliveries (payloads are never stored)",
 }
 
 

@@ -11,6 +11,7 @@ import cv2
 import numpy as np
 import pytest
 
+from chalicelib.config import reset_settings
 from functions.privacy import detection, faces, processing, redaction
 from functions.privacy.processing import PhotoRejected, process_photo
 from tests.fixtures.images import face_set, scenes
@@ -218,12 +219,14 @@ def test_given_a_failing_face_detector_then_the_photo_is_refused_not_passed_as_f
 
 def test_given_a_missing_model_file_then_the_photo_is_refused(monkeypatch, tmp_path: Path):
     monkeypatch.setenv("PRIVACY_FACE_MODEL", str(tmp_path / "centerface.onnx"))
+    reset_settings()
     faces.forget_model()
     try:
         with pytest.raises(PhotoRejected) as refused:
             process_photo(scenes.encode_jpeg(scenes.astronaut()))
     finally:
         monkeypatch.delenv("PRIVACY_FACE_MODEL")
+        reset_settings()
         faces.forget_model()
 
     assert refused.value.code == "detector_error"
@@ -234,12 +237,14 @@ def test_given_a_damaged_model_file_then_the_photo_is_refused(monkeypatch, tmp_p
     broken = tmp_path / "centerface.onnx"
     broken.write_bytes(b"\x08\x01not an onnx graph" * 100)
     monkeypatch.setenv("PRIVACY_FACE_MODEL", str(broken))
+    reset_settings()
     faces.forget_model()
     try:
         with pytest.raises(PhotoRejected) as refused:
             process_photo(scenes.encode_jpeg(scenes.astronaut()))
     finally:
         monkeypatch.delenv("PRIVACY_FACE_MODEL")
+        reset_settings()
         faces.forget_model()
 
     assert refused.value.code == "detector_error"

@@ -162,7 +162,8 @@ def export(ctx: RequestContext) -> Response | Reply:
     up to EXPORT_INLINE_MAX_BYTES, else a link to the object written to the export bucket."""
     q: ExportQuery = ctx.query
     request = export_service.check(export_service.ExportRequest(kind=ctx.path.kind, fmt=q.format,
-                                                                start=q.start, end=q.end))
+                                                                start=q.start, end=q.end),
+                                   today=bootstrap.clock().now().date())
     settings = get_settings()
     slot = _running()
     if not slot.acquire(blocking=False):

@@ -62,7 +62,7 @@ class PrivacyRequestOut(BaseModel):
     finished_at: datetime | None
 
 
-class DownloadOut(BaseModel):
+class ExportDownloadOut(BaseModel):
     url: str
     expires_at: datetime
     content_type: str
@@ -152,12 +152,12 @@ def get_request(ctx: RequestContext) -> PrivacyRequestOut:
 
 
 @api_route(bp, "GET", "/v1/privacy/requests/{id}/download", summary="A short-lived link to a completed export "
-           "(the subject only)", auth="any", tag=TAG, path_params=IdPath, response=DownloadOut,
+           "(the subject only)", auth="any", tag=TAG, path_params=IdPath, response=ExportDownloadOut,
            errors=(403, 404, 409, 410))
 def download_link(ctx: RequestContext) -> Reply:
     link = service.download_link(bootstrap.unit_of_work(), bootstrap.subject_export_store(), ctx.caller, ctx.path.id)
     # The link opens the archive until it expires: no cache (a browser's, a proxy's) keeps it.
-    return Reply(DownloadOut(url=link.url, expires_at=link.expires_at, content_type="application/zip"),
+    return Reply(ExportDownloadOut(url=link.url, expires_at=link.expires_at, content_type="application/zip"),
                  headers={"Cache-Control": "private, no-store"})
 
 

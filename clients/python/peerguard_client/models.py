@@ -142,6 +142,10 @@ class Amount(ApiModel):
     millicredits: int
 
 
+class Approval(ApiModel):
+    reason: str
+
+
 class Attest(ApiModel):
     status: Literal['confirmed', 'resolved', 'not_found']
     note: str | None = None
@@ -180,6 +184,16 @@ class AttestationSummary(ApiModel):
     counts: AttestationCounts
     mine: AttestationOut | None
     effects: list[AttestationEffectOut]
+
+
+class AuditEntryOut(ApiModel):
+    id: int
+    request_id: UUID | None
+    subject_id: UUID | None
+    action: str
+    actor: str
+    details: dict[str, Any]
+    created_at: _dt.datetime
 
 
 class BackfillOut(ApiModel):
@@ -263,6 +277,37 @@ class Consensus(ApiModel):
     p50_ms: float | None
     p95_ms: float | None
     series: list[LatencyPoint]
+
+
+class ConsentAnswer(ApiModel):
+    purpose: Literal['location_on_evidence', 'contact_for_missions']
+    granted: bool
+
+
+class ConsentEvent(ApiModel):
+    purpose: str
+    action: Literal['granted', 'withdrawn']
+    policy_version: str
+    source: str
+    created_at: _dt.datetime
+
+
+class ConsentOut(ApiModel):
+    purpose: str
+    description: str
+    granted: bool
+    answered: bool
+    default: bool
+    policy_version: str | None
+    source: str | None
+    granted_at: _dt.datetime | None
+    withdrawn_at: _dt.datetime | None
+
+
+class ConsentsOut(ApiModel):
+    policy_version: str
+    consents: list[ConsentOut]
+    history: list[ConsentEvent]
 
 
 class ContentToReview(ApiModel):
@@ -486,6 +531,12 @@ class EvidenceRegistered(ApiModel):
     upload: UploadOut
 
 
+class ExportDownloadOut(ApiModel):
+    url: str
+    expires_at: _dt.datetime
+    content_type: str
+
+
 class ExportLinkOut(ApiModel):
     """An export too large to answer inline, written to the export store: download it from url"""
 
@@ -496,6 +547,12 @@ class ExportLinkOut(ApiModel):
     rows: int
     bytes: int
     filename: str
+
+
+class ExportOut(ApiModel):
+    bytes: int | None
+    expires_at: _dt.datetime | None
+    expired: bool
 
 
 class FilterBody(ApiModel):
@@ -628,6 +685,18 @@ class KeyOut(ApiModel):
     last_used_at: _dt.datetime | None
 
 
+class KeyUsage(ApiModel):
+    current_key_id: str
+    columns: dict[str, dict[str, int]]
+
+
+class LatePhotos(ApiModel):
+    late: int
+    oldest_waiting_s: float | None
+    evidence_ids: list[UUID]
+    lease_s: int
+
+
 class LatencyPoint(ApiModel):
     bucket: _dt.datetime
     decisions: int
@@ -660,6 +729,13 @@ class LedgerVerification(ApiModel):
 class Location(ApiModel):
     latitude: float
     longitude: float
+
+
+class MaskedSpan(ApiModel):
+    field: Literal['title', 'body']
+    kind: str
+    start: int
+    end: int
 
 
 class MissionOut(ApiModel):
@@ -704,6 +780,12 @@ class MissionTemplateOut(ApiModel):
     deleted_at: _dt.datetime | None
 
 
+class NewPrivacyRequest(ApiModel):
+    type: Literal['export', 'erase']
+    subject_id: UUID | None = None
+    reason: str | None = None
+
+
 class NotificationOut(ApiModel):
     event: Literal['raised', 'escalated']
     channel: str
@@ -713,6 +795,14 @@ class NotificationOut(ApiModel):
     last_error: str | None
     created_at: _dt.datetime
     sent_at: _dt.datetime | None
+
+
+class OriginalText(ApiModel):
+    """The author's text before PII masking: shown to its author and admins only."""
+
+    title: str
+    body: str
+    masked: list[MaskedSpan]
 
 
 class PairCriteriaOut(ApiModel):
@@ -759,6 +849,36 @@ class PrivacyReport(ApiModel):
     width: int
     height: int
     sha256: str
+    recovered_truncated: bool = False
+
+
+class PrivacyRequestOut(ApiModel):
+    id: UUID
+    type: Literal['export', 'erase']
+    subject_id: UUID
+    subject_kind: str
+    status: Literal['pending', 'processing', 'completed', 'failed']
+    progress: int
+    step: str | None
+    awaiting_approval: bool
+    on_behalf: bool
+    requested_by: str
+    reason: str | None
+    approved_by: str | None
+    approved_at: _dt.datetime | None
+    approval_reason: str | None
+    attempts: int
+    error: str | None
+    result: dict[str, Any] | None
+    export: ExportOut | None
+    created_at: _dt.datetime
+    started_at: _dt.datetime | None
+    finished_at: _dt.datetime | None
+
+
+class PutConsents(ApiModel):
+    policy_version: str
+    consents: list[ConsentAnswer]
 
 
 class QuotaResetBody(ApiModel):
@@ -826,6 +946,33 @@ class Rejection(ApiModel):
 
 class RemoveThresholds(ApiModel):
     reason: str
+
+
+class RetentionKindOut(ApiModel):
+    kind: str
+    flag: str
+    period: int
+    unit: Literal['days', 'hours']
+    action: Literal['delete', 'anonymise']
+    cutoff: _dt.datetime
+    due: int
+    next_run_limit: int
+    description: str
+
+
+class RetentionOut(ApiModel):
+    generated_at: _dt.datetime
+    kinds: list[RetentionKindOut]
+    last_run: RetentionRunOut | None
+
+
+class RetentionRunOut(ApiModel):
+    started_at: _dt.datetime
+    finished_at: _dt.datetime | None
+    ok: bool | None
+    error: str | None
+    result: Any
+    duration_ms: int | None
 
 
 class ReviewDecision(ApiModel):
@@ -908,6 +1055,14 @@ class RollbackOut(ApiModel):
     previous_value: Any
     value: Any
     effective_within_seconds: float
+
+
+class RotationOut(ApiModel):
+    current_key_id: str
+    reencrypted: dict[str, int]
+    remaining: int
+    failed: int
+    done: bool
 
 
 class RunOut(ApiModel):
@@ -1111,6 +1266,7 @@ class SubmissionDetail(ApiModel):
     created_at: _dt.datetime
     decided_at: _dt.datetime | None
     trail: list[TrailEntry]
+    original: OriginalText | None = None
 
 
 class SubmissionEffect(ApiModel):
@@ -1280,6 +1436,7 @@ class WorkersOut(ApiModel):
     dead_letters: DeadLetters
     database: DatabaseHealth
     scheduler: list[JobRun]
+    late_photos: LatePhotos
 
 
 AckBody.model_rebuild()
@@ -1295,12 +1452,14 @@ AlertCounts.model_rebuild()
 AlertDetailOut.model_rebuild()
 AlertOut.model_rebuild()
 Amount.model_rebuild()
+Approval.model_rebuild()
 Attest.model_rebuild()
 AttestationCounts.model_rebuild()
 AttestationEffectOut.model_rebuild()
 AttestationOut.model_rebuild()
 AttestationRecorded.model_rebuild()
 AttestationSummary.model_rebuild()
+AuditEntryOut.model_rebuild()
 BackfillOut.model_rebuild()
 BudgetDay.model_rebuild()
 BudgetToday.model_rebuild()
@@ -1312,6 +1471,10 @@ CompletionCriteriaOut.model_rebuild()
 ComplianceCountsOut.model_rebuild()
 ComplianceOut.model_rebuild()
 Consensus.model_rebuild()
+ConsentAnswer.model_rebuild()
+ConsentEvent.model_rebuild()
+ConsentOut.model_rebuild()
+ConsentsOut.model_rebuild()
 ContentToReview.model_rebuild()
 CreateMission.model_rebuild()
 CreditsOut.model_rebuild()
@@ -1334,7 +1497,9 @@ EvaluationOut.model_rebuild()
 EvidenceOut.model_rebuild()
 EvidencePairOut.model_rebuild()
 EvidenceRegistered.model_rebuild()
+ExportDownloadOut.model_rebuild()
 ExportLinkOut.model_rebuild()
+ExportOut.model_rebuild()
 FilterBody.model_rebuild()
 FilterOut.model_rebuild()
 FlagChange.model_rebuild()
@@ -1349,20 +1514,27 @@ HealthOut.model_rebuild()
 JobRun.model_rebuild()
 KeyActionResult.model_rebuild()
 KeyOut.model_rebuild()
+KeyUsage.model_rebuild()
+LatePhotos.model_rebuild()
 LatencyPoint.model_rebuild()
 LayerBUsage.model_rebuild()
 LedgerLine.model_rebuild()
 LedgerVerification.model_rebuild()
 Location.model_rebuild()
+MaskedSpan.model_rebuild()
 MissionOut.model_rebuild()
 MissionTemplateBody.model_rebuild()
 MissionTemplateOut.model_rebuild()
+NewPrivacyRequest.model_rebuild()
 NotificationOut.model_rebuild()
+OriginalText.model_rebuild()
 PairCriteriaOut.model_rebuild()
 PairVerificationOut.model_rebuild()
 PendingEvaluation.model_rebuild()
 PreviewOut.model_rebuild()
 PrivacyReport.model_rebuild()
+PrivacyRequestOut.model_rebuild()
+PutConsents.model_rebuild()
 QuotaResetBody.model_rebuild()
 QuotaResetOut.model_rebuild()
 Region.model_rebuild()
@@ -1374,6 +1546,9 @@ RegisterAgent.model_rebuild()
 RegisterEvidence.model_rebuild()
 Rejection.model_rebuild()
 RemoveThresholds.model_rebuild()
+RetentionKindOut.model_rebuild()
+RetentionOut.model_rebuild()
+RetentionRunOut.model_rebuild()
 ReviewDecision.model_rebuild()
 ReviewEvent.model_rebuild()
 ReviewItemDetail.model_rebuild()
@@ -1383,6 +1558,7 @@ ReviewOutcome.model_rebuild()
 ReviewSubject.model_rebuild()
 RollbackBody.model_rebuild()
 RollbackOut.model_rebuild()
+RotationOut.model_rebuild()
 RunOut.model_rebuild()
 ScheduleBody.model_rebuild()
 ScheduleCreated.model_rebuild()
@@ -1436,12 +1612,14 @@ __all__ = [
     'AlertDetailOut',
     'AlertOut',
     'Amount',
+    'Approval',
     'Attest',
     'AttestationCounts',
     'AttestationEffectOut',
     'AttestationOut',
     'AttestationRecorded',
     'AttestationSummary',
+    'AuditEntryOut',
     'BackfillOut',
     'BudgetDay',
     'BudgetToday',
@@ -1453,6 +1631,10 @@ __all__ = [
     'ComplianceCountsOut',
     'ComplianceOut',
     'Consensus',
+    'ConsentAnswer',
+    'ConsentEvent',
+    'ConsentOut',
+    'ConsentsOut',
     'ContentToReview',
     'CreateMission',
     'CreditsOut',
@@ -1475,7 +1657,9 @@ __all__ = [
     'EvidenceOut',
     'EvidencePairOut',
     'EvidenceRegistered',
+    'ExportDownloadOut',
     'ExportLinkOut',
+    'ExportOut',
     'FilterBody',
     'FilterOut',
     'FlagChange',
@@ -1490,20 +1674,27 @@ __all__ = [
     'JobRun',
     'KeyActionResult',
     'KeyOut',
+    'KeyUsage',
+    'LatePhotos',
     'LatencyPoint',
     'LayerBUsage',
     'LedgerLine',
     'LedgerVerification',
     'Location',
+    'MaskedSpan',
     'MissionOut',
     'MissionTemplateBody',
     'MissionTemplateOut',
+    'NewPrivacyRequest',
     'NotificationOut',
+    'OriginalText',
     'PairCriteriaOut',
     'PairVerificationOut',
     'PendingEvaluation',
     'PreviewOut',
     'PrivacyReport',
+    'PrivacyRequestOut',
+    'PutConsents',
     'QuotaResetBody',
     'QuotaResetOut',
     'Region',
@@ -1515,6 +1706,9 @@ __all__ = [
     'RegisterEvidence',
     'Rejection',
     'RemoveThresholds',
+    'RetentionKindOut',
+    'RetentionOut',
+    'RetentionRunOut',
     'ReviewDecision',
     'ReviewEvent',
     'ReviewItemDetail',
@@ -1524,6 +1718,7 @@ __all__ = [
     'ReviewSubject',
     'RollbackBody',
     'RollbackOut',
+    'RotationOut',
     'RunOut',
     'ScheduleBody',
     'ScheduleCreated',
