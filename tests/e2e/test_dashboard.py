@@ -154,7 +154,11 @@ def test_an_operator_reads_the_dashboard_acknowledges_an_alert_and_no_log_line_h
         # Then the figures and charts are there
         tiles = {t.get_attribute("id"): t.find_element(By.CLASS_NAME, "value").text
                  for t in driver.find_elements(By.CLASS_NAME, "tile")}
-        assert tiles["tile-alerts"] == "1"
+        rows = driver.find_elements(By.CSS_SELECTOR, "#alerts-body tr")
+        # The seeded backlog fires; on a loaded machine the server's own scheduler may fire another
+        # (a job running late): the tile counts what the table lists.
+        assert tiles["tile-alerts"] == str(len(rows)) and len(rows) >= 1
+        [backlog] = [row for row in rows if "outbox_backlog" in row.text]
         assert re.fullmatch(r"\d+(\.\d)? s / \d+(\.\d)? s|\d+ ms / \d+(\.\d)? s|\d+ ms / \d+ ms", tiles["tile-latency"])
         assert tiles["tile-spot"].endswith("%") and tiles["tile-economy"] not in ("", "–")
         for chart in ("chart-submissions", "chart-latency", "chart-spot", "chart-economy"):
@@ -162,13 +166,11 @@ def test_an_operator_reads_the_dashboard_acknowledges_an_alert_and_no_log_line_h
         routing = driver.find_element(By.ID, "routing").text
         assert "peer" in routing and "layer b" in routing.lower()
         assert "production shift" in driver.find_element(By.ID, "gates-verdict").text
-        rows = driver.find_elements(By.CSS_SELECTOR, "#alerts-body tr")
-        assert len(rows) == 1 and "outbox_backlog" in rows[0].text
         jobs = driver.find_element(By.ID, "jobs-body").text
         assert "alert_engine" in jobs and "outbox_sweep" in jobs
 
         # When the operator acknowledges the alert
-        rows[0].find_element(By.TAG_NAME, "button").click()
+        backlog.find_element(By.TAG_NAME, "button").click()
         wait_for(driver, lambda d: "acknowledged" in d.find_element(By.ID, "alerts-body").text)
         SCREENSHOT.parent.mkdir(parents=True, exist_ok=True)
         driver.save_screenshot(str(SCREENSHOT))
