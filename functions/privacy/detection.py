@@ -1,6 +1,6 @@
 """Face and licence-plate detection on decoded photos (OpenCV, CPU only).
 
-Faces: the CenterFace CNN (functions/privacy/faces.py) on a copy of at most 1280 px. Plates: the
+Faces: the CenterFace CNN (functions/privacy/faces.py) on a copy of at most 1152 px (faces.SEARCH_SIDE). Plates: the
 bundled russian_plate_number cascade plus two detectors of plate-shaped text that do not depend on
 one country's plate design: rows of character-like connected components, and blackhat +
 horizontal-gradient morphology whose candidates must contain such a row or, for small and blurred
