@@ -31,7 +31,7 @@ def test_the_package_exports_every_protocol_of_its_modules() -> None:
 
 
 def _module_of(protocol: type) -> str:
-    found = re.search(r"`adapters/(\w+)\.py`", protocol.__doc__ or "")
+    found = re.search(r"`adapters/(\w+)(?:\.py|/)`", protocol.__doc__ or "")
     assert found, f"{protocol.__name__} names no adapter module in its docstring"
     return f"chalicelib.adapters.{found.group(1)}"
 

@@ -16,7 +16,7 @@ from chalicelib.domain.personal_data import EncryptedColumn
 
 class PrivacyRepository(Protocol):
     """Data-subject requests, the privacy audit log, and what exports and erasures read and rewrite.
-    (`adapters/privacy_repo.py`)."""
+    (`adapters/privacy_repo/`, one module per flow)."""
 
     def insert_request(
         self,
