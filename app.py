@@ -12,7 +12,7 @@ try:
 
     from chalicelib.entrypoints import maintenance, schedules, workers
     from chalicelib.entrypoints.api import BLUEPRINTS
-    from chalicelib.entrypoints.api.framework import wrap_foreign_errors
+    from chalicelib.entrypoints.api.envelope import wrap_foreign_errors
 
     # configure_logs=False: Powertools owns logging (otherwise every line is printed twice).
     app = Chalice(app_name="peerguard", configure_logs=False)

@@ -153,7 +153,7 @@ def main(argv: list[str] | None = None) -> int:
         from chalicelib.config import reset_settings
         from chalicelib.db.migrate import migrate
         from chalicelib.db.pool import close_pool, transaction
-        from chalicelib.services import privacy_jobs, privacy_requests
+        from chalicelib.services import privacy_export_job, privacy_job, privacy_jobs, privacy_requests
         from chalicelib.services.agents import authenticate, create_admin_key
 
         reset_settings()
@@ -164,7 +164,7 @@ def main(argv: list[str] | None = None) -> int:
         if args.background:
             background(args.background)
 
-        stores = privacy_jobs.Stores(blobs=bootstrap.blob_store(), exports=bootstrap.subject_export_store())
+        stores = privacy_job.Stores(blobs=bootstrap.blob_store(), exports=bootstrap.subject_export_store())
         uow = bootstrap.unit_of_work()
 
         def run(request_id: UUID) -> str:
@@ -176,7 +176,7 @@ def main(argv: list[str] | None = None) -> int:
         rounds: list[dict[str, Any]] = []
         for _ in range(args.rounds):
             t0 = time.perf_counter()
-            data, counts = privacy_jobs.build_export(uow, stores.blobs, subject, now=datetime.now(UTC))
+            data, counts = privacy_export_job.build_export(uow, stores.blobs, subject, now=datetime.now(UTC))
             build_s = time.perf_counter() - t0
             filed = privacy_requests.file_request(uow, first_admin, type_="export", subject_id=subject,
                                                    reason="bench")

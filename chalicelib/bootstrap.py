@@ -16,7 +16,8 @@ from typing import TYPE_CHECKING, Any
 
 from chalicelib.adapters.clock import SystemClock
 from chalicelib.adapters.postgres_uow import PostgresUnitOfWork
-from chalicelib.config import anthropic_api_key, get_settings
+from chalicelib.config import anthropic_api_key, database_url, get_settings, pii_index_secret
+from chalicelib.db import pool
 from chalicelib.domain.blobs import Action
 from chalicelib.domain.hyperlocal import PairVerifier
 from chalicelib.domain.layer_b import Classifier
@@ -144,8 +145,7 @@ def reset_blob_store() -> None:
 
 def migrate_database() -> list[str]:
     """Apply pending migrations to the configured database; returns the ones applied."""
-    from chalicelib.config import database_url
-    from chalicelib.db.migrate import migrate
+    from chalicelib.db.migrate import migrate  # maintenance only
 
     return migrate(database_url())
 
@@ -233,7 +233,6 @@ def field_cipher() -> FieldCipher:
     """Envelope encryption of personal columns: AWS KMS when PII_KMS_KEY_ARN is set (with the
     blind-index secret from Secrets Manager), the local key file otherwise."""
     from chalicelib.adapters.field_crypto import FieldCipher, KmsKeySource, LocalKeyFile
-    from chalicelib.config import pii_index_secret
 
     settings = get_settings()
     if settings.pii_kms_key_arn:
@@ -260,15 +259,11 @@ def process_sqs_batch(event: dict[str, Any], handle: Callable[[SQSRecord], None]
 
 def request_acquire_timeout(seconds: float) -> AbstractContextManager[None]:
     """Within this block (one API request) a unit of work waits at most `seconds` for a connection."""
-    from chalicelib.db import pool
-
     return pool.acquire_timeout(seconds)
 
 
 def database_unavailable(exc: BaseException) -> bool:
     """True when `exc` says the database cannot be reached now (the API answers 503 UNAVAILABLE)."""
-    from chalicelib.db import pool
-
     return pool.is_unavailable(exc)
 
 

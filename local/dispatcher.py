@@ -13,7 +13,9 @@ from typing import Any
 
 from chalicelib import bootstrap
 from chalicelib.domain.outbox import TOPICS, OutboxMessage
+from chalicelib.entrypoints.schedules import run_job
 from chalicelib.observability import logger
+from chalicelib.services.outbox_relay import relay
 
 Handler = Callable[[dict[str, Any], Any], Any]
 
@@ -135,8 +137,6 @@ class Dispatcher(threading.Thread):
             thread.join()
 
     def _consume(self, topic: str) -> None:
-        from chalicelib.services.outbox_relay import relay
-
         wait = self._idle_sleep_s
         while not self.stopped.is_set():
             try:
@@ -181,8 +181,6 @@ class Scheduler(threading.Thread):
             self.stopped.wait(0.5)
 
     def _run_one(self, job: Any) -> None:
-        from chalicelib.entrypoints.schedules import run_job
-
         try:
             run_job(job)
         except Exception:

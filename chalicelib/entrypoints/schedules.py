@@ -18,7 +18,12 @@ from chalicelib.services import (
     health,
     operations,
     outbox_relay,
+    partner_deliveries,
+    personal_data,
+    privacy_sweep,
+    retention,
     spot_checks,
+    trends,
     validators,
 )
 
@@ -80,8 +85,6 @@ def purge_operations_history() -> dict[str, int]:
 
 def privacy_retention() -> dict[str, Any]:
     """Anonymise, then delete, what is past its retention period (bounded batches, idempotent)."""
-    from chalicelib.services import retention
-
     try:
         return retention.run(bootstrap.unit_of_work(), bootstrap.blob_store(), bootstrap.subject_export_store())
     except Exception as exc:
@@ -91,30 +94,22 @@ def privacy_retention() -> dict[str, Any]:
 
 def rotate_personal_data_keys() -> dict[str, Any]:
     """Move personal values still under an older key to the current one (a no-op when none are)."""
-    from chalicelib.services.personal_data import rotate_keys
-
-    return rotate_keys(bootstrap.unit_of_work()).as_dict()
+    return personal_data.rotate_keys(bootstrap.unit_of_work()).as_dict()
 
 
 def claim_due_deliveries() -> dict[str, int]:
     """Queue a run for every partner delivery schedule that is due (FOR UPDATE SKIP LOCKED)."""
-    from chalicelib.services.partner_deliveries import claim_due
-
-    return claim_due(bootstrap.unit_of_work())
+    return partner_deliveries.claim_due(bootstrap.unit_of_work())
 
 
 def aggregate_trends() -> dict[str, Any]:
     """Yesterday's trend figures, and any day a missed run left behind (each day replaced whole)."""
-    from chalicelib.services.trends import aggregate_due_days
-
-    return aggregate_due_days(bootstrap.unit_of_work())
+    return trends.aggregate_due_days(bootstrap.unit_of_work())
 
 
 def sweep_late_photos() -> dict[str, int]:
     """Photos whose privacy-stage lease ran out go through the stage again (or are rejected)."""
-    from chalicelib.services.privacy_sweep import sweep_late_photos as sweep
-
-    return sweep(bootstrap.unit_of_work(), bootstrap.blob_store())
+    return privacy_sweep.sweep_late_photos(bootstrap.unit_of_work(), bootstrap.blob_store())
 
 
 JOBS: list[Job] = [

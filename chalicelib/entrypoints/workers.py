@@ -12,7 +12,8 @@ from pydantic import BaseModel, ConfigDict
 
 from chalicelib import bootstrap
 from chalicelib.observability import bind, logger, metrics
-from chalicelib.services import consensus, guardrail, spot_checks
+from chalicelib.services import consensus, guardrail, privacy_job, privacy_jobs, spot_checks
+from chalicelib.services.partner_deliveries import run_delivery
 
 if TYPE_CHECKING:
     from aws_lambda_powertools.utilities.data_classes.sqs_event import SQSRecord
@@ -115,14 +116,12 @@ def spot_check_worker(event: SQSEvent) -> dict[str, Any]:
 
 
 def handle_privacy_request(record: SQSRecord) -> None:
-    from chalicelib.services import privacy_jobs
-
     message = PrivacyRequestMessage.model_validate(json.loads(record.body))
     if message.event is not None:
         privacy_jobs.handle_event(message.model_dump(mode="json"))
         return
     # The request row is the deduplication key: a finished request ignores every later delivery.
-    stores = privacy_jobs.Stores(blobs=bootstrap.blob_store(), exports=bootstrap.subject_export_store())
+    stores = privacy_job.Stores(blobs=bootstrap.blob_store(), exports=bootstrap.subject_export_store())
     outcome = privacy_jobs.run_request(bootstrap.unit_of_work(), stores, bootstrap.job_locks(), message.request_id)
     logger.info("privacy request stage", extra={"request_id": str(message.request_id), "outcome": outcome})
 
@@ -133,8 +132,6 @@ def privacy_request_worker(event: SQSEvent) -> dict[str, Any]:
 
 
 def handle_delivery(record: SQSRecord) -> None:
-    from chalicelib.services.partner_deliveries import run_delivery
-
     message = DeliveryMessage.model_validate(json.loads(record.body))
     # Idempotent: the run's state guards a duplicate message.
     outcome = run_delivery(bootstrap.unit_of_work(), bootstrap.delivery_targets(), message.run_id)

@@ -13,9 +13,10 @@ from datetime import datetime
 from typing import Any
 
 from chalicelib.domain import retention
-from chalicelib.domain.layer_b import ClassifierInput
+from chalicelib.domain.layer_b import ClassifierInput, cache_key
 from chalicelib.domain.retention import BATCH_SIZE, KINDS, MAX_BATCHES, RetentionKind
 from chalicelib.observability import emit, logger
+from chalicelib.services import evidence_upload as evidence_service
 from chalicelib.services.ports import BlobStore
 from chalicelib.services.repositories import RetentionRepository
 from chalicelib.services.unit_of_work import UnitOfWork
@@ -93,8 +94,6 @@ def _batched(uow: UnitOfWork, step: Callable[[RetentionRepository], Callable[[da
 
 
 def _rejected_submissions(uow: UnitOfWork, cutoff: datetime) -> int:
-    from chalicelib.domain.layer_b import cache_key
-
     total = 0
     for _ in range(MAX_BATCHES):
         with uow:
@@ -111,8 +110,6 @@ def _rejected_submissions(uow: UnitOfWork, cutoff: datetime) -> int:
 
 def _evidence(uow: UnitOfWork, store: BlobStore, kind: str) -> Callable[[datetime, datetime], int]:
     def handle(cutoff: datetime, now: datetime) -> int:
-        from chalicelib.services import evidence_upload as evidence_service
-
         total = 0
         for _ in range(MAX_BATCHES):
             with uow:

@@ -163,9 +163,9 @@ def privacy_world(db: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> I
 def run_request(request_id: UUID, *, crash_after: str | None = None) -> str:
     """The privacy-request worker's use case, wired as the worker wires it."""
     from chalicelib import bootstrap
-    from chalicelib.services import privacy_jobs
+    from chalicelib.services import privacy_job, privacy_jobs
 
-    stores = privacy_jobs.Stores(blobs=bootstrap.blob_store(), exports=bootstrap.subject_export_store())
+    stores = privacy_job.Stores(blobs=bootstrap.blob_store(), exports=bootstrap.subject_export_store())
     return privacy_jobs.run_request(bootstrap.unit_of_work(), stores, bootstrap.job_locks(), request_id,
                                     crash_after=crash_after)
 

@@ -14,7 +14,8 @@ from PIL import Image
 from pydantic import BaseModel, ValidationError
 
 from chalicelib.bootstrap import unit_of_work
-from chalicelib.entrypoints.api.framework import ROUTES, validation_details
+from chalicelib.entrypoints.api.envelope import validation_details
+from chalicelib.entrypoints.api.framework import ROUTES
 from tests.integration.evidence_support import World, leaky_jpeg, world  # noqa: F401 - the fixture
 from tests.integration.test_attestations import make_problem
 from tests.support import Api, admin_key, api_client

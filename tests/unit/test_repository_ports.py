@@ -4,21 +4,34 @@ from __future__ import annotations
 
 import importlib
 import inspect
+import pkgutil
 import re
+from typing import Protocol
 
 import pytest
 
 from chalicelib.adapters import outbox, postgres_uow
 from chalicelib.services import repositories, unit_of_work
 
-PROTOCOLS = {
-    name: cls for name, cls in vars(repositories).items()
-    if inspect.isclass(cls) and cls.__module__ == repositories.__name__
-}
+PROTOCOLS = {name: getattr(repositories, name) for name in repositories.__all__}
+
+
+def test_the_package_exports_every_protocol_of_its_modules() -> None:
+    # Given the modules of the repositories package, one per flow
+    declared = {}
+    for info in pkgutil.iter_modules(repositories.__path__):
+        module = importlib.import_module(f"{repositories.__name__}.{info.name}")
+        declared.update({
+            name: cls for name, cls in vars(module).items()
+            if inspect.isclass(cls) and cls.__module__ == module.__name__ and Protocol in cls.__bases__
+        })
+    # Then the package exports each protocol under its own name, and nothing else
+    assert declared
+    assert declared == PROTOCOLS
 
 
 def _module_of(protocol: type) -> str:
-    found = re.search(r"`adapters/(\w+)\.py`", protocol.__doc__ or "")
+    found = re.search(r"`adapters/(\w+)(?:\.py|/)`", protocol.__doc__ or "")
     assert found, f"{protocol.__name__} names no adapter module in its docstring"
     return f"chalicelib.adapters.{found.group(1)}"
 

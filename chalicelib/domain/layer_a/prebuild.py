@@ -15,13 +15,13 @@ import sys
 from collections.abc import Sequence
 from pathlib import Path
 
+from chalicelib.domain.layer_a.catalogue import load_catalogue
+from chalicelib.domain.layer_a.engines import database_specs
+from chalicelib.domain.layer_a.hsdb import HSDB_FILE, pack
+
 
 def main(argv: Sequence[str] | None = None) -> int:
-    import hyperscan
-
-    from chalicelib.domain.layer_a.catalogue import load_catalogue
-    from chalicelib.domain.layer_a.engines import database_specs
-    from chalicelib.domain.layer_a.hsdb import HSDB_FILE, pack
+    import hyperscan  # optional: screening falls back to the "re" engine without it
 
     args = list(sys.argv[1:] if argv is None else argv)
     path = Path(args[0]) if args else HSDB_FILE

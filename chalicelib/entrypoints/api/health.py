@@ -11,6 +11,7 @@ from chalicelib import bootstrap
 from chalicelib.domain.errors import Unavailable
 from chalicelib.entrypoints.api.framework import Reply, RequestContext, api_route
 from chalicelib.entrypoints.api.models import ApiModel
+from chalicelib.entrypoints.api.openapi import build_openapi
 from chalicelib.services import health as health_service
 
 bp = Blueprint(__name__)
@@ -35,7 +36,5 @@ def health(ctx: RequestContext) -> Reply:
 @api_route(bp, "GET", "/v1/openapi.json", summary="This API's OpenAPI 3.1 description", auth="public",
            tag="meta", media_type="application/json+raw")
 def openapi(ctx: RequestContext) -> Response:
-    from chalicelib.entrypoints.api.openapi import build_openapi
-
     document: dict[str, Any] = build_openapi()
     return Response(body=json.dumps(document), status_code=200, headers={"Content-Type": "application/json"})
