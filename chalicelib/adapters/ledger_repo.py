@@ -10,7 +10,7 @@ from psycopg.types.json import Jsonb
 
 from chalicelib.db.pool import Connection
 from chalicelib.domain.errors import InsufficientCredits, NotFound
-from chalicelib.domain.ledger import FAUCET, SINK, Leg, PostedEntry, check_balanced
+from chalicelib.domain.ledger import FAUCET, SINKS, Leg, PostedEntry, check_balanced, is_sink
 from chalicelib.observability import emit
 
 
@@ -139,7 +139,7 @@ def post_entry(
 def _emit_flows(kind: str, legs: Sequence[Leg]) -> None:
     """Credits leaving the faucet and entering the sink, in millicredits, by entry kind."""
     out_of_faucet = -sum(leg.amount for leg in legs if leg.account_code == FAUCET)
-    into_sink = sum(leg.amount for leg in legs if leg.account_code == SINK)
+    into_sink = sum(leg.amount for leg in legs if is_sink(leg.account_code))
     if out_of_faucet:
         emit("CreditsFaucet", out_of_faucet, Kind=kind)
     if into_sink:
@@ -176,6 +176,14 @@ def balance_of(conn: Connection, account_code: str) -> int:
     row = conn.execute("SELECT balance FROM accounts WHERE code = %s", (account_code,)).fetchone()
     if row is None:
         raise NotFound("account not found")
+    return int(row["balance"])
+
+
+def sink_balance(conn: Connection) -> int:
+    """What the sink holds: the old sink account and its shards together."""
+    row = conn.execute("SELECT coalesce(sum(balance), 0) AS balance FROM accounts WHERE code = ANY(%s)",
+                       (list(SINKS),)).fetchone()
+    assert row is not None
     return int(row["balance"])
 
 

@@ -13,7 +13,7 @@ from uuid import UUID
 
 from chalicelib.domain import economy
 from chalicelib.domain.economy import EconomyAlert, HealthFigures
-from chalicelib.domain.ledger import FAUCET, SINK, agent_account, transfer
+from chalicelib.domain.ledger import FAUCET, agent_account, sink_for, transfer
 from chalicelib.domain.principal import Principal
 from chalicelib.observability import logger
 from chalicelib.services.unit_of_work import UnitOfWork
@@ -27,6 +27,7 @@ class SubmissionFee:
     """What a submission will pay, decided under the row locks of the fee's accounts."""
 
     account: str
+    sink: str  # the sink shard this fee is credited to (sink_for of the entry's key)
     cost: int  # millicredits the submission is worth at the current multiplier
     balance: int  # the agent's balance under the lock
     waived: bool  # hardship: the agent submits free, the journal records a waiver
@@ -45,14 +46,21 @@ def submission_fee_due(uow: UnitOfWork, kind: str) -> int | None:
     return economy.submission_cost(kind, float(flags["SUBMISSION_COST_MULTIPLIER"]))
 
 
-def decide_submission_fee(uow: UnitOfWork, principal: Principal, kind: str) -> SubmissionFee | None:
+def fee_key(submission_id: object) -> str:
+    """The ledger key of a submission's fee (or hardship waiver)."""
+    return f"submission:{submission_id}"
+
+
+def decide_submission_fee(uow: UnitOfWork, principal: Principal, kind: str,
+                          submission_id: object) -> SubmissionFee | None:
     """Lock the fee's accounts and decide the fee, in the caller's transaction; None while
     SUBMISSION_COSTS_ENABLED is off (nothing is locked or written then).
 
     The cost is the kind's base (problem 2, solution 5, debate 1 credits) times
     SUBMISSION_COST_MULTIPLIER, never below 1 credit. The balance is read under the row locks of both
     accounts (taken in the ledger's id order), so the hardship decision and the debit (post_submission_fee,
-    same transaction) see the same balance: below 10 credits the agent submits free.
+    same transaction) see the same balance: below 10 credits the agent submits free. The fee's sink
+    is the shard `sink_for` picks for the fee's key, so concurrent fees rarely wait on the same row.
     """
     flags = uow.flags.current()
     if not flags["SUBMISSION_COSTS_ENABLED"]:
@@ -60,8 +68,10 @@ def decide_submission_fee(uow: UnitOfWork, principal: Principal, kind: str) -> S
     assert principal.agent_id is not None
     account = agent_account(principal.agent_id)
     cost = economy.submission_cost(kind, float(flags["SUBMISSION_COST_MULTIPLIER"]))
-    balance = uow.ledger.lock_balances([account, SINK])[account]
-    return SubmissionFee(account=account, cost=cost, balance=balance, waived=economy.in_hardship(balance))
+    sink = sink_for(fee_key(submission_id))
+    balance = uow.ledger.lock_balances([account, sink])[account]
+    return SubmissionFee(account=account, sink=sink, cost=cost, balance=balance,
+                         waived=economy.in_hardship(balance))
 
 
 def post_submission_fee(uow: UnitOfWork, principal: Principal, submission: dict[str, Any],
@@ -69,14 +79,14 @@ def post_submission_fee(uow: UnitOfWork, principal: Principal, submission: dict[
     """Post the decided fee (or the hardship waiver) under the key `submission:<id>`; returns the
     millicredits charged. Too little balance raises InsufficientCredits and the caller's transaction,
     the submission included, writes nothing."""
-    key = f"submission:{submission['id']}"
+    key = fee_key(submission["id"])
     if fee.waived:
         uow.ledger.post_entry(idempotency_key=key, kind="hardship_waiver", legs=[],
             memo={"submission_id": str(submission["id"]), "agent_id": str(principal.agent_id),
                   "waived": fee.cost, "balance": fee.balance},
         )
         return 0
-    uow.ledger.post_entry(idempotency_key=key, kind="submission_fee", legs=transfer(fee.account, SINK, fee.cost),
+    uow.ledger.post_entry(idempotency_key=key, kind="submission_fee", legs=transfer(fee.account, fee.sink, fee.cost),
         memo={"submission_id": str(submission["id"]), "kind": submission["kind"]},
     )
     return fee.cost
@@ -86,7 +96,7 @@ def charge_submission(uow: UnitOfWork, principal: Principal, submission: dict[st
     """Charge an already stored submission in the caller's transaction (decide, post, record the cost on
     the row); returns the millicredits charged. The submission use case decides the fee before the
     insert instead, so that the cost is written with the row (one statement less)."""
-    fee = decide_submission_fee(uow, principal, submission["kind"])
+    fee = decide_submission_fee(uow, principal, submission["kind"], submission["id"])
     if fee is None:
         return 0
     charged = post_submission_fee(uow, principal, submission, fee)
