@@ -6,6 +6,7 @@ the consensus stage's); snapshot_economy and economy_overview are use cases of t
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -13,7 +14,7 @@ from uuid import UUID
 
 from chalicelib.domain import economy
 from chalicelib.domain.economy import EconomyAlert, HealthFigures
-from chalicelib.domain.ledger import FAUCET, agent_account, sink_for, transfer
+from chalicelib.domain.ledger import agent_account, sink_for, transfer
 from chalicelib.domain.principal import Principal
 from chalicelib.observability import logger
 from chalicelib.services.unit_of_work import UnitOfWork
@@ -106,6 +107,16 @@ def charge_submission(uow: UnitOfWork, principal: Principal, submission: dict[st
     return charged
 
 
+@dataclass(frozen=True)
+class RewardDue:
+    """One evaluation whose reward the consensus stage settles."""
+
+    evaluation_id: UUID | str
+    validator_agent_id: UUID | str
+    tier_at_assignment: str
+    answered_in_time: bool
+
+
 def pay_validation_reward(
     uow: UnitOfWork,
     *,
@@ -123,29 +134,37 @@ def pay_validation_reward(
     late or expired answer, while VALIDATION_REWARDS_ENABLED is off, or when the multiplier makes
     the reward 0.
     """
-    if tier_at_assignment not in economy.BASE_REWARD:
-        raise ValueError(f"unknown validator tier {tier_at_assignment!r}")
-    if not answered_in_time:
-        return 0
-    key = f"validation:{evaluation_id}"
-    account = agent_account(validator_agent_id)
-    earlier = uow.ledger.amount_posted(key, account)
-    if earlier is not None:
-        return earlier
+    due = RewardDue(evaluation_id, validator_agent_id, tier_at_assignment, answered_in_time)
+    return pay_validation_rewards(uow, [due])[str(evaluation_id)]
+
+
+def pay_validation_rewards(uow: UnitOfWork, dues: Sequence[RewardDue]) -> dict[str, int]:
+    """pay_validation_reward for several evaluations, with the same guarantees, the rewards posted in
+    one ledger statement; returns the millicredits of each evaluation, by evaluation id (str)."""
+    for due in dues:
+        if due.tier_at_assignment not in economy.BASE_REWARD:
+            raise ValueError(f"unknown validator tier {due.tier_at_assignment!r}")
+    paid = {str(d.evaluation_id): 0 for d in dues}
+    timely = [d for d in dues if d.answered_in_time]
+    if not timely:
+        return paid
     flags = uow.flags.current()
-    if not flags["VALIDATION_REWARDS_ENABLED"]:
-        return 0
-    reward = economy.validation_reward(tier_at_assignment, float(flags["VALIDATION_REWARD_MULTIPLIER"]))
-    if reward == 0:
-        return 0
-    posted = uow.ledger.post_entry(
-        idempotency_key=key, kind="validation_reward", legs=transfer(FAUCET, account, reward),
-        memo={"evaluation_id": str(evaluation_id), "validator_id": str(validator_agent_id),
-              "tier": tier_at_assignment},
-    )
-    if not posted.created:  # a concurrent call posted it first: report what that one paid
-        return uow.ledger.amount_posted(key, account) or 0
-    return reward
+    multiplier = float(flags["VALIDATION_REWARD_MULTIPLIER"])
+    enabled = bool(flags["VALIDATION_REWARDS_ENABLED"])
+    to_post: list[tuple[str, str, int, dict[str, Any]]] = []
+    for d in timely:
+        key, account = f"validation:{d.evaluation_id}", agent_account(d.validator_agent_id)
+        reward = economy.validation_reward(d.tier_at_assignment, multiplier) if enabled else 0
+        if reward == 0:  # nothing to pay now (rare): report what an earlier call paid, if any
+            paid[str(d.evaluation_id)] = uow.ledger.amount_posted(key, account) or 0
+            continue
+        to_post.append((key, account, reward, {"evaluation_id": str(d.evaluation_id),
+                                               "validator_id": str(d.validator_agent_id),
+                                               "tier": d.tier_at_assignment}))
+    posted = uow.ledger.record_rewards(to_post, kind="validation_reward")
+    for key, _, _, memo in to_post:
+        paid[memo["evaluation_id"]] = posted[key]
+    return paid
 
 
 # --- economic health -------------------------------------------------------------------------------

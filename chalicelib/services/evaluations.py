@@ -100,18 +100,14 @@ def answer_evaluation(uow: UnitOfWork, principal: Principal, evaluation_id: UUID
     assert principal.agent_id is not None
     now = now or uow.clock.now()
     with uow:
-        evaluation = uow.evaluations.get_evaluation(evaluation_id)
+        # the submission's lock, the evaluation's row lock and the submission's author, in one statement
+        evaluation = uow.evaluations.get_for_answer(evaluation_id)
         if evaluation is None:
             raise NotFound("evaluation not found")
         if evaluation["validator_id"] != principal.agent_id:
             raise Forbidden("this evaluation is assigned to another validator")
-        sub = uow.submissions.get(evaluation["submission_id"])
-        assert sub is not None
-        if sub["agent_id"] == principal.agent_id:
+        if evaluation["submitter_id"] == principal.agent_id:
             raise Forbidden("validators never evaluate their own submissions")
-        uow.evaluations.lock_submission(evaluation["submission_id"])
-        evaluation = uow.evaluations.get_evaluation(evaluation_id, for_update=True)
-        assert evaluation is not None
         if evaluation["status"] == "answered":
             raise Conflict("this evaluation has been answered already",
                            details={"responded_at": evaluation["responded_at"].isoformat()})
@@ -119,8 +115,8 @@ def answer_evaluation(uow: UnitOfWork, principal: Principal, evaluation_id: UUID
             status = "expired" if evaluation["status"] == "pending" else evaluation["status"]
             raise Gone("this evaluation is closed", details={"status": status,
                                                               "expires_at": evaluation["expires_at"].isoformat()})
-        uow.evaluations.answer(evaluation_id, decision=answer.decision, confidence=answer.confidence,
-                                reasoning=answer.reasoning, safety_flagged=answer.safety_flagged, now=now)
+        updated = uow.evaluations.answer(evaluation_id, decision=answer.decision, confidence=answer.confidence,
+                                         reasoning=answer.reasoning, safety_flagged=answer.safety_flagged, now=now)
         uow.submissions.add_trail(evaluation["submission_id"], "evaluation", {
             "evaluation_id": str(evaluation_id), "mode": evaluation["mode"],
             "tier": evaluation["tier_at_assignment"], "decision": answer.decision,
@@ -131,8 +127,7 @@ def answer_evaluation(uow: UnitOfWork, principal: Principal, evaluation_id: UUID
         if quorum:
             uow.evaluations.mark_quorum(evaluation["submission_id"], now)
             outbox_ids = (uow.outbox.enqueue("consensus", {"submission_id": str(evaluation["submission_id"])},
-                                         correlation_id=sub["correlation_id"]),)
-        updated = uow.evaluations.get_evaluation(evaluation_id)
+                                         correlation_id=evaluation["submission_correlation_id"]),)
     assert updated is not None
     metrics.add_metric(name="EvaluationsAnswered", unit="Count", value=1)
     return Answered(updated, quorum, outbox_ids)
