@@ -155,21 +155,19 @@ def answer(
     conn: Connection, evaluation_id: UUID, *, decision: str, confidence: float, reasoning: str,
     safety_flagged: bool, now: datetime,
 ) -> dict[str, Any] | None:
-    """Answer a pending evaluation; returns the answered row (None if it was not pending)."""
+    """Answer a pending evaluation; returns the answered row (None if it was not pending) with
+    ``answered``: how many of its submission's evaluations are answered now, this one included.
+
+    The count is read in the same statement, from the statement's snapshot (which does not see
+    this row's own change, hence the + 1): exact while the caller holds the submission's lock
+    (lock_submission, get_for_answer), which every answer and decision of the submission takes."""
     return conn.execute(
-        "UPDATE evaluations SET status = 'answered', decision = %s, confidence = %s, reasoning = %s,"
-        " safety_flagged = %s, responded_at = %s, closed_at = %s WHERE id = %s AND status = 'pending'"
-        " RETURNING *",
+        "UPDATE evaluations e SET status = 'answered', decision = %s, confidence = %s, reasoning = %s,"
+        " safety_flagged = %s, responded_at = %s, closed_at = %s WHERE e.id = %s AND e.status = 'pending'"
+        " RETURNING e.*, 1 + (SELECT count(*) FROM evaluations o WHERE o.submission_id = e.submission_id"
+        "  AND o.status = 'answered') AS answered",
         (decision, confidence, reasoning, safety_flagged, now, now, evaluation_id),
     ).fetchone()
-
-
-def answered_count(conn: Connection, submission_id: UUID) -> int:
-    row = conn.execute(
-        "SELECT count(*) AS n FROM evaluations WHERE submission_id = %s AND status = 'answered'", (submission_id,)
-    ).fetchone()
-    assert row is not None
-    return int(row["n"])
 
 
 def close_pending(conn: Connection, submission_id: UUID, *, status: str, now: datetime) -> list[dict[str, Any]]:

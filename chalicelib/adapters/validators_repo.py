@@ -289,11 +289,14 @@ def tier_history(conn: Connection, agent_id: UUID, *, limit: int = 50) -> list[d
     ).fetchall()
 
 
-def refresh_response_rates(conn: Connection, agent_ids: Sequence[UUID]) -> None:
-    """Response rate = answered / (answered + expired) over each validator's last 100 closed evaluations."""
+def refresh_response_rates(conn: Connection, agent_ids: Sequence[UUID], *, locked: bool = False) -> None:
+    """Response rate = answered / (answered + expired) over each validator's last 100 closed evaluations.
+
+    The rows are locked in id order first, unless the caller says it holds them (``locked``)."""
     if not agent_ids:
         return
-    lock(conn, agent_ids)
+    if not locked:
+        lock(conn, agent_ids)
     conn.execute(
         # The last `window` closed ones of each validator, read newest first from evaluations_closed_idx
         # (answered and expired evaluations always carry closed_at): never the validator's whole history.

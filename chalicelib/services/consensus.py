@@ -75,9 +75,12 @@ def decide_submission(uow: UnitOfWork, submission_id: UUID, *, cause: Cause, now
     uow.validators.lock(sorted({e["validator_id"] for e in evaluations}, key=str))
     closed = uow.evaluations.close_pending(submission_id, status="expired" if cause == "timeout" else "cancelled",
                                            now=now)
-    cancelled = [e for e in closed if e["status"] == "cancelled"]
-    for e in cancelled:
-        uow.validators.release_quota([e["validator_id"]], assigned_day=e["assigned_at"], mode=review["mode"])
+    by_day: dict[Any, list[UUID]] = {}  # cancelled evaluations give their quota back, one statement a day
+    for e in closed:
+        if e["status"] == "cancelled":
+            by_day.setdefault(e["assigned_at"], []).append(e["validator_id"])
+    for assigned_at, validator_ids in by_day.items():
+        uow.validators.release_quota(sorted(validator_ids, key=str), assigned_day=assigned_at, mode=review["mode"])
 
     live = review["mode"] == "live"
     layer_b_decision = cast(Verdict, review["layer_b_decision"])
@@ -103,8 +106,8 @@ def decide_submission(uow: UnitOfWork, submission_id: UUID, *, cause: Cause, now
         and routing.is_spot_checked(str(submission_id), int(flags["SPOT_CHECK_PCT"]))
     )
     touched = {e["validator_id"] for e in evaluations}
-    apply_ground_truth(uow, submission_id, now=now)
-    uow.validators.refresh_response_rates(sorted(touched, key=str))
+    apply_ground_truth(uow, submission_id, now=now, review=review)
+    uow.validators.refresh_response_rates(sorted(touched, key=str), locked=True)  # locked above
     _pay_rewards(uow, answered, [e for e in closed if e["status"] == "expired"])
 
     outbox_ids: tuple[int, ...] = ()
@@ -147,13 +150,16 @@ def _apply_live(uow: UnitOfWork, submission_id: UUID, verdict: Verdict, *, decid
             dedup_key=f"consensus:{submission_id}")
 
 
-def apply_ground_truth(uow: UnitOfWork, submission_id: UUID, *, now: datetime) -> list[dict[str, Any]]:
+def apply_ground_truth(uow: UnitOfWork, submission_id: UUID, *, now: datetime,
+                       review: dict[str, Any] | None = None) -> list[dict[str, Any]]:
     """Give the submission's answered evaluations the best ground truth known and rescore their validators.
 
     Truth, best first: an admin verdict, a spot check's Layer B decision, the Layer B decision at
     routing (only when Layer B produced an assessment: an error is no truth). Returns tier changes.
+    ``review``: the submission's review row when the caller holds it locked (not read again).
     """
-    review = uow.evaluations.get_review(submission_id)
+    if review is None:
+        review = uow.evaluations.get_review(submission_id)
     if review is None:
         return []
     layer_b: Verdict | None = review["layer_b_decision"] if review["layer_b_valid"] else None

@@ -122,7 +122,8 @@ def answer_evaluation(uow: UnitOfWork, principal: Principal, evaluation_id: UUID
             "tier": evaluation["tier_at_assignment"], "decision": answer.decision,
             "confidence": answer.confidence, "safety_flagged": answer.safety_flagged,
         })
-        quorum = uow.evaluations.answered_count(evaluation["submission_id"]) == rules.QUORUM
+        assert updated is not None  # pending under the row lock just taken
+        quorum = updated.pop("answered") == rules.QUORUM
         outbox_ids: tuple[int, ...] = ()
         if quorum:
             uow.evaluations.mark_quorum(evaluation["submission_id"], now)
