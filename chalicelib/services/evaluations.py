@@ -24,7 +24,7 @@ Handler = Literal["peer", "layer_b", "fallback"]
 
 def begin_review(
     uow: UnitOfWork, sub: dict[str, Any], decision: routing.RouteDecision, layer_b_decision: str, *,
-    layer_b_valid: bool, now: datetime,
+    layer_b_valid: bool, now: datetime, submitter: dict[str, Any] | None = None,
 ) -> Handler:
     """After Layer B and routing: who decides this submission now.
 
@@ -32,7 +32,8 @@ def begin_review(
     Layer B's decision applies (the Layer B path, and shadow mode, where peers are assigned too and
     their consensus is only compared). ``fallback``: peer-routed but fewer than 3 validators may
     review it, so Layer B's decision applies at once. Any error on the peer branch is contained
-    (rolled back to a savepoint) and Layer B decides.
+    (rolled back to a savepoint) and Layer B decides. ``submitter``: the author's agent row, when the
+    caller has read it already.
     """
     if decision.path == "layer_b" and not decision.shadow:
         return "layer_b"
@@ -41,7 +42,7 @@ def begin_review(
     try:
         with uow.savepoint():  # an error here undoes only the peer branch
             assignment = assign_validators(uow, sub, mode=mode, layer_b_decision=layer_b_decision,
-                                           layer_b_valid=layer_b_valid, now=now)
+                                           layer_b_valid=layer_b_valid, now=now, submitter=submitter)
     except Exception:
         logger.exception("peer assignment failed; Layer B decides", extra={"submission_id": str(sub["id"])})
         metrics.add_metric(name="RoutingErrors", unit="Count", value=1)
