@@ -1,7 +1,7 @@
 """Ingestion: submissions through the real use case beside pgbench TPC-B, on the same server, in the same run.
 
 Usage: python bench/bench_ingest.py [--seconds 4] [--rounds 2] [--workers 1,8,32] [--agents 64]
-       [--variants before,after] [--http] [--http-seconds 6] [--http-concurrency 4,16,64,256]
+       [--variants one_sink,after] [--http] [--http-seconds 6] [--http-concurrency 4,16,64,256]
        [--out-dir build/bench]
 
 Each submission is `submit_content` exactly as the API calls it: Layer A on title and body, the
@@ -10,11 +10,13 @@ funded well above the hardship line, so every submission pays), the guardrail ou
 Idempotency-Key, in one transaction committed with the server's fsync/synchronous_commit. Worker
 threads each hold their own pooled connection (the pool is sized above the worker count), as a
 Lambda instance holds its own; each worker submits for its own agents (the agents' accounts never
-contend; the fee sink is one row every fee updates, as in production).
+contend; the fees go to the sink's 16 accounts, one picked by each fee's key, as in production).
 
-Variants, side by side in every round:
+Variants, side by side in every round (--variants; default one_sink,after):
 - before: the statement sequence of the use case before the round trips were cut (kept here, built
   from the same repository calls, to measure the difference in the same run);
+- one_sink: the use case as it is with every fee credited to the one sink of old (`system:sink`), the
+  single row every fee updated before the sink was split;
 - after: the use case as it is (`chalicelib.services.submissions.submit_content`).
 
 pgbench runs the built-in TPC-B script (-s 1, as bench/bench_ledger.py) in a scratch database of the
@@ -266,7 +268,26 @@ def submit_before(uow: Any, principal: Any, draft: Any, key: str) -> Any:
     return row
 
 
-VARIANTS: dict[str, Submit] = {"before": submit_before, "after": submit_after}
+def _one_sink(key: str) -> str:
+    from chalicelib.domain.ledger import SINK
+
+    return SINK
+
+
+@contextlib.contextmanager
+def variant_in_force(variant: str) -> Iterator[None]:
+    """While a one_sink run lasts, the fee's sink is the one sink of old; otherwise sink_for as it is."""
+    from chalicelib.domain import ledger
+    from chalicelib.services import economy
+
+    economy.sink_for = _one_sink if variant == "one_sink" else ledger.sink_for  # type: ignore[attr-defined]
+    try:
+        yield
+    finally:
+        economy.sink_for = ledger.sink_for  # type: ignore[attr-defined]
+
+
+VARIANTS: dict[str, Submit] = {"before": submit_before, "one_sink": submit_after, "after": submit_after}
 
 
 def run_submissions(variant: str, workers: int, seconds: float, principals: list[Any], *,
@@ -304,7 +325,7 @@ def run_submissions(variant: str, workers: int, seconds: float, principals: list
         return len(latencies), latencies
 
     cpu0, client0 = server.seconds(), time.process_time()
-    with ThreadPoolExecutor(max_workers=workers) as pool:
+    with variant_in_force(variant), ThreadPoolExecutor(max_workers=workers) as pool:
         results = list(pool.map(worker, range(workers)))
     cpu1, client1 = server.seconds(), time.process_time()
     total = sum(r[0] for r in results)
@@ -328,7 +349,7 @@ def count_work(variant: str, principals: list[Any], url: str, n: int = 50) -> di
     close_pool()  # backends publish their statistics when they exit: earlier runs' are in before
     time.sleep(0.5)
     before = xacts(url)
-    with counter.counting():
+    with counter.counting(), variant_in_force(variant):
         for i in range(n):
             draft = SubmissionDraft(kind="solution", title=TITLE.format(n=i), body=BODY.format(n=f"{tag}-{i}"),
                                     domain="clean_water_sanitation")
@@ -540,7 +561,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--rounds", type=int, default=2)
     parser.add_argument("--workers", default="1,8,32")
     parser.add_argument("--agents", type=int, default=64)
-    parser.add_argument("--variants", default="before,after")
+    parser.add_argument("--variants", default="one_sink,after")
     parser.add_argument("--http", action="store_true", help="also drive the local HTTP server")
     parser.add_argument("--http-seconds", type=float, default=6)
     parser.add_argument("--http-concurrency", default="4,16,64,256")

@@ -39,6 +39,8 @@ import psycopg
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
+from chalicelib.domain.ledger import FAUCET, sink_for
+
 DATABASE = "peerguard_growth"
 KINDS = np.array(["problem", "solution", "debate"])
 DOMAINS = np.array(["clean_water_sanitation", "education_access", "food_security", "health_access",
@@ -288,9 +290,18 @@ class Seeder:
         order = np.argsort(t, kind="stable")
         t, kind, agent, amount, src = t[order], kind[order], agent[order], amount[order], src[order]
         n_e = len(t)
-        # accounts: 1 faucet, 2 sink (from the migration), agents from 3 on
-        agent_acc = agent + 3
-        system_acc = np.where(kind == 1, 2, 1)
+        # accounts: the faucet and the sink's accounts come from the migrations (the one sink of old
+        # and its 16 shards); each fee goes to the shard sink_for picks for its key; agents follow
+        system_ids = {r[0]: int(r[1]) for r in self.conn.execute(
+            "SELECT code, id FROM accounts WHERE kind = 'system'").fetchall()}
+        base = max(system_ids.values()) + 1
+        sub_hex = sub_ids.tolist()
+        fee_acc = np.array([system_ids[sink_for(f"submission:{self._uuid(sub_hex[s])}")] for s in range(n_f)],
+                           np.int64)
+        agent_acc = agent + base
+        system_acc = np.full(n_e, system_ids[FAUCET], np.int64)
+        fees = kind == 1
+        system_acc[fees] = fee_acc[src[fees]]
         # legs: entry k has legs 2k+1 (system side) and 2k+2 (agent side), ids in time order
         leg_acc = np.empty(2 * n_e, np.int64)
         leg_amt = np.empty(2 * n_e, np.int64)
@@ -304,20 +315,19 @@ class Seeder:
         after = np.empty(2 * n_e, np.int64)
         after[by_acc] = running - offsets
         before = after - leg_amt
-        final = np.zeros(na + 3, np.int64)
+        final = np.zeros(na + base, np.int64)
         np.add.at(final, leg_acc, leg_amt)
         t0 = time.monotonic()
         n = copy(self.conn, "accounts", "id, code, kind, agent_id, balance, created_at",
-                 (f"{i + 3}\tagent:{self._uuid(self.agent_ids[i])}\tagent\t{self.agent_ids[i]}\t{final[i + 3]}"
-                  f"\t{ts(self.agent_t[i])}" for i in range(na)))
-        self.conn.execute("UPDATE accounts SET balance = %s WHERE id = 1", (int(final[1]),))
-        self.conn.execute("UPDATE accounts SET balance = %s WHERE id = 2", (int(final[2]),))
-        self.conn.execute("SELECT setval('accounts_id_seq', %s)", (na + 3,))
+                 (f"{i + base}\tagent:{self._uuid(self.agent_ids[i])}\tagent\t{self.agent_ids[i]}"
+                  f"\t{final[i + base]}\t{ts(self.agent_t[i])}" for i in range(na)))
+        for account_id in system_ids.values():
+            self.conn.execute("UPDATE accounts SET balance = %s WHERE id = %s", (int(final[account_id]), account_id))
+        self.conn.execute("SELECT setval('accounts_id_seq', %s)", (na + base,))
         self.timed("accounts", n, t0)
         names = ("starter_grant", "submission_fee", "validation_reward")
 
         kind_l, src_l, agent_hex = kind.tolist(), src.tolist(), self.agent_ids.tolist()
-        sub_hex = sub_ids.tolist()
 
         def key(k: int) -> str:
             kd, s = kind_l[k], src_l[k]

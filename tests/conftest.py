@@ -58,6 +58,8 @@ def db(database_url: str, monkeypatch: pytest.MonkeyPatch) -> Iterator[str]:
         conn.execute("TRUNCATE " + ", ".join(f'"{t}"' for t in to_clear) + " RESTART IDENTITY CASCADE")
         conn.execute("INSERT INTO accounts (code, kind) VALUES ('system:faucet', 'system'),"
                      " ('system:sink', 'system')")
+        conn.execute("INSERT INTO accounts (code, kind)"  # the sink's shards, as migration 021 makes them
+                     " SELECT 'system:sink:' || n, 'system' FROM generate_series(0, 15) AS n")
     yield database_url
     flags_repo.invalidate()
     bootstrap.reset()

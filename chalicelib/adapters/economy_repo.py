@@ -9,7 +9,7 @@ from psycopg.types.json import Jsonb
 
 from chalicelib.db.pool import Connection
 from chalicelib.domain.economy import HARDSHIP_THRESHOLD, HealthFigures, rounded
-from chalicelib.domain.ledger import FAUCET, SINK
+from chalicelib.domain.ledger import FAUCET, SINKS
 
 STARTER_GRANT_KIND = "starter_grant"
 HARDSHIP_WAIVER_KIND = "hardship_waiver"
@@ -19,18 +19,19 @@ def window_flows(conn: Connection, start: datetime, end: datetime) -> tuple[int,
     """(faucet without starter grants, starter grants, sink) moved in [start, end), in millicredits.
 
     The faucet account is debited when it pays, so what it paid is minus the sum of its legs; the
-    sink is credited, so what it took is the sum of its legs (net of any refund out of it).
+    sink (the old account and its 16 shards) is credited, so what it took is the sum of their legs (net
+    of any refund out of it).
     """
     row = conn.execute(
         "SELECT"
         "  coalesce(-sum(l.amount) FILTER (WHERE a.code = %(faucet)s AND e.kind <> %(grant)s), 0) AS faucet,"
         "  coalesce(-sum(l.amount) FILTER (WHERE a.code = %(faucet)s AND e.kind = %(grant)s), 0) AS grants,"
-        "  coalesce(sum(l.amount) FILTER (WHERE a.code = %(sink)s), 0) AS sink"
+        "  coalesce(sum(l.amount) FILTER (WHERE a.code = ANY(%(sinks)s)), 0) AS sink"
         " FROM accounts a"
         " JOIN journal_legs l ON l.account_id = a.id AND l.created_at >= %(start)s AND l.created_at < %(end)s"
         " JOIN journal_entries e ON e.id = l.entry_id"
-        " WHERE a.code IN (%(faucet)s, %(sink)s)",
-        {"faucet": FAUCET, "sink": SINK, "grant": STARTER_GRANT_KIND, "start": start, "end": end},
+        " WHERE a.code = %(faucet)s OR a.code = ANY(%(sinks)s)",
+        {"faucet": FAUCET, "sinks": list(SINKS), "grant": STARTER_GRANT_KIND, "start": start, "end": end},
     ).fetchone()
     assert row is not None
     return int(row["faucet"]), int(row["grants"]), int(row["sink"])
@@ -42,14 +43,14 @@ def daily_flows(conn: Connection, end: datetime, days: int) -> list[tuple[int, i
     rows = conn.execute(
         "SELECT floor(extract(epoch FROM (%(end)s - l.created_at)) / 86400)::int AS days_ago,"
         "  coalesce(-sum(l.amount) FILTER (WHERE a.code = %(faucet)s AND e.kind <> %(grant)s), 0) AS faucet,"
-        "  coalesce(sum(l.amount) FILTER (WHERE a.code = %(sink)s), 0) AS sink"
+        "  coalesce(sum(l.amount) FILTER (WHERE a.code = ANY(%(sinks)s)), 0) AS sink"
         " FROM accounts a"
         " JOIN journal_legs l ON l.account_id = a.id"
         "  AND l.created_at >= %(end)s - make_interval(days => %(days)s) AND l.created_at < %(end)s"
         " JOIN journal_entries e ON e.id = l.entry_id"
-        " WHERE a.code IN (%(faucet)s, %(sink)s)"
+        " WHERE a.code = %(faucet)s OR a.code = ANY(%(sinks)s)"
         " GROUP BY 1",
-        {"faucet": FAUCET, "sink": SINK, "grant": STARTER_GRANT_KIND, "end": end, "days": days},
+        {"faucet": FAUCET, "sinks": list(SINKS), "grant": STARTER_GRANT_KIND, "end": end, "days": days},
     ).fetchall()
     by_day = {int(r["days_ago"]): (int(r["faucet"]), int(r["sink"])) for r in rows}
     return [by_day.get(d, (0, 0)) for d in range(days - 1, -1, -1)]

@@ -127,23 +127,47 @@ def for_submission(conn: Connection, submission_id: UUID, *, for_update: bool = 
     ).fetchall()
 
 
+# The advisory lock of the evaluation's submission (lock_submission's) is taken in `target`, before
+# the evaluation's row lock: LockRows sits on top of the plan, so a row is locked only once the join
+# with `target` has produced it, and the lock order (submission, then evaluation rows) is the one the
+# consensus stage takes. A row answered meanwhile comes back in its newest version (FOR UPDATE).
+_GET_FOR_ANSWER = """
+WITH target AS MATERIALIZED (
+    SELECT submission_id, pg_advisory_xact_lock(hashtextextended(submission_id::text, 0)) AS locked
+    FROM evaluations WHERE id = %(id)s
+)
+SELECT e.*, s.agent_id AS submitter_id, s.correlation_id AS submission_correlation_id
+FROM target t
+JOIN evaluations e ON e.id = %(id)s AND e.submission_id = t.submission_id
+JOIN submissions s ON s.id = e.submission_id
+FOR UPDATE OF e
+"""
+
+
+def get_for_answer(conn: Connection, evaluation_id: UUID) -> dict[str, Any] | None:
+    """Everything answering needs, in one statement: the evaluation row-locked, its submission's
+    author (``submitter_id``) and correlation id (``submission_correlation_id``), with the
+    submission's advisory lock (lock_submission's) taken first. None for an unknown evaluation."""
+    return conn.execute(_GET_FOR_ANSWER, {"id": evaluation_id}).fetchone()
+
+
 def answer(
     conn: Connection, evaluation_id: UUID, *, decision: str, confidence: float, reasoning: str,
     safety_flagged: bool, now: datetime,
-) -> None:
-    conn.execute(
-        "UPDATE evaluations SET status = 'answered', decision = %s, confidence = %s, reasoning = %s,"
-        " safety_flagged = %s, responded_at = %s, closed_at = %s WHERE id = %s AND status = 'pending'",
+) -> dict[str, Any] | None:
+    """Answer a pending evaluation; returns the answered row (None if it was not pending) with
+    ``answered``: how many of its submission's evaluations are answered now, this one included.
+
+    The count is read in the same statement, from the statement's snapshot (which does not see
+    this row's own change, hence the + 1): exact while the caller holds the submission's lock
+    (lock_submission, get_for_answer), which every answer and decision of the submission takes."""
+    return conn.execute(
+        "UPDATE evaluations e SET status = 'answered', decision = %s, confidence = %s, reasoning = %s,"
+        " safety_flagged = %s, responded_at = %s, closed_at = %s WHERE e.id = %s AND e.status = 'pending'"
+        " RETURNING e.*, 1 + (SELECT count(*) FROM evaluations o WHERE o.submission_id = e.submission_id"
+        "  AND o.status = 'answered') AS answered",
         (decision, confidence, reasoning, safety_flagged, now, now, evaluation_id),
-    )
-
-
-def answered_count(conn: Connection, submission_id: UUID) -> int:
-    row = conn.execute(
-        "SELECT count(*) AS n FROM evaluations WHERE submission_id = %s AND status = 'answered'", (submission_id,)
     ).fetchone()
-    assert row is not None
-    return int(row["n"])
 
 
 def close_pending(conn: Connection, submission_id: UUID, *, status: str, now: datetime) -> list[dict[str, Any]]:
@@ -186,6 +210,17 @@ def set_truth_on_answers(
 
 def record_reward(conn: Connection, evaluation_id: UUID, millicredits: int) -> None:
     conn.execute("UPDATE evaluations SET reward_millicredits = %s WHERE id = %s", (millicredits, evaluation_id))
+
+
+def record_rewards(conn: Connection, rewards: Sequence[tuple[UUID, int]]) -> None:
+    """Record (evaluation id, millicredits paid) for several evaluations in one statement."""
+    if not rewards:
+        return
+    conn.execute(
+        "UPDATE evaluations e SET reward_millicredits = r.paid"
+        " FROM unnest(%s::uuid[], %s::bigint[]) AS r(id, paid) WHERE e.id = r.id",
+        ([e for e, _ in rewards], [p for _, p in rewards]),
+    )
 
 
 def pending_for_validator(

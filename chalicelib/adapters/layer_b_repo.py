@@ -42,20 +42,46 @@ def record_call(
     return int(row["id"])
 
 
-def add_spend(conn: Connection, day: date, cost_usd_micros: int) -> dict[str, Any]:
-    """Add one call's cost to the day's total and return the day's row, locked until commit."""
-    row = conn.execute(
-        "INSERT INTO layer_b_spend_days (day, cost_usd_micros, calls) VALUES (%s, %s, 1)"
-        " ON CONFLICT (day) DO UPDATE SET cost_usd_micros = layer_b_spend_days.cost_usd_micros"
-        " + EXCLUDED.cost_usd_micros, calls = layer_b_spend_days.calls + 1 RETURNING *",
-        (day, cost_usd_micros),
-    ).fetchone()
+# The day's spend is the day's row in layer_b_spend_days (the alert marks, and what was spent before
+# the shards existed) plus its shards in layer_b_spend_shards (migration 021): a caller adds to one
+# shard, so concurrent callers rarely wait on the same row; readers sum them.
+_DAY_TOTALS = """
+SELECT %(day)s::date AS day,
+       (coalesce(s.cost, 0) + coalesce(d.cost_usd_micros, 0))::bigint AS cost_usd_micros,
+       (coalesce(s.calls, 0) + coalesce(d.calls, 0))::bigint AS calls,
+       d.alerted_80_at, d.exhausted_at, s.cost IS NOT NULL OR d.day IS NOT NULL AS found
+FROM (SELECT sum(cost_usd_micros) AS cost, sum(calls) AS calls FROM layer_b_spend_shards
+      WHERE day = %(day)s AND shard <> %(skip)s) s
+LEFT JOIN layer_b_spend_days d ON d.day = %(day)s
+"""
+
+_ADD_SPEND = """
+WITH bumped AS (
+    INSERT INTO layer_b_spend_shards (day, shard, cost_usd_micros, calls) VALUES (%(day)s, %(shard)s, %(cost)s, 1)
+    ON CONFLICT (day, shard) DO UPDATE SET
+        cost_usd_micros = layer_b_spend_shards.cost_usd_micros + EXCLUDED.cost_usd_micros,
+        calls = layer_b_spend_shards.calls + 1
+    RETURNING cost_usd_micros, calls
+), totals AS (""" + _DAY_TOTALS + """)
+SELECT t.day, t.cost_usd_micros + b.cost_usd_micros AS cost_usd_micros, t.calls + b.calls AS calls,
+       t.alerted_80_at, t.exhausted_at
+FROM totals t, bumped b
+"""
+
+
+def add_spend(conn: Connection, day: date, cost_usd_micros: int, shard: int) -> dict[str, Any]:
+    """Add one call's cost to one shard of the day's spend; returns the day's totals (day,
+    cost_usd_micros, calls, the alert marks) as this transaction sees them: its own shard locked until
+    commit, the others as last committed."""
+    row = conn.execute(_ADD_SPEND, {"day": day, "shard": shard, "skip": shard, "cost": cost_usd_micros}).fetchone()
     assert row is not None
     return row
 
 
 def spend_of(conn: Connection, day: date) -> dict[str, Any] | None:
-    return conn.execute("SELECT * FROM layer_b_spend_days WHERE day = %s", (day,)).fetchone()
+    """The day's totals over its shards and its row; None when nothing was spent or marked that day."""
+    row = conn.execute(_DAY_TOTALS, {"day": day, "skip": -1}).fetchone()
+    return row if row is not None and row["found"] else None
 
 
 def mark_day(conn: Connection, day: date, column: str, now: datetime) -> bool:
@@ -73,9 +99,16 @@ def mark_day(conn: Connection, day: date, column: str, now: datetime) -> bool:
 
 
 def spend_days(conn: Connection, since: date) -> list[dict[str, Any]]:
-    """Spend per day from ``since`` on, newest first."""
+    """Spend per day from ``since`` on (the day's row and its shards summed), newest first."""
     return conn.execute(
-        "SELECT * FROM layer_b_spend_days WHERE day >= %s ORDER BY day DESC", (since,)
+        "SELECT day, sum(cost_usd_micros)::bigint AS cost_usd_micros, sum(calls)::bigint AS calls,"
+        " max(alerted_80_at) AS alerted_80_at, max(exhausted_at) AS exhausted_at FROM ("
+        "  SELECT day, cost_usd_micros, calls, alerted_80_at, exhausted_at FROM layer_b_spend_days"
+        "  WHERE day >= %(since)s"
+        "  UNION ALL"
+        "  SELECT day, cost_usd_micros, calls, NULL, NULL FROM layer_b_spend_shards WHERE day >= %(since)s"
+        ") t GROUP BY day ORDER BY day DESC",
+        {"since": since},
     ).fetchall()
 
 

@@ -10,7 +10,7 @@ from psycopg.types.json import Jsonb
 
 from chalicelib.db.pool import Connection
 from chalicelib.domain.errors import InsufficientCredits, NotFound
-from chalicelib.domain.ledger import FAUCET, SINK, Leg, PostedEntry, check_balanced
+from chalicelib.domain.ledger import FAUCET, SINKS, Leg, PostedEntry, check_balanced, is_sink, transfer
 from chalicelib.observability import emit
 
 
@@ -136,10 +136,108 @@ def post_entry(
     return PostedEntry(int(existing["id"]), idempotency_key, existing["kind"], created=False)
 
 
+# Several faucet-to-account entries in one statement (the consensus stage's rewards): look the keys
+# up, lock the faucet and the accounts in id order, insert the new entries (ON CONFLICT guards a
+# concurrent retry), move each balance once by the sum of its legs, and write the legs chained per
+# account in entry order: a leg's balance_after is the balance before the statement plus the running
+# sum of the account's legs up to it. Known keys report what their entry credited the account.
+_RECORD_REWARDS = """
+WITH args AS MATERIALIZED (
+    SELECT a.n, a.key, a.code, a.amount, a.memo
+    FROM unnest(%(keys)s::text[], %(codes)s::text[], %(amounts)s::bigint[], %(memos)s::jsonb[])
+         WITH ORDINALITY AS a(key, code, amount, memo, n)
+),
+known AS MATERIALIZED (
+    SELECT j.id, j.idempotency_key AS key FROM journal_entries j WHERE j.idempotency_key = ANY(%(keys)s::text[])
+),
+locked AS MATERIALIZED (
+    SELECT id, code FROM accounts WHERE code = ANY(%(codes)s::text[] || %(faucet)s::text) ORDER BY id FOR UPDATE
+),
+fresh AS MATERIALIZED (
+    SELECT a.* FROM args a
+    WHERE NOT EXISTS (SELECT 1 FROM known k WHERE k.key = a.key)
+      AND EXISTS (SELECT 1 FROM locked l WHERE l.code = a.code)
+      AND EXISTS (SELECT 1 FROM locked l WHERE l.code = %(faucet)s)
+),
+entry AS (
+    INSERT INTO journal_entries (idempotency_key, kind, memo)
+    SELECT key, %(kind)s, memo FROM fresh ORDER BY n
+    ON CONFLICT (idempotency_key) DO NOTHING
+    RETURNING id, idempotency_key AS key
+),
+legs AS MATERIALIZED (
+    SELECT e.id AS entry_id, 0 AS side, l.id AS account_id, -f.amount AS amount
+    FROM entry e JOIN fresh f ON f.key = e.key JOIN locked l ON l.code = %(faucet)s
+    UNION ALL
+    SELECT e.id, 1, l.id, f.amount FROM entry e JOIN fresh f ON f.key = e.key JOIN locked l ON l.code = f.code
+),
+moved AS (
+    UPDATE accounts a SET balance = a.balance + t.delta
+    FROM (SELECT account_id, sum(amount)::bigint AS delta FROM legs GROUP BY account_id) t
+    WHERE a.id = t.account_id
+    RETURNING a.id, a.balance - t.delta AS start
+),
+written AS (
+    INSERT INTO journal_legs (entry_id, account_id, amount, balance_before, balance_after)
+    SELECT g.entry_id, g.account_id, g.amount, m.start + g.running - g.amount, m.start + g.running
+    FROM (SELECT legs.*, sum(amount) OVER (PARTITION BY account_id ORDER BY entry_id, side)::bigint AS running
+          FROM legs) g
+    JOIN moved m ON m.id = g.account_id
+    ORDER BY g.entry_id, g.side
+    RETURNING entry_id
+)
+SELECT a.key, a.code, a.amount, e.id AS entry_id, k.id AS known_id,
+       (SELECT count(*) FROM written) AS legs_written,
+       (SELECT coalesce(sum(jl.amount), 0) FROM journal_legs jl JOIN accounts ac ON ac.id = jl.account_id
+        WHERE jl.entry_id = k.id AND ac.code = a.code) AS earlier
+FROM args a LEFT JOIN entry e ON e.key = a.key LEFT JOIN known k ON k.key = a.key
+ORDER BY a.n
+"""
+
+
+def record_rewards(
+    conn: Connection, rewards: Sequence[tuple[str, str, int, dict[str, Any]]], *, kind: str,
+) -> dict[str, int]:
+    """Post several entries moving money from the faucet, each (idempotency key, account code, amount
+    > 0, memo), in one statement inside the caller's transaction; returns, per key, what its entry
+    credited the account: this time, or before (a key posted earlier moves nothing again, also when
+    a concurrent transaction posts it meanwhile). An unknown account raises NotFound. The legs chain
+    as post_entry's do (each account's balance_before is its previous leg's balance_after)."""
+    if not rewards:
+        return {}
+    keys = [key for key, _, _, _ in rewards]
+    if len(set(keys)) != len(keys):
+        raise ValueError("one entry per idempotency key")
+    if any(amount <= 0 or isinstance(amount, bool) for _, _, amount, _ in rewards):
+        raise ValueError("a reward moves a positive amount")
+    rows = conn.execute(
+        _RECORD_REWARDS,
+        {"keys": _array_literal(keys), "codes": _array_literal(code for _, code, _, _ in rewards),
+         "amounts": _array_literal(amount for _, _, amount, _ in rewards),
+         "memos": [Jsonb(memo) for _, _, _, memo in rewards], "faucet": FAUCET, "kind": kind},
+    ).fetchall()
+    created = [r for r in rows if r["entry_id"] is not None]
+    if created and int(rows[0]["legs_written"]) != 2 * len(created):  # never post half
+        raise RuntimeError(f"rewards wrote {rows[0]['legs_written']} legs for {len(created)} entries")
+    paid: dict[str, int] = {}
+    for r in rows:
+        if r["entry_id"] is not None:
+            _emit_flows(kind, transfer(FAUCET, r["code"], int(r["amount"])))
+            paid[r["key"]] = int(r["amount"])
+        elif r["known_id"] is not None:
+            paid[r["key"]] = int(r["earlier"])
+        else:  # posted by a concurrent transaction meanwhile, or an account that does not exist
+            earlier = amount_posted(conn, r["key"], r["code"])
+            if earlier is None:
+                raise NotFound("account not found", details={"accounts": [r["code"]]})
+            paid[r["key"]] = earlier
+    return paid
+
+
 def _emit_flows(kind: str, legs: Sequence[Leg]) -> None:
     """Credits leaving the faucet and entering the sink, in millicredits, by entry kind."""
     out_of_faucet = -sum(leg.amount for leg in legs if leg.account_code == FAUCET)
-    into_sink = sum(leg.amount for leg in legs if leg.account_code == SINK)
+    into_sink = sum(leg.amount for leg in legs if is_sink(leg.account_code))
     if out_of_faucet:
         emit("CreditsFaucet", out_of_faucet, Kind=kind)
     if into_sink:
@@ -176,6 +274,14 @@ def balance_of(conn: Connection, account_code: str) -> int:
     row = conn.execute("SELECT balance FROM accounts WHERE code = %s", (account_code,)).fetchone()
     if row is None:
         raise NotFound("account not found")
+    return int(row["balance"])
+
+
+def sink_balance(conn: Connection) -> int:
+    """What the sink holds: the old sink account and its shards together."""
+    row = conn.execute("SELECT coalesce(sum(balance), 0) AS balance FROM accounts WHERE code = ANY(%s)",
+                       (list(SINKS),)).fetchone()
+    assert row is not None
     return int(row["balance"])
 
 

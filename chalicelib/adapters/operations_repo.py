@@ -127,8 +127,9 @@ def server_connections(conn: Connection) -> tuple[int, int]:
 
 
 def layer_b_spend_today(conn: Connection, day: Any) -> int:
-    row = _one(conn, "SELECT coalesce(sum(cost_usd_micros), 0) AS spent FROM layer_b_spend_days WHERE day = %s",
-               (day,))
+    row = _one(conn, "SELECT coalesce((SELECT sum(cost_usd_micros) FROM layer_b_spend_days WHERE day = %(day)s), 0)"
+                     " + coalesce((SELECT sum(cost_usd_micros) FROM layer_b_spend_shards WHERE day = %(day)s), 0)"
+                     " AS spent", {"day": day})
     return int(row["spent"])
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from datetime import datetime
 from typing import Any
 from uuid import UUID
@@ -44,6 +45,17 @@ def get(conn: Connection, submission_id: UUID, *, for_update: bool = False) -> d
     return conn.execute("SELECT * FROM submissions WHERE id = %s" + lock, (submission_id,)).fetchone()
 
 
+def get_with_stage(conn: Connection, submission_id: UUID, stage: str, *, for_update: bool = False
+                   ) -> dict[str, Any] | None:
+    """The submission with ``has_stage``: whether its trail holds an entry of ``stage`` (one statement)."""
+    lock = " FOR UPDATE OF s" if for_update else ""
+    return conn.execute(
+        "SELECT s.*, EXISTS (SELECT 1 FROM decision_trail t WHERE t.submission_id = s.id AND t.stage = %s)"
+        " AS has_stage FROM submissions s WHERE s.id = %s" + lock,
+        (stage, submission_id),
+    ).fetchone()
+
+
 def find_by_idempotency_key(conn: Connection, agent_id: UUID, key: str) -> dict[str, Any] | None:
     return conn.execute(
         "SELECT * FROM submissions WHERE agent_id = %s AND idempotency_key = %s", (agent_id, key)
@@ -57,18 +69,21 @@ def add_trail(conn: Connection, submission_id: UUID, stage: str, verdict: dict[s
     )
 
 
+def add_trails(conn: Connection, submission_id: UUID, entries: Sequence[tuple[str, dict[str, Any]]]) -> None:
+    """Several (stage, verdict) trail entries in one statement, in the order given."""
+    conn.execute(
+        "INSERT INTO decision_trail (submission_id, stage, verdict)"
+        " SELECT %s, t.stage, t.verdict FROM unnest(%s::text[], %s::jsonb[]) WITH ORDINALITY AS t(stage, verdict, n)"
+        " ORDER BY t.n",
+        (submission_id, [stage for stage, _ in entries], [Jsonb(v) for _, v in entries]),
+    )
+
+
 def trail(conn: Connection, submission_id: UUID) -> list[dict[str, Any]]:
     return conn.execute(
         "SELECT stage, verdict, created_at FROM decision_trail WHERE submission_id = %s ORDER BY id",
         (submission_id,),
     ).fetchall()
-
-
-def has_trail_stage(conn: Connection, submission_id: UUID, stage: str) -> bool:
-    row = conn.execute(
-        "SELECT 1 FROM decision_trail WHERE submission_id = %s AND stage = %s LIMIT 1", (submission_id, stage)
-    ).fetchone()
-    return row is not None
 
 
 def decide(

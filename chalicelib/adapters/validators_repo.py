@@ -213,6 +213,51 @@ def scored_counts(conn: Connection, agent_id: UUID, since: datetime) -> tuple[in
     return int(row["total"]), int(row["recent"])
 
 
+def scoring_inputs(conn: Connection, agent_ids: Sequence[UUID], *, limit: int) -> list[dict[str, Any]]:
+    """For each validator, in one statement, row-locked in agent_id order: ``agent_id``, ``tier``,
+    ``tier_changed_at``, ``pairs`` (its last ``limit`` (decision, truth) pairs, oldest first, as
+    scored_pairs), ``scored`` and ``since_change`` (as scored_counts since tier_changed_at).
+    Validators not in the pool are left out."""
+    if not agent_ids:
+        return []
+    rows = conn.execute(
+        "SELECT v.agent_id, v.tier, v.tier_changed_at,"
+        "  (SELECT coalesce(json_agg(json_build_array(w.decision, w.truth) ORDER BY w.scored_at, w.id), '[]')"
+        "   FROM (SELECT e.decision, e.truth, e.scored_at, e.id FROM evaluations e"
+        "         WHERE e.validator_id = v.agent_id AND e.scored_at IS NOT NULL"
+        "         ORDER BY e.scored_at DESC, e.id DESC LIMIT %(limit)s) w) AS pairs,"
+        "  c.scored, c.since_change"
+        " FROM validators v CROSS JOIN LATERAL ("
+        "  SELECT count(*) AS scored, count(*) FILTER (WHERE e.scored_at > v.tier_changed_at) AS since_change"
+        "  FROM evaluations e WHERE e.validator_id = v.agent_id AND e.scored_at IS NOT NULL) c"
+        " WHERE v.agent_id = ANY(%(ids)s::uuid[])"
+        " ORDER BY v.agent_id FOR UPDATE OF v",
+        {"ids": list(agent_ids), "limit": limit},
+    ).fetchall()
+    return [{**r, "pairs": [(d, t) for d, t in r["pairs"]], "scored": int(r["scored"]),
+             "since_change": int(r["since_change"])} for r in rows]
+
+
+def update_scores_many(conn: Connection, updates: Sequence[dict[str, Any]], *, now: datetime) -> None:
+    """update_scores for several validators in one statement; each update holds ``agent_id``, ``f1``,
+    ``precision``, ``recall``, ``scored``, ``tier`` and ``tier_changed``."""
+    if not updates:
+        return
+    conn.execute(
+        "UPDATE validators v SET f1_score = u.f1, precision_score = u.precision, recall_score = u.recall,"
+        " scored_evaluations = u.scored, tier = u.tier,"
+        " tier_changed_at = CASE WHEN u.changed THEN %(now)s ELSE v.tier_changed_at END, updated_at = %(now)s"
+        " FROM unnest(%(ids)s::uuid[], %(f1)s::float8[], %(precision)s::float8[], %(recall)s::float8[],"
+        "  %(scored)s::int[], %(tier)s::text[], %(changed)s::bool[])"
+        "  AS u(agent_id, f1, precision, recall, scored, tier, changed)"
+        " WHERE v.agent_id = u.agent_id",
+        {"ids": [u["agent_id"] for u in updates], "f1": [u["f1"] for u in updates],
+         "precision": [u["precision"] for u in updates], "recall": [u["recall"] for u in updates],
+         "scored": [u["scored"] for u in updates], "tier": [u["tier"] for u in updates],
+         "changed": [u["tier_changed"] for u in updates], "now": now},
+    )
+
+
 def update_scores(
     conn: Connection, agent_id: UUID, *, f1: float, precision: float, recall: float, scored: int,
     tier: Tier, tier_changed: bool, now: datetime,
@@ -244,11 +289,14 @@ def tier_history(conn: Connection, agent_id: UUID, *, limit: int = 50) -> list[d
     ).fetchall()
 
 
-def refresh_response_rates(conn: Connection, agent_ids: Sequence[UUID]) -> None:
-    """Response rate = answered / (answered + expired) over each validator's last 100 closed evaluations."""
+def refresh_response_rates(conn: Connection, agent_ids: Sequence[UUID], *, locked: bool = False) -> None:
+    """Response rate = answered / (answered + expired) over each validator's last 100 closed evaluations.
+
+    The rows are locked in id order first, unless the caller says it holds them (``locked``)."""
     if not agent_ids:
         return
-    lock(conn, agent_ids)
+    if not locked:
+        lock(conn, agent_ids)
     conn.execute(
         # The last `window` closed ones of each validator, read newest first from evaluations_closed_idx
         # (answered and expired evaluations always carry closed_at): never the validator's whole history.

@@ -370,6 +370,15 @@ class BudgetStatus:
         }
 
 
+SPEND_SHARDS = 16  # rows of one day's spend (migration 021): callers add to one, readers sum them
+
+
+def spend_shard(call_id: int) -> int:
+    """The shard of the day's spend a recorded call adds its cost to: consecutive calls take
+    consecutive shards, so concurrent callers rarely share a row."""
+    return call_id % SPEND_SHARDS
+
+
 def budget_day(now: datetime) -> date:
     """The budget's day: the UTC date of ``now``."""
     return now.astimezone(UTC).date()

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import zlib
 from collections.abc import Sequence
 from dataclasses import dataclass
 
@@ -38,7 +39,25 @@ def agent_account(agent_id: object) -> str:
 
 
 FAUCET = "system:faucet"
-SINK = "system:sink"
+SINK = "system:sink"  # the one sink of old: still readable, still counted; new fees go to the shards
+
+# Fees are credited to one of SINK_ACCOUNTS sink accounts (migration 021): with one sink every fee
+# updated the same row, whose lock serialised all submissions. The sink's balance is the sum of SINKS.
+SINK_ACCOUNTS = 16
+SINK_SHARDS: tuple[str, ...] = tuple(f"{SINK}:{n}" for n in range(SINK_ACCOUNTS))
+SINKS: tuple[str, ...] = (SINK, *SINK_SHARDS)
+
+
+def sink_for(key: str) -> str:
+    """The sink account a fee with this idempotency key is credited to: the same for the same key
+    (a retried entry touches the same rows), spread evenly over the SINK_ACCOUNTS shards (CRC-32,
+    stable across processes, unlike hash())."""
+    return SINK_SHARDS[zlib.crc32(key.encode()) % SINK_ACCOUNTS]
+
+
+def is_sink(account_code: str) -> bool:
+    """Whether the account is the sink or one of its shards."""
+    return account_code in SINKS
 
 
 @dataclass(frozen=True)

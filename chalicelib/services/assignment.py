@@ -46,13 +46,14 @@ def _compliant_picks(
 
 def assign_validators(
     uow: UnitOfWork, sub: dict[str, Any], *, mode: Mode, layer_b_decision: str, layer_b_valid: bool,
-    now: datetime,
+    now: datetime, submitter: dict[str, Any] | None = None,
 ) -> Assignment:
     """Over-assign up to 6 validators to a submission, or none when fewer than 3 may review it.
 
     Idempotent: a submission is assigned once (a redelivered message finds the open review and
     assigns nobody new). Each pick counts against the validator's daily quota atomically; if a
     race leaves fewer than the quorum, the reservations are given back and nobody is assigned.
+    ``submitter``: the author's agent row when the caller has it (read otherwise).
     """
     submission_id: UUID = sub["id"]
     existing = uow.evaluations.get_review(submission_id)
@@ -61,8 +62,9 @@ def assign_validators(
         return Assignment(ids, opened=True, repeated=True, reason="already_assigned")
 
     settings = get_settings()
-    submitter = uow.agents.get_agent(sub["agent_id"])
-    assert submitter is not None
+    if submitter is None:
+        submitter = uow.agents.get_agent(sub["agent_id"])
+    assert submitter is not None and submitter["id"] == sub["agent_id"]
     location = (float(sub["latitude"]), float(sub["longitude"])) if sub.get("latitude") is not None else None
     request = rules.AssignmentRequest(
         submission_id=str(submission_id),

@@ -75,9 +75,12 @@ def decide_submission(uow: UnitOfWork, submission_id: UUID, *, cause: Cause, now
     uow.validators.lock(sorted({e["validator_id"] for e in evaluations}, key=str))
     closed = uow.evaluations.close_pending(submission_id, status="expired" if cause == "timeout" else "cancelled",
                                            now=now)
-    cancelled = [e for e in closed if e["status"] == "cancelled"]
-    for e in cancelled:
-        uow.validators.release_quota([e["validator_id"]], assigned_day=e["assigned_at"], mode=review["mode"])
+    by_day: dict[Any, list[UUID]] = {}  # cancelled evaluations give their quota back, one statement a day
+    for e in closed:
+        if e["status"] == "cancelled":
+            by_day.setdefault(e["assigned_at"], []).append(e["validator_id"])
+    for assigned_at, validator_ids in by_day.items():
+        uow.validators.release_quota(sorted(validator_ids, key=str), assigned_day=assigned_at, mode=review["mode"])
 
     live = review["mode"] == "live"
     layer_b_decision = cast(Verdict, review["layer_b_decision"])
@@ -103,8 +106,8 @@ def decide_submission(uow: UnitOfWork, submission_id: UUID, *, cause: Cause, now
         and routing.is_spot_checked(str(submission_id), int(flags["SPOT_CHECK_PCT"]))
     )
     touched = {e["validator_id"] for e in evaluations}
-    apply_ground_truth(uow, submission_id, now=now)
-    uow.validators.refresh_response_rates(sorted(touched, key=str))
+    apply_ground_truth(uow, submission_id, now=now, review=review)
+    uow.validators.refresh_response_rates(sorted(touched, key=str), locked=True)  # locked above
     _pay_rewards(uow, answered, [e for e in closed if e["status"] == "expired"])
 
     outbox_ids: tuple[int, ...] = ()
@@ -147,13 +150,16 @@ def _apply_live(uow: UnitOfWork, submission_id: UUID, verdict: Verdict, *, decid
             dedup_key=f"consensus:{submission_id}")
 
 
-def apply_ground_truth(uow: UnitOfWork, submission_id: UUID, *, now: datetime) -> list[dict[str, Any]]:
+def apply_ground_truth(uow: UnitOfWork, submission_id: UUID, *, now: datetime,
+                       review: dict[str, Any] | None = None) -> list[dict[str, Any]]:
     """Give the submission's answered evaluations the best ground truth known and rescore their validators.
 
     Truth, best first: an admin verdict, a spot check's Layer B decision, the Layer B decision at
     routing (only when Layer B produced an assessment: an error is no truth). Returns tier changes.
+    ``review``: the submission's review row when the caller holds it locked (not read again).
     """
-    review = uow.evaluations.get_review(submission_id)
+    if review is None:
+        review = uow.evaluations.get_review(submission_id)
     if review is None:
         return []
     layer_b: Verdict | None = review["layer_b_decision"] if review["layer_b_valid"] else None
@@ -161,13 +167,8 @@ def apply_ground_truth(uow: UnitOfWork, submission_id: UUID, *, now: datetime) -
     if truth is None:
         return []
     source = "admin" if review["truth_admin"] else "spot_check" if review["truth_spot_check"] else "layer_b"
-    changes = []
-    for validator_id in uow.evaluations.set_truth_on_answers(submission_id, truth=truth, source=source,
-                                                              now=now):
-        change = rescore(uow, validator_id, now=now)
-        if change is not None:
-            changes.append(change)
-    return changes
+    scored = uow.evaluations.set_truth_on_answers(submission_id, truth=truth, source=source, now=now)
+    return rescore_many(uow, scored, now=now)
 
 
 def rescore(uow: UnitOfWork, validator_id: UUID, *, now: datetime) -> dict[str, Any] | None:
@@ -175,36 +176,43 @@ def rescore(uow: UnitOfWork, validator_id: UUID, *, now: datetime) -> dict[str, 
 
     Every tier change is logged with the figures that caused it; returns the change, if any.
     """
-    validator = uow.validators.get(validator_id, for_update=True)
-    if validator is None:
-        return None
-    pairs = uow.validators.scored_pairs(validator_id, limit=tiers.SCORE_WINDOW)
-    scored, since_change = uow.validators.scored_counts(validator_id, validator["tier_changed_at"])
-    scores = tiers.score(cast(list[tuple[rules.Decision, Verdict]], pairs))
-    current = cast(rules.Tier, validator["tier"])
-    new = tiers.next_tier(current, scores.f1, scored, since_change)
-    uow.validators.update_scores(validator_id, f1=scores.f1, precision=scores.precision, recall=scores.recall,
-                                 scored=scored,
-        tier=new, tier_changed=new != current, now=now)
-    if new == current:
-        return None
-    direction = "promotion" if rules.TIERS.index(new) > rules.TIERS.index(current) else "demotion"
-    reason = f"{direction}: F1 {scores.f1:.3f} over {scores.n} recent of {scored} scored evaluations"
-    uow.validators.log_tier_change(validator_id, old=current, new=new, f1=scores.f1, scored=scored,
-                                    reason=reason, now=now)
-    metrics.add_metric(name="ValidatorTierChanges", unit="Count", value=1)
-    return {"validator_id": str(validator_id), "old": current, "new": new, "reason": reason}
+    changes = rescore_many(uow, [validator_id], now=now)
+    return changes[0] if changes else None
+
+
+def rescore_many(uow: UnitOfWork, validator_ids: list[UUID], *, now: datetime) -> list[dict[str, Any]]:
+    """rescore for several validators: their scoring inputs read (and their rows locked, in id order)
+    in one statement, their scores written in one; returns the tier changes."""
+    inputs = uow.validators.scoring_inputs(validator_ids, limit=tiers.SCORE_WINDOW)
+    updates: list[dict[str, Any]] = []
+    logged: list[tuple[UUID, rules.Tier, rules.Tier, dict[str, Any], float, int]] = []
+    for v in inputs:
+        scores = tiers.score(cast(list[tuple[rules.Decision, Verdict]], v["pairs"]))
+        current = cast(rules.Tier, v["tier"])
+        new = tiers.next_tier(current, scores.f1, v["scored"], v["since_change"])
+        updates.append({"agent_id": v["agent_id"], "f1": scores.f1, "precision": scores.precision,
+                        "recall": scores.recall, "scored": v["scored"], "tier": new, "tier_changed": new != current})
+        if new == current:
+            continue
+        direction = "promotion" if rules.TIERS.index(new) > rules.TIERS.index(current) else "demotion"
+        reason = f"{direction}: F1 {scores.f1:.3f} over {scores.n} recent of {v['scored']} scored evaluations"
+        change = {"validator_id": str(v["agent_id"]), "old": current, "new": new, "reason": reason}
+        logged.append((v["agent_id"], current, new, change, scores.f1, v["scored"]))
+    uow.validators.update_scores_many(updates, now=now)
+    for agent_id, old, new, change, f1, scored in logged:
+        uow.validators.log_tier_change(agent_id, old=old, new=new, f1=f1, scored=scored, reason=change["reason"],
+                                        now=now)
+        metrics.add_metric(name="ValidatorTierChanges", unit="Count", value=1)
+    return [change for *_, change, _, _ in logged]
 
 
 def _pay_rewards(uow: UnitOfWork, answered: list[dict[str, Any]], expired: list[dict[str, Any]]) -> None:
-    """Validation rewards through the ledger, one idempotent entry per evaluation (none for late ones)."""
-    for evaluation, in_time in [(e, True) for e in answered] + [(e, False) for e in expired]:
-        paid = economy.pay_validation_reward(uow, evaluation_id=evaluation["id"],
-                                             validator_agent_id=evaluation["validator_id"],
-            tier_at_assignment=evaluation["tier_at_assignment"],
-            answered_in_time=in_time,
-        )
-        uow.evaluations.record_reward(evaluation["id"], paid)
+    """Validation rewards through the ledger, one idempotent entry per evaluation (none for late ones),
+    posted in one statement and recorded on the evaluations in one."""
+    dues = [economy.RewardDue(e["id"], e["validator_id"], e["tier_at_assignment"], in_time)
+            for e, in_time in [(e, True) for e in answered] + [(e, False) for e in expired]]
+    paid = economy.pay_validation_rewards(uow, dues)
+    uow.evaluations.record_rewards([(e["id"], paid[str(e["id"])]) for e in answered + expired])
 
 
 def resolve_timeouts(uow: UnitOfWork, *, now: datetime | None = None, limit: int = 200) -> dict[str, int]:

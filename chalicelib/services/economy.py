@@ -6,6 +6,7 @@ the consensus stage's); snapshot_economy and economy_overview are use cases of t
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -13,7 +14,7 @@ from uuid import UUID
 
 from chalicelib.domain import economy
 from chalicelib.domain.economy import EconomyAlert, HealthFigures
-from chalicelib.domain.ledger import FAUCET, SINK, agent_account, transfer
+from chalicelib.domain.ledger import agent_account, sink_for, transfer
 from chalicelib.domain.principal import Principal
 from chalicelib.observability import logger
 from chalicelib.services.unit_of_work import UnitOfWork
@@ -27,6 +28,7 @@ class SubmissionFee:
     """What a submission will pay, decided under the row locks of the fee's accounts."""
 
     account: str
+    sink: str  # the sink shard this fee is credited to (sink_for of the entry's key)
     cost: int  # millicredits the submission is worth at the current multiplier
     balance: int  # the agent's balance under the lock
     waived: bool  # hardship: the agent submits free, the journal records a waiver
@@ -45,14 +47,21 @@ def submission_fee_due(uow: UnitOfWork, kind: str) -> int | None:
     return economy.submission_cost(kind, float(flags["SUBMISSION_COST_MULTIPLIER"]))
 
 
-def decide_submission_fee(uow: UnitOfWork, principal: Principal, kind: str) -> SubmissionFee | None:
+def fee_key(submission_id: object) -> str:
+    """The ledger key of a submission's fee (or hardship waiver)."""
+    return f"submission:{submission_id}"
+
+
+def decide_submission_fee(uow: UnitOfWork, principal: Principal, kind: str,
+                          submission_id: object) -> SubmissionFee | None:
     """Lock the fee's accounts and decide the fee, in the caller's transaction; None while
     SUBMISSION_COSTS_ENABLED is off (nothing is locked or written then).
 
     The cost is the kind's base (problem 2, solution 5, debate 1 credits) times
     SUBMISSION_COST_MULTIPLIER, never below 1 credit. The balance is read under the row locks of both
     accounts (taken in the ledger's id order), so the hardship decision and the debit (post_submission_fee,
-    same transaction) see the same balance: below 10 credits the agent submits free.
+    same transaction) see the same balance: below 10 credits the agent submits free. The fee's sink
+    is the shard `sink_for` picks for the fee's key, so concurrent fees rarely wait on the same row.
     """
     flags = uow.flags.current()
     if not flags["SUBMISSION_COSTS_ENABLED"]:
@@ -60,8 +69,10 @@ def decide_submission_fee(uow: UnitOfWork, principal: Principal, kind: str) -> S
     assert principal.agent_id is not None
     account = agent_account(principal.agent_id)
     cost = economy.submission_cost(kind, float(flags["SUBMISSION_COST_MULTIPLIER"]))
-    balance = uow.ledger.lock_balances([account, SINK])[account]
-    return SubmissionFee(account=account, cost=cost, balance=balance, waived=economy.in_hardship(balance))
+    sink = sink_for(fee_key(submission_id))
+    balance = uow.ledger.lock_balances([account, sink])[account]
+    return SubmissionFee(account=account, sink=sink, cost=cost, balance=balance,
+                         waived=economy.in_hardship(balance))
 
 
 def post_submission_fee(uow: UnitOfWork, principal: Principal, submission: dict[str, Any],
@@ -69,14 +80,14 @@ def post_submission_fee(uow: UnitOfWork, principal: Principal, submission: dict[
     """Post the decided fee (or the hardship waiver) under the key `submission:<id>`; returns the
     millicredits charged. Too little balance raises InsufficientCredits and the caller's transaction,
     the submission included, writes nothing."""
-    key = f"submission:{submission['id']}"
+    key = fee_key(submission["id"])
     if fee.waived:
         uow.ledger.post_entry(idempotency_key=key, kind="hardship_waiver", legs=[],
             memo={"submission_id": str(submission["id"]), "agent_id": str(principal.agent_id),
                   "waived": fee.cost, "balance": fee.balance},
         )
         return 0
-    uow.ledger.post_entry(idempotency_key=key, kind="submission_fee", legs=transfer(fee.account, SINK, fee.cost),
+    uow.ledger.post_entry(idempotency_key=key, kind="submission_fee", legs=transfer(fee.account, fee.sink, fee.cost),
         memo={"submission_id": str(submission["id"]), "kind": submission["kind"]},
     )
     return fee.cost
@@ -86,7 +97,7 @@ def charge_submission(uow: UnitOfWork, principal: Principal, submission: dict[st
     """Charge an already stored submission in the caller's transaction (decide, post, record the cost on
     the row); returns the millicredits charged. The submission use case decides the fee before the
     insert instead, so that the cost is written with the row (one statement less)."""
-    fee = decide_submission_fee(uow, principal, submission["kind"])
+    fee = decide_submission_fee(uow, principal, submission["kind"], submission["id"])
     if fee is None:
         return 0
     charged = post_submission_fee(uow, principal, submission, fee)
@@ -94,6 +105,16 @@ def charge_submission(uow: UnitOfWork, principal: Principal, submission: dict[st
         uow.submissions.set_cost(submission["id"], charged)
         submission["cost_millicredits"] = charged
     return charged
+
+
+@dataclass(frozen=True)
+class RewardDue:
+    """One evaluation whose reward the consensus stage settles."""
+
+    evaluation_id: UUID | str
+    validator_agent_id: UUID | str
+    tier_at_assignment: str
+    answered_in_time: bool
 
 
 def pay_validation_reward(
@@ -113,29 +134,37 @@ def pay_validation_reward(
     late or expired answer, while VALIDATION_REWARDS_ENABLED is off, or when the multiplier makes
     the reward 0.
     """
-    if tier_at_assignment not in economy.BASE_REWARD:
-        raise ValueError(f"unknown validator tier {tier_at_assignment!r}")
-    if not answered_in_time:
-        return 0
-    key = f"validation:{evaluation_id}"
-    account = agent_account(validator_agent_id)
-    earlier = uow.ledger.amount_posted(key, account)
-    if earlier is not None:
-        return earlier
+    due = RewardDue(evaluation_id, validator_agent_id, tier_at_assignment, answered_in_time)
+    return pay_validation_rewards(uow, [due])[str(evaluation_id)]
+
+
+def pay_validation_rewards(uow: UnitOfWork, dues: Sequence[RewardDue]) -> dict[str, int]:
+    """pay_validation_reward for several evaluations, with the same guarantees, the rewards posted in
+    one ledger statement; returns the millicredits of each evaluation, by evaluation id (str)."""
+    for due in dues:
+        if due.tier_at_assignment not in economy.BASE_REWARD:
+            raise ValueError(f"unknown validator tier {due.tier_at_assignment!r}")
+    paid = {str(d.evaluation_id): 0 for d in dues}
+    timely = [d for d in dues if d.answered_in_time]
+    if not timely:
+        return paid
     flags = uow.flags.current()
-    if not flags["VALIDATION_REWARDS_ENABLED"]:
-        return 0
-    reward = economy.validation_reward(tier_at_assignment, float(flags["VALIDATION_REWARD_MULTIPLIER"]))
-    if reward == 0:
-        return 0
-    posted = uow.ledger.post_entry(
-        idempotency_key=key, kind="validation_reward", legs=transfer(FAUCET, account, reward),
-        memo={"evaluation_id": str(evaluation_id), "validator_id": str(validator_agent_id),
-              "tier": tier_at_assignment},
-    )
-    if not posted.created:  # a concurrent call posted it first: report what that one paid
-        return uow.ledger.amount_posted(key, account) or 0
-    return reward
+    multiplier = float(flags["VALIDATION_REWARD_MULTIPLIER"])
+    enabled = bool(flags["VALIDATION_REWARDS_ENABLED"])
+    to_post: list[tuple[str, str, int, dict[str, Any]]] = []
+    for d in timely:
+        key, account = f"validation:{d.evaluation_id}", agent_account(d.validator_agent_id)
+        reward = economy.validation_reward(d.tier_at_assignment, multiplier) if enabled else 0
+        if reward == 0:  # nothing to pay now (rare): report what an earlier call paid, if any
+            paid[str(d.evaluation_id)] = uow.ledger.amount_posted(key, account) or 0
+            continue
+        to_post.append((key, account, reward, {"evaluation_id": str(d.evaluation_id),
+                                               "validator_id": str(d.validator_agent_id),
+                                               "tier": d.tier_at_assignment}))
+    posted = uow.ledger.record_rewards(to_post, kind="validation_reward")
+    for key, _, _, memo in to_post:
+        paid[memo["evaluation_id"]] = posted[key]
+    return paid
 
 
 # --- economic health -------------------------------------------------------------------------------

@@ -24,7 +24,7 @@ Handler = Literal["peer", "layer_b", "fallback"]
 
 def begin_review(
     uow: UnitOfWork, sub: dict[str, Any], decision: routing.RouteDecision, layer_b_decision: str, *,
-    layer_b_valid: bool, now: datetime,
+    layer_b_valid: bool, now: datetime, submitter: dict[str, Any] | None = None,
 ) -> Handler:
     """After Layer B and routing: who decides this submission now.
 
@@ -32,7 +32,8 @@ def begin_review(
     Layer B's decision applies (the Layer B path, and shadow mode, where peers are assigned too and
     their consensus is only compared). ``fallback``: peer-routed but fewer than 3 validators may
     review it, so Layer B's decision applies at once. Any error on the peer branch is contained
-    (rolled back to a savepoint) and Layer B decides.
+    (rolled back to a savepoint) and Layer B decides. ``submitter``: the author's agent row, when the
+    caller has read it already.
     """
     if decision.path == "layer_b" and not decision.shadow:
         return "layer_b"
@@ -41,7 +42,7 @@ def begin_review(
     try:
         with uow.savepoint():  # an error here undoes only the peer branch
             assignment = assign_validators(uow, sub, mode=mode, layer_b_decision=layer_b_decision,
-                                           layer_b_valid=layer_b_valid, now=now)
+                                           layer_b_valid=layer_b_valid, now=now, submitter=submitter)
     except Exception:
         logger.exception("peer assignment failed; Layer B decides", extra={"submission_id": str(sub["id"])})
         metrics.add_metric(name="RoutingErrors", unit="Count", value=1)
@@ -100,18 +101,14 @@ def answer_evaluation(uow: UnitOfWork, principal: Principal, evaluation_id: UUID
     assert principal.agent_id is not None
     now = now or uow.clock.now()
     with uow:
-        evaluation = uow.evaluations.get_evaluation(evaluation_id)
+        # the submission's lock, the evaluation's row lock and the submission's author, in one statement
+        evaluation = uow.evaluations.get_for_answer(evaluation_id)
         if evaluation is None:
             raise NotFound("evaluation not found")
         if evaluation["validator_id"] != principal.agent_id:
             raise Forbidden("this evaluation is assigned to another validator")
-        sub = uow.submissions.get(evaluation["submission_id"])
-        assert sub is not None
-        if sub["agent_id"] == principal.agent_id:
+        if evaluation["submitter_id"] == principal.agent_id:
             raise Forbidden("validators never evaluate their own submissions")
-        uow.evaluations.lock_submission(evaluation["submission_id"])
-        evaluation = uow.evaluations.get_evaluation(evaluation_id, for_update=True)
-        assert evaluation is not None
         if evaluation["status"] == "answered":
             raise Conflict("this evaluation has been answered already",
                            details={"responded_at": evaluation["responded_at"].isoformat()})
@@ -119,20 +116,20 @@ def answer_evaluation(uow: UnitOfWork, principal: Principal, evaluation_id: UUID
             status = "expired" if evaluation["status"] == "pending" else evaluation["status"]
             raise Gone("this evaluation is closed", details={"status": status,
                                                               "expires_at": evaluation["expires_at"].isoformat()})
-        uow.evaluations.answer(evaluation_id, decision=answer.decision, confidence=answer.confidence,
-                                reasoning=answer.reasoning, safety_flagged=answer.safety_flagged, now=now)
+        updated = uow.evaluations.answer(evaluation_id, decision=answer.decision, confidence=answer.confidence,
+                                         reasoning=answer.reasoning, safety_flagged=answer.safety_flagged, now=now)
         uow.submissions.add_trail(evaluation["submission_id"], "evaluation", {
             "evaluation_id": str(evaluation_id), "mode": evaluation["mode"],
             "tier": evaluation["tier_at_assignment"], "decision": answer.decision,
             "confidence": answer.confidence, "safety_flagged": answer.safety_flagged,
         })
-        quorum = uow.evaluations.answered_count(evaluation["submission_id"]) == rules.QUORUM
+        assert updated is not None  # pending under the row lock just taken
+        quorum = updated.pop("answered") == rules.QUORUM
         outbox_ids: tuple[int, ...] = ()
         if quorum:
             uow.evaluations.mark_quorum(evaluation["submission_id"], now)
             outbox_ids = (uow.outbox.enqueue("consensus", {"submission_id": str(evaluation["submission_id"])},
-                                         correlation_id=sub["correlation_id"]),)
-        updated = uow.evaluations.get_evaluation(evaluation_id)
+                                         correlation_id=evaluation["submission_correlation_id"]),)
     assert updated is not None
     metrics.add_metric(name="EvaluationsAnswered", unit="Count", value=1)
     return Answered(updated, quorum, outbox_ids)

@@ -28,11 +28,11 @@ def run_guardrail(
     Layer B verdict changes, so a duplicate delivery changes nothing.
     """
     with uow:
-        sub = uow.submissions.get(submission_id)
+        sub = uow.submissions.get_with_stage(submission_id, "layer_b")
         if sub is None:
             logger.warning("guardrail message for an unknown submission", extra={"submission_id": str(submission_id)})
             return "missing"
-        if sub["status"] != "pending" or uow.submissions.has_trail_stage(submission_id, "layer_b"):
+        if sub.pop("has_stage") or sub["status"] != "pending":
             return "not_pending"
     # The model call may take seconds: no locks are held meanwhile.
     result = layer_b_service.classify_for_guardrail(uow, sub, classifier, now=now)
@@ -40,9 +40,9 @@ def run_guardrail(
     with uow:
         if not uow.processed.first_delivery(CONSUMER, message_key):
             return "duplicate"
-        sub = uow.submissions.get(submission_id, for_update=True)
+        sub = uow.submissions.get_with_stage(submission_id, "layer_b", for_update=True)
         assert sub is not None
-        if sub["status"] != "pending" or uow.submissions.has_trail_stage(submission_id, "layer_b"):
+        if sub.pop("has_stage") or sub["status"] != "pending":
             return "not_pending"
         apply_layer_b(uow, sub, result, now)
     _emit(result)
@@ -63,9 +63,7 @@ def apply_layer_b(uow: UnitOfWork, sub: dict[str, object], result: ClassifierRes
     )
     in_force = layer_b_service.thresholds_in_force(uow, sub.get("domain"), result.assessment)
     verdict = layer_b.decide(result.assessment, trust, in_force.thresholds)
-    uow.submissions.add_trail(submission_id, "layer_b",
-        {**result.to_dict(), "trust": trust, "decision": verdict, "thresholds": in_force.to_dict()},
-    )
+    layer_b_entry = {**result.to_dict(), "trust": trust, "decision": verdict, "thresholds": in_force.to_dict()}
     flags = uow.flags.current()
     decision = routing.route(
         routing.RoutingInput(
@@ -77,11 +75,13 @@ def apply_layer_b(uow: UnitOfWork, sub: dict[str, object], result: ClassifierRes
             agent_compliance_ok=compliance.compliance_ok(uow, sub["agent_id"], now),  # type: ignore[arg-type]
         )
     )
-    uow.submissions.add_trail(submission_id, "routing",
-        {"path": decision.path, "bucket": decision.bucket, "reason": decision.reason,
-         "shadow": decision.shadow, "flags": flags},
-    )
-    handler = begin_review(uow, sub, decision, verdict, layer_b_valid=result.assessment is not None, now=now)
+    uow.submissions.add_trails(submission_id, [  # both entries in one statement, in this order
+        ("layer_b", layer_b_entry),
+        ("routing", {"path": decision.path, "bucket": decision.bucket, "reason": decision.reason,
+                     "shadow": decision.shadow, "flags": flags}),
+    ])
+    handler = begin_review(uow, sub, decision, verdict, layer_b_valid=result.assessment is not None, now=now,
+                           submitter=agent)
     if handler == "peer":
         return  # validators decide; the consensus stage applies their decision (Layer B's on timeout)
     apply_verdict(uow, submission_id, verdict, decided_by=handler, now=now, route_path=decision.path)

@@ -36,6 +36,7 @@ from chalicelib.domain.layer_b import (
     classifier_identity,
     domains_to_consult,
     effective_thresholds,
+    spend_shard,
     threshold_values,
     thresholds_from,
     validate_thresholds,
@@ -147,11 +148,16 @@ def record_call(
     batch: bool = False, now: datetime,
 ) -> BudgetStatus:
     """Record a real call (one Messages call, or one Message Batches result) and add its cost to
-    today's spend; raises the 80 % and exhaustion alerts, once a day each. Returns the new status."""
+    today's spend; raises the 80 % and exhaustion alerts, once a day each. Returns the new status.
+
+    The cost goes to one of SPEND_SHARDS rows of the day (by the call's id), so concurrent callers
+    do not queue on one row; the status sums the shards. The budget is checked before a call and
+    the call is not locked against others, so the day may overrun its budget by at most one call
+    per caller running at once (each saw the budget not yet spent when it began)."""
     check_purpose(purpose)
-    uow.layer_b.record_call(submission_id=submission_id, purpose=purpose, outcome="called",
-                             result=result, batch=batch, now=now)
-    day = uow.layer_b.add_spend(budget_day(now), result.cost_usd_micros)
+    call_id = uow.layer_b.record_call(submission_id=submission_id, purpose=purpose, outcome="called",
+                                      result=result, batch=batch, now=now)
+    day = uow.layer_b.add_spend(budget_day(now), result.cost_usd_micros, spend_shard(call_id))
     status = BudgetStatus(
         day=day["day"], budget_cents=int(uow.flags.current()["LAYER_B_DAILY_BUDGET_CENTS"]),
         spent_usd_micros=int(day["cost_usd_micros"]), calls=int(day["calls"]),

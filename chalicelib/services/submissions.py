@@ -64,8 +64,9 @@ def submit_content(
     Round trips and the fee sink: the agent's unique (agent_id, idempotency_key) decides whether a key
     is new (no look-up before the insert); the row (with the cost it will pay) and its trail entry go
     in one statement; the fee's accounts are locked last, just before the post and the commit, so that
-    the one sink row every fee updates is held as briefly as possible. Insert, enqueue, lock, post,
-    commit; a hardship waiver (rare) adds one statement that zeroes the stored cost.
+    the sink shard the fee updates (one of 16, by the fee's key) is held as briefly as possible.
+    Insert, enqueue, lock, post, commit; a hardship waiver (rare) adds one statement that zeroes the
+    stored cost.
     """
     assert principal.agent_id is not None
     now = now or uow.clock.now()
@@ -117,7 +118,7 @@ def submit_content(
             if not blocked:
                 outbox_ids = (uow.outbox.enqueue("guardrail", {"submission_id": str(submission_id)},
                                              correlation_id=correlation_id),)
-            fee = economy.decide_submission_fee(uow, principal, draft.kind) if due is not None else None
+            fee = economy.decide_submission_fee(uow, principal, draft.kind, submission_id) if due is not None else None
             charged = economy.post_submission_fee(uow, principal, row, fee) if fee is not None else 0
             if charged != row["cost_millicredits"]:  # a hardship waiver, or the flags moved meanwhile
                 uow.submissions.set_cost(submission_id, charged)

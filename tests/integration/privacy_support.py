@@ -41,6 +41,7 @@ NO_SUBJECT_DATA = {
     "layer_b_batches": "batch ids and counts",
     "layer_b_calls": "submission ids, token counts and costs",
     "layer_b_spend_days": "daily totals",
+    "layer_b_spend_shards": "daily totals in shards",
     "layer_b_thresholds": "per-domain configuration",
     "layer_b_threshold_changes": "configuration history written by admins",
     "mission_templates": "templates written by admins",

@@ -16,7 +16,7 @@ from chalicelib.adapters import alerts_repo, flags_repo, ledger_repo
 from chalicelib.db.pool import transaction
 from chalicelib.domain.alert_rules import RaisedAlert
 from chalicelib.domain.errors import InsufficientCredits
-from chalicelib.domain.ledger import FAUCET, SINK, agent_account, transfer
+from chalicelib.domain.ledger import FAUCET, SINK, agent_account, sink_for, transfer
 from chalicelib.services import economy as economy_service
 from chalicelib.services.credits import verify_ledger
 from tests.support import Api, admin_key, api_client
@@ -425,7 +425,8 @@ def test_operators_read_the_economy_latest_fresh_and_history(api: Api, db: str) 
 def test_operators_verify_the_ledger(api: Api, db: str) -> None:
     admin = admin_key()
     key, agent = api.register("checked")
-    assert api.get("/v1/admin/ledger/verify", key=admin).data == {"accounts_checked": 3, "mismatches": []}
+    checked = 1 + 1 + 16 + 1  # the faucet, the sink of old, its 16 shards, the agent
+    assert api.get("/v1/admin/ledger/verify", key=admin).data == {"accounts_checked": checked, "mismatches": []}
     with psycopg.connect(db) as conn:
         conn.execute("UPDATE accounts SET balance = balance - 1 WHERE agent_id = %s", (UUID(agent["id"]),))
     report = api.get("/v1/admin/ledger/verify", key=admin).data
@@ -502,4 +503,31 @@ def test_concurrent_submissions_and_other_fees_of_one_agent_neither_deadlock_nor
     assert others > 0
     assert balance(agent["id"]) == 50_000 - 12 * 2_000 - others * 10
     assert rows(db, "SELECT count(*), sum(cost_millicredits) FROM submissions") == [(12, 24_000)]
+    assert verify_ledger(bootstrap.unit_of_work())["mismatches"] == []
+
+
+# --- the sharded sink ----------------------------------------------------------------------------
+
+def test_fees_land_in_the_sink_shard_of_their_key_and_every_reader_counts_all_shards(api: Api, db: str) -> None:
+    # Given fees on, an old-style fee already in the one sink of old, and agents submitting
+    set_flags(SUBMISSION_COSTS_ENABLED=True)
+    start = datetime.now(UTC) - timedelta(seconds=1)
+    key, agent = api.register("author")
+    with transaction() as conn:
+        ledger_repo.post_entry(conn, idempotency_key="old-fee", kind="submission_fee",
+                               legs=transfer(agent_account(agent["id"]), SINK, 1_000))
+    ids = [api.post("/v1/submissions", key=key, body={**SUBMISSION, "title": f"Water access {i}"}).data["id"]
+           for i in range(6)]
+    # Then each fee went to the shard its key picks, none to the old account
+    credited = dict(rows(db, "SELECT e.idempotency_key, a.code FROM journal_legs l"
+                             " JOIN journal_entries e ON e.id = l.entry_id JOIN accounts a ON a.id = l.account_id"
+                             " WHERE e.kind = 'submission_fee' AND l.amount > 0"))
+    assert credited == {"old-fee": SINK} | {f"submission:{i}": sink_for(f"submission:{i}") for i in ids}
+    # And the sink's balance, the window's flows and the ledger's check see the old account plus the shards
+    with bootstrap.unit_of_work() as uow:
+        assert uow.ledger.sink_balance() == 1_000 + 6 * 2_000
+        assert uow.ledger.balance_of(SINK) == 1_000
+    assert health(start, datetime.now(UTC) + timedelta(seconds=1)).figures.sink == 1_000 + 6 * 2_000
+    [(total,)] = rows(db, "SELECT sum(balance) FROM accounts")
+    assert total == 0  # credits are conserved: what left the faucet is in agents and sinks
     assert verify_ledger(bootstrap.unit_of_work())["mismatches"] == []

@@ -127,7 +127,7 @@ def test_each_call_is_stored_with_its_real_tokens_and_priced_from_the_table(
     assert stored == [(UUID(detail["id"]), "guardrail", "called", "anthropic", MODEL, 310, 150, 0, 1900,
                        expected, 1, None)]
     assert layer_b_entry(detail)["cost_usd_micros"] == expected
-    assert rows(db, "SELECT cost_usd_micros, calls FROM layer_b_spend_days") == [(expected, 1)]
+    assert rows(db, "SELECT cost_usd_micros, calls FROM layer_b_spend_shards") == [(expected, 1)]
 
 
 def test_the_offline_stand_in_is_labelled_in_the_trail_and_costs_nothing(api: Api, db: str) -> None:
@@ -411,3 +411,78 @@ def test_the_budget_page_shows_todays_spend_and_outcomes(api: Api, fake: FakeAnt
     assert page["today"]["spent_share"] == 0.2 and page["today"]["exhausted"] is False
     assert page["outcomes"] == {"called": 1, "cache_hit": 1, "budget_exhausted": 0}
     assert page["days"][0]["calls"] == 1
+
+
+# --- the day's spend in shards ------------------------------------------------------------------
+
+
+class PricedStandIn:
+    """A classifier that answers after a short wait at a fixed price (the wait keeps calls in flight
+    together, the window in which concurrent callers can all pass the budget check)."""
+
+    model = MODEL
+
+    def __init__(self, cost: int) -> None:
+        self.cost = cost
+
+    def classify(self, item: Any) -> Any:
+        import time
+
+        from chalicelib.domain.layer_b import Assessment, ClassifierResult
+
+        time.sleep(0.01)
+        assessment = Assessment.model_validate(verdict(0.9))
+        return ClassifierResult(assessment=assessment, classifier="anthropic", model=MODEL,
+                                usage=Usage(1000, 0, 0, 0), cost_usd_micros=self.cost, attempts=1, latency_ms=10,
+                                error=None)
+
+
+def test_concurrent_callers_overrun_the_budget_by_at_most_one_call_each(db: str) -> None:
+    import math
+    import threading
+
+    from chalicelib.domain.layer_b import MICROS_PER_CENT
+    from chalicelib.services import layer_b_service
+
+    # Given a budget of 1 cent, calls of 0.15 cent, and 8 callers classifying at once until refused
+    set_budget_cents(1)
+    cost, callers = 1_500, 8
+    budget = 1 * MICROS_PER_CENT
+    classifier = PricedStandIn(cost)
+    barrier = threading.Barrier(callers)
+    errors: list[BaseException] = []
+
+    def caller(i: int) -> None:
+        barrier.wait()
+        try:
+            for n in range(40):
+                sub = {"id": None, "kind": "problem", "title": f"Water {i}-{n}", "body": f"A rain tank {i}-{n}.",
+                       "domain": "food_security"}
+                result = layer_b_service.classify_submission(bootstrap.unit_of_work(), sub, classifier,
+                                                             purpose="guardrail", use_cache=False)
+                if result.error is not None:
+                    assert result.error.startswith("budget_exhausted")
+                    return
+            raise AssertionError("the budget never ran out")
+        except BaseException as exc:
+            errors.append(exc)
+
+    threads = [threading.Thread(target=caller, args=(i,)) for i in range(callers)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(timeout=120)
+    assert errors == []
+    # Then the day is spent, its shards add up to every recorded call, and the overrun is bounded:
+    # a call starts only while the day's total is below the budget (at most ceil(budget / cost) - 1
+    # calls done), and at most one call per caller is then in flight.
+    [(calls, spent)] = rows(db, "SELECT count(*), sum(cost_usd_micros) FROM layer_b_calls WHERE outcome = 'called'")
+    [(shard_calls, shard_spent, shards)] = rows(
+        db, "SELECT sum(calls), sum(cost_usd_micros), count(*) FROM layer_b_spend_shards")
+    assert (shard_calls, shard_spent) == (calls, spent) == (calls, calls * cost)
+    assert shards > 1
+    assert spent >= budget
+    assert calls <= math.ceil(budget / cost) - 1 + callers
+    with bootstrap.unit_of_work() as uow:
+        status = layer_b_service.budget_status(uow, datetime.now(UTC))
+    assert status.exhausted and (status.spent_usd_micros, status.calls) == (spent, calls)

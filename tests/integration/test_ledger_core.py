@@ -8,7 +8,7 @@ import pytest
 from chalicelib import bootstrap
 from chalicelib.adapters import ledger_repo
 from chalicelib.db.pool import transaction
-from chalicelib.domain.errors import InsufficientCredits
+from chalicelib.domain.errors import InsufficientCredits, NotFound
 from chalicelib.domain.ledger import FAUCET, SINK, Leg, agent_account, transfer
 from chalicelib.services import agents as agent_service
 from chalicelib.services.credits import verify_ledger
@@ -28,7 +28,8 @@ def test_an_idempotency_key_moves_money_once(db: str) -> None:
     with transaction() as conn:
         assert ledger_repo.balance_of(conn, account) == 48_000
         assert ledger_repo.balance_of(conn, SINK) == 2_000
-    assert verify_ledger(bootstrap.unit_of_work()) == {"accounts_checked": 3, "mismatches": []}
+    checked = 3 + 16  # the faucet, the sink, the agent and the sink's 16 shards
+    assert verify_ledger(bootstrap.unit_of_work()) == {"accounts_checked": checked, "mismatches": []}
 
 
 def test_overspending_raises_and_writes_nothing(db: str) -> None:
@@ -121,3 +122,33 @@ def test_array_literals_sent_by_post_entry_round_trip_any_text(db: str) -> None:
         row = conn.execute("SELECT %s::text[] AS t, %s::bigint[] AS n",
                            (_array_literal(values), _array_literal([-5, 0, 2**62]))).fetchone()
     assert row is not None and row["t"] == values and row["n"] == [-5, 0, 2**62]
+
+
+def test_rewards_post_in_one_statement_once_per_key_with_chained_legs(db: str) -> None:
+    # Given two validators, one of them rewarded twice in the same batch, and a key posted before
+    first, second = new_agent("first"), new_agent("second")
+    with transaction() as conn:
+        assert ledger_repo.record_rewards(conn, [("validation:old", first, 300, {})], kind="validation_reward") == {
+            "validation:old": 300}
+    batch = [("validation:a", first, 500, {"n": 1}), ("validation:b", second, 750, {"n": 2}),
+             ("validation:old", first, 999, {}), ("validation:c", first, 1_000, {"n": 3})]
+    with transaction() as conn:
+        paid = ledger_repo.record_rewards(conn, batch, kind="validation_reward")
+    # Then new keys pay, the known key reports what it paid then and moves nothing
+    assert paid == {"validation:a": 500, "validation:b": 750, "validation:old": 300, "validation:c": 1_000}
+    with transaction() as conn:
+        assert ledger_repo.balance_of(conn, first) == 50_000 + 300 + 500 + 1_000
+        assert ledger_repo.balance_of(conn, second) == 50_000 + 750
+        # And each account's legs chain in entry order (the faucet's three, the first validator's two)
+        legs = conn.execute(
+            "SELECT a.code, l.amount, l.balance_before, l.balance_after FROM journal_legs l"
+            " JOIN accounts a ON a.id = l.account_id JOIN journal_entries e ON e.id = l.entry_id"
+            " WHERE e.idempotency_key IN ('validation:a', 'validation:c') AND a.code = %s ORDER BY l.id",
+            (first,)).fetchall()
+        assert [(r["amount"], r["balance_before"], r["balance_after"]) for r in legs] == [
+            (500, 50_300, 50_800), (1_000, 50_800, 51_800)]
+        # a second run of the whole batch moves nothing
+        assert ledger_repo.record_rewards(conn, batch, kind="validation_reward") == paid
+    assert verify_ledger(bootstrap.unit_of_work())["mismatches"] == []
+    with transaction() as conn, pytest.raises(NotFound):
+        ledger_repo.record_rewards(conn, [("validation:x", "agent:nobody", 500, {})], kind="validation_reward")

@@ -18,6 +18,7 @@ from tests.integration.peer_support import (
     GOOD,
     OFF_TOPIC,
     PeerWorld,
+    Validator,
     execute,
     rows,
     stage,
@@ -477,3 +478,44 @@ def test_tier_promotion_is_earned_from_scored_evaluations_and_logged(world: Peer
     stats = world.api.get("/v1/validator/stats", key=v.key).data
     assert stats["tier"] == "journeyman" and stats["f1"] == 1.0 and stats["scored_evaluations"] == 50
     assert [(h["old_tier"], h["new_tier"]) for h in stats["tier_history"]] == [("apprentice", "journeyman")]
+
+
+def test_answers_racing_on_one_submission_complete_the_quorum_exactly_once(world: PeerWorld) -> None:
+    import threading
+    from uuid import uuid4
+
+    from chalicelib.domain.principal import Principal
+    from chalicelib.services.evaluations import EvaluationAnswer, answer_evaluation
+
+    # Given a peer-routed submission and every assigned validator answering at the same moment
+    world.add_validators(6)
+    world.peer_traffic(100)
+    sub_id = world.submit()
+    assigned = world.assignments(sub_id)
+    assert len(assigned) > 3
+    barrier = threading.Barrier(len(assigned))
+    results: list[object] = []
+
+    def answer(validator: Validator, evaluation_id: str) -> None:
+        principal = Principal(key_id=uuid4(), role="agent", agent_id=UUID(validator.id), owner_id=None,
+                              agent_kind="agent")
+        barrier.wait()
+        try:
+            results.append(answer_evaluation(bootstrap.unit_of_work(), principal, UUID(evaluation_id),
+                                             EvaluationAnswer(decision="approve", confidence=0.9, reasoning="ok")))
+        except Exception as exc:
+            results.append(exc)
+
+    threads = [threading.Thread(target=answer, args=pair) for pair in assigned]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(timeout=60)
+    # Then every answer is recorded, exactly one of them saw the quorum complete and one consensus is queued
+    assert all(not isinstance(r, Exception) for r in results) and len(results) == len(assigned)
+    assert sum(r.quorum_reached for r in results) == 1  # type: ignore[attr-defined]
+    assert "answered" not in results[0].evaluation  # type: ignore[attr-defined]
+    assert rows(world.db, "SELECT count(*) FROM outbox WHERE topic = 'consensus' AND payload->>'submission_id' = %s",
+                sub_id) == [(1,)]
+    assert rows(world.db, "SELECT count(*) FROM evaluations WHERE submission_id = %s AND status = 'answered'",
+                UUID(sub_id)) == [(len(assigned),)]

@@ -102,3 +102,12 @@ def test_reformatted_content_hits_the_same_cache_entry(title: list[str], body: l
 def test_a_malformed_purpose_is_refused(purpose: str) -> None:
     with pytest.raises(ValueError):
         check_purpose(purpose)
+
+
+@given(st.integers(min_value=1, max_value=2**62))
+def test_a_call_adds_to_one_valid_shard_and_the_next_call_to_another(call_id: int) -> None:
+    from chalicelib.domain.layer_b import SPEND_SHARDS, spend_shard
+
+    assert 0 <= spend_shard(call_id) < SPEND_SHARDS == 16  # the CHECK of layer_b_spend_shards
+    assert spend_shard(call_id + 1) != spend_shard(call_id)
+    assert {spend_shard(call_id + n) for n in range(SPEND_SHARDS)} == set(range(SPEND_SHARDS))

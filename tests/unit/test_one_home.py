@@ -73,3 +73,15 @@ def test_the_settings_module_is_the_only_reader_of_the_environment() -> None:
     assert len(sources) > 100 and offenders == []
     # The Lambda runtime's variable and Powertools' defaults are read and set in config.py alone.
     assert Settings.model_fields["aws_lambda_function_name"].default is None
+
+
+def test_migration_021_makes_as_many_sink_accounts_and_spend_rows_as_the_domain_counts() -> None:
+    from pathlib import Path
+
+    from chalicelib.domain.layer_b import SPEND_SHARDS
+    from chalicelib.domain.ledger import SINK, SINK_ACCOUNTS, SINK_SHARDS
+
+    sql = (Path(__file__).resolve().parents[2] / "chalicelib/db/migrations/021_hot_rows.sql").read_text()
+    assert f"SELECT '{SINK}:' || n, 'system' FROM generate_series(0, {SINK_ACCOUNTS - 1})" in sql
+    assert SINK_SHARDS[-1] == f"{SINK}:{SINK_ACCOUNTS - 1}"
+    assert f"CHECK (shard BETWEEN 0 AND {SPEND_SHARDS - 1})" in sql
