@@ -1,17 +1,17 @@
 """Face and licence-plate detection on decoded photos (OpenCV, CPU only).
 
-Faces: the CenterFace CNN (functions/privacy/faces.py) on a copy of at most 1152 px (faces.SEARCH_SIDE). Plates: the
-bundled russian_plate_number cascade plus two detectors of plate-shaped text that do not depend on
-one country's plate design: rows of character-like connected components, and blackhat +
+Faces: the CenterFace CNN (functions/privacy/faces.py) on a copy of at most 1152 px
+(faces.SEARCH_SIDE). Plates: two detectors of plate-shaped text that do not depend on one
+country's plate design: rows of character-like connected components, and blackhat +
 horizontal-gradient morphology whose candidates must contain such a row or, for small and blurred
 plates whose box stays under RHYTHM_MAX_SHARE of the frame, a rhythm of dark/light strokes on a
 uniform light field. A plate is one line of text: a candidate with another text row right above or
 below it (a page, a sign, a row of windows) is dropped. The plate search runs on a copy of at most
 PLATE_SIDE px.
 
-The Haar face stage this replaced stays callable (`haar_faces`, `detect_haar`) for the benchmark's
-side-by-side comparison; it is not on the processing path. Every function raises on error; none
-turns an error into "nothing found".
+The Haar stage this replaced (face cascades, the russian_plate_number plate cascade) stays callable
+(`haar_faces`, `haar_plates`, `detect_haar`) for the benchmark's side-by-side comparison; it is not
+on the processing path. Every function raises on error; none turns an error into "nothing found".
 """
 
 from __future__ import annotations
@@ -61,9 +61,10 @@ FACE_SCALE_STEP = 1.1
 FACE_NEIGHBOURS = 3
 PLATE_SCALE_STEP = 1.1
 PLATE_NEIGHBOURS = 3
-# The plate search's cascade step: 1.1 cost 0.19 s of the 0.27 s plate search on a 12 MP photo;
-# 1.2 finds the same rendered plates (65 of 72) in two thirds of the time, 1.3 one fewer.
-PLATE_CASCADE_STEP = 1.2
+# Characters count from this height (px on the searched level): 5 px lets 40-70 px plates of a
+# 1280 px photo form rows (7 px, the replaced stage's, lost two more rendered plates of 72).
+GLYPH_MIN_HEIGHT = 5
+REPLACED_GLYPH_MIN_HEIGHT = 7
 # Two characters blurred into one component are still worth keeping.
 MAX_GLYPH_ASPECT = 1.2
 # Characters of one row are at most this many character heights apart.
@@ -94,12 +95,6 @@ def cascade_directory() -> Path:
 
 
 _local = threading.local()
-
-
-def _forget_cascade(name: str) -> None:
-    cache_: dict[str, cv2.CascadeClassifier] | None = getattr(_local, "cascades", None)
-    if cache_ is not None:
-        cache_.pop(name, None)
 
 
 def _cascade(name: str) -> cv2.CascadeClassifier:
@@ -172,20 +167,15 @@ def haar_faces(gray: Gray, profile_side: int | None = None) -> list[Box]:
 
 
 def find_plates(gray: Gray) -> list[Box]:
-    """Plate-shaped text in `gray`: the plate cascade, rows of characters and verified gradient
-    candidates on a pyramid starting at `gray` itself; single text lines only."""
-    cascade = _cascade(PLATE_CASCADE)
-    raw = _boxes(cascade.detectMultiScale(gray, PLATE_CASCADE_STEP, PLATE_NEIGHBOURS, minSize=(36, 12)))
+    """Plate-shaped text in `gray`: rows of characters and verified gradient candidates on a
+    pyramid starting at `gray` itself; single text lines only. (The plate cascade is not asked: on
+    the rendered scenes it found no plate the text rows missed, fired on textures and cost 0.1 s
+    of a 12 MP photo's 0.2 s plate search.)"""
     frame = gray.shape[0] * gray.shape[1]
     max_rhythm_area = RHYTHM_MAX_SHARE * frame
-    # The cascade fires on regular textures (lace, grilles): its boxes need characters too.
-    candidates = [
-        box for box in (_pad(b, 0.08, 0.15) for b in raw)
-        if _plate_text(gray, box) or (box[2] * box[3] <= max_rhythm_area and _has_stroke_rhythm(gray, box))
-    ]
-    found = [box for box in candidates if not _text_beside(gray, box)]
+    found: list[Box] = []
     for level, scale in _pyramid(gray, PLATE_LEVELS):
-        rows = _character_rows(level)
+        rows = _character_rows(level, min_h=GLYPH_MIN_HEIGHT)
         candidates = [box for box in rows if _plate_text(level, box)]
         candidates += _gradient_plates(level, max_rhythm_area * scale * scale, verify=_plate_text)
         found += _to_original(
@@ -229,7 +219,7 @@ def haar_plates(gray: Gray, cascade_side: int = DETECT_SIDE) -> list[Box]:
     raw = _boxes(cascade.detectMultiScale(small, PLATE_SCALE_STEP, PLATE_NEIGHBOURS, minSize=(36, 12)))
     found = [_pad(box, 0.08, 0.15) for box in _to_original(raw, cascade_scale)]
     for level, scale in _pyramid(gray):
-        level_boxes = _character_rows(level) + _gradient_plates(level)
+        level_boxes = _character_rows(level, min_h=REPLACED_GLYPH_MIN_HEIGHT) + _gradient_plates(level)
         found += _to_original(level_boxes, scale)
     return found
 
@@ -356,7 +346,7 @@ def _row_box(row: list[_Glyph]) -> Box:
     return (x0 - dx, y0 - dy, x1 - x0 + 2 * dx, y1 - y0 + 2 * dy)
 
 
-def _character_rows(gray: Gray, block: int = 25, offset: int = 7, min_h: int = 7) -> list[Box]:
+def _character_rows(gray: Gray, min_h: int, block: int = 25, offset: int = 7) -> list[Box]:
     """Rows of four or more character-like components, dark on light and light on dark."""
     found: list[Box] = []
     for mode in (cv2.THRESH_BINARY_INV, cv2.THRESH_BINARY):
@@ -481,9 +471,6 @@ def detect(rgb: NDArray[np.uint8], faces: bool = True, plates: bool = True) -> D
         del small_rgb
         plate_boxes = _to_original(find_plates(gray), scale)
         del gray
-        # The cascade keeps its scan buffers (95 MB at 1600x1200) until it is dropped; loading it
-        # again costs about 1 ms, holding them through the face search costs the memory goal.
-        _forget_cascade(PLATE_CASCADE)
         _release_memory()
     face_boxes: list[Box] = face_model.find_faces(rgb) if faces else []
     return Detections(faces=tuple(merge_overlapping(face_boxes)), plates=tuple(merge_overlapping(plate_boxes)))
