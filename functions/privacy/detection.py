@@ -65,6 +65,9 @@ PLATE_NEIGHBOURS = 3
 # 1280 px photo form rows (7 px, the replaced stage's, lost two more rendered plates of 72).
 GLYPH_MIN_HEIGHT = 5
 REPLACED_GLYPH_MIN_HEIGHT = 7
+# A row of glyphs that are copies of one shape is not a plate (see _copies).
+GLYPH_SIGNATURE = (8, 12)
+COPY_DIFFERENCE = 0.12
 # Two characters blurred into one component are still worth keeping.
 MAX_GLYPH_ASPECT = 1.2
 # Characters of one row are at most this many character heights apart.
@@ -175,8 +178,10 @@ def find_plates(gray: Gray) -> list[Box]:
     max_rhythm_area = RHYTHM_MAX_SHARE * frame
     found: list[Box] = []
     for level, scale in _pyramid(gray, PLATE_LEVELS):
-        rows = _character_rows(level, min_h=GLYPH_MIN_HEIGHT)
-        candidates = [box for box in rows if _plate_text(level, box)]
+        text_rows = _text_rows(level, GLYPH_MIN_HEIGHT)
+        # Rows of copies are not plates, but they still make a candidate next to them a stack.
+        rows = [box for box, _ in text_rows]
+        candidates = [box for box, copies in text_rows if not copies and _plate_text(level, box)]
         candidates += _gradient_plates(level, max_rhythm_area * scale * scale, verify=_plate_text)
         found += _to_original(
             [box for box in candidates if not _stacked(box, rows) and not _text_beside(level, box)], scale)
@@ -335,6 +340,21 @@ def _is_text_row(gray: Gray, labels: NDArray[np.int32], row: list[_Glyph]) -> bo
     return contrast >= 30 and contrast >= 1.5 * float(background.std())
 
 
+def _copies(labels: NDArray[np.int32], row: list[_Glyph]) -> bool:
+    """Windows, railings, lace motifs and bricks repeat one shape; a plate's characters differ.
+
+    Each glyph's ink is reduced to GLYPH_SIGNATURE cells; the row is copies when most pairs of
+    glyphs differ in under COPY_DIFFERENCE of the cells' ink (rendered plates: 0.17 and up)."""
+    signatures = np.stack([
+        np.asarray(cv2.resize((labels[g.y:g.y + g.h, g.x:g.x + g.w] == g.label).astype(np.float32),
+                              GLYPH_SIGNATURE, interpolation=cv2.INTER_AREA)).ravel()
+        for g in row
+    ])
+    upper = np.triu_indices(len(row), 1)
+    differences = np.abs(signatures[:, None, :] - signatures[None, :, :]).mean(axis=2)[upper]
+    return float(np.median(differences)) < COPY_DIFFERENCE
+
+
 def _row_box(row: list[_Glyph]) -> Box:
     x0 = min(g.x for g in row)
     y0 = min(g.y for g in row)
@@ -346,15 +366,20 @@ def _row_box(row: list[_Glyph]) -> Box:
     return (x0 - dx, y0 - dy, x1 - x0 + 2 * dx, y1 - y0 + 2 * dy)
 
 
-def _character_rows(gray: Gray, min_h: int, block: int = 25, offset: int = 7) -> list[Box]:
+def _character_rows(gray: Gray, min_h: int) -> list[Box]:
     """Rows of four or more character-like components, dark on light and light on dark."""
-    found: list[Box] = []
+    return [box for box, _ in _text_rows(gray, min_h)]
+
+
+def _text_rows(gray: Gray, min_h: int, block: int = 25, offset: int = 7) -> list[tuple[Box, bool]]:
+    """The rows of _character_rows, each with whether its glyphs are copies of one shape."""
+    found: list[tuple[Box, bool]] = []
     for mode in (cv2.THRESH_BINARY_INV, cv2.THRESH_BINARY):
         binary = _u8(cv2.adaptiveThreshold(gray, 255, cv2.ADAPTIVE_THRESH_MEAN_C, mode, block, offset))
         glyphs, labels = _glyphs(binary, min_h, 40)
         for row in _rows(glyphs, 4):
             if _is_text_row(gray, labels, row):
-                found.append(_row_box(row))
+                found.append((_row_box(row), _copies(labels, row)))
     return found
 
 
@@ -432,13 +457,13 @@ def _has_stroke_rhythm(gray: Gray, box: Box) -> bool:
 def _plate_text(gray: Gray, box: Box) -> bool:
     """What a plate holds: one row of four or more characters spanning at least PLATE_TEXT_SPAN of
     the box's width (a plate box is padded to the plate around its characters)."""
-    return _contains_text(gray, box, min_count=4, min_span=PLATE_TEXT_SPAN)
+    return _contains_text(gray, box, min_count=4, min_span=PLATE_TEXT_SPAN, distinct=True)
 
 
 def _contains_text(gray: Gray, box: Box, min_height: float = 0.3, min_count: int = 3,
-                   min_span: float = 0.0) -> bool:
+                   min_span: float = 0.0, *, distinct: bool = False) -> bool:
     """A row of min_count or more characters at least min_height of the box tall, spanning at
-    least min_span of its width."""
+    least min_span of its width (and, when `distinct`, not copies of one shape)."""
     x, y, w, h = box
     height, width = gray.shape[:2]
     x0, y0, x1, y1 = max(0, x), max(0, y), min(width, x + w), min(height, y + h)
@@ -451,7 +476,8 @@ def _contains_text(gray: Gray, box: Box, min_height: float = 0.3, min_count: int
                                  round(crop.shape[0] * 0.95))
         for row in _rows(glyphs, min_count):
             span = max(g.x + g.w for g in row) - min(g.x for g in row)
-            if span >= min_span * crop.shape[1] and _is_text_row(crop, labels, row):
+            if (span >= min_span * crop.shape[1] and _is_text_row(crop, labels, row)
+                    and not (distinct and _copies(labels, row))):
                 return True
     return False
 
