@@ -254,13 +254,15 @@ class _Glyph:
     label: int
 
 
-def _glyphs(binary: Gray, min_h: int, max_h: int) -> tuple[list[_Glyph], NDArray[np.int32]]:
-    """Connected components shaped like characters: upright, not too thin, not solid blocks."""
+def _glyphs(binary: Gray, min_h: int, max_h: int) -> tuple[NDArray[np.int64], NDArray[np.int32]]:
+    """Connected components shaped like characters: upright, not too thin, not solid blocks.
+
+    Returns one row per glyph (x, y, width, height, label) and the label image."""
     count, raw_labels, stats, _ = cv2.connectedComponentsWithStats(binary, connectivity=8)
     labels = np.asarray(raw_labels, dtype=np.int32)
     if count <= 1:
-        return [], labels
-    stats = stats[1:]
+        return np.zeros((0, 5), np.int64), labels
+    stats = np.asarray(stats[1:], dtype=np.int64)
     x, y, w, h, area = (stats[:, i] for i in range(5))
     aspect = w / np.maximum(h, 1)
     fill = area / np.maximum(w * h, 1)
@@ -274,38 +276,82 @@ def _glyphs(binary: Gray, min_h: int, max_h: int) -> tuple[list[_Glyph], NDArray
         & ~((fill > 0.85) & (aspect > 0.4))
     )
     idx = np.flatnonzero(keep)
-    glyphs = [_Glyph(int(x[i]), int(y[i]), int(w[i]), int(h[i]), int(i + 1)) for i in idx]
-    return glyphs, labels
+    table = np.column_stack([x[idx], y[idx], w[idx], h[idx], idx + 1])
+    return table, labels
 
 
-def _rows(glyphs: list[_Glyph], min_count: int) -> list[list[_Glyph]]:
-    """Groups of similar glyphs side by side on one (possibly slanted) line."""
-    glyphs = sorted(glyphs, key=lambda g: g.x)
-    parent = list(range(len(glyphs)))
+# Glyphs of one row differ in height by at most this factor, so a glyph's partner lies within
+# MAX_GLYPH_GAP * MAX_ROW_HEIGHT_RATIO of its own height beside it.
+MAX_ROW_HEIGHT_RATIO = 1.4
 
-    def root(i: int) -> int:
-        while parent[i] != i:
-            parent[i] = parent[parent[i]]
-            i = parent[i]
-        return i
 
-    for i, a in enumerate(glyphs):
-        for j in range(i + 1, len(glyphs)):
-            b = glyphs[j]
-            tall = max(a.h, b.h)
-            if b.x > a.x + a.w + MAX_GLYPH_GAP * tall:
+def _rows(table: NDArray[np.int64], min_count: int) -> list[list[_Glyph]]:
+    """Groups of similar glyphs side by side on one (possibly slanted) line.
+
+    Two glyphs join when their heights differ by at most MAX_ROW_HEIGHT_RATIO, their centres by
+    at most 0.4 of the taller one's height vertically, the gap between them is at most
+    MAX_GLYPH_GAP of that height and one is not an outline nested in the other; rows are the
+    connected groups. Pairs are compared in bulk: glyphs sorted by height centre, each against its
+    k-th successor for as long as any successor is near enough in height."""
+    n = len(table)
+    if n < min_count:
+        return []
+    order = np.lexsort((table[:, 0], 2 * table[:, 1] + table[:, 3]))
+    table = table[order]
+    x, y, w, h = (table[:, i].astype(np.float64) for i in range(4))
+    cy = y + h / 2
+    # A partner's centre is at most 0.4 x the taller height, itself at most 1.4 x this one's, away.
+    reach = cy + 0.4 * MAX_ROW_HEIGHT_RATIO * h
+    first: list[NDArray[np.int64]] = []
+    second: list[NDArray[np.int64]] = []
+    for k in range(1, n):
+        i = np.flatnonzero(cy[k:] <= reach[:-k])
+        if i.size == 0:
+            break
+        j = i + k
+        tall = np.maximum(h[i], h[j])
+        left_first = (x[i] < x[j]) | ((x[i] == x[j]) & (order[i] < order[j]))
+        a = np.where(left_first, i, j)
+        b = np.where(left_first, j, i)
+        joined = (
+            (tall / np.minimum(h[i], h[j]) <= MAX_ROW_HEIGHT_RATIO)
+            & (np.abs(cy[i] - cy[j]) <= 0.4 * tall)
+            & (x[b] <= x[a] + w[a] + MAX_GLYPH_GAP * tall)
+            # nested or overlapping outlines
+            & ~((x[b] < x[a] + w[a] * 0.5) & (np.abs(y[a] - y[b]) < 2))
+        )
+        first.append(i[joined])
+        second.append(j[joined])
+    if not first:
+        return []
+    ends_a, ends_b = np.concatenate(first), np.concatenate(second)
+    group = _components(n, ends_a, ends_b)
+    sizes = np.bincount(group, minlength=n)
+    rows: list[list[_Glyph]] = []
+    for root in np.flatnonzero(sizes >= min_count):
+        members = table[group == root]
+        members = members[np.argsort(members[:, 0], kind="stable")]
+        rows.append([_Glyph(int(gx), int(gy), int(gw), int(gh), int(label)) for gx, gy, gw, gh, label in members])
+    return rows
+
+
+def _components(n: int, ends_a: NDArray[np.int64], ends_b: NDArray[np.int64]) -> NDArray[np.int64]:
+    """Connected components of the graph on n nodes with the given edges: each node's smallest
+    member index (label propagation with pointer jumping)."""
+    group = np.arange(n)
+    while True:
+        smaller = np.minimum(group[ends_a], group[ends_b])
+        updated = group.copy()
+        np.minimum.at(updated, ends_a, smaller)
+        np.minimum.at(updated, ends_b, smaller)
+        while True:
+            jumped = updated[updated]
+            if np.array_equal(jumped, updated):
                 break
-            if tall / min(a.h, b.h) > 1.4:
-                continue
-            if abs((a.y + a.h / 2) - (b.y + b.h / 2)) > 0.4 * tall:
-                continue
-            if b.x < a.x + a.w * 0.5 and abs(a.y - b.y) < 2:
-                continue  # nested or overlapping outlines
-            parent[root(j)] = root(i)
-    groups: dict[int, list[_Glyph]] = {}
-    for i, g in enumerate(glyphs):
-        groups.setdefault(root(i), []).append(g)
-    return [g for g in groups.values() if len(g) >= min_count]
+            updated = jumped
+        if np.array_equal(updated, group):
+            return group
+        group = updated
 
 
 def _is_text_row(gray: Gray, labels: NDArray[np.int32], row: list[_Glyph]) -> bool:
