@@ -68,6 +68,8 @@ REPLACED_GLYPH_MIN_HEIGHT = 7
 # A row of glyphs that are copies of one shape is not a plate (see _copies).
 GLYPH_SIGNATURE = (8, 12)
 COPY_DIFFERENCE = 0.12
+# A row of which this share of glyphs has a twin right above or below is a grid (see _lattice).
+LATTICE_SHARE = 0.6
 # Two characters blurred into one component are still worth keeping.
 MAX_GLYPH_ASPECT = 1.2
 # Characters of one row are at most this many character heights apart.
@@ -179,9 +181,9 @@ def find_plates(gray: Gray) -> list[Box]:
     found: list[Box] = []
     for level, scale in _pyramid(gray, PLATE_LEVELS):
         text_rows = _text_rows(level, GLYPH_MIN_HEIGHT)
-        # Rows of copies are not plates, but they still make a candidate next to them a stack.
+        # Repeated rows (copies, grids) are not plates, but they still make a candidate next to them a stack.
         rows = [box for box, _ in text_rows]
-        candidates = [box for box, copies in text_rows if not copies and _plate_text(level, box)]
+        candidates = [box for box, repeated in text_rows if not repeated and _plate_text(level, box)]
         candidates += _gradient_plates(level, max_rhythm_area * scale * scale, verify=_plate_text)
         found += _to_original(
             [box for box in candidates if not _stacked(box, rows) and not _text_beside(level, box)], scale)
@@ -254,15 +256,16 @@ class _Glyph:
     label: int
 
 
-def _glyphs(binary: Gray, min_h: int, max_h: int) -> tuple[NDArray[np.int64], NDArray[np.int32]]:
+def _glyphs(binary: Gray, min_h: int, max_h: int) -> tuple[NDArray[np.int64], NDArray[np.int32], NDArray[np.int64]]:
     """Connected components shaped like characters: upright, not too thin, not solid blocks.
 
-    Returns one row per glyph (x, y, width, height, label) and the label image."""
-    count, raw_labels, stats, _ = cv2.connectedComponentsWithStats(binary, connectivity=8)
+    Returns one row per glyph (x, y, width, height, label), the label image and every
+    component's (x, y, width, height, area), component k at index k - 1."""
+    count, raw_labels, raw_stats, _ = cv2.connectedComponentsWithStats(binary, connectivity=8)
     labels = np.asarray(raw_labels, dtype=np.int32)
+    stats = np.asarray(raw_stats[1:], dtype=np.int64)
     if count <= 1:
-        return np.zeros((0, 5), np.int64), labels
-    stats = np.asarray(stats[1:], dtype=np.int64)
+        return np.zeros((0, 5), np.int64), labels, stats
     x, y, w, h, area = (stats[:, i] for i in range(5))
     aspect = w / np.maximum(h, 1)
     fill = area / np.maximum(w * h, 1)
@@ -277,7 +280,7 @@ def _glyphs(binary: Gray, min_h: int, max_h: int) -> tuple[NDArray[np.int64], ND
     )
     idx = np.flatnonzero(keep)
     table = np.column_stack([x[idx], y[idx], w[idx], h[idx], idx + 1])
-    return table, labels
+    return table, labels, stats
 
 
 # Glyphs of one row differ in height by at most this factor, so a glyph's partner lies within
@@ -401,6 +404,28 @@ def _copies(labels: NDArray[np.int32], row: list[_Glyph]) -> bool:
     return float(np.median(differences)) < COPY_DIFFERENCE
 
 
+def _lattice(row: list[_Glyph], components: NDArray[np.int64]) -> bool:
+    """Most glyphs have a twin of about their size right above or below them: one row of a
+    grid (windows, tiles, shelves), not a plate, whose characters have a plain field above and
+    below (a US plate's state name is much smaller than its characters)."""
+    cx = components[:, 0] + components[:, 2] / 2
+    cy = components[:, 1] + components[:, 3] / 2
+    twins = 0
+    for g in row:
+        gx, gy = g.x + g.w / 2, g.y + g.h / 2
+        width_ratio = components[:, 2] / g.w
+        height_ratio = components[:, 3] / g.h
+        distance = np.abs(cy - gy)
+        twin = (
+            (np.abs(cx - gx) <= 0.35 * g.w)
+            & (width_ratio >= 0.6) & (width_ratio <= 1.6)
+            & (height_ratio >= 0.25) & (height_ratio <= 2.0) & (components[:, 3] >= 3)
+            & (distance >= 0.8 * g.h) & (distance <= 2.5 * g.h)
+        )
+        twins += bool(twin.any())
+    return twins >= LATTICE_SHARE * len(row)
+
+
 def _row_box(row: list[_Glyph]) -> Box:
     x0 = min(g.x for g in row)
     y0 = min(g.y for g in row)
@@ -418,14 +443,15 @@ def _character_rows(gray: Gray, min_h: int) -> list[Box]:
 
 
 def _text_rows(gray: Gray, min_h: int, block: int = 25, offset: int = 7) -> list[tuple[Box, bool]]:
-    """The rows of _character_rows, each with whether its glyphs are copies of one shape."""
+    """The rows of _character_rows, each with whether it is repetition rather than writing: its
+    glyphs copies of one shape, or one row of a grid."""
     found: list[tuple[Box, bool]] = []
     for mode in (cv2.THRESH_BINARY_INV, cv2.THRESH_BINARY):
         binary = _u8(cv2.adaptiveThreshold(gray, 255, cv2.ADAPTIVE_THRESH_MEAN_C, mode, block, offset))
-        glyphs, labels = _glyphs(binary, min_h, 40)
+        glyphs, labels, components = _glyphs(binary, min_h, 40)
         for row in _rows(glyphs, 4):
             if _is_text_row(gray, labels, row):
-                found.append((_row_box(row), _copies(labels, row)))
+                found.append((_row_box(row), _copies(labels, row) or _lattice(row, components)))
     return found
 
 
@@ -494,7 +520,8 @@ def _has_stroke_rhythm(gray: Gray, box: Box) -> bool:
     per_row = np.abs(np.diff(binary, axis=1)).sum(axis=1).astype(np.float64)
     middle = float(np.median(per_row[rows // 3: 2 * rows // 3 + 1]))
     edge = max(1, rows // 7)
-    margins = float(max(np.median(per_row[:edge]), np.median(per_row[-edge:])))
+    # The outermost row of the padded box is often the car or road around the plate: skip it.
+    margins = float(max(np.median(per_row[1:edge + 1]), np.median(per_row[-edge - 1:-1])))
     # Four or more characters make at least eight edges across the middle, but not the fine
     # rhythm of a texture, and a text band calms down above and below (texture does not).
     return 8 <= middle <= min(40, crop.shape[1] / 2.5) and margins <= 0.5 * middle
@@ -518,7 +545,7 @@ def _contains_text(gray: Gray, box: Box, min_height: float = 0.3, min_count: int
         return False
     for mode in (cv2.THRESH_BINARY_INV, cv2.THRESH_BINARY):
         _, binary = cv2.threshold(crop, 0, 255, mode | cv2.THRESH_OTSU)
-        glyphs, labels = _glyphs(_u8(binary), max(4, round(crop.shape[0] * min_height)),
+        glyphs, labels, _ = _glyphs(_u8(binary), max(4, round(crop.shape[0] * min_height)),
                                  round(crop.shape[0] * 0.95))
         for row in _rows(glyphs, min_count):
             span = max(g.x + g.w for g in row) - min(g.x for g in row)
