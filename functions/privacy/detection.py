@@ -70,6 +70,8 @@ GLYPH_SIGNATURE = (8, 12)
 COPY_DIFFERENCE = 0.12
 # A row of which this share of glyphs has a twin right above or below is a grid (see _lattice).
 LATTICE_SHARE = 0.6
+# A row takes in run-together characters at its ends up to this many character heights wide.
+ROW_END_ASPECT = 3.0
 # Two characters blurred into one component are still worth keeping.
 MAX_GLYPH_ASPECT = 1.2
 # Characters of one row are at most this many character heights apart.
@@ -180,7 +182,7 @@ def find_plates(gray: Gray) -> list[Box]:
     max_rhythm_area = RHYTHM_MAX_SHARE * frame
     found: list[Box] = []
     for level, scale in _pyramid(gray, PLATE_LEVELS):
-        text_rows = _text_rows(level, GLYPH_MIN_HEIGHT)
+        text_rows = _text_rows(level, GLYPH_MIN_HEIGHT, extend=True)
         # Repeated rows (copies, grids) are not plates, but they still make a candidate next to them a stack.
         rows = [box for box, _ in text_rows]
         candidates = [box for box, repeated in text_rows if not repeated and _plate_text(level, box)]
@@ -383,7 +385,9 @@ def _is_text_row(gray: Gray, labels: NDArray[np.int32], row: list[_Glyph]) -> bo
     near_ink = np.asarray(cv2.dilate(ink_mask.astype(np.uint8), _SQUARE3), dtype=bool)
     ink = pixels[ink_mask]
     background = pixels[~near_ink]
-    if ink.size == 0 or background.size < ink.size // 4:
+    # Bold characters leave little background between them inside the row's box (a quarter of
+    # the ink's size turned away a legible 111 px plate).
+    if ink.size == 0 or background.size < ink.size // 8:
         return False
     contrast = abs(float(background.mean()) - float(ink.mean()))
     return contrast >= 30 and contrast >= 1.5 * float(background.std())
@@ -426,15 +430,47 @@ def _lattice(row: list[_Glyph], components: NDArray[np.int64]) -> bool:
     return twins >= LATTICE_SHARE * len(row)
 
 
-def _row_box(row: list[_Glyph]) -> Box:
+def _row_box(row: list[_Glyph], components: NDArray[np.int64] | None = None) -> Box:
+    """The plate around a row of characters; with `components`, the row first takes in the
+    components on its line next to its ends (see _row_ends)."""
     x0 = min(g.x for g in row)
     y0 = min(g.y for g in row)
     x1 = max(g.x + g.w for g in row)
     y1 = max(g.y + g.h for g in row)
     ch = float(np.median([g.h for g in row]))
+    if components is not None:
+        x0, x1 = _row_ends(row, components)
     # Pad to the plate around the characters: border, country strip, state name above.
     dx, dy = round(1.0 * ch), round(0.6 * ch)
     return (x0 - dx, y0 - dy, x1 - x0 + 2 * dx, y1 - y0 + 2 * dy)
+
+
+def _row_ends(row: list[_Glyph], components: NDArray[np.int64]) -> tuple[int, int]:
+    """Where the row starts and ends once it takes in the components of its height on its line
+    right next to it, whatever their width up to ROW_END_ASPECT: bold or blurred characters
+    run together into one wide component, which the glyph test leaves out."""
+    ch = float(np.median([g.h for g in row]))
+    cx = np.array([g.x + g.w / 2 for g in row])
+    cy = np.array([g.y + g.h / 2 for g in row])
+    slope, intercept = np.polyfit(cx, cy, 1) if len(row) > 1 else (0.0, float(cy[0]))
+    x, y, w, h = (components[:, i].astype(np.float64) for i in range(4))
+    on_line = (
+        (h >= ch / MAX_ROW_HEIGHT_RATIO) & (h <= ch * MAX_ROW_HEIGHT_RATIO)
+        & (w <= ROW_END_ASPECT * ch)
+        & (np.abs(y + h / 2 - (slope * (x + w / 2) + intercept)) <= 0.4 * ch)
+    )
+    x, w = x[on_line], w[on_line]
+    start = min(g.x for g in row)
+    end = max(g.x + g.w for g in row)
+    gap = MAX_GLYPH_GAP * ch
+    while True:
+        left = (x < start) & (x + w >= start - gap)
+        right = (x + w > end) & (x <= end + gap)
+        new_start = int(min(start, x[left].min())) if left.any() else start
+        new_end = int(max(end, (x + w)[right].max())) if right.any() else end
+        if (new_start, new_end) == (start, end):
+            return start, end
+        start, end = new_start, new_end
 
 
 def _character_rows(gray: Gray, min_h: int) -> list[Box]:
@@ -442,16 +478,19 @@ def _character_rows(gray: Gray, min_h: int) -> list[Box]:
     return [box for box, _ in _text_rows(gray, min_h)]
 
 
-def _text_rows(gray: Gray, min_h: int, block: int = 25, offset: int = 7) -> list[tuple[Box, bool]]:
-    """The rows of _character_rows, each with whether it is repetition rather than writing: its
-    glyphs copies of one shape, or one row of a grid."""
+def _text_rows(gray: Gray, min_h: int, block: int = 25, offset: int = 7,
+               *, extend: bool = False) -> list[tuple[Box, bool]]:
+    """The rows of _character_rows (with `extend`, each taking in run-together characters at its
+    ends), each with whether it is repetition rather than writing: its glyphs copies of one
+    shape, or one row of a grid."""
     found: list[tuple[Box, bool]] = []
     for mode in (cv2.THRESH_BINARY_INV, cv2.THRESH_BINARY):
         binary = _u8(cv2.adaptiveThreshold(gray, 255, cv2.ADAPTIVE_THRESH_MEAN_C, mode, block, offset))
         glyphs, labels, components = _glyphs(binary, min_h, 40)
         for row in _rows(glyphs, 4):
             if _is_text_row(gray, labels, row):
-                found.append((_row_box(row), _copies(labels, row) or _lattice(row, components)))
+                box = _row_box(row, components if extend else None)
+                found.append((box, _copies(labels, row) or _lattice(row, components)))
     return found
 
 
