@@ -568,8 +568,9 @@ def _has_stroke_rhythm(gray: Gray, box: Box) -> bool:
 
 def _plate_text(gray: Gray, box: Box) -> bool:
     """What a plate holds: one row of four or more characters spanning at least PLATE_TEXT_SPAN of
-    the box's width (a plate box is padded to the plate around its characters)."""
-    return _contains_text(gray, box, min_count=4, min_span=PLATE_TEXT_SPAN, distinct=True)
+    the box's width (a plate box is padded to the plate around its characters: a row's box is
+    about 2.2 character heights tall, so characters count from a quarter of it)."""
+    return _contains_text(gray, box, min_height=0.25, min_count=4, min_span=PLATE_TEXT_SPAN, distinct=True)
 
 
 def _contains_text(gray: Gray, box: Box, min_height: float = 0.3, min_count: int = 3,
