@@ -72,6 +72,8 @@ COPY_DIFFERENCE = 0.12
 LATTICE_SHARE = 0.6
 # A row takes in run-together characters at its ends up to this many character heights wide.
 ROW_END_ASPECT = 3.0
+# A gradient candidate this much inside a repeated row (copies, a grid) is part of it.
+INSIDE_SHARE = 0.6
 # Two characters blurred into one component are still worth keeping.
 MAX_GLYPH_ASPECT = 1.2
 # Characters of one row are at most this many character heights apart.
@@ -186,10 +188,19 @@ def find_plates(gray: Gray) -> list[Box]:
         # Repeated rows (copies, grids) are not plates, but they still make a candidate next to them a stack.
         rows = [box for box, _ in text_rows]
         candidates = [box for box, repeated in text_rows if not repeated and _plate_text(level, box)]
-        candidates += _gradient_plates(level, max_rhythm_area * scale * scale, verify=_plate_text)
+        repeats = [box for box, repeated in text_rows if repeated]
+        candidates += [box for box in _gradient_plates(level, max_rhythm_area * scale * scale, verify=_plate_text)
+                       if not any(_inside(box, other) for other in repeats)]
         found += _to_original(
             [box for box in candidates if not _stacked(box, rows) and not _text_beside(level, box)], scale)
     return found
+
+
+def _inside(box: Box, other: Box) -> bool:
+    """At least INSIDE_SHARE of box lies within other."""
+    ix = min(box[0] + box[2], other[0] + other[2]) - max(box[0], other[0])
+    iy = min(box[1] + box[3], other[1] + other[3]) - max(box[1], other[1])
+    return ix > 0 and iy > 0 and ix * iy >= INSIDE_SHARE * box[2] * box[3]
 
 
 def _stacked(box: Box, rows: list[Box]) -> bool:
