@@ -1,17 +1,17 @@
 """Face and licence-plate detection on decoded photos (OpenCV, CPU only).
 
-Faces: the CenterFace CNN (functions/privacy/faces.py) on a copy of at most 1152 px (faces.SEARCH_SIDE). Plates: the
-bundled russian_plate_number cascade plus two detectors of plate-shaped text that do not depend on
-one country's plate design: rows of character-like connected components, and blackhat +
+Faces: the CenterFace CNN (functions/privacy/faces.py) on a copy of at most 1152 px
+(faces.SEARCH_SIDE). Plates: two detectors of plate-shaped text that do not depend on one
+country's plate design: rows of character-like connected components, and blackhat +
 horizontal-gradient morphology whose candidates must contain such a row or, for small and blurred
 plates whose box stays under RHYTHM_MAX_SHARE of the frame, a rhythm of dark/light strokes on a
 uniform light field. A plate is one line of text: a candidate with another text row right above or
 below it (a page, a sign, a row of windows) is dropped. The plate search runs on a copy of at most
 PLATE_SIDE px.
 
-The Haar face stage this replaced stays callable (`haar_faces`, `detect_haar`) for the benchmark's
-side-by-side comparison; it is not on the processing path. Every function raises on error; none
-turns an error into "nothing found".
+The Haar stage this replaced (face cascades, the russian_plate_number plate cascade) stays callable
+(`haar_faces`, `haar_plates`, `detect_haar`) for the benchmark's side-by-side comparison; it is not
+on the processing path. Every function raises on error; none turns an error into "nothing found".
 """
 
 from __future__ import annotations
@@ -61,9 +61,19 @@ FACE_SCALE_STEP = 1.1
 FACE_NEIGHBOURS = 3
 PLATE_SCALE_STEP = 1.1
 PLATE_NEIGHBOURS = 3
-# The plate search's cascade step: 1.1 cost 0.19 s of the 0.27 s plate search on a 12 MP photo;
-# 1.2 finds the same rendered plates (65 of 72) in two thirds of the time, 1.3 one fewer.
-PLATE_CASCADE_STEP = 1.2
+# Characters count from this height (px on the searched level): 5 px lets 40-70 px plates of a
+# 1280 px photo form rows (7 px, the replaced stage's, lost two more rendered plates of 72).
+GLYPH_MIN_HEIGHT = 5
+REPLACED_GLYPH_MIN_HEIGHT = 7
+# A row of glyphs that are copies of one shape is not a plate (see _copies).
+GLYPH_SIGNATURE = (8, 12)
+COPY_DIFFERENCE = 0.12
+# A row of which this share of glyphs has a twin right above or below is a grid (see _lattice).
+LATTICE_SHARE = 0.6
+# A row takes in run-together characters at its ends up to this many character heights wide.
+ROW_END_ASPECT = 3.0
+# A gradient candidate this much inside a repeated row (copies, a grid) is part of it.
+INSIDE_SHARE = 0.6
 # Two characters blurred into one component are still worth keeping.
 MAX_GLYPH_ASPECT = 1.2
 # Characters of one row are at most this many character heights apart.
@@ -94,12 +104,6 @@ def cascade_directory() -> Path:
 
 
 _local = threading.local()
-
-
-def _forget_cascade(name: str) -> None:
-    cache_: dict[str, cv2.CascadeClassifier] | None = getattr(_local, "cascades", None)
-    if cache_ is not None:
-        cache_.pop(name, None)
 
 
 def _cascade(name: str) -> cv2.CascadeClassifier:
@@ -172,25 +176,31 @@ def haar_faces(gray: Gray, profile_side: int | None = None) -> list[Box]:
 
 
 def find_plates(gray: Gray) -> list[Box]:
-    """Plate-shaped text in `gray`: the plate cascade, rows of characters and verified gradient
-    candidates on a pyramid starting at `gray` itself; single text lines only."""
-    cascade = _cascade(PLATE_CASCADE)
-    raw = _boxes(cascade.detectMultiScale(gray, PLATE_CASCADE_STEP, PLATE_NEIGHBOURS, minSize=(36, 12)))
+    """Plate-shaped text in `gray`: rows of characters and verified gradient candidates on a
+    pyramid starting at `gray` itself; single text lines only. (The plate cascade is not asked: on
+    the rendered scenes it found no plate the text rows missed, fired on textures and cost 0.1 s
+    of a 12 MP photo's 0.2 s plate search.)"""
     frame = gray.shape[0] * gray.shape[1]
     max_rhythm_area = RHYTHM_MAX_SHARE * frame
-    # The cascade fires on regular textures (lace, grilles): its boxes need characters too.
-    candidates = [
-        box for box in (_pad(b, 0.08, 0.15) for b in raw)
-        if _plate_text(gray, box) or (box[2] * box[3] <= max_rhythm_area and _has_stroke_rhythm(gray, box))
-    ]
-    found = [box for box in candidates if not _text_beside(gray, box)]
+    found: list[Box] = []
     for level, scale in _pyramid(gray, PLATE_LEVELS):
-        rows = _character_rows(level)
-        candidates = [box for box in rows if _plate_text(level, box)]
-        candidates += _gradient_plates(level, max_rhythm_area * scale * scale, verify=_plate_text)
+        text_rows = _text_rows(level, GLYPH_MIN_HEIGHT, extend=True)
+        # Repeated rows (copies, grids) are not plates, but they still make a candidate next to them a stack.
+        rows = [box for box, _ in text_rows]
+        candidates = [box for box, repeated in text_rows if not repeated and _plate_text(level, box)]
+        repeats = [box for box, repeated in text_rows if repeated]
+        candidates += [box for box in _gradient_plates(level, max_rhythm_area * scale * scale, verify=_plate_text)
+                       if not any(_inside(box, other) for other in repeats)]
         found += _to_original(
             [box for box in candidates if not _stacked(box, rows) and not _text_beside(level, box)], scale)
     return found
+
+
+def _inside(box: Box, other: Box) -> bool:
+    """At least INSIDE_SHARE of box lies within other."""
+    ix = min(box[0] + box[2], other[0] + other[2]) - max(box[0], other[0])
+    iy = min(box[1] + box[3], other[1] + other[3]) - max(box[1], other[1])
+    return ix > 0 and iy > 0 and ix * iy >= INSIDE_SHARE * box[2] * box[3]
 
 
 def _stacked(box: Box, rows: list[Box]) -> bool:
@@ -229,7 +239,7 @@ def haar_plates(gray: Gray, cascade_side: int = DETECT_SIDE) -> list[Box]:
     raw = _boxes(cascade.detectMultiScale(small, PLATE_SCALE_STEP, PLATE_NEIGHBOURS, minSize=(36, 12)))
     found = [_pad(box, 0.08, 0.15) for box in _to_original(raw, cascade_scale)]
     for level, scale in _pyramid(gray):
-        level_boxes = _character_rows(level) + _gradient_plates(level)
+        level_boxes = _character_rows(level, min_h=REPLACED_GLYPH_MIN_HEIGHT) + _gradient_plates(level)
         found += _to_original(level_boxes, scale)
     return found
 
@@ -259,13 +269,16 @@ class _Glyph:
     label: int
 
 
-def _glyphs(binary: Gray, min_h: int, max_h: int) -> tuple[list[_Glyph], NDArray[np.int32]]:
-    """Connected components shaped like characters: upright, not too thin, not solid blocks."""
-    count, raw_labels, stats, _ = cv2.connectedComponentsWithStats(binary, connectivity=8)
+def _glyphs(binary: Gray, min_h: int, max_h: int) -> tuple[NDArray[np.int64], NDArray[np.int32], NDArray[np.int64]]:
+    """Connected components shaped like characters: upright, not too thin, not solid blocks.
+
+    Returns one row per glyph (x, y, width, height, label), the label image and every
+    component's (x, y, width, height, area), component k at index k - 1."""
+    count, raw_labels, raw_stats, _ = cv2.connectedComponentsWithStats(binary, connectivity=8)
     labels = np.asarray(raw_labels, dtype=np.int32)
+    stats = np.asarray(raw_stats[1:], dtype=np.int64)
     if count <= 1:
-        return [], labels
-    stats = stats[1:]
+        return np.zeros((0, 5), np.int64), labels, stats
     x, y, w, h, area = (stats[:, i] for i in range(5))
     aspect = w / np.maximum(h, 1)
     fill = area / np.maximum(w * h, 1)
@@ -279,38 +292,82 @@ def _glyphs(binary: Gray, min_h: int, max_h: int) -> tuple[list[_Glyph], NDArray
         & ~((fill > 0.85) & (aspect > 0.4))
     )
     idx = np.flatnonzero(keep)
-    glyphs = [_Glyph(int(x[i]), int(y[i]), int(w[i]), int(h[i]), int(i + 1)) for i in idx]
-    return glyphs, labels
+    table = np.column_stack([x[idx], y[idx], w[idx], h[idx], idx + 1])
+    return table, labels, stats
 
 
-def _rows(glyphs: list[_Glyph], min_count: int) -> list[list[_Glyph]]:
-    """Groups of similar glyphs side by side on one (possibly slanted) line."""
-    glyphs = sorted(glyphs, key=lambda g: g.x)
-    parent = list(range(len(glyphs)))
+# Glyphs of one row differ in height by at most this factor, so a glyph's partner lies within
+# MAX_GLYPH_GAP * MAX_ROW_HEIGHT_RATIO of its own height beside it.
+MAX_ROW_HEIGHT_RATIO = 1.4
 
-    def root(i: int) -> int:
-        while parent[i] != i:
-            parent[i] = parent[parent[i]]
-            i = parent[i]
-        return i
 
-    for i, a in enumerate(glyphs):
-        for j in range(i + 1, len(glyphs)):
-            b = glyphs[j]
-            tall = max(a.h, b.h)
-            if b.x > a.x + a.w + MAX_GLYPH_GAP * tall:
+def _rows(table: NDArray[np.int64], min_count: int) -> list[list[_Glyph]]:
+    """Groups of similar glyphs side by side on one (possibly slanted) line.
+
+    Two glyphs join when their heights differ by at most MAX_ROW_HEIGHT_RATIO, their centres by
+    at most 0.4 of the taller one's height vertically, the gap between them is at most
+    MAX_GLYPH_GAP of that height and one is not an outline nested in the other; rows are the
+    connected groups. Pairs are compared in bulk: glyphs sorted by height centre, each against its
+    k-th successor for as long as any successor is near enough in height."""
+    n = len(table)
+    if n < min_count:
+        return []
+    order = np.lexsort((table[:, 0], 2 * table[:, 1] + table[:, 3]))
+    table = table[order]
+    x, y, w, h = (table[:, i].astype(np.float64) for i in range(4))
+    cy = y + h / 2
+    # A partner's centre is at most 0.4 x the taller height, itself at most 1.4 x this one's, away.
+    reach = cy + 0.4 * MAX_ROW_HEIGHT_RATIO * h
+    first: list[NDArray[np.int64]] = []
+    second: list[NDArray[np.int64]] = []
+    for k in range(1, n):
+        i = np.flatnonzero(cy[k:] <= reach[:-k])
+        if i.size == 0:
+            break
+        j = i + k
+        tall = np.maximum(h[i], h[j])
+        left_first = (x[i] < x[j]) | ((x[i] == x[j]) & (order[i] < order[j]))
+        a = np.where(left_first, i, j)
+        b = np.where(left_first, j, i)
+        joined = (
+            (tall / np.minimum(h[i], h[j]) <= MAX_ROW_HEIGHT_RATIO)
+            & (np.abs(cy[i] - cy[j]) <= 0.4 * tall)
+            & (x[b] <= x[a] + w[a] + MAX_GLYPH_GAP * tall)
+            # nested or overlapping outlines
+            & ~((x[b] < x[a] + w[a] * 0.5) & (np.abs(y[a] - y[b]) < 2))
+        )
+        first.append(i[joined])
+        second.append(j[joined])
+    if not first:
+        return []
+    ends_a, ends_b = np.concatenate(first), np.concatenate(second)
+    group = _components(n, ends_a, ends_b)
+    sizes = np.bincount(group, minlength=n)
+    rows: list[list[_Glyph]] = []
+    for root in np.flatnonzero(sizes >= min_count):
+        members = table[group == root]
+        members = members[np.argsort(members[:, 0], kind="stable")]
+        rows.append([_Glyph(int(gx), int(gy), int(gw), int(gh), int(label)) for gx, gy, gw, gh, label in members])
+    return rows
+
+
+def _components(n: int, ends_a: NDArray[np.int64], ends_b: NDArray[np.int64]) -> NDArray[np.int64]:
+    """Connected components of the graph on n nodes with the given edges: each node's smallest
+    member index (label propagation with pointer jumping)."""
+    group = np.arange(n)
+    while True:
+        smaller = np.minimum(group[ends_a], group[ends_b])
+        updated = group.copy()
+        np.minimum.at(updated, ends_a, smaller)
+        np.minimum.at(updated, ends_b, smaller)
+        while True:
+            jumped = updated[updated]
+            if np.array_equal(jumped, updated):
                 break
-            if tall / min(a.h, b.h) > 1.4:
-                continue
-            if abs((a.y + a.h / 2) - (b.y + b.h / 2)) > 0.4 * tall:
-                continue
-            if b.x < a.x + a.w * 0.5 and abs(a.y - b.y) < 2:
-                continue  # nested or overlapping outlines
-            parent[root(j)] = root(i)
-    groups: dict[int, list[_Glyph]] = {}
-    for i, g in enumerate(glyphs):
-        groups.setdefault(root(i), []).append(g)
-    return [g for g in groups.values() if len(g) >= min_count]
+            updated = jumped
+        if np.array_equal(updated, group):
+            return group
+        group = updated
 
 
 def _is_text_row(gray: Gray, labels: NDArray[np.int32], row: list[_Glyph]) -> bool:
@@ -339,32 +396,112 @@ def _is_text_row(gray: Gray, labels: NDArray[np.int32], row: list[_Glyph]) -> bo
     near_ink = np.asarray(cv2.dilate(ink_mask.astype(np.uint8), _SQUARE3), dtype=bool)
     ink = pixels[ink_mask]
     background = pixels[~near_ink]
-    if ink.size == 0 or background.size < ink.size // 4:
+    # Bold characters leave little background between them inside the row's box (a quarter of
+    # the ink's size turned away a legible 111 px plate).
+    if ink.size == 0 or background.size < ink.size // 8:
         return False
     contrast = abs(float(background.mean()) - float(ink.mean()))
     return contrast >= 30 and contrast >= 1.5 * float(background.std())
 
 
-def _row_box(row: list[_Glyph]) -> Box:
+def _copies(labels: NDArray[np.int32], row: list[_Glyph]) -> bool:
+    """Windows, railings, lace motifs and bricks repeat one shape; a plate's characters differ.
+
+    Each glyph's ink is reduced to GLYPH_SIGNATURE cells; the row is copies when most pairs of
+    glyphs differ in under COPY_DIFFERENCE of the cells' ink (rendered plates: 0.17 and up)."""
+    signatures = np.stack([
+        np.asarray(cv2.resize((labels[g.y:g.y + g.h, g.x:g.x + g.w] == g.label).astype(np.float32),
+                              GLYPH_SIGNATURE, interpolation=cv2.INTER_AREA)).ravel()
+        for g in row
+    ])
+    upper = np.triu_indices(len(row), 1)
+    differences = np.abs(signatures[:, None, :] - signatures[None, :, :]).mean(axis=2)[upper]
+    return float(np.median(differences)) < COPY_DIFFERENCE
+
+
+def _lattice(row: list[_Glyph], components: NDArray[np.int64]) -> bool:
+    """Most glyphs have a twin of about their size right above or below them: one row of a
+    grid (windows, tiles, shelves), not a plate, whose characters have a plain field above and
+    below (a US plate's state name is much smaller than its characters)."""
+    cx = components[:, 0] + components[:, 2] / 2
+    cy = components[:, 1] + components[:, 3] / 2
+    twins = 0
+    for g in row:
+        gx, gy = g.x + g.w / 2, g.y + g.h / 2
+        width_ratio = components[:, 2] / g.w
+        height_ratio = components[:, 3] / g.h
+        distance = np.abs(cy - gy)
+        twin = (
+            (np.abs(cx - gx) <= 0.35 * g.w)
+            & (width_ratio >= 0.6) & (width_ratio <= 1.6)
+            & (height_ratio >= 0.25) & (height_ratio <= 2.0) & (components[:, 3] >= 3)
+            & (distance >= 0.8 * g.h) & (distance <= 2.5 * g.h)
+        )
+        twins += bool(twin.any())
+    return twins >= LATTICE_SHARE * len(row)
+
+
+def _row_box(row: list[_Glyph], components: NDArray[np.int64] | None = None) -> Box:
+    """The plate around a row of characters; with `components`, the row first takes in the
+    components on its line next to its ends (see _row_ends)."""
     x0 = min(g.x for g in row)
     y0 = min(g.y for g in row)
     x1 = max(g.x + g.w for g in row)
     y1 = max(g.y + g.h for g in row)
     ch = float(np.median([g.h for g in row]))
+    if components is not None:
+        x0, x1 = _row_ends(row, components)
     # Pad to the plate around the characters: border, country strip, state name above.
     dx, dy = round(1.0 * ch), round(0.6 * ch)
     return (x0 - dx, y0 - dy, x1 - x0 + 2 * dx, y1 - y0 + 2 * dy)
 
 
-def _character_rows(gray: Gray, block: int = 25, offset: int = 7, min_h: int = 7) -> list[Box]:
+def _row_ends(row: list[_Glyph], components: NDArray[np.int64]) -> tuple[int, int]:
+    """Where the row starts and ends once it takes in the components of its height on its line
+    right next to it, whatever their width up to ROW_END_ASPECT: bold or blurred characters
+    run together into one wide component, which the glyph test leaves out."""
+    ch = float(np.median([g.h for g in row]))
+    cx = np.array([g.x + g.w / 2 for g in row])
+    cy = np.array([g.y + g.h / 2 for g in row])
+    slope, intercept = np.polyfit(cx, cy, 1) if len(row) > 1 else (0.0, float(cy[0]))
+    x, y, w, h = (components[:, i].astype(np.float64) for i in range(4))
+    on_line = (
+        (h >= ch / MAX_ROW_HEIGHT_RATIO) & (h <= ch * MAX_ROW_HEIGHT_RATIO)
+        & (w <= ROW_END_ASPECT * ch)
+        & (np.abs(y + h / 2 - (slope * (x + w / 2) + intercept)) <= 0.4 * ch)
+    )
+    x, w = x[on_line], w[on_line]
+    start = min(g.x for g in row)
+    end = max(g.x + g.w for g in row)
+    gap = MAX_GLYPH_GAP * ch
+    while True:
+        left = (x < start) & (x + w >= start - gap)
+        right = (x + w > end) & (x <= end + gap)
+        new_start = int(min(start, x[left].min())) if left.any() else start
+        new_end = int(max(end, (x + w)[right].max())) if right.any() else end
+        if (new_start, new_end) == (start, end):
+            return start, end
+        start, end = new_start, new_end
+
+
+def _character_rows(gray: Gray, min_h: int) -> list[Box]:
     """Rows of four or more character-like components, dark on light and light on dark."""
-    found: list[Box] = []
+    return [box for box, _ in _text_rows(gray, min_h)]
+
+
+def _text_rows(gray: Gray, min_h: int, block: int = 25, offset: int = 7,
+               *, extend: bool = False) -> list[tuple[Box, bool]]:
+    """The rows of _character_rows (with `extend`, each taking in run-together characters at its
+    ends), each with whether it is repetition rather than writing: its glyphs copies of one
+    shape, or one row of a grid."""
+    found: list[tuple[Box, bool]] = []
     for mode in (cv2.THRESH_BINARY_INV, cv2.THRESH_BINARY):
         binary = _u8(cv2.adaptiveThreshold(gray, 255, cv2.ADAPTIVE_THRESH_MEAN_C, mode, block, offset))
-        glyphs, labels = _glyphs(binary, min_h, 40)
+        glyphs, labels, components = _glyphs(binary, min_h, 40)
         for row in _rows(glyphs, 4):
             if _is_text_row(gray, labels, row):
-                found.append(_row_box(row))
+                box = _row_box(row, components if extend else None)
+                found.append((box, _copies(labels, row) or _lattice(row, components)))
     return found
 
 
@@ -433,7 +570,8 @@ def _has_stroke_rhythm(gray: Gray, box: Box) -> bool:
     per_row = np.abs(np.diff(binary, axis=1)).sum(axis=1).astype(np.float64)
     middle = float(np.median(per_row[rows // 3: 2 * rows // 3 + 1]))
     edge = max(1, rows // 7)
-    margins = float(max(np.median(per_row[:edge]), np.median(per_row[-edge:])))
+    # The outermost row of the padded box is often the car or road around the plate: skip it.
+    margins = float(max(np.median(per_row[1:edge + 1]), np.median(per_row[-edge - 1:-1])))
     # Four or more characters make at least eight edges across the middle, but not the fine
     # rhythm of a texture, and a text band calms down above and below (texture does not).
     return 8 <= middle <= min(40, crop.shape[1] / 2.5) and margins <= 0.5 * middle
@@ -441,14 +579,15 @@ def _has_stroke_rhythm(gray: Gray, box: Box) -> bool:
 
 def _plate_text(gray: Gray, box: Box) -> bool:
     """What a plate holds: one row of four or more characters spanning at least PLATE_TEXT_SPAN of
-    the box's width (a plate box is padded to the plate around its characters)."""
-    return _contains_text(gray, box, min_count=4, min_span=PLATE_TEXT_SPAN)
+    the box's width (a plate box is padded to the plate around its characters: a row's box is
+    about 2.2 character heights tall, so characters count from a quarter of it)."""
+    return _contains_text(gray, box, min_height=0.25, min_count=4, min_span=PLATE_TEXT_SPAN, distinct=True)
 
 
 def _contains_text(gray: Gray, box: Box, min_height: float = 0.3, min_count: int = 3,
-                   min_span: float = 0.0) -> bool:
+                   min_span: float = 0.0, *, distinct: bool = False) -> bool:
     """A row of min_count or more characters at least min_height of the box tall, spanning at
-    least min_span of its width."""
+    least min_span of its width (and, when `distinct`, not copies of one shape)."""
     x, y, w, h = box
     height, width = gray.shape[:2]
     x0, y0, x1, y1 = max(0, x), max(0, y), min(width, x + w), min(height, y + h)
@@ -457,11 +596,12 @@ def _contains_text(gray: Gray, box: Box, min_height: float = 0.3, min_count: int
         return False
     for mode in (cv2.THRESH_BINARY_INV, cv2.THRESH_BINARY):
         _, binary = cv2.threshold(crop, 0, 255, mode | cv2.THRESH_OTSU)
-        glyphs, labels = _glyphs(_u8(binary), max(4, round(crop.shape[0] * min_height)),
+        glyphs, labels, _ = _glyphs(_u8(binary), max(4, round(crop.shape[0] * min_height)),
                                  round(crop.shape[0] * 0.95))
         for row in _rows(glyphs, min_count):
             span = max(g.x + g.w for g in row) - min(g.x for g in row)
-            if span >= min_span * crop.shape[1] and _is_text_row(crop, labels, row):
+            if (span >= min_span * crop.shape[1] and _is_text_row(crop, labels, row)
+                    and not (distinct and _copies(labels, row))):
                 return True
     return False
 
@@ -481,9 +621,6 @@ def detect(rgb: NDArray[np.uint8], faces: bool = True, plates: bool = True) -> D
         del small_rgb
         plate_boxes = _to_original(find_plates(gray), scale)
         del gray
-        # The cascade keeps its scan buffers (95 MB at 1600x1200) until it is dropped; loading it
-        # again costs about 1 ms, holding them through the face search costs the memory goal.
-        _forget_cascade(PLATE_CASCADE)
         _release_memory()
     face_boxes: list[Box] = face_model.find_faces(rgb) if faces else []
     return Detections(faces=tuple(merge_overlapping(face_boxes)), plates=tuple(merge_overlapping(plate_boxes)))

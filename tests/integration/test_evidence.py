@@ -274,12 +274,12 @@ def test_defect_8_a_detector_error_quarantines_instead_of_meaning_no_faces(
     world: World, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """The earlier system took a failing face detector for "no faces found" and published the photo."""
-    from functions.privacy import detection
+    from functions.privacy import faces
 
-    def broken(name: str) -> Any:
-        raise detection.CascadeUnavailable(f"Haar cascade {name} could not be loaded")
+    def broken() -> Any:
+        raise faces.FaceModelUnavailable("the face model could not be loaded")
 
-    monkeypatch.setattr(detection, "_cascade", broken)
+    monkeypatch.setattr(faces, "_loaded", broken)
     evidence_id = world.submit(GRACE_HOPPER.read_bytes())["evidence"]["id"]
     drain_outbox()
     failed = world.evidence(evidence_id)

@@ -63,7 +63,22 @@ def test_given_varied_scenes_with_plates_then_recall_is_high():
             total += 1
             hits += scenes.coverage(chars, found) >= 0.9
     assert total == 24
-    assert hits / total >= 0.85
+    assert hits / total >= 0.9
+
+
+def test_given_small_plates_then_most_are_found():
+    """40-70 px plates in 1280x960 scenes (16 scenes, 48 plates, every design, rotated, skewed,
+    blurred, noisy): characters from 5 px high form rows, and run-together ones join them."""
+    hits = total = 0
+    for seed in [*range(1000, 1008), *range(2000, 2008)]:
+        background = (None, "coffee", "rocket", None, "chelsea")[seed % 5]
+        scene = scenes.plate_scene(seed, plates=3, plate_widths=(40, 70), background=background)
+        found = list(detection.detect(scene.rgb, faces=False).plates)
+        for chars in scene.plate_texts:
+            total += 1
+            hits += scenes.coverage(chars, found) >= 0.9
+    assert total == 48
+    assert hits / total >= 0.8
 
 
 def test_given_a_street_photo_when_processed_then_the_plate_characters_are_gone():
@@ -124,15 +139,26 @@ def test_given_a_photo_without_plates_then_under_1_percent_is_blurred_and_no_box
 
     plates = detection.detect(rgb, faces=False).plates
 
-    # The goals are under 1 % of the frame and no box over 0.5 %; one rendered façade still gets a
-    # 1.18 % box (a row of windows read as characters): a known miss, see docs/privacy-stage.md.
-    share_limit, box_limit = (0.015, 0.015) if name == "facade_0" else (0.01, 0.005)
+    assert_little_is_blurred(rgb, plates)
+
+
+def assert_little_is_blurred(rgb: np.ndarray, plates: tuple[Box, ...]) -> None:
+    """Under 1 % of the frame blurred as plates, and no single box over 0.5 % of it."""
     frame = rgb.shape[0] * rgb.shape[1]
     covered = np.zeros(rgb.shape[:2], bool)
     for x, y, w, h in plates:
         covered[max(0, y):y + h, max(0, x):x + w] = True
-        assert w * h <= box_limit * frame
-    assert covered.mean() < share_limit
+        assert w * h <= 0.005 * frame
+    assert covered.mean() < 0.01
+
+
+@pytest.mark.parametrize("seed", range(3, 11))
+def test_given_more_facades_then_rows_of_windows_are_not_taken_for_plates(seed):
+    """Grids of windows read as rows of characters: copies of one shape, or glyphs with a twin
+    right above or below, are not plates (sizes of the frame vary with the seed)."""
+    rgb = facade(1280, 960, seed) if seed % 2 else facade(1024, 768, seed)
+
+    assert_little_is_blurred(rgb, detection.detect(rgb, faces=False).plates)
 
 
 def test_given_a_page_of_text_then_its_lines_are_not_taken_for_plates_one_by_one():
