@@ -144,6 +144,8 @@ class Settings(BaseModel):
     export_dir: str = ".local/exports"
     export_link_ttl_s: int = Field(default=900, ge=60, le=3600)
     export_concurrency: int = Field(default=2, ge=1, le=8)  # exports at once per process
+    # An export estimated larger than this becomes a job (202) in every mode, streamed or not.
+    export_job_threshold_bytes: int = Field(default=5 * 1024 * 1024, ge=1024, le=1024 * 1024 * 1024)
 
     @property
     def anthropic_configured(self) -> bool:
