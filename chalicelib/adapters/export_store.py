@@ -10,9 +10,7 @@ from typing import Any
 from uuid import uuid4
 
 from chalicelib.domain.blobs import DownloadLink
-from chalicelib.domain.export_jobs import job_id_of_key
-
-PART_BYTES = 8 * 1024 * 1024  # S3 parts are at least 5 MiB except the last
+from chalicelib.domain.export_jobs import PART_BYTES, job_id_of_key
 
 
 class S3ExportStore:
