@@ -61,14 +61,14 @@ def begin_upload(conn: Connection, job_id: UUID, *, upload_id: str, now: datetim
     conn.execute("UPDATE export_jobs SET upload_id = %s, updated_at = %s WHERE id = %s", (upload_id, now, job_id))
 
 
-def checkpoint(conn: Connection, job_id: UUID, *, part: dict[str, Any], cursor: list[Any], rows: int,
-               bytes_: int, now: datetime) -> None:
-    """A part is in S3: record it, the key of its last row and the totals, or nothing if a duplicate
-    run already recorded that part number."""
+def checkpoint(conn: Connection, job_id: UUID, *, part: dict[str, Any], cursor: list[Any] | None, rows: int,
+               bytes_: int, last: bool, now: datetime) -> None:
+    """A part is in S3: record it, the key of its last row and the totals (nothing if a duplicate run
+    already recorded that part number); ``last`` when no part follows."""
     conn.execute(
-        "UPDATE export_jobs SET parts = parts || %s, cursor = %s, rows = %s, bytes = %s, updated_at = %s"
-        " WHERE id = %s AND jsonb_array_length(parts) = %s",
-        (Jsonb([part]), Jsonb(cursor), rows, bytes_, now, job_id, int(part["PartNumber"]) - 1),
+        "UPDATE export_jobs SET parts = parts || %s, cursor = %s, rows = %s, bytes = %s, all_parts = %s,"
+        " updated_at = %s WHERE id = %s AND jsonb_array_length(parts) = %s",
+        (Jsonb([part]), Jsonb(cursor), rows, bytes_, last, now, job_id, int(part["PartNumber"]) - 1),
     )
 
 

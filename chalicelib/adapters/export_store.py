@@ -86,6 +86,16 @@ class S3ExportStore:
     def abort_upload(self, key: str, upload_id: str) -> None:
         self._s3().abort_multipart_upload(Bucket=self.bucket, Key=key, UploadId=upload_id)
 
+    def size(self, key: str) -> int | None:
+        from botocore.exceptions import ClientError
+
+        try:
+            return int(self._s3().head_object(Bucket=self.bucket, Key=key)["ContentLength"])
+        except ClientError as exc:
+            if exc.response.get("Error", {}).get("Code") in ("404", "NoSuchKey", "NotFound"):
+                return None
+            raise
+
     def read(self, key: str) -> Generator[bytes, None, None]:
         body = self._s3().get_object(Bucket=self.bucket, Key=key)["Body"]
         yield from body.iter_chunks(PART_BYTES)
@@ -153,6 +163,10 @@ class LocalExportStore:
             for path in folder.iterdir():
                 path.unlink()
             folder.rmdir()
+
+    def size(self, key: str) -> int | None:
+        path = self._path(key)
+        return path.stat().st_size if path.is_file() else None
 
     def read(self, key: str) -> Generator[bytes, None, None]:
         with self._path(key).open("rb") as f:

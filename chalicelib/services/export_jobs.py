@@ -191,6 +191,8 @@ def _write(uow: UnitOfWork, store: ExportStore, row: dict[str, Any], time_left: 
             uow.export_jobs.begin_upload(job_id, upload_id=upload_id, now=uow.clock.now())
     parts: list[dict[str, Any]] = list(row["parts"])
     rows, written, cursor = int(row["rows"]), int(row["bytes"]), row["cursor"]
+    if row["all_parts"]:  # the last run died after its last part: only joining them remains
+        return _complete(uow, store, row, upload_id, parts, rows=rows, written=written)
     buffer = bytearray(exports.head(request.kind, request.fmt).encode() if not parts else b"")
     buffered_rows = 0
     committed_this_run = 0
@@ -213,21 +215,18 @@ def _write(uow: UnitOfWork, store: ExportStore, row: dict[str, Any], time_left: 
             part = {"PartNumber": number, "ETag": store.upload_part(key, upload_id, number, bytes(buffer))}
             rows, written = rows + buffered_rows, written + len(buffer)
             with uow:
-                uow.export_jobs.checkpoint(job_id, part=part, cursor=cursor, rows=rows, bytes_=written,
+                uow.export_jobs.checkpoint(job_id, part=part, cursor=cursor, rows=rows, bytes_=written, last=last,
                                            now=uow.clock.now())
             parts.append(part)
             buffer.clear()
             buffered_rows = 0
             committed_this_run += 1
         if last:
-            store.complete_upload(key, upload_id, parts)
-            with uow:
-                now = uow.clock.now()
-                uow.export_jobs.succeed(job_id, rows=rows, bytes_=written, expires_at=rules.expires_at(now), now=now)
-            logger.info("export job succeeded", extra={"job_id": str(job_id), "rows": rows, "bytes": written,
-                                                       "parts": len(parts),
-                                                       "seconds": round(time.perf_counter() - began, 3)})
-            return "succeeded"
+            outcome = _complete(uow, store, row, upload_id, parts, rows=rows, written=written)
+            logger.info("export job written", extra={"job_id": str(job_id), "rows": rows, "bytes": written,
+                                                     "parts": len(parts),
+                                                     "seconds": round(time.perf_counter() - began, 3)})
+            return outcome
         if crash_after_parts is not None and committed_this_run >= crash_after_parts:
             raise SimulatedCrash(f"simulated crash after {committed_this_run} parts")
         if not rules.has_time(time_left()):
@@ -236,3 +235,18 @@ def _write(uow: UnitOfWork, store: ExportStore, row: dict[str, Any], time_left: 
                 uow.outbox.enqueue(TOPIC, {"job_id": str(job_id)}, delay_seconds=REQUEUE_DELAY_S)
             logger.info("export job queued again", extra={"job_id": str(job_id), "rows": rows, "parts": len(parts)})
             return "requeued"
+
+
+def _complete(uow: UnitOfWork, store: ExportStore, row: dict[str, Any], upload_id: str,
+              parts: list[dict[str, Any]], *, rows: int, written: int) -> str:
+    """Join the parts into the object and mark the job succeeded. A run that died after joining them
+    and before recording it finds the object whole (S3 no longer knows the upload)."""
+    try:
+        store.complete_upload(row["object_key"], upload_id, parts)
+    except Exception:
+        if store.size(row["object_key"]) != written:
+            raise
+    with uow:
+        now = uow.clock.now()
+        uow.export_jobs.succeed(row["id"], rows=rows, bytes_=written, expires_at=rules.expires_at(now), now=now)
+    return "succeeded"

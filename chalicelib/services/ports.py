@@ -137,5 +137,8 @@ class ExportStore(Protocol):
 
     def abort_upload(self, key: str, upload_id: str) -> None: ...
 
+    def size(self, key: str) -> int | None:
+        """The stored object's size in bytes; None when there is none."""
+
     def read(self, key: str) -> Generator[bytes, None, None]:
         """The object's bytes in chunks (local mode serves job files through an authenticated route)."""

@@ -231,6 +231,41 @@ def test_a_part_uploaded_but_not_recorded_is_uploaded_again_from_the_same_row(db
     assert s3.get_object(Bucket=BUCKET, Key=row["object_key"])["Body"].read() == streamed()
 
 
+class DiesAroundTheJoin:
+    """The S3 store, except that the process dies once just before (or just after) joining the parts."""
+
+    def __init__(self, inner: ExportStore, *, after: bool) -> None:
+        self.inner, self.after, self.died = inner, after, False
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self.inner, name)
+
+    def complete_upload(self, key: str, upload_id: str, parts: Any) -> None:
+        if self.after:
+            self.inner.complete_upload(key, upload_id, parts)
+        if not self.died:
+            self.died = True
+            raise job_service.SimulatedCrash("the process died around the join")
+        self.inner.complete_upload(key, upload_id, parts)
+
+
+@pytest.mark.parametrize("after", [False, True], ids=["before the join", "after the join"])
+def test_a_run_that_dies_around_joining_the_parts_finishes_without_a_second_tail(db: str, s3: Any,
+                                                                                after: bool) -> None:
+    seed(db, 15_000)
+    job = start(admin_key(), fmt="json")
+    store = DiesAroundTheJoin(bootstrap.export_store(), after=after)
+    with pytest.raises(job_service.SimulatedCrash):
+        run(job["id"], store=store)  # type: ignore[arg-type]
+    row = job_row(job["id"])
+    assert row["all_parts"] and row["run_open"] and row["status"] == "running"
+    # the redelivery only joins the parts (or, when S3 had joined them, finds the object whole)
+    assert run(job["id"], store=store) == "succeeded"  # type: ignore[arg-type]
+    body = s3.get_object(Bucket=BUCKET, Key=row["object_key"])["Body"].read()
+    assert body == streamed(fmt="json") and len(json.loads(body)) == 15_000
+    assert job_row(job["id"])["attempts"] == 1
+
+
 def test_a_run_near_its_time_limit_checkpoints_and_queues_the_job_again(db: str, s3: Any) -> None:
     seed(db, ROWS)
     job = start(admin_key())

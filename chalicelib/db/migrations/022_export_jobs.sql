@@ -18,6 +18,7 @@ CREATE TABLE export_jobs (
     cursor        jsonb,                   -- keyset position of the last row in the last committed part
     upload_id     text,
     parts         jsonb NOT NULL DEFAULT '[]',  -- [{"PartNumber": n, "ETag": "..."}] committed so far
+    all_parts     boolean NOT NULL DEFAULT false,  -- the last part is in: only joining the parts remains
     rows          bigint NOT NULL DEFAULT 0 CHECK (rows >= 0),
     bytes         bigint NOT NULL DEFAULT 0 CHECK (bytes >= 0),
     run_open      boolean NOT NULL DEFAULT false,  -- a run began and has not ended cleanly (yet)
