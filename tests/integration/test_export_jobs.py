@@ -435,3 +435,40 @@ def test_a_small_export_is_still_answered_at_once(db: str, api: Api) -> None:
     assert answer.status_code == 200 and answer.body == streamed()
     with psycopg.connect(db) as conn:
         assert conn.execute("SELECT count(*) FROM export_jobs").fetchone() == (0,)
+
+
+def test_the_admin_client_starts_follows_and_is_told_of_the_cap_and_of_other_admins_jobs(db: str) -> None:
+    from peerguard_client import AdminClient, ExportJobFailed, errors
+
+    from app import app
+
+    seed(db, 100)
+    owner, other = admin_key(), admin_key()
+    with Client(app, stage_name="test") as chalice_client, AdminClient(
+        "http://127.0.0.1:8000", api_key=owner, transport=ChaliceTransport(chalice_client),
+        sleep=lambda s: None) as client, AdminClient(
+        "http://127.0.0.1:8000", api_key=other, transport=ChaliceTransport(chalice_client)) as stranger:
+        first = client.start_export_job("decisions", DAY, DAY, format="json")
+        assert first.status == "queued" and first.from_ == DAY and first.format == "json"
+        client.start_export_job("ledger", DAY, DAY)
+        with pytest.raises(errors.RateLimited):
+            client.start_export_job("trends", DAY, DAY)
+        with pytest.raises(errors.Conflict):
+            client.export_job_link(first.id)
+        with pytest.raises(TimeoutError):
+            client.wait_export_job(first.id, timeout_s=0)
+        with pytest.raises(errors.NotFound):
+            stranger.export_job(first.id)
+        drain_outbox()
+        assert client.wait_export_job(first.id).rows == 100
+        out = io.BytesIO()
+        assert client.download_export_job(first.id, out) == len(out.getvalue())
+        assert out.getvalue() == streamed(fmt="json")
+        with pytest.raises(errors.NotFound):
+            stranger.download_export_job(first.id, io.BytesIO())
+        # a job that failed for good is reported as such
+        with psycopg.connect(db, autocommit=True) as conn:
+            conn.execute("UPDATE export_jobs SET status = 'failed', error = 'boom', finished_at = now()"
+                         " WHERE id = %s", (first.id,))
+        with pytest.raises(ExportJobFailed, match="boom"):
+            client.wait_export_job(first.id)
