@@ -17,7 +17,7 @@ from chalicelib.domain import exports as export_rules
 from chalicelib.domain import trends as trend_rules
 from chalicelib.domain.errors import RateLimited
 from chalicelib.entrypoints.api import streams
-from chalicelib.entrypoints.api.admin_export_jobs import accepted
+from chalicelib.entrypoints.api.admin_export_jobs import ExportJobOut, accepted
 from chalicelib.entrypoints.api.framework import Reply, RequestContext, api_route
 from chalicelib.entrypoints.api.models import ParamsModel
 from chalicelib.services import export_jobs
@@ -160,7 +160,7 @@ def _download_headers(request: export_service.ExportRequest) -> dict[str, str | 
            summary="Export decisions, trends, compliance events or ledger legs for a range of days (CSV or JSON);"
            " over 5 MiB estimated: 202 with an export job",
            auth="admin", tag=TAG, path_params=ExportPath, query=ExportQuery, response=ExportLinkOut,
-           media_type="text/csv, application/json", errors=(400, 429))
+           media_type="text/csv, application/json", errors=(400, 429), also=((202, ExportJobOut),))
 def export(ctx: RequestContext) -> Response | Reply:
     """An export estimated over EXPORT_JOB_THRESHOLD_BYTES (5 MiB) becomes a job: 202 with the job to
     follow at GET /v1/admin/exports/jobs/{id}. A smaller one is streamed chunk by chunk where the front
