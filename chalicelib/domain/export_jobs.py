@@ -78,6 +78,11 @@ def is_final(attempts: int) -> bool:
     return attempts >= MAX_ATTEMPTS
 
 
+def retry_delay_s(attempts: int) -> int:
+    """How long a job waits after its ``attempts``-th failed run: 30 s, then 60 s (at most 15 min)."""
+    return int(min(900, 30 * 2 ** max(0, attempts - 1)))
+
+
 def cursor_of(kind: ExportKind, row: dict[str, Any]) -> list[Any]:
     """The keyset position of a row, in the order of KEYS[kind] (JSON-ready: times and days as ISO
     strings, ids as strings)."""

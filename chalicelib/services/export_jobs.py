@@ -138,8 +138,9 @@ def read_file(uow: UnitOfWork, store: ExportStore, principal: Principal,
 
 def run_job(uow: UnitOfWork, store: ExportStore, locks: JobLocks, job_id: UUID, *,
             time_left: Callable[[], float], crash_after_parts: int | None = None) -> str:
-    """Run (or continue) a job: succeeded, requeued, failed, skipped (finished already or unknown).
-    Raises Busy while another delivery runs it, and re-raises an error while attempts remain.
+    """Run (or continue) a job: succeeded, requeued (out of time), retrying (the run failed; the job is
+    queued again with a delay), failed (its third failed attempt), skipped (finished or unknown).
+    Raises Busy while another delivery runs it (the record is reported and retried).
 
     ``time_left`` is the invocation's remaining seconds; ``crash_after_parts`` (tests) makes the
     process "die" after that many parts of this run were committed."""
@@ -160,12 +161,17 @@ def run_job(uow: UnitOfWork, store: ExportStore, locks: JobLocks, job_id: UUID, 
         try:
             return _write(uow, store, row, time_left, crash_after_parts)
         except Exception as exc:
-            final = rules.is_final(row["attempts"] + 1)
+            attempts = int(row["attempts"]) + 1
+            final = rules.is_final(attempts)
             with uow:
                 uow.export_jobs.record_failure(job_id, error=f"{type(exc).__name__}: {exc}", final=final,
                                                now=uow.clock.now())
+                if not final:  # retried from its checkpoint soon, not after the queue's visibility timeout
+                    uow.outbox.enqueue(TOPIC, {"job_id": str(job_id)}, delay_seconds=rules.retry_delay_s(attempts))
             if not final:
-                raise
+                logger.warning("export job run failed; retrying", exc_info=True,
+                               extra={"job_id": str(job_id), "attempts": attempts})
+                return "retrying"
             logger.exception("export job failed for good", extra={"job_id": str(job_id)})
             _abort(store, row)
             return "failed"

@@ -84,6 +84,12 @@ def test_a_job_is_given_up_at_its_third_failed_attempt(attempts: int) -> None:
     assert rules.is_final(attempts) == (attempts >= 3)
 
 
+@given(attempts=st.integers(1, 50))
+def test_a_failed_run_is_retried_sooner_than_the_queue_would_and_later_each_time(attempts: int) -> None:
+    delay = rules.retry_delay_s(attempts)
+    assert 30 <= delay <= 900 and delay <= rules.retry_delay_s(attempts + 1)
+
+
 def test_a_part_is_cut_at_8_mib_and_a_run_keeps_a_minute_back() -> None:
     assert not rules.should_cut(rules.PART_BYTES - 1) and rules.should_cut(rules.PART_BYTES)
     assert rules.PART_BYTES >= 5 * 1024 * 1024  # S3's smallest part but the last
