@@ -18,10 +18,13 @@ def lock_requester(conn: Connection, requested_by: UUID) -> None:
     conn.execute("SELECT pg_advisory_xact_lock(hashtextextended(%s, 0))", (f"export_jobs:{requested_by}",))
 
 
-def count_unfinished(conn: Connection, requested_by: UUID) -> int:
-    row = conn.execute("SELECT count(*) AS n FROM export_jobs WHERE requested_by = %s AND status = ANY(%s)",
-                       (requested_by, list(_UNFINISHED))).fetchone()
-    return int(row["n"]) if row else 0
+def unfinished_for(conn: Connection, requested_by: UUID) -> list[dict[str, Any]]:
+    return conn.execute("SELECT * FROM export_jobs WHERE requested_by = %s AND status = ANY(%s)",
+                        (requested_by, list(_UNFINISHED))).fetchall()
+
+
+def touch(conn: Connection, job_id: UUID, *, now: datetime) -> None:
+    conn.execute("UPDATE export_jobs SET updated_at = %s WHERE id = %s", (now, job_id))
 
 
 def create(conn: Connection, *, job_id: UUID, requested_by: UUID, kind: str, filter: dict[str, Any], fmt: str,

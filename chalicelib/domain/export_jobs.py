@@ -28,6 +28,7 @@ RESERVE_S = 60.0  # time a run keeps back: past it the run checkpoints and queue
 # A finished file is downloadable this long (the export bucket's lifecycle deletes exports/ after 3 days).
 JOB_TTL = timedelta(days=2)
 LINK_TTL_S = 300  # a download link opens the file for five minutes
+STALLED_AFTER = timedelta(minutes=30)  # an unfinished job unchanged this long has lost its message
 
 # The columns that order each export (and so its keyset cursor), as the rows name them.
 KEYS: dict[ExportKind, tuple[str, ...]] = {
@@ -72,6 +73,12 @@ def should_cut(buffered: int) -> bool:
 def has_time(seconds_left: float) -> bool:
     """Another page and part fit before the invocation's time runs out."""
     return seconds_left > RESERVE_S
+
+
+def is_stalled(status: JobStatus, updated_at: datetime, now: datetime) -> bool:
+    """An unfinished job that has not moved for STALLED_AFTER: a run writes a part every few seconds,
+    so its message was lost (an outbox message parked dead, a queue purged) and it needs another."""
+    return status in UNFINISHED and now - updated_at >= STALLED_AFTER
 
 
 def is_final(attempts: int) -> bool:

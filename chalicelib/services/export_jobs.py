@@ -14,7 +14,7 @@ from __future__ import annotations
 import time
 from collections.abc import Callable, Generator
 from dataclasses import dataclass
-from datetime import date
+from datetime import date, datetime
 from typing import Any
 from uuid import UUID, uuid4
 
@@ -73,7 +73,10 @@ def start_job(uow: UnitOfWork, principal: Principal, request: ExportRequest,
     with uow:
         now = uow.clock.now()
         uow.export_jobs.lock_requester(principal.key_id)
-        unfinished = uow.export_jobs.count_unfinished(principal.key_id)
+        unfinished_jobs = uow.export_jobs.unfinished_for(principal.key_id)
+        for job in unfinished_jobs:
+            _nudge_if_stalled(uow, job, now)
+        unfinished = len(unfinished_jobs)
         if not rules.may_start(unfinished):
             raise RateLimited("you have export jobs running; start another when one has finished",
                               retry_after_s=60, details={"limit": "export_jobs_per_admin",
@@ -99,9 +102,21 @@ def _readable(uow: UnitOfWork, principal: Principal, job_id: UUID) -> dict[str, 
 
 
 def get_job(uow: UnitOfWork, principal: Principal, job_id: UUID) -> dict[str, Any]:
-    """The job, for the admin key that asked for it only (anyone else: NotFound)."""
+    """The job, for the admin key that asked for it only (anyone else: NotFound). A stalled job (its
+    message lost) is queued again on the way."""
     with uow:
-        return _readable(uow, principal, job_id)
+        row = _readable(uow, principal, job_id)
+        _nudge_if_stalled(uow, row, uow.clock.now())
+        return row
+
+
+def _nudge_if_stalled(uow: UnitOfWork, row: dict[str, Any], now: datetime) -> None:
+    """Queue a stalled job again (a duplicate message is harmless: the lock and the job's state
+    guard it); a run that died still counts as a failed attempt when the next one starts."""
+    if rules.is_stalled(row["status"], row["updated_at"], now):
+        uow.export_jobs.touch(row["id"], now=now)
+        uow.outbox.enqueue(TOPIC, {"job_id": str(row["id"])})
+        logger.warning("stalled export job queued again", extra={"job_id": str(row["id"])})
 
 
 def _finished(uow: UnitOfWork, principal: Principal, job_id: UUID) -> dict[str, Any]:

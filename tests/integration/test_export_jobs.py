@@ -475,3 +475,25 @@ def test_the_admin_client_starts_follows_and_is_told_of_the_cap_and_of_other_adm
                          " WHERE id = %s", (first.id,))
         with pytest.raises(ExportJobFailed, match="boom"):
             client.wait_export_job(first.id)
+
+
+def test_a_job_whose_message_was_lost_is_queued_again_when_its_admin_looks_at_it(db: str, api: Api) -> None:
+    from tests.fakes.clock import PinnedClock
+
+    seed(db, 40)
+    admin = admin_key()
+    job = start(admin)
+    with psycopg.connect(db, autocommit=True) as conn:  # the job's message is lost (parked dead)
+        conn.execute("UPDATE outbox SET dead_at = now() WHERE topic = 'export_job'")
+    assert drain_outbox() == 0
+    path = f"/v1/admin/exports/jobs/{job['id']}"
+    assert api.get(path, key=admin).data["status"] == "queued" and drain_outbox() == 0  # not stalled yet
+    # When its admin looks at it after half an hour without a change
+    bootstrap.install_clock(PinnedClock(datetime.now(UTC) + job_rules.STALLED_AFTER + timedelta(minutes=1)))
+    try:
+        assert api.get(path, key=admin).data["status"] == "queued"
+        # Then it is queued again, and runs
+        assert drain_outbox() == 1
+    finally:
+        bootstrap.install_clock(None)
+    assert api.get(path, key=admin).data["status"] == "succeeded"
