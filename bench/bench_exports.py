@@ -1,4 +1,5 @@
-"""Exports: a million decisions as CSV and JSON, time and peak memory, beside a tenth of them.
+"""Exports: a million decisions as CSV and JSON, streamed and as an export job, time and peak memory,
+beside a tenth of them.
 
 Usage: python bench/bench_exports.py [--rows 1000000] [--out-dir build/bench]
 
@@ -8,7 +9,15 @@ then runs in a fresh child process, so that its peak resident memory (ru_maxrss)
 
 - `service`: `services.exports.stream` (server-side cursor -> encoder), chunks counted and dropped;
 - `http`: the same export through the local HTTP front's WSGI application (`local.wsgi.ChaliceWSGI`,
-  route, admin authentication, the streamed hand-off), chunks consumed as waitress would send them.
+  route, admin authentication, the streamed hand-off), chunks consumed as waitress would send them
+  (the export-job threshold raised above the export's size, so that the route streams it);
+- `accept`: the same request with the default threshold: the route estimates the export (an index
+  count and 200 encoded rows) and answers 202 with a job; the time to that answer;
+- `job`: the export as an export job (`services.export_jobs.run_job`, what the export_job worker
+  runs): keyset pages of 5,000 rows, 8 MiB parts, a checkpoint per part, into the multipart upload of
+  the local export store (part files on disk; S3's calls are the only difference), in one run.
+
+The job's file is checked against the streamed export (SHA-256 of the bytes, same filter).
 
 Each child first reports its resident memory after imports and a first database round trip (the
 baseline), then exports and reports time, rows, bytes and peak memory. Memory that stays flat from
@@ -19,6 +28,7 @@ build/bench/exports.json and build/bench/exports.md.
 from __future__ import annotations
 
 import argparse
+import hashlib
 import io
 import json
 import os
@@ -88,7 +98,9 @@ def child(mode: str, url: str, fmt: str, days: int) -> dict[str, Any]:
 
     request = service.ExportRequest(kind="decisions", fmt=fmt, start=DAY,  # type: ignore[arg-type]
                                     end=DAY + timedelta(days=days - 1))
-    if mode == "http":
+    if mode == "http":  # the streamed path: a threshold above the export's size
+        os.environ["EXPORT_JOB_THRESHOLD_BYTES"] = str(1024**3)
+    if mode in ("http", "accept"):
         from chalice.cli.factory import CLIFactory
 
         from app import app
@@ -100,34 +112,88 @@ def child(mode: str, url: str, fmt: str, days: int) -> dict[str, Any]:
     else:
         with bootstrap.unit_of_work() as uow:
             uow.health.ping()
+    job_id = None
+    if mode == "job":
+        job_id = _queue_job(url, request)
     baseline = rss_mib()
     tally = rules.Tally()
     largest = 0
+    digest = hashlib.sha256()
+    extra: dict[str, Any] = {}
     start = time.monotonic()
-    if mode == "http":
+    if mode in ("http", "accept"):
         status: list[str] = []
         environ = {"REQUEST_METHOD": "GET", "PATH_INFO": "/v1/admin/exports/decisions",
                    "QUERY_STRING": f"from={request.start}&to={request.end}&format={fmt}",
                    "wsgi.input": io.BytesIO(), "HTTP_AUTHORIZATION": f"Bearer {key}",
                    "SERVER_NAME": "127.0.0.1", "SERVER_PORT": "80"}
         body = front(environ, lambda s, h: status.append(s))
+        answer = bytearray()
         try:
             for chunk in body:
                 tally.bytes += len(chunk)
                 tally.rows += chunk.count(b"\r\n")  # chunks end at record ends
                 largest = max(largest, len(chunk))
+                if mode == "accept":
+                    answer.extend(chunk)
+                else:
+                    digest.update(chunk)
         finally:
-            body.close()  # type: ignore[attr-defined]
-        assert status[0].startswith("200"), status
-        tally.rows -= 1  # the header line
+            if hasattr(body, "close"):  # a streamed body; an answer in one piece is a list
+                body.close()
+        if mode == "accept":
+            assert status[0].startswith("202"), status
+            job = json.loads(answer)["data"]
+            extra = {"estimated_rows": job["estimated_rows"], "estimated_bytes": job["estimated_bytes"]}
+            tally.rows, tally.bytes = 0, 0
+        else:
+            assert status[0].startswith("200"), status
+            tally.rows -= 1  # the header line
+    elif mode == "job":
+        from chalicelib.adapters.job_locks import AdvisoryJobLocks
+        from chalicelib.services import export_jobs
+
+        assert job_id is not None
+        outcome = export_jobs.run_job(bootstrap.unit_of_work(), bootstrap.export_store(), AdvisoryJobLocks(), job_id,
+                                      time_left=lambda: 900.0)
+        seconds_run = time.monotonic() - start
+        with bootstrap.unit_of_work() as uow:
+            row = uow.export_jobs.get(job_id)
+        assert outcome == "succeeded" and row is not None, outcome
+        tally.rows, tally.bytes = int(row["rows"]), int(row["bytes"])
+        for chunk in bootstrap.export_store().read(row["object_key"]):
+            digest.update(chunk)
+        from chalicelib.config import get_settings
+
+        (ROOT / get_settings().export_dir / row["object_key"]).unlink()
+        extra = {"parts": len(row["parts"]), "run_seconds": round(seconds_run, 2)}
     else:
         for chunk in service.stream(bootstrap.unit_of_work(), request, tally):
             largest = max(largest, len(chunk))
-    seconds = time.monotonic() - start
+            digest.update(chunk)
+    seconds = extra.pop("run_seconds", None) or time.monotonic() - start
     return {"mode": mode, "format": fmt, "days": days, "rows": tally.rows, "bytes": tally.bytes,
             "seconds": round(seconds, 2), "rows_per_s": round(tally.rows / seconds) if seconds else None,
             "baseline_rss_mib": round(baseline, 1), "peak_rss_mib": round(rss_mib(), 1),
-            "growth_mib": round(rss_mib() - baseline, 1), "largest_chunk_bytes": largest}
+            "growth_mib": round(rss_mib() - baseline, 1), "largest_chunk_bytes": largest,
+            "sha256": digest.hexdigest() if mode != "accept" else None, **extra}
+
+
+def _queue_job(url: str, request: Any) -> Any:
+    """A queued job for the request, asked by a bench admin key (the worker's part is what is measured)."""
+    import psycopg
+
+    from chalicelib import bootstrap
+    from chalicelib.domain.principal import Principal
+    from chalicelib.services import export_jobs
+    from chalicelib.services.agents import create_admin_key
+
+    create_admin_key(bootstrap.unit_of_work(), label="bench")
+    with psycopg.connect(url) as conn:
+        row = conn.execute("SELECT id FROM api_keys WHERE role = 'admin' ORDER BY created_at DESC LIMIT 1").fetchone()
+    assert row is not None
+    admin = Principal(key_id=row[0], role="admin", agent_id=None, owner_id=None, agent_kind=None)
+    return export_jobs.start_job(bootstrap.unit_of_work(), admin, request)["id"]
 
 
 def run_child(mode: str, url: str, fmt: str, days: int) -> dict[str, Any]:
@@ -157,7 +223,9 @@ def main() -> int:
         runs = []
         load_before = os.getloadavg()
         for mode, fmt, days in (("service", "csv", tenth_days), ("service", "csv", all_days),
-                                ("service", "json", all_days), ("http", "csv", all_days)):
+                                ("service", "json", all_days), ("http", "csv", all_days),
+                                ("accept", "csv", all_days), ("job", "csv", tenth_days),
+                                ("job", "csv", all_days), ("job", "json", all_days)):
             result = run_child(mode, url, fmt, days)
             print(json.dumps(result), flush=True)
             runs.append(result)
@@ -170,13 +238,22 @@ def main() -> int:
               "load_before": load_before, "load_after": load_after, "cpus": os.cpu_count(),
               "python": platform.python_version(), "at": datetime.now(UTC).isoformat()}
     (out / "exports.json").write_text(json.dumps(report, indent=2))
+    streamed = {(r["format"], r["days"]): r["sha256"] for r in runs if r["mode"] == "service"}
     lines = [f"Seeded {args.rows:,} decided submissions with COPY in {seed_s:.1f} s; load average "
              f"{load_before[0]:.1f} before, {load_after[0]:.1f} after ({os.cpu_count()} CPUs, shared machine).", "",
-             "| path | format | rows | MB | seconds | rows/s | baseline RSS MiB | peak RSS MiB | growth MiB |",
-             "|---|---|---:|---:|---:|---:|---:|---:|---:|"]
+             "| path | format | rows | MB | seconds | rows/s | baseline RSS MiB | peak RSS MiB | growth MiB | notes |",
+             "|---|---|---:|---:|---:|---:|---:|---:|---:|---|"]
     for r in runs:
+        if r["mode"] == "accept":
+            note = f"202 with a job; estimated {r['estimated_rows']:,} rows, {r['estimated_bytes'] / 1e6:.1f} MB"
+        elif r["mode"] == "job":
+            same = r["sha256"] == streamed.get((r["format"], r["days"]))
+            note = f"{r['parts']} parts; file {'identical to' if same else 'DIFFERS from'} the streamed export"
+        else:
+            note = ""
         lines.append(f"| {r['mode']} | {r['format']} | {r['rows']:,} | {r['bytes'] / 1e6:.1f} | {r['seconds']} | "
-                     f"{r['rows_per_s']:,} | {r['baseline_rss_mib']} | {r['peak_rss_mib']} | {r['growth_mib']} |")
+                     f"{r['rows_per_s']:,} | {r['baseline_rss_mib']} | {r['peak_rss_mib']} | {r['growth_mib']} | "
+                     f"{note} |")
     (out / "exports.md").write_text("\n".join(lines) + "\n")
     print("\n".join(lines))
     return 0

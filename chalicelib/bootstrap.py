@@ -267,15 +267,21 @@ def database_unavailable(exc: BaseException) -> bool:
     return pool.is_unavailable(exc)
 
 
+def export_store_kind() -> str:
+    """s3 or local (EXPORT_STORE; auto: local in local mode, else s3)."""
+    settings = get_settings()
+    if settings.export_store == "auto":
+        return "local" if settings.dispatch_mode == "local" else "s3"
+    return settings.export_store
+
+
 def export_store() -> ExportStore:
-    """Where large exports are written: S3 in AWS, a directory in local mode (see EXPORT_STORE)."""
+    """Where large exports and export jobs are written: S3 in AWS, a directory in local mode (see
+    EXPORT_STORE); locally a job's link is the API's own admin-authenticated file route."""
     from chalicelib.adapters.export_store import LocalExportStore, S3ExportStore
 
     settings = get_settings()
-    kind = settings.export_store
-    if kind == "auto":
-        kind = "local" if settings.dispatch_mode == "local" else "s3"
-    if kind == "s3":
+    if export_store_kind() == "s3":
         return S3ExportStore(settings.export_bucket, region=settings.aws_region)
-    return LocalExportStore(settings.export_dir)
+    return LocalExportStore(settings.export_dir, base_url=settings.public_base_url.rstrip("/"))
 

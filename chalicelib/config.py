@@ -12,6 +12,7 @@ from pydantic import BaseModel, ConfigDict, Field, SecretStr
 
 from chalicelib.domain.alert_rules import SLOW_QUERY_WARN_MS
 from chalicelib.domain.consensus import DAILY_QUOTA, EVALUATION_EXPIRY
+from chalicelib.domain.export_jobs import JOB_THRESHOLD_BYTES
 
 
 class Settings(BaseModel):
@@ -144,6 +145,8 @@ class Settings(BaseModel):
     export_dir: str = ".local/exports"
     export_link_ttl_s: int = Field(default=900, ge=60, le=3600)
     export_concurrency: int = Field(default=2, ge=1, le=8)  # exports at once per process
+    # An export estimated larger than this becomes a job (202) in every mode, streamed or not.
+    export_job_threshold_bytes: int = Field(default=JOB_THRESHOLD_BYTES, ge=1024, le=1024 * 1024 * 1024)
 
     @property
     def anthropic_configured(self) -> bool:

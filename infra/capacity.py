@@ -51,9 +51,9 @@ SHARES: dict[str, float] = {
 # Schedules and the migration: one at a time is what they need (and no overlap). The schedules come from
 # their one list (chalicelib/entrypoints/schedules.py), so a new job cannot miss its reservation.
 FIXED_ONE_EACH: tuple[str, ...] = ("migrate", *(job.name for job in JOBS))
-# Queues whose traffic does not grow with submissions (data-subject requests, partner deliveries): the
-# SQS poller's minimum MaximumConcurrency (2) is all they need.
-SMALL_WORKERS: dict[str, int] = {"privacy_request_worker": 2, "delivery_worker": 2}
+# Queues whose traffic does not grow with submissions (data-subject requests, partner deliveries, export
+# jobs): the SQS poller's minimum MaximumConcurrency (2) is all they need.
+SMALL_WORKERS: dict[str, int] = {"privacy_request_worker": 2, "delivery_worker": 2, "export_job_worker": 2}
 PRIVACY_MAXIMUM_CONCURRENCY = 10  # infra/privacy-function.yaml MaximumConcurrency default
 PRIVACY_POOL = 1
 

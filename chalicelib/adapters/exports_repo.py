@@ -70,3 +70,49 @@ def compliance_rows(conn: Connection, *, start: datetime, end: datetime) -> Iter
 def ledger_rows(conn: Connection, *, start: datetime, end: datetime) -> Iterator[dict[str, Any]]:
     """Journal legs written within [start, end), in journal order."""
     return _stream(conn, _LEDGER, (start, end))
+
+
+# --- pages for export jobs: the same rows and order, read after a keyset position ------------------
+
+_PAGES: dict[str, tuple[str, str, str]] = {
+    # kind: (SELECT ... FROM ... WHERE <range>, keyset condition, ORDER BY)
+    "decisions": (
+        _DECISIONS.split(" ORDER BY", maxsplit=1)[0], "(s.decided_at, s.id) > (%s::timestamptz, %s::uuid)",
+        "s.decided_at, s.id",
+    ),
+    "trends": (
+        _TRENDS.split(" ORDER BY", maxsplit=1)[0], "(day, metric, series) > (%s::date, %s::text, %s::text)",
+        "day, metric, series",
+    ),
+    "compliance": (
+        _COMPLIANCE.split(" ORDER BY", maxsplit=1)[0].replace("SELECT t.created_at AS occurred_at,",
+                                                   "SELECT t.id AS trail_id, t.created_at AS occurred_at,"),
+        "(t.created_at, t.id) > (%s::timestamptz, %s::bigint)", "t.created_at, t.id",
+    ),
+    "ledger": (_LEDGER.split(" ORDER BY", maxsplit=1)[0], "l.id > %s::bigint", "l.id"),
+}
+_COUNTS: dict[str, str] = {
+    "decisions": "SELECT count(*) AS n FROM submissions s WHERE s.decided_at >= %s AND s.decided_at < %s",
+    "trends": "SELECT count(*) AS n FROM trend_figures WHERE day >= %s AND day <= %s",
+    "compliance": "SELECT count(*) AS n FROM decision_trail t WHERE t.created_at >= %s AND t.created_at < %s"
+                  " AND t.stage IN ('layer_a', 'admin_review', 'layer_b')",
+    "ledger": "SELECT count(*) AS n FROM journal_legs l WHERE l.created_at >= %s AND l.created_at < %s",
+}
+
+
+def page(conn: Connection, kind: str, *, start: date | datetime, end: date | datetime,
+         after: list[Any] | None, limit: int) -> list[dict[str, Any]]:
+    """Up to ``limit`` rows of the export after the keyset position ``after`` (from the first row when
+    None), in the export's order; each row also carries its key columns (compliance: ``trail_id``)."""
+    select, keyset, order = _PAGES[kind]
+    where = f" AND {keyset}" if after is not None else ""
+    params = (start, end, *(after or ()), limit)
+    with conn.cursor(row_factory=dict_row) as cur:
+        return cur.execute(f"{select}{where} ORDER BY {order} LIMIT %s", params).fetchall()
+
+
+def count_rows(conn: Connection, kind: str, *, start: date | datetime, end: date | datetime) -> int:
+    """An upper bound of the export's rows that reads indexes only (compliance counts every trail
+    row of the stages it draws on, not just the events that count)."""
+    row = conn.execute(_COUNTS[kind], (start, end)).fetchone()
+    return int(row["n"]) if row else 0

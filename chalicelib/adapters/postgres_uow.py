@@ -20,6 +20,7 @@ from chalicelib.adapters import (
     economy_repo,
     evaluations_repo,
     evidence_repo,
+    export_jobs_repo,
     exports_repo,
     flags_repo,
     health_repo,
@@ -96,6 +97,7 @@ class PostgresUnitOfWork:
     evaluations: ports.EvaluationsRepository
     evidence: ports.EvidenceRepository
     exports: ports.ExportsRepository
+    export_jobs: ports.ExportJobsRepository
     flags: ports.FlagsRepository
     health: ports.HealthRepository
     hyperlocal: ports.HyperlocalRepository
@@ -219,6 +221,7 @@ _REPOSITORIES: dict[str, ModuleType] = {
     "evaluations": evaluations_repo,
     "evidence": evidence_repo,
     "exports": exports_repo,
+    "export_jobs": export_jobs_repo,
     "flags": flags_repo,
     "health": health_repo,
     "hyperlocal": hyperlocal_repo,

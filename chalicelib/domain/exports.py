@@ -95,6 +95,39 @@ class Tally:
     done: bool = field(default=False)
 
 
+def head(kind: ExportKind, fmt: ExportFormat) -> str:
+    """What comes before the first row: the CSV header line, or the JSON array's opening bracket."""
+    if fmt == "csv":
+        return ",".join(COLUMNS[kind]) + "\r\n"
+    return "["
+
+
+def tail(fmt: ExportFormat, *, any_rows: bool) -> str:
+    """What comes after the last row."""
+    if fmt == "csv":
+        return ""
+    return "\n]\n" if any_rows else "]\n"
+
+
+def encode_rows(kind: ExportKind, rows: Iterable[Mapping[str, Any]], fmt: ExportFormat, *,
+                first: bool) -> str:
+    """Rows as the export writes them; ``first`` when the first of them is the export's first row
+    (a JSON separator goes before every other). Pieces of an export written page by page join to
+    exactly what ``encode`` streams."""
+    columns = COLUMNS[kind]
+    buffer = io.StringIO()
+    writer = csv.writer(buffer, lineterminator="\r\n", quoting=csv.QUOTE_MINIMAL)
+    for row in rows:
+        if fmt == "csv":
+            writer.writerow([csv_field(c, row.get(c)) for c in columns])
+        else:
+            buffer.write("\n" if first else ",\n")
+            buffer.write(json.dumps({c: plain(c, row.get(c)) for c in columns}, ensure_ascii=False,
+                                    separators=(",", ":")))
+        first = False
+    return buffer.getvalue()
+
+
 def encode(kind: ExportKind, rows: Iterable[Mapping[str, Any]], fmt: ExportFormat, *,
            tally: Tally | None = None, chunk_bytes: int = CHUNK_BYTES) -> Iterator[bytes]:
     """The export as UTF-8 chunks of about ``chunk_bytes`` each; ``tally`` counts rows and bytes."""
@@ -110,10 +143,7 @@ def encode(kind: ExportKind, rows: Iterable[Mapping[str, Any]], fmt: ExportForma
         tally.bytes += len(data)
         return data
 
-    if fmt == "csv":
-        writer.writerow(columns)
-    else:
-        buffer.write("[")
+    buffer.write(head(kind, fmt))
     first = True
     for row in rows:
         if fmt == "csv":
@@ -126,12 +156,11 @@ def encode(kind: ExportKind, rows: Iterable[Mapping[str, Any]], fmt: ExportForma
         tally.rows += 1
         if buffer.tell() >= chunk_bytes:
             yield take()
-    if fmt == "json":
-        buffer.write("\n]\n" if not first else "]\n")
+    buffer.write(tail(fmt, any_rows=not first))
     tally.done = True
-    tail = take()
-    if tail:
-        yield tail
+    last = take()
+    if last:
+        yield last
 
 
 def filename(kind: ExportKind, start: date, end: date, fmt: ExportFormat) -> str:

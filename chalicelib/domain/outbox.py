@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-TOPICS = ("guardrail", "consensus", "spot_check", "privacy", "privacy_request", "delivery")
+TOPICS = ("guardrail", "consensus", "spot_check", "privacy", "privacy_request", "delivery", "export_job")
 
 
 @dataclass(frozen=True)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import time
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 from uuid import UUID
@@ -26,6 +27,7 @@ CONSENSUS_QUEUE = "peerguard-consensus"
 SPOT_CHECK_QUEUE = "peerguard-spot-check"
 PRIVACY_REQUEST_QUEUE = "peerguard-privacy-request"
 DELIVERY_QUEUE = "peerguard-delivery"
+EXPORT_JOB_QUEUE = "peerguard-export-job"
 
 
 class OutboxEnvelope(BaseModel):
@@ -52,6 +54,10 @@ class PrivacyRequestMessage(OutboxEnvelope):
     event: str | None = None
 class DeliveryMessage(OutboxEnvelope):
     run_id: UUID
+
+
+class ExportJobMessage(OutboxEnvelope):
+    job_id: UUID
 
 
 def message_key(record: SQSRecord, parsed: OutboxEnvelope) -> str:
@@ -143,6 +149,31 @@ def delivery_worker(event: SQSEvent) -> dict[str, Any]:
     return run_batch(event, handle_delivery)
 
 
+def handle_export_job(record: SQSRecord, time_left: Callable[[], float]) -> None:
+    from chalicelib.services import export_jobs
+
+    message = ExportJobMessage.model_validate(json.loads(record.body))
+    # Idempotent: the job row is the checkpoint; a finished job ignores every later delivery.
+    outcome = export_jobs.run_job(bootstrap.unit_of_work(), bootstrap.export_store(), bootstrap.job_locks(),
+                                  message.job_id, time_left=time_left)
+    logger.info("export job stage", extra={"job_id": str(message.job_id), "outcome": outcome})
+
+
+def remaining_s(event: SQSEvent) -> Callable[[], float]:
+    """The invocation's seconds left, from the Lambda context (15 minutes when there is none)."""
+    context = getattr(event, "context", None)
+    if context is not None and hasattr(context, "get_remaining_time_in_millis"):
+        return lambda: float(context.get_remaining_time_in_millis()) / 1000
+    deadline = time.monotonic() + 900
+    return lambda: deadline - time.monotonic()
+
+
+@bp.on_sqs_message(queue=EXPORT_JOB_QUEUE, batch_size=1, name="export_job_worker")
+def export_job_worker(event: SQSEvent) -> dict[str, Any]:
+    time_left = remaining_s(event)
+    return run_batch(event, lambda record: handle_export_job(record, time_left))
+
+
 # Topic of the outbox -> the Lambda handler that consumes its queue (the local dispatcher uses this too).
 HANDLERS: dict[str, Callable[[dict[str, Any], Any], Any]] = {
     "guardrail": guardrail_worker,  # type: ignore[dict-item]
@@ -150,4 +181,5 @@ HANDLERS: dict[str, Callable[[dict[str, Any], Any], Any]] = {
     "spot_check": spot_check_worker,  # type: ignore[dict-item]
     "privacy_request": privacy_request_worker,  # type: ignore[dict-item]
     "delivery": delivery_worker,  # type: ignore[dict-item]
+    "export_job": export_job_worker,  # type: ignore[dict-item]
 }

@@ -42,6 +42,16 @@ def check(request: ExportRequest, today: date) -> ExportRequest:
     return request
 
 
+def bounds(request: ExportRequest, *, as_of: datetime | None = None) -> tuple[date | datetime, date | datetime]:
+    """What the export's queries read: the days themselves for trends, else [first day's start, last
+    day's end), ended at ``as_of`` when given (a job exports what existed when it was asked for)."""
+    if request.kind == "trends":
+        return request.start, request.end
+    start, _ = trends.day_bounds(request.start)
+    _, end = trends.day_bounds(request.end)
+    return start, min(end, as_of) if as_of is not None else end
+
+
 def _rows(uow: UnitOfWork, request: ExportRequest) -> Iterator[dict[str, Any]]:
     start, _ = trends.day_bounds(request.start)
     _, end = trends.day_bounds(request.end)

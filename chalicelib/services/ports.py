@@ -5,7 +5,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Generator, Iterable, Mapping, Sequence
 from contextlib import AbstractContextManager
 from datetime import datetime
 from typing import Any, Protocol, runtime_checkable
@@ -123,3 +123,22 @@ class ExportStore(Protocol):
         """Store the chunks as one object; the number of bytes written."""
 
     def link(self, key: str, *, filename: str, expires_s: int) -> DownloadLink: ...
+
+    # A multipart upload written across many invocations (export jobs): each part is at least 5 MiB
+    # except the last; uploading a part number again replaces it.
+    def start_upload(self, key: str, *, content_type: str) -> str:
+        """A new multipart upload of ``key``; its upload id."""
+
+    def upload_part(self, key: str, upload_id: str, number: int, data: bytes) -> str:
+        """Store part ``number`` (from 1); its ETag."""
+
+    def complete_upload(self, key: str, upload_id: str, parts: Sequence[Mapping[str, Any]]) -> None:
+        """Join the parts ({"PartNumber", "ETag"}, in order) into the object."""
+
+    def abort_upload(self, key: str, upload_id: str) -> None: ...
+
+    def size(self, key: str) -> int | None:
+        """The stored object's size in bytes; None when there is none."""
+
+    def read(self, key: str) -> Generator[bytes, None, None]:
+        """The object's bytes in chunks (local mode serves job files through an authenticated route)."""

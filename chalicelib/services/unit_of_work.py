@@ -34,6 +34,7 @@ from chalicelib.services.repositories import (
     EconomyRepository,
     EvaluationsRepository,
     EvidenceRepository,
+    ExportJobsRepository,
     ExportsRepository,
     FlagsRepository,
     HealthRepository,
@@ -70,6 +71,7 @@ class UnitOfWork(Protocol):
     evaluations: EvaluationsRepository
     evidence: EvidenceRepository
     exports: ExportsRepository
+    export_jobs: ExportJobsRepository
     flags: FlagsRepository
     health: HealthRepository
     hyperlocal: HyperlocalRepository

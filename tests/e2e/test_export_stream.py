@@ -121,3 +121,36 @@ def test_a_closed_stream_frees_its_slot_and_a_third_concurrent_export_is_429(ser
     assert len(list(csv.reader(io.StringIO(b"".join(body).decode(), newline="")))) == ROWS + 1
     body.close()
     second[1].close()
+
+
+def test_a_large_export_is_a_job_whose_file_the_local_server_streams_to_its_admin(
+    served: tuple[int, str], db: str, monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    from chalicelib import bootstrap
+    from chalicelib.config import reset_settings
+    from chalicelib.services import exports as export_service
+    from tests.support import drain_outbox
+
+    port, key = served
+    monkeypatch.setenv("PUBLIC_BASE_URL", f"http://127.0.0.1:{port}")
+    monkeypatch.setenv("EXPORT_JOB_THRESHOLD_BYTES", "100000")  # the 5,000 rows here are about 600 KB
+    reset_settings()
+    # Given an export larger than the threshold: the server answers 202 with the job
+    answer = get(port, f"/v1/admin/exports/decisions?from={DAY}&to={DAY}&format=csv", key)
+    assert answer.status == 202
+    job = json.loads(answer.read())["data"]
+    assert answer.getheader("Location") == f"/v1/admin/exports/jobs/{job['id']}"
+    # When the dispatcher hands the job to the worker
+    drain_outbox()
+    done = get(port, f"/v1/admin/exports/jobs/{job['id']}", key)
+    assert json.loads(done.read())["data"]["status"] == "succeeded"
+    link = json.loads(get(port, f"/v1/admin/exports/jobs/{job['id']}/download", key).read())["data"]
+    assert link["url"] == f"http://127.0.0.1:{port}/v1/admin/exports/jobs/{job['id']}/file"
+    # Then the file route streams it, chunked, to the admin key that asked, and it is the export
+    file = get(port, link["url"].removeprefix(f"http://127.0.0.1:{port}"), key)
+    assert file.status == 200 and file.getheader("Transfer-Encoding") == "chunked"
+    assert file.getheader("Cache-Control") == "private, no-store"
+    request = export_service.ExportRequest(kind="decisions", fmt="csv", start=DAY, end=DAY)
+    assert file.read() == b"".join(export_service.stream(bootstrap.unit_of_work(), request))
+    # and to nobody else
+    assert get(port, link["url"].removeprefix(f"http://127.0.0.1:{port}"), admin_key()).status == 404

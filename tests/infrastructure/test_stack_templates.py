@@ -19,7 +19,7 @@ from tests.infrastructure.templates import (
 )
 
 STAGE_QUEUES = {"peerguard-guardrail", "peerguard-consensus", "peerguard-spot-check", "peerguard-privacy",
-                "peerguard-privacy-request", "peerguard-delivery"}
+                "peerguard-privacy-request", "peerguard-delivery", "peerguard-export-job"}
 
 
 @pytest.mark.parametrize("template", standalone_templates(), ids=lambda p: p.name)

@@ -54,6 +54,7 @@ NO_SUBJECT_DATA = {
     "trend_figures": "per-day aggregates by domain, region and path",
     "delivery_schedules": "partner subscriptions written by admins",
     "delivery_runs": "counts, sizes and response codes of partner deliveries (payloads are never stored)",
+    "export_jobs": "operator export jobs: the admin key, range, format, progress (the rows live in S3)",
 }
 
 

@@ -50,6 +50,16 @@ def test_the_privacy_retry_limit_lives_in_the_domain() -> None:
     assert evidence_upload.MAX_RETRIES == hyperlocal.MAX_RETRIES == 3
 
 
+def test_the_export_job_threshold_and_part_size_live_in_the_domain() -> None:
+    import inspect
+
+    from chalicelib.adapters import export_store
+    from chalicelib.domain import export_jobs
+
+    assert Settings.model_fields["export_job_threshold_bytes"].default == export_jobs.JOB_THRESHOLD_BYTES
+    assert "PART_BYTES =" not in inspect.getsource(export_store)
+
+
 def test_no_adapter_or_service_defines_its_own_copy_of_a_domain_number() -> None:
     import inspect
 

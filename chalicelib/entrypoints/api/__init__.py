@@ -4,6 +4,7 @@ from chalicelib.entrypoints.api import (
     admin_agents,
     admin_deliveries,
     admin_economy,
+    admin_export_jobs,
     admin_flags,
     admin_guardrails,
     admin_ops,
@@ -46,4 +47,5 @@ BLUEPRINTS = [
     privacy.bp,
     admin_deliveries.bp,
     admin_trends.bp,
+    admin_export_jobs.bp,
 ]

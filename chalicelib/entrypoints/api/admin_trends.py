@@ -12,12 +12,15 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from chalicelib import bootstrap
 from chalicelib.config import get_settings
+from chalicelib.domain import export_jobs as job_rules
 from chalicelib.domain import exports as export_rules
 from chalicelib.domain import trends as trend_rules
 from chalicelib.domain.errors import RateLimited
 from chalicelib.entrypoints.api import streams
+from chalicelib.entrypoints.api.admin_export_jobs import ExportJobOut, accepted
 from chalicelib.entrypoints.api.framework import Reply, RequestContext, api_route
 from chalicelib.entrypoints.api.models import ParamsModel
+from chalicelib.services import export_jobs
 from chalicelib.services import exports as export_service
 from chalicelib.services import trends as trend_service
 
@@ -154,17 +157,23 @@ def _download_headers(request: export_service.ExportRequest) -> dict[str, str | 
 
 
 @api_route(bp, "GET", "/v1/admin/exports/{kind}",
-           summary="Export decisions, trends, compliance events or ledger legs for a range of days (CSV or JSON)",
+           summary="Export decisions, trends, compliance events or ledger legs for a range of days (CSV or JSON);"
+           " over 5 MiB estimated: 202 with an export job",
            auth="admin", tag=TAG, path_params=ExportPath, query=ExportQuery, response=ExportLinkOut,
-           media_type="text/csv, application/json", errors=(400, 429))
+           media_type="text/csv, application/json", errors=(400, 429), also=((202, ExportJobOut),))
 def export(ctx: RequestContext) -> Response | Reply:
-    """Streamed chunk by chunk where the front streams (the local server); elsewhere the body itself
-    up to EXPORT_INLINE_MAX_BYTES, else a link to the object written to the export bucket."""
+    """An export estimated over EXPORT_JOB_THRESHOLD_BYTES (5 MiB) becomes a job: 202 with the job to
+    follow at GET /v1/admin/exports/jobs/{id}. A smaller one is streamed chunk by chunk where the front
+    streams (the local server); elsewhere the body itself up to EXPORT_INLINE_MAX_BYTES, else (the
+    estimate fell short) a link to the object written to the export bucket."""
     q: ExportQuery = ctx.query
     request = export_service.check(export_service.ExportRequest(kind=ctx.path.kind, fmt=q.format,
                                                                 start=q.start, end=q.end),
                                    today=bootstrap.clock().now().date())
     settings = get_settings()
+    sized = export_jobs.estimate(bootstrap.unit_of_work(), request)
+    if job_rules.needs_job(sized.bytes, settings.export_job_threshold_bytes):
+        return accepted(export_jobs.start_job(bootstrap.unit_of_work(), ctx.caller, request, sized))
     slot = _running()
     if not slot.acquire(blocking=False):
         raise RateLimited("exports are already running; try again when one has finished", retry_after_s=30,

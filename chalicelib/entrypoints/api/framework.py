@@ -87,6 +87,8 @@ class RouteSpec:
     # e.g. the OpenAPI document itself), or another media type served as text (the operators' page).
     media_type: str = "application/json"
     content_types: tuple[str, ...] = ()  # a raw (non-JSON) request body, e.g. photo uploads
+    # Another success the route may answer instead, in the JSON envelope (an export turned into a job: 202).
+    also: tuple[tuple[int, type[BaseModel]], ...] = ()
 
 
 ROUTES: list[RouteSpec] = []
@@ -235,13 +237,14 @@ def api_route(
     public_rate_limit: int | Callable[[], int] | None = None,
     media_type: str = "application/json",
     content_types: tuple[str, ...] = (),
+    also: tuple[tuple[int, type[BaseModel]], ...] = (),
 ) -> Callable[[Callable[[RequestContext], Any]], Callable[[RequestContext], Any]]:
     """Register a route with Chalice and with the OpenAPI registry.
 
     `content_types` declares a raw (non-JSON) request body, which the route reads from the request.
     """
     spec = RouteSpec(method, path, summary, auth, tag, body, query, path_params, response, status, is_list,
-                     errors, public_rate_limit, media_type, content_types)
+                     errors, public_rate_limit, media_type, content_types, also)
     ROUTES.append(spec)
 
     def register(fn: Callable[[RequestContext], Any]) -> Callable[[RequestContext], Any]:

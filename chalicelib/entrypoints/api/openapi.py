@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+from dataclasses import replace
 from typing import Any
 
 from pydantic import BaseModel
@@ -105,6 +106,7 @@ def build_openapi(version: str | None = None) -> dict[str, Any]:
             models.append((spec.body, "validation"))
         if spec.response is not None:
             models.append((spec.response, "serialization"))
+        models.extend((model, "serialization") for _, model in spec.also)
     _, top = models_json_schema(list(dict.fromkeys(models)), ref_template=REF)
     schemas: dict[str, Any] = dict(top.get("$defs", {}))
     schemas["ErrorEnvelope"] = _error_schema()
@@ -118,6 +120,9 @@ def build_openapi(version: str | None = None) -> dict[str, Any]:
             "parameters": _parameters(spec.query, "query", schemas) + _parameters(spec.path_params, "path", schemas),
             "responses": {str(spec.status): {"description": "success", "content": _success_content(spec)}},
         }
+        for code, model in spec.also:
+            other = replace(spec, response=model, is_list=False, media_type="application/json")
+            operation["responses"][str(code)] = {"description": "success", "content": _success_content(other)}
         if spec.auth not in ("public",):
             operation["security"] = [{"bearerAuth": []}] if spec.auth != "optional" else [{}, {"bearerAuth": []}]
         if spec.content_types:

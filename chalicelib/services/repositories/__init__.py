@@ -49,6 +49,7 @@ from chalicelib.services.repositories.privacy import (
 from chalicelib.services.repositories.reporting import (
     ComplianceRepository,
     DeliveriesRepository,
+    ExportJobsRepository,
     ExportsRepository,
     TrendsRepository,
 )
@@ -68,6 +69,7 @@ __all__ = [
     "EconomyRepository",
     "EvaluationsRepository",
     "EvidenceRepository",
+    "ExportJobsRepository",
     "ExportsRepository",
     "FlagsRepository",
     "HealthRepository",

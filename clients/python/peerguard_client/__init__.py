@@ -3,8 +3,8 @@ operators. Models are generated from the API's OpenAPI document (`peerguard_clie
 
 from peerguard_client import errors, models
 from peerguard_client._core import Page, RetryPolicy
-from peerguard_client.admin import AdminClient
+from peerguard_client.admin import AdminClient, ExportJobFailed
 from peerguard_client.client import AsyncClient, Client
 
-__all__ = ["AdminClient", "AsyncClient", "Client", "Page", "RetryPolicy", "errors", "models"]
+__all__ = ["AdminClient", "AsyncClient", "Client", "ExportJobFailed", "Page", "RetryPolicy", "errors", "models"]
 __version__ = "1.1.0"

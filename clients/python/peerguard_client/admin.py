@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 from datetime import date
 from typing import IO, Any, Literal
 from uuid import UUID
@@ -123,19 +124,83 @@ class AdminClient(SyncBase):
                           m.AggregateOut)
 
     def export(self, kind: Literal["decisions", "trends", "compliance", "ledger"], start: date, end: date,
-               out: IO[bytes], *, format: Literal["csv", "json"] = "csv") -> int:
+               out: IO[bytes], *, format: Literal["csv", "json"] = "csv", wait_s: float = 1800,
+               link_transport: httpx.BaseTransport | None = None) -> int:
         """Write the export to ``out`` as it arrives (streamed, or fetched from its link when the
-        server stored it); the number of bytes written. Errors are the typed API errors."""
+        server stored it; an export the server turned into a job is waited for, up to ``wait_s``,
+        then downloaded); the number of bytes written. Errors are the typed API errors."""
         params = {"from": start.isoformat(), "to": end.isoformat(), "format": format}
         headers = self._config.headers(build_call("GET", "/v1/admin/exports/{kind}", path_params={"kind": kind}))
         with self._http.stream("GET", f"/v1/admin/exports/{kind}", params=params, headers=headers) as response:
-            if response.status_code != 200 or "content-disposition" not in response.headers:
+            if response.status_code == 202:
+                response.read()
+                job, _ = decode(response, adapter_for(m.ExportJobOut))
+            elif response.status_code != 200 or "content-disposition" not in response.headers:
                 response.read()
                 link, _ = decode(response, adapter_for(m.ExportLinkOut))
-                with httpx.stream("GET", link.url, timeout=self._config.timeout) as stored:
+                with httpx.Client(timeout=self._config.timeout, transport=link_transport) as http, \
+                        http.stream("GET", link.url) as stored:
                     stored.raise_for_status()
                     return _copy(stored, out)
-            return _copy(response, out)
+            else:
+                return _copy(response, out)
+        self.wait_export_job(job.id, timeout_s=wait_s)
+        return self.download_export_job(job.id, out, link_transport=link_transport)
+
+    def start_export_job(self, kind: Literal["decisions", "trends", "compliance", "ledger"], start: date,
+                         end: date, *, format: Literal["csv", "json"] = "csv") -> m.ExportJobOut:
+        """Queue an export job (any size); follow it with ``export_job`` or ``wait_export_job``. At
+        most two unfinished jobs per admin key: a third is RateLimited."""
+        body = m.NewExportJob(kind=kind, from_=start, to=end, format=format)
+        return self._data(build_call("POST", "/v1/admin/exports/jobs", body=body), m.ExportJobOut)
+
+    def export_job(self, job_id: UUID | str) -> m.ExportJobOut:
+        """The job's status and progress (0-100)."""
+        return self._data(build_call("GET", "/v1/admin/exports/jobs/{id}", path_params={"id": job_id}),
+                          m.ExportJobOut)
+
+    def wait_export_job(self, job_id: UUID | str, *, timeout_s: float = 1800,
+                        interval_s: float = 2.0) -> m.ExportJobOut:
+        """Poll until the job has succeeded (returned) or failed (ExportJobFailed); TimeoutError after
+        ``timeout_s``."""
+        deadline = time.monotonic() + timeout_s
+        while True:
+            job = self.export_job(job_id)
+            if job.status == "succeeded":
+                return job
+            if job.status == "failed":
+                raise ExportJobFailed(f"export job {job_id} failed: {job.error}")
+            if time.monotonic() >= deadline:
+                raise TimeoutError(f"export job {job_id} is still {job.status} ({job.progress} %)")
+            self._sleep(interval_s)
+
+    def export_job_link(self, job_id: UUID | str) -> m.ExportJobDownloadOut:
+        """A link to the finished file, valid for a few minutes."""
+        call = build_call("GET", "/v1/admin/exports/jobs/{id}/download", path_params={"id": job_id})
+        return self._data(call, m.ExportJobDownloadOut)
+
+    def download_export_job(self, job_id: UUID | str, out: IO[bytes], *,
+                            link_transport: httpx.BaseTransport | None = None) -> int:
+        """Write a finished job's file to ``out``; the number of bytes written. The link is fetched at
+        once: a presigned S3 GET without the API key, or (local mode) the API's own file route with
+        it. ``link_transport`` replaces the network for links outside the API (tests)."""
+        link = self.export_job_link(job_id)
+        if link.url.startswith(self._config.base_url):
+            path = link.url[len(self._config.base_url):]
+            call = build_call("GET", "/v1/admin/exports/jobs/{id}/file", path_params={"id": job_id})
+            with self._http.stream("GET", path, headers=self._config.headers(call)) as response:
+                if response.status_code != 200:
+                    response.read()
+                    decode(response, adapter_for(m.ExportJobDownloadOut))  # raises the typed error
+                return _copy(response, out)
+        with httpx.Client(timeout=self._config.timeout, transport=link_transport) as http, \
+                http.stream("GET", link.url) as stored:
+            stored.raise_for_status()
+            return _copy(stored, out)
+
+
+class ExportJobFailed(RuntimeError):
+    """The export job failed for good (its error is in the message)."""
 
 
 def _copy(response: httpx.Response, out: IO[bytes]) -> int:

@@ -537,6 +537,40 @@ class ExportDownloadOut(ApiModel):
     content_type: str
 
 
+class ExportJobDownloadOut(ApiModel):
+    """A link that opens the job's file until expires_at (a few minutes): fetch it at once."""
+
+    url: str
+    expires_at: _dt.datetime
+    filename: str
+    content_type: str
+    rows: int
+    bytes: int
+
+
+class ExportJobOut(ApiModel):
+    """An export job: its status, and progress 0-100 (rows written over the rows estimated)."""
+
+    id: UUID
+    kind: Literal['decisions', 'trends', 'compliance', 'ledger']
+    format: Literal['csv', 'json']
+    from_: _dt.date = Field(alias='from')
+    to: _dt.date
+    status: Literal['queued', 'running', 'succeeded', 'failed']
+    progress: int
+    rows: int
+    bytes: int
+    parts: int
+    estimated_rows: int
+    estimated_bytes: int
+    attempts: int
+    error: str | None
+    created_at: _dt.datetime
+    started_at: _dt.datetime | None
+    finished_at: _dt.datetime | None
+    expires_at: _dt.datetime | None
+
+
 class ExportLinkOut(ApiModel):
     """An export too large to answer inline, written to the export store: download it from url"""
 
@@ -778,6 +812,13 @@ class MissionTemplateOut(ApiModel):
     created_at: _dt.datetime
     updated_at: _dt.datetime
     deleted_at: _dt.datetime | None
+
+
+class NewExportJob(ApiModel):
+    kind: Literal['decisions', 'trends', 'compliance', 'ledger']
+    from_: _dt.date = Field(alias='from')
+    to: _dt.date
+    format: Literal['csv', 'json'] = 'csv'
 
 
 class NewPrivacyRequest(ApiModel):
@@ -1498,6 +1539,8 @@ EvidenceOut.model_rebuild()
 EvidencePairOut.model_rebuild()
 EvidenceRegistered.model_rebuild()
 ExportDownloadOut.model_rebuild()
+ExportJobDownloadOut.model_rebuild()
+ExportJobOut.model_rebuild()
 ExportLinkOut.model_rebuild()
 ExportOut.model_rebuild()
 FilterBody.model_rebuild()
@@ -1525,6 +1568,7 @@ MaskedSpan.model_rebuild()
 MissionOut.model_rebuild()
 MissionTemplateBody.model_rebuild()
 MissionTemplateOut.model_rebuild()
+NewExportJob.model_rebuild()
 NewPrivacyRequest.model_rebuild()
 NotificationOut.model_rebuild()
 OriginalText.model_rebuild()
@@ -1658,6 +1702,8 @@ __all__ = [
     'EvidencePairOut',
     'EvidenceRegistered',
     'ExportDownloadOut',
+    'ExportJobDownloadOut',
+    'ExportJobOut',
     'ExportLinkOut',
     'ExportOut',
     'FilterBody',
@@ -1685,6 +1731,7 @@ __all__ = [
     'MissionOut',
     'MissionTemplateBody',
     'MissionTemplateOut',
+    'NewExportJob',
     'NewPrivacyRequest',
     'NotificationOut',
     'OriginalText',
