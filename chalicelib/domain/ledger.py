@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
+from datetime import timedelta
 
 
 @dataclass(frozen=True)
@@ -39,6 +40,14 @@ def agent_account(agent_id: object) -> str:
 
 FAUCET = "system:faucet"
 SINK = "system:sink"
+# The fee sink may be sharded into system:sink:0 .. system:sink:N (hot-row relief); every aggregation
+# of the sink counts the unsharded account and all its shards.
+SINK_SHARD_PATTERN = SINK + ":%"  # SQL LIKE
+
+
+def is_sink(account_code: str) -> bool:
+    """The fee sink or one of its shards."""
+    return account_code == SINK or account_code.startswith(SINK + ":")
 
 
 @dataclass(frozen=True)
@@ -47,3 +56,21 @@ class PostedEntry:
     idempotency_key: str
     kind: str
     created: bool  # False when the key had been posted before: nothing moved this time
+
+
+# --- verification in batches ------------------------------------------------------------------------
+
+VERIFY_BATCH_LEGS = 250_000  # legs checked per statement of a full pass
+VERIFY_RECENT_LEGS = 200_000  # without a checkpoint, the API checks the chain of the latest legs only
+# A full pass checks the legs written before this long ago: by then every transaction that took a
+# lower leg id has ended (journal transactions are short), so no leg can later appear below the
+# checkpoint.
+VERIFY_SETTLE = timedelta(minutes=10)
+MAX_REPORTED_MISMATCHES = 100
+
+
+def verify_batches(after: int, upto: int, size: int = VERIFY_BATCH_LEGS) -> list[tuple[int, int]]:
+    """The leg id ranges (lo, hi] covering (after, upto] in order, each at most `size` ids wide."""
+    if size <= 0:
+        raise ValueError("a batch holds at least one leg")
+    return [(lo, min(lo + size, upto)) for lo in range(after, upto, size)]

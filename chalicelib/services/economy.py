@@ -200,6 +200,7 @@ def snapshot_economy(uow: UnitOfWork, now: datetime | None = None) -> dict[str, 
     now = now or uow.clock.now()
     end = now.astimezone(UTC).replace(minute=0, second=0, microsecond=0)
     start = end - SNAPSHOT_WINDOW
+    refresh_ledger_rollup(uow, now)
     with uow:
         report = economy_health(uow, window_start=start, window_end=end)
         row, created = uow.economy.insert_snapshot(start, end, report.figures,
@@ -216,6 +217,27 @@ def snapshot_economy(uow: UnitOfWork, now: datetime | None = None) -> dict[str, 
     if created:
         logger.info("economy snapshot", extra={"window_end": end.isoformat(), "alerts": len(report.alerts)})
     return row
+
+
+def refresh_ledger_rollup(uow: UnitOfWork, now: datetime | None = None) -> dict[str, Any]:
+    """Roll up every settled hour of the journal not rolled up yet (the first run backfills from the
+    first leg), one transaction per chunk of hours so that no transaction runs long. Idempotent: an
+    hour rolled up twice is replaced by the same sums, and a run that fails part-way resumes at the
+    watermark it reached. Returns the hours covered and the rollup rows written."""
+    now = now or uow.clock.now()
+    with uow:
+        watermark = uow.economy.rollup_watermark()
+        start = watermark
+        if start is None:
+            first = uow.economy.journal_start()
+            start = None if first is None else economy.floor_hour(first - economy.ROLLUP_SETTLE)
+    hours = rows = 0
+    for lo, hi in [] if start is None else economy.rollup_chunks(start, now):
+        with uow:
+            rows += uow.economy.roll_up_hours(lo, hi)
+        hours += int((hi - lo) / economy.ROLLUP_HOUR)
+        watermark = hi
+    return {"hours": hours, "rows": rows, "watermark": watermark}
 
 
 def economy_overview(uow: UnitOfWork, *, window_hours: int, days: int, now: datetime | None = None) -> dict[str, Any]:

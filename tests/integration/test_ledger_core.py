@@ -28,7 +28,8 @@ def test_an_idempotency_key_moves_money_once(db: str) -> None:
     with transaction() as conn:
         assert ledger_repo.balance_of(conn, account) == 48_000
         assert ledger_repo.balance_of(conn, SINK) == 2_000
-    assert verify_ledger(bootstrap.unit_of_work()) == {"accounts_checked": 3, "mismatches": []}
+    report = verify_ledger(bootstrap.unit_of_work())
+    assert (report["accounts_checked"], report["mismatches"], report["scope"]) == (3, [], "whole_journal")
 
 
 def test_overspending_raises_and_writes_nothing(db: str) -> None:
