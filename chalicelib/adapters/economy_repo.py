@@ -139,7 +139,7 @@ def active_agents(conn: Connection, start: datetime, end: datetime) -> int:
         # An entry and its legs are written by one statement (one created_at): the grants to leave out
         # are the window's, read through the (kind, created_at) index, not every entry of the journal.
         "    AND NOT EXISTS (SELECT 1 FROM journal_entries e WHERE e.id = l.entry_id AND e.kind = %(grant)s"
-        "                    AND e.created_at >= %(start)s - interval '1 day' AND e.created_at < %(end)s + interval '1 day')"
+        "     AND e.created_at >= %(start)s - interval '1 day' AND e.created_at < %(end)s + interval '1 day')"
         "  UNION ALL"
         "  SELECT g.id FROM journal_entries e JOIN agents g ON g.id = (e.memo->>'agent_id')::uuid"
         "  WHERE e.kind = %(waiver)s AND g.kind = 'agent'"

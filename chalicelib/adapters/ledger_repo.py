@@ -286,11 +286,10 @@ def latest_verification(conn: Connection) -> dict[str, Any] | None:
 
 
 def latest_checkpoint(conn: Connection) -> dict[str, Any] | None:
-    """The latest full pass that found nothing wrong and kept its balances: where the API starts."""
+    """The latest full pass that found nothing wrong: where the API starts (its balances are kept;
+    none at all when it checked no settled leg)."""
     return conn.execute(
-        "SELECT * FROM ledger_verify_runs r WHERE r.mismatches = '[]'::jsonb"
-        " AND EXISTS (SELECT 1 FROM ledger_verify_balances b WHERE b.run_id = r.id)"
-        " ORDER BY r.id DESC LIMIT 1"
+        "SELECT * FROM ledger_verify_runs WHERE mismatches = '[]'::jsonb ORDER BY id DESC LIMIT 1"
     ).fetchone()
 
 
@@ -403,15 +402,13 @@ def record_verification(
 
 
 def prune_verifications(conn: Connection, keep_runs: int = 30) -> int:
-    """Drop the balances of every pass older than the latest checkpoint, and passes beyond the
-    latest `keep_runs`; returns the passes deleted."""
-    conn.execute(
-        "DELETE FROM ledger_verify_balances WHERE run_id < (SELECT max(r.id) FROM ledger_verify_runs r"
-        " WHERE r.mismatches = '[]'::jsonb AND EXISTS (SELECT 1 FROM ledger_verify_balances b WHERE b.run_id = r.id))"
-    )
+    """Drop the balances of every pass before the latest checkpoint, and the passes beyond the latest
+    `keep_runs` (never the checkpoint itself); returns the passes deleted."""
+    latest = "(SELECT max(id) FROM ledger_verify_runs WHERE mismatches = '[]'::jsonb)"
+    conn.execute(f"DELETE FROM ledger_verify_balances WHERE run_id < {latest}")
     return conn.execute(
         "DELETE FROM ledger_verify_runs WHERE id < (SELECT min(id) FROM"
         " (SELECT id FROM ledger_verify_runs ORDER BY id DESC LIMIT %s) t)"
-        " AND NOT EXISTS (SELECT 1 FROM ledger_verify_balances b WHERE b.run_id = ledger_verify_runs.id)",
+        f" AND id IS DISTINCT FROM {latest}",
         (keep_runs,),
     ).rowcount
