@@ -181,6 +181,9 @@ ROLLUP_HOUR = timedelta(hours=1)
 # short (the API's statement timeout is 15 s), so an hour ended 10 minutes ago is settled.
 ROLLUP_SETTLE = timedelta(minutes=10)
 ROLLUP_CHUNK = timedelta(days=1)  # hours recomputed per transaction while catching up
+# Days rolled up per run of the hourly job (about a second each at 10 M legs): a first backfill of
+# months spreads over a few runs and each run stays within the job's time limit.
+ROLLUP_CHUNKS_PER_RUN = 14
 
 
 def floor_hour(at: datetime) -> datetime:

@@ -219,11 +219,13 @@ def snapshot_economy(uow: UnitOfWork, now: datetime | None = None) -> dict[str, 
     return row
 
 
-def refresh_ledger_rollup(uow: UnitOfWork, now: datetime | None = None) -> dict[str, Any]:
-    """Roll up every settled hour of the journal not rolled up yet (the first run backfills from the
-    first leg), one transaction per chunk of hours so that no transaction runs long. Idempotent: an
-    hour rolled up twice is replaced by the same sums, and a run that fails part-way resumes at the
-    watermark it reached. Returns the hours covered and the rollup rows written."""
+def refresh_ledger_rollup(uow: UnitOfWork, now: datetime | None = None, *,
+                          max_chunks: int = economy.ROLLUP_CHUNKS_PER_RUN) -> dict[str, Any]:
+    """Roll up the settled hours of the journal not rolled up yet (the first runs backfill from the
+    first leg), one transaction per day of hours so that no transaction runs long, at most
+    `max_chunks` days per run. Idempotent: an hour rolled up twice is replaced by the same sums, and
+    the next run resumes at the watermark this one reached. Returns the hours covered, the rollup
+    rows written and the watermark."""
     now = now or uow.clock.now()
     with uow:
         watermark = uow.economy.rollup_watermark()
@@ -232,7 +234,7 @@ def refresh_ledger_rollup(uow: UnitOfWork, now: datetime | None = None) -> dict[
             first = uow.economy.journal_start()
             start = None if first is None else economy.floor_hour(first - economy.ROLLUP_SETTLE)
     hours = rows = 0
-    for lo, hi in [] if start is None else economy.rollup_chunks(start, now):
+    for lo, hi in [] if start is None else economy.rollup_chunks(start, now)[:max_chunks]:
         with uow:
             rows += uow.economy.roll_up_hours(lo, hi)
         hours += int((hi - lo) / economy.ROLLUP_HOUR)

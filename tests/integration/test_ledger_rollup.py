@@ -106,6 +106,21 @@ def test_the_snapshot_counts_fees_paid_into_a_sink_shard(db: str) -> None:
         assert uow.economy.rollup_watermark() is not None
 
 
+def test_a_backfill_spread_over_runs_advances_a_day_per_run_and_reads_right_all_along(db: str) -> None:
+    moves = [(T0 + timedelta(hours=h, minutes=7), FAUCET, SINK, 100 + h, "submission_fee") for h in range(0, 72, 5)]
+    journal(db, moves)
+    now, window = T0 + timedelta(days=3), (T0 + timedelta(minutes=30), T0 + timedelta(days=2, hours=20))
+    watermarks = []
+    for _ in range(5):
+        done = economy_service.refresh_ledger_rollup(bootstrap.unit_of_work(), now, max_chunks=1)
+        watermarks.append(done["watermark"])
+        with bootstrap.unit_of_work() as uow:
+            assert uow.economy.window_flows(*window) == expected(moves, *window)
+    start = T0 - timedelta(hours=1)  # the hour before the first leg, less the settling time
+    assert watermarks == [start + timedelta(days=1), start + timedelta(days=2), start + timedelta(days=3),
+                          now - timedelta(hours=1), now - timedelta(hours=1)]
+
+
 # --- the batched verification -------------------------------------------------------------------------
 
 
