@@ -258,10 +258,11 @@ def verify(conn: Connection) -> dict[str, Any]:
 
 
 # --- the batched verification ------------------------------------------------------------------------
-# State of a pass lives in temporary tables of the transaction: per account the running sum of its
-# legs checked so far and the balance_after of the last one (where its chain continues), and the
-# entries whose legs did not sum to zero within one batch (an entry whose legs straddle two batches
-# is summed whole at the end).
+# A pass runs in one transaction. Its state lives in ledger_verify_scratch(_entries) under the
+# transaction's id (txid_current(): the same for every statement of the pass, unique among passes):
+# per account the running sum of its legs checked so far and the balance_after of the last one
+# (where its chain continues), and the entries whose legs did not sum to zero within one batch (an
+# entry whose legs straddle two batches is summed whole at the end). end_verification deletes it.
 
 
 def lock_full_verification(conn: Connection) -> None:
@@ -294,15 +295,17 @@ def latest_checkpoint(conn: Connection) -> dict[str, Any] | None:
 
 
 def begin_verification(conn: Connection, checkpoint_id: int | None = None) -> None:
-    """Create the pass's state, empty (a pass from the first leg) or the balances of a checkpoint."""
-    conn.execute("CREATE TEMP TABLE IF NOT EXISTS verify_state (account_id bigint PRIMARY KEY, total bigint"
-                 " NOT NULL, last_after bigint NOT NULL) ON COMMIT DROP")
-    conn.execute("CREATE TEMP TABLE IF NOT EXISTS verify_entries (entry_id bigint PRIMARY KEY) ON COMMIT DROP")
-    conn.execute("TRUNCATE verify_state, verify_entries")
+    """Start the pass's state: empty (a pass from the first leg) or the balances of a checkpoint."""
     if checkpoint_id is not None:
-        conn.execute("INSERT INTO verify_state SELECT account_id, total, last_after FROM ledger_verify_balances"
+        conn.execute("INSERT INTO ledger_verify_scratch (pass, account_id, total, last_after)"
+                     " SELECT txid_current(), account_id, total, last_after FROM ledger_verify_balances"
                      " WHERE run_id = %s", (checkpoint_id,))
-    conn.execute("ANALYZE verify_state")
+
+
+def end_verification(conn: Connection) -> None:
+    """Drop the pass's state (before its transaction ends: nobody else ever sees it)."""
+    conn.execute("DELETE FROM ledger_verify_scratch WHERE pass = txid_current()")
+    conn.execute("DELETE FROM ledger_verify_scratch_entries WHERE pass = txid_current()")
 
 
 def verify_batch(conn: Connection, after: int, upto: int, *, from_origin: bool = True) -> dict[str, Any]:
@@ -318,19 +321,21 @@ def verify_batch(conn: Connection, after: int, upto: int, *, from_origin: bool =
         "   lag(balance_after) OVER (PARTITION BY account_id ORDER BY id) AS prev"
         "  FROM journal_legs WHERE id > %(after)s AND id <= %(upto)s"
         "), folded AS ("
-        "  INSERT INTO verify_state (account_id, total, last_after)"
-        "  SELECT DISTINCT ON (account_id) account_id, sum(amount) OVER (PARTITION BY account_id), balance_after"
+        "  INSERT INTO ledger_verify_scratch AS v (pass, account_id, total, last_after)"
+        "  SELECT DISTINCT ON (account_id) txid_current(), account_id, sum(amount) OVER (PARTITION BY account_id),"
+        "   balance_after"
         "  FROM batch ORDER BY account_id, id DESC"
-        "  ON CONFLICT (account_id) DO UPDATE SET total = verify_state.total + excluded.total,"
+        "  ON CONFLICT (pass, account_id) DO UPDATE SET total = v.total + excluded.total,"
         "   last_after = excluded.last_after"
         "), odd_entries AS ("
-        "  INSERT INTO verify_entries SELECT entry_id FROM batch GROUP BY entry_id HAVING sum(amount) <> 0"
+        "  INSERT INTO ledger_verify_scratch_entries (pass, entry_id)"
+        "  SELECT txid_current(), entry_id FROM batch GROUP BY entry_id HAVING sum(amount) <> 0"
         "  ON CONFLICT DO NOTHING"
         "), problems AS ("
         "  SELECT b.account_id, b.id AS leg_id,"
         "   CASE WHEN b.balance_after - b.balance_before <> b.amount THEN 'leg arithmetic' ELSE 'broken chain' END"
         "   AS problem"
-        "  FROM batch b LEFT JOIN verify_state s ON s.account_id = b.account_id"
+        "  FROM batch b LEFT JOIN ledger_verify_scratch s ON s.pass = txid_current() AND s.account_id = b.account_id"
         "  WHERE b.balance_after - b.balance_before <> b.amount"
         "   OR b.balance_before <> coalesce(b.prev, s.last_after, CASE WHEN %(origin)s THEN 0::bigint END)"
         "  ORDER BY b.id LIMIT %(max)s"
@@ -355,7 +360,7 @@ def verification_balances(conn: Connection) -> dict[str, Any]:
     row = conn.execute(
         "SELECT (SELECT count(*) FROM accounts) AS accounts, coalesce((SELECT json_agg(d ORDER BY d.id) FROM ("
         "  SELECT a.id, a.code AS account, a.balance AS stored, coalesce(s.total, 0) AS rebuilt"
-        "  FROM accounts a LEFT JOIN verify_state s ON s.account_id = a.id"
+        "  FROM accounts a LEFT JOIN ledger_verify_scratch s ON s.pass = txid_current() AND s.account_id = a.id"
         "  WHERE a.balance <> coalesce(s.total, 0) ORDER BY a.id LIMIT %s) d), '[]') AS mismatches",
         (MAX_REPORTED_MISMATCHES,),
     ).fetchone()
@@ -368,37 +373,39 @@ def verification_balances(conn: Connection) -> dict[str, Any]:
 def unbalanced_entries(conn: Connection) -> list[dict[str, Any]]:
     """Entries whose legs, summed whole, are not zero (from those a batch saw unbalanced)."""
     rows = conn.execute(
-        "SELECT l.entry_id, sum(l.amount) AS total FROM verify_entries v JOIN journal_legs l ON l.entry_id = v.entry_id"
+        "SELECT l.entry_id, sum(l.amount) AS total FROM ledger_verify_scratch_entries v"
+        " JOIN journal_legs l ON l.entry_id = v.entry_id WHERE v.pass = txid_current()"
         " GROUP BY l.entry_id HAVING sum(l.amount) <> 0 ORDER BY l.entry_id LIMIT %s",
         (MAX_REPORTED_MISMATCHES,),
     ).fetchall()
     return [{"entry": int(r["entry_id"]), "sum": int(r["total"]), "problem": "unbalanced"} for r in rows]
 
 
-def keep_checkpoint(conn: Connection) -> None:
-    """Copy the pass's state as it stands (the balances at the checkpoint's leg) aside."""
-    conn.execute("CREATE TEMP TABLE IF NOT EXISTS verify_checkpoint ON COMMIT DROP AS"
-                 " SELECT * FROM verify_state WITH NO DATA")
-    conn.execute("TRUNCATE verify_checkpoint")
-    conn.execute("INSERT INTO verify_checkpoint SELECT * FROM verify_state")
-
-
-def record_verification(
-    conn: Connection, *, upto_leg_id: int, started_at: datetime, accounts: int, legs: int, batches: int,
-    mismatches: list[dict[str, Any]],
-) -> int:
-    """Store a full pass, with the balances kept at its checkpoint when it found nothing wrong (the
-    API verifies from the latest such pass). Inserts only: concurrent passes never conflict."""
+def start_verification_run(conn: Connection, *, upto_leg_id: int, started_at: datetime) -> int:
+    """Record a full pass and keep its state as it stands (every account's total at the checkpoint's
+    leg) as the run's balances. Inserts only: concurrent passes never conflict."""
     row = conn.execute(
-        "INSERT INTO ledger_verify_runs (upto_leg_id, started_at, accounts_checked, legs_checked, batches,"
-        " mismatches) VALUES (%s, %s, %s, %s, %s, %s) RETURNING id",
-        (upto_leg_id, started_at, accounts, legs, batches, Jsonb(mismatches)),
+        "INSERT INTO ledger_verify_runs (upto_leg_id, started_at, accounts_checked, legs_checked, batches)"
+        " VALUES (%s, %s, 0, 0, 0) RETURNING id", (upto_leg_id, started_at),
     ).fetchone()
     assert row is not None
-    if not mismatches:
-        conn.execute("INSERT INTO ledger_verify_balances (run_id, account_id, total, last_after)"
-                     " SELECT %s, account_id, total, last_after FROM verify_checkpoint", (row["id"],))
+    conn.execute("INSERT INTO ledger_verify_balances (run_id, account_id, total, last_after)"
+                 " SELECT %s, account_id, total, last_after FROM ledger_verify_scratch WHERE pass = txid_current()",
+                 (row["id"],))
     return int(row["id"])
+
+
+def finish_verification_run(
+    conn: Connection, run_id: int, *, accounts: int, legs: int, batches: int, mismatches: list[dict[str, Any]],
+) -> None:
+    """Complete the pass's record; a pass that found anything keeps no balances (it is no checkpoint)."""
+    conn.execute(
+        "UPDATE ledger_verify_runs SET finished_at = now(), accounts_checked = %s, legs_checked = %s, batches = %s,"
+        " mismatches = %s WHERE id = %s",
+        (accounts, legs, batches, Jsonb(mismatches), run_id),
+    )
+    if mismatches:
+        conn.execute("DELETE FROM ledger_verify_balances WHERE run_id = %s", (run_id,))
 
 
 def prune_verifications(conn: Connection, keep_runs: int = 30) -> int:

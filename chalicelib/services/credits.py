@@ -49,6 +49,7 @@ def verify_ledger(uow: UnitOfWork, *, batch_legs: int = ledger.VERIFY_BATCH_LEGS
             balances = uow.ledger.verification_balances()
             accounts, mismatches = balances["accounts"], balances["mismatches"]
         mismatches += problems + uow.ledger.unbalanced_entries()
+        uow.ledger.end_verification()
         if latest is not None and latest["mismatches"] and (checkpoint is None or latest["id"] > checkpoint["id"]):
             mismatches += [{**m, "found_by_full_pass": int(latest["id"])} for m in latest["mismatches"]]
     return {
@@ -77,14 +78,15 @@ def verify_ledger_full(
         last = uow.ledger.last_leg_id()
         uow.ledger.begin_verification()
         legs, problems = _verify_batches(uow, 0, upto, batch_legs, from_origin=True)
-        uow.ledger.keep_checkpoint()
+        run_id = uow.ledger.start_verification_run(upto_leg_id=upto, started_at=now)
         tail_legs, tail_problems = _verify_batches(uow, upto, last, batch_legs, from_origin=True)
         balances = uow.ledger.verification_balances()
         mismatches = (balances["mismatches"] + problems + tail_problems
                       + uow.ledger.unbalanced_entries())[:ledger.MAX_REPORTED_MISMATCHES]
+        uow.ledger.end_verification()
         batches = len(ledger.verify_batches(0, upto, batch_legs)) + len(ledger.verify_batches(upto, last, batch_legs))
-        run_id = uow.ledger.record_verification(upto_leg_id=upto, started_at=now, accounts=balances["accounts"],
-                                                legs=legs + tail_legs, batches=batches, mismatches=mismatches)
+        uow.ledger.finish_verification_run(run_id, accounts=balances["accounts"], legs=legs + tail_legs,
+                                           batches=batches, mismatches=mismatches)
         check = alert_rules.ledger_mismatch(mismatches, balances["accounts"], legs + tail_legs)
         if check.finding is not None:
             f = check.finding

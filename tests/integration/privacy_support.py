@@ -40,6 +40,8 @@ NO_SUBJECT_DATA = {
     "ledger_rollup_state": "the rollup's watermark",
     "ledger_verify_runs": "verification passes: counts, and the account codes of any mismatch",
     "ledger_verify_balances": "per-account totals at a checkpoint, by account id",
+    "ledger_verify_scratch": "a running pass's per-account totals by account id (empty between passes)",
+    "ledger_verify_scratch_entries": "a running pass's entry ids (empty between passes)",
     "alert_notifications": "delivery state of alerts",
     "shadow_comparisons": "submission ids and outcomes",
     "layer_b_batches": "batch ids and counts",

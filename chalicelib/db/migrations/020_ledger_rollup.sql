@@ -38,6 +38,24 @@ CREATE TABLE IF NOT EXISTS ledger_verify_runs (
     mismatches       jsonb NOT NULL DEFAULT '[]'
 );
 
+-- The running state of a pass while it runs (per account: the sum of its legs checked so far and
+-- the balance_after of the last one; the entries a batch saw unbalanced), keyed by the pass's
+-- transaction id and deleted before it commits. Regular tables rather than temporary ones: a
+-- temporary table would pin the session behind RDS Proxy. Unlogged: scratch, never worth WAL.
+CREATE UNLOGGED TABLE IF NOT EXISTS ledger_verify_scratch (
+    pass       bigint NOT NULL,
+    account_id bigint NOT NULL,
+    total      bigint NOT NULL,
+    last_after bigint NOT NULL,
+    PRIMARY KEY (pass, account_id)
+);
+
+CREATE UNLOGGED TABLE IF NOT EXISTS ledger_verify_scratch_entries (
+    pass     bigint NOT NULL,
+    entry_id bigint NOT NULL,
+    PRIMARY KEY (pass, entry_id)
+);
+
 CREATE TABLE IF NOT EXISTS ledger_verify_balances (
     run_id     bigint NOT NULL REFERENCES ledger_verify_runs (id) ON DELETE CASCADE,
     account_id bigint NOT NULL,
