@@ -87,7 +87,10 @@ def verify_ledger_full(
         batches = len(ledger.verify_batches(0, upto, batch_legs)) + len(ledger.verify_batches(upto, last, batch_legs))
         uow.ledger.finish_verification_run(run_id, accounts=balances["accounts"], legs=legs + tail_legs,
                                            batches=batches, mismatches=mismatches)
-        check = alert_rules.ledger_mismatch(mismatches, balances["accounts"], legs + tail_legs)
+    # The alert in a transaction of its own (read committed): the pass's snapshot may predate a
+    # concurrent pass's alert, and updating that row from the snapshot would fail to serialize.
+    check = alert_rules.ledger_mismatch(mismatches, balances["accounts"], legs + tail_legs)
+    with uow:
         if check.finding is not None:
             f = check.finding
             uow.alerts.raise_alert(rule=f.rule, severity=f.severity, title=f.title,
@@ -95,7 +98,6 @@ def verify_ledger_full(
                                    tier=f.tier, now=now)
         else:
             uow.alerts.resolve_keys(list(check.subjects), actor=VERIFY_ACTOR, now=now)
-    with uow:
         pruned = uow.ledger.prune_verifications()
     if mismatches:
         logger.error("ledger verification found problems", extra={"count": len(mismatches), "run": run_id})

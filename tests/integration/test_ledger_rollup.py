@@ -248,3 +248,25 @@ def test_two_concurrent_full_passes_and_an_api_verification_all_succeed(db: str)
     assert results[0]["verification_id"] != results[1]["verification_id"]
     assert credits.verify_ledger(bootstrap.unit_of_work())["checkpoint"]["id"] == max(
         results[0]["verification_id"], results[1]["verification_id"])
+
+
+@pytest.mark.parametrize("books", ["wrong", "put right"])
+def test_concurrent_full_passes_raise_or_resolve_the_alert_once_without_failing(db: str, books: str) -> None:
+    accounts = agents_trading(3, 20)
+    # Given an open ledger_mismatch alert from an earlier pass
+    with psycopg.connect(db, autocommit=True) as conn:
+        conn.execute("UPDATE accounts SET balance = balance + 3 WHERE code = %s", (accounts[0],))
+    credits.verify_ledger_full(bootstrap.unit_of_work(), now=later())
+    assert len(open_alerts(db)) == 1
+    if books == "put right":
+        with psycopg.connect(db, autocommit=True) as conn:
+            conn.execute("UPDATE accounts SET balance = balance - 3 WHERE code = %s", (accounts[0],))
+    # When two passes run at once
+    results = run_in_threads([
+        lambda: credits.verify_ledger_full(bootstrap.unit_of_work(), now=later(), batch_legs=4),
+        lambda: credits.verify_ledger_full(bootstrap.unit_of_work(), now=later(), batch_legs=9),
+    ])
+    # Then both succeed and agree, and the alert is still one (wrong) or resolved (put right)
+    assert not [r for r in results if isinstance(r, Exception)], results
+    assert results[0]["mismatches"] == results[1]["mismatches"]
+    assert len(open_alerts(db)) == (1 if books == "wrong" else 0)
