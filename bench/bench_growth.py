@@ -232,7 +232,8 @@ def catalogue() -> list[UseCase]:
     for name, job in jobs.items():
         if name != "alert_engine":  # measured above
             cases.append((f"job: {name}", "jobs", job_case(job), 3))
-    cases.append(("export: ledger verify (whole journal)", "export", lambda s: credits.verify_ledger(uow()), 15))
+    cases.append(("export: ledger verify (API: checkpoint + tail)", "export",
+                  lambda s: credits.verify_ledger(uow()), 15))
     return cases
 
 

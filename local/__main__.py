@@ -62,13 +62,13 @@ def cmd_db_url(_: argparse.Namespace) -> int:
     return 0
 
 
-def cmd_verify_ledger(_: argparse.Namespace) -> int:
+def cmd_verify_ledger(args: argparse.Namespace) -> int:
     prepare()
     import json
 
-    from chalicelib.services.credits import verify_ledger
+    from chalicelib.services.credits import verify_ledger, verify_ledger_full
 
-    report = verify_ledger(bootstrap.unit_of_work())
+    report = verify_ledger_full(bootstrap.unit_of_work()) if args.full else verify_ledger(bootstrap.unit_of_work())
     sys.stdout.write(json.dumps(report, indent=2, default=str) + "\n")
     return 0 if not report["mismatches"] else 1
 
@@ -208,8 +208,10 @@ def main(argv: list[str] | None = None) -> int:
     sub.add_parser("migrate", help="apply pending migrations").set_defaults(func=cmd_migrate)
     sub.add_parser("seed", help="create demo identities and print their keys").set_defaults(func=cmd_seed)
     sub.add_parser("db-url", help="print the database URL").set_defaults(func=cmd_db_url)
-    sub.add_parser("verify-ledger", help="rebuild every balance from the journal; exit 1 on any mismatch"
-                   ).set_defaults(func=cmd_verify_ledger)
+    verify = sub.add_parser("verify-ledger", help="verify the ledger since the last full pass (--full: the whole"
+                            " journal in batches, stored as the new checkpoint); exit 1 on any mismatch")
+    verify.add_argument("--full", action="store_true", help="the nightly full pass, now")
+    verify.set_defaults(func=cmd_verify_ledger)
     demo = sub.add_parser("demo", help="run a story end to end in a database of its own")
     demo.add_argument("story", choices=["peer"], help="peer: validators join, peers decide, rollback")
     demo.set_defaults(func=cmd_demo)

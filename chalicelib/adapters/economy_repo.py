@@ -2,78 +2,126 @@
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any
 
 from psycopg.types.json import Jsonb
 
 from chalicelib.db.pool import Connection
-from chalicelib.domain.economy import HARDSHIP_THRESHOLD, HealthFigures, rounded
-from chalicelib.domain.ledger import FAUCET, SINKS
+from chalicelib.domain.economy import HARDSHIP_THRESHOLD, HealthFigures, rounded, split_window
+from chalicelib.domain.ledger import FAUCET, SINK, SINK_SHARD_PATTERN
 
 STARTER_GRANT_KIND = "starter_grant"
 HARDSHIP_WAIVER_KIND = "hardship_waiver"
 
 
-def window_flows(conn: Connection, start: datetime, end: datetime) -> tuple[int, int, int]:
-    """(faucet without starter grants, starter grants, sink) moved in [start, end), in millicredits.
+# The fee sink and its shards (system:sink:N). The range lets the unique index on code find them in
+# any collation (letters, not punctuation, order them); the exact test follows.
+_SINK_ACCOUNT = ("(a.code >= %(sink)s AND a.code < %(sink_end)s"
+                 " AND (a.code = %(sink)s OR a.code LIKE %(sink_shards)s))")
+_SINK_PARAMS = {"sink": SINK, "sink_end": SINK[:-1] + chr(ord(SINK[-1]) + 1), "sink_shards": SINK_SHARD_PATTERN}
+ROLLUP = "hourly_flows"
+
+
+def rollup_watermark(conn: Connection) -> datetime | None:
+    """Every hour before it is in ledger_hourly_flows; None before the first roll-up."""
+    row = conn.execute("SELECT watermark FROM ledger_rollup_state WHERE name = %s", (ROLLUP,)).fetchone()
+    return None if row is None else row["watermark"]
+
+
+def journal_start(conn: Connection) -> datetime | None:
+    """When the first leg was written (None: an empty journal)."""
+    row = conn.execute("SELECT created_at FROM journal_legs ORDER BY id LIMIT 1").fetchone()
+    return None if row is None else row["created_at"]
+
+
+def roll_up_hours(conn: Connection, start: datetime, end: datetime) -> int:
+    """Recompute the rollup of the whole hours in [start, end) from the journal (replacing what was
+    there: running it twice changes nothing) and move the watermark to `end` if it is behind.
+    Returns the rollup rows written."""
+    written = conn.execute(
+        "INSERT INTO ledger_hourly_flows (hour, account, entry_kind, amount, legs)"
+        " SELECT date_trunc('hour', l.created_at, 'UTC'),"
+        "  CASE WHEN a.code = %(faucet)s THEN 'faucet'"
+        "   WHEN a.code = %(sink)s OR a.code LIKE %(sink_shards)s THEN 'sink' ELSE a.kind END,"
+        "  e.kind, sum(l.amount), count(*)"
+        " FROM journal_legs l JOIN accounts a ON a.id = l.account_id JOIN journal_entries e ON e.id = l.entry_id"
+        " WHERE l.created_at >= %(start)s AND l.created_at < %(end)s"
+        " GROUP BY 1, 2, 3"
+        " ON CONFLICT (hour, account, entry_kind) DO UPDATE SET amount = excluded.amount, legs = excluded.legs",
+        {"faucet": FAUCET, **_SINK_PARAMS, "start": start, "end": end},
+    ).rowcount
+    conn.execute(
+        "INSERT INTO ledger_rollup_state (name, watermark) VALUES (%s, %s) ON CONFLICT (name) DO UPDATE"
+        " SET watermark = greatest(ledger_rollup_state.watermark, excluded.watermark), updated_at = now()",
+        (ROLLUP, end),
+    )
+    return written
+
+
+def bucket_flows(conn: Connection, buckets: list[tuple[datetime, datetime]]) -> list[tuple[int, int, int]]:
+    """(faucet without starter grants, starter grants, sink) moved in each [start, end) of `buckets`,
+    in millicredits: whole hours before the rollup's watermark from ledger_hourly_flows, the rest
+    (partial hours, the tail since the watermark) from the journal's legs. One statement.
 
     The faucet account is debited when it pays, so what it paid is minus the sum of its legs; the
-    sink (the old account and its 16 shards) is credited, so what it took is the sum of their legs (net
-    of any refund out of it).
+    sink (with its shards) is credited, so what it took is the sum of its legs (net of any refund).
     """
-    row = conn.execute(
-        "SELECT"
-        "  coalesce(-sum(l.amount) FILTER (WHERE a.code = %(faucet)s AND e.kind <> %(grant)s), 0) AS faucet,"
-        "  coalesce(-sum(l.amount) FILTER (WHERE a.code = %(faucet)s AND e.kind = %(grant)s), 0) AS grants,"
-        "  coalesce(sum(l.amount) FILTER (WHERE a.code = ANY(%(sinks)s)), 0) AS sink"
-        " FROM accounts a"
-        " JOIN journal_legs l ON l.account_id = a.id AND l.created_at >= %(start)s AND l.created_at < %(end)s"
-        " JOIN journal_entries e ON e.id = l.entry_id"
-        " WHERE a.code = %(faucet)s OR a.code = ANY(%(sinks)s)",
-        {"faucet": FAUCET, "sinks": list(SINKS), "grant": STARTER_GRANT_KIND, "start": start, "end": end},
-    ).fetchone()
-    assert row is not None
-    return int(row["faucet"]), int(row["grants"]), int(row["sink"])
+    watermark = rollup_watermark(conn)
+    rolled: list[tuple[int, datetime, datetime]] = []
+    direct: list[tuple[int, datetime, datetime]] = []
+    for i, (start, end) in enumerate(buckets):
+        split = split_window(start, end, watermark)
+        if split.rolled is not None:
+            rolled.append((i, *split.rolled))
+        direct += [(i, a, b) for a, b in split.direct]
+    rows = conn.execute(
+        "WITH rolled AS (SELECT * FROM unnest(%(r_i)s::int[], %(r_lo)s::timestamptz[], %(r_hi)s::timestamptz[])"
+        "  AS r(bucket, lo, hi)),"
+        " direct AS (SELECT * FROM unnest(%(d_i)s::int[], %(d_lo)s::timestamptz[], %(d_hi)s::timestamptz[])"
+        "  AS d(bucket, lo, hi)),"
+        " money AS (SELECT a.id, CASE WHEN a.code = %(faucet)s THEN 'faucet' ELSE 'sink' END AS account"
+        "  FROM accounts a WHERE a.code = %(faucet)s OR " + _SINK_ACCOUNT + "),"
+        " moved AS ("
+        "  SELECT r.bucket, f.account, f.entry_kind, f.amount FROM rolled r"
+        "  JOIN ledger_hourly_flows f ON f.hour >= r.lo AND f.hour < r.hi AND f.account IN ('faucet', 'sink')"
+        "  UNION ALL"
+        "  SELECT d.bucket, m.account, l.kind, l.amount FROM direct d CROSS JOIN money m"
+        # OFFSET 0 keeps the subquery apart: one range scan of the account index per (range, account)
+        "  CROSS JOIN LATERAL (SELECT e.kind, l.amount FROM journal_legs l JOIN journal_entries e ON e.id = l.entry_id"
+        "   WHERE l.account_id = m.id AND l.created_at >= d.lo AND l.created_at < d.hi OFFSET 0) l)"
+        " SELECT bucket,"
+        "  coalesce(-sum(amount) FILTER (WHERE account = 'faucet' AND entry_kind <> %(grant)s), 0) AS faucet,"
+        "  coalesce(-sum(amount) FILTER (WHERE account = 'faucet' AND entry_kind = %(grant)s), 0) AS grants,"
+        "  coalesce(sum(amount) FILTER (WHERE account = 'sink'), 0) AS sink"
+        " FROM moved GROUP BY bucket",
+        {"r_i": [b for b, _, _ in rolled], "r_lo": [lo for _, lo, _ in rolled], "r_hi": [hi for _, _, hi in rolled],
+         "d_i": [b for b, _, _ in direct], "d_lo": [lo for _, lo, _ in direct], "d_hi": [hi for _, _, hi in direct],
+         "faucet": FAUCET, **_SINK_PARAMS, "grant": STARTER_GRANT_KIND},
+    ).fetchall()
+    by_bucket = {int(r["bucket"]): (int(r["faucet"]), int(r["grants"]), int(r["sink"])) for r in rows}
+    return [by_bucket.get(i, (0, 0, 0)) for i in range(len(buckets))]
+
+
+def window_flows(conn: Connection, start: datetime, end: datetime) -> tuple[int, int, int]:
+    """(faucet without starter grants, starter grants, sink) moved in [start, end), in millicredits."""
+    return bucket_flows(conn, [(start, end)])[0]
 
 
 def daily_flows(conn: Connection, end: datetime, days: int) -> list[tuple[int, int]]:
     """(faucet without starter grants, sink) for each of the `days` 24-hour windows before `end`,
     oldest first (a day with no movement is (0, 0))."""
-    rows = conn.execute(
-        "SELECT floor(extract(epoch FROM (%(end)s - l.created_at)) / 86400)::int AS days_ago,"
-        "  coalesce(-sum(l.amount) FILTER (WHERE a.code = %(faucet)s AND e.kind <> %(grant)s), 0) AS faucet,"
-        "  coalesce(sum(l.amount) FILTER (WHERE a.code = ANY(%(sinks)s)), 0) AS sink"
-        " FROM accounts a"
-        " JOIN journal_legs l ON l.account_id = a.id"
-        "  AND l.created_at >= %(end)s - make_interval(days => %(days)s) AND l.created_at < %(end)s"
-        " JOIN journal_entries e ON e.id = l.entry_id"
-        " WHERE a.code = %(faucet)s OR a.code = ANY(%(sinks)s)"
-        " GROUP BY 1",
-        {"faucet": FAUCET, "sinks": list(SINKS), "grant": STARTER_GRANT_KIND, "end": end, "days": days},
-    ).fetchall()
-    by_day = {int(r["days_ago"]): (int(r["faucet"]), int(r["sink"])) for r in rows}
-    return [by_day.get(d, (0, 0)) for d in range(days - 1, -1, -1)]
+    day = timedelta(days=1)
+    buckets = [(end - (d + 1) * day, end - d * day) for d in range(days - 1, -1, -1)]
+    return [(faucet, sink) for faucet, _, sink in bucket_flows(conn, buckets)]
 
 
 def earlier_grants(conn: Connection, start: datetime, end: datetime, windows: int) -> list[int]:
     """Starter grants (millicredits) paid in each of the `windows` windows as long as [start, end) just
     before `start`, newest first: the baseline a spike of grants is measured against."""
-    rows = conn.execute(
-        "SELECT floor(extract(epoch FROM (%(start)s - l.created_at)) / %(seconds)s)::int AS ago,"
-        "  coalesce(-sum(l.amount), 0) AS grants"
-        " FROM accounts a"
-        " JOIN journal_legs l ON l.account_id = a.id"
-        "  AND l.created_at >= %(start)s - %(seconds)s * %(windows)s * interval '1 second'"
-        "  AND l.created_at < %(start)s"
-        " JOIN journal_entries e ON e.id = l.entry_id AND e.kind = %(grant)s"
-        " WHERE a.code = %(faucet)s"
-        " GROUP BY 1",
-        {"faucet": FAUCET, "grant": STARTER_GRANT_KIND, "start": start, "windows": windows,
-         "seconds": max(1.0, (end - start).total_seconds())},
-    ).fetchall()
-    by_window = {int(r["ago"]): int(r["grants"]) for r in rows}
-    return [by_window.get(i, 0) for i in range(windows)]
+    length = max(timedelta(seconds=1), end - start)
+    buckets = [(start - (i + 1) * length, start - i * length) for i in range(windows)]
+    return [grants for _, grants, _ in bucket_flows(conn, buckets)]
 
 
 def active_agents(conn: Connection, start: datetime, end: datetime) -> int:
@@ -85,10 +133,13 @@ def active_agents(conn: Connection, start: datetime, end: datetime) -> int:
         "SELECT count(DISTINCT agent_id) AS n FROM ("
         "  SELECT a.agent_id FROM journal_legs l"
         "  JOIN accounts a ON a.id = l.account_id"
-        "  JOIN journal_entries e ON e.id = l.entry_id"
         "  JOIN agents g ON g.id = a.agent_id"
-        "  WHERE a.kind = 'agent' AND g.kind = 'agent' AND e.kind <> %(grant)s"
+        "  WHERE a.kind = 'agent' AND g.kind = 'agent'"
         "    AND l.created_at >= %(start)s AND l.created_at < %(end)s"
+        # An entry and its legs are written by one statement (one created_at): the grants to leave out
+        # are the window's, read through the (kind, created_at) index, not every entry of the journal.
+        "    AND NOT EXISTS (SELECT 1 FROM journal_entries e WHERE e.id = l.entry_id AND e.kind = %(grant)s"
+        "     AND e.created_at >= %(start)s - interval '1 day' AND e.created_at < %(end)s + interval '1 day')"
         "  UNION ALL"
         "  SELECT g.id FROM journal_entries e JOIN agents g ON g.id = (e.memo->>'agent_id')::uuid"
         "  WHERE e.kind = %(waiver)s AND g.kind = 'agent'"

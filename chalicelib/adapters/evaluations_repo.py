@@ -299,6 +299,48 @@ def shared_reviews(conn: Connection, since: datetime) -> list[dict[str, Any]]:
     ).fetchall()
 
 
+def answered_since(conn: Connection, since: datetime) -> int:
+    """Answered evaluations since ``since`` (repeated reviews of a submission each count)."""
+    row = conn.execute(
+        "SELECT count(*) AS n FROM evaluations WHERE status = 'answered' AND responded_at >= %s", (since,)
+    ).fetchone()
+    return int(row["n"]) if row else 0
+
+
+def collusive_pairs(
+    conn: Connection, since: datetime, *, against_truth: bool, min_shared: int, threshold: float, limit: int,
+) -> list[dict[str, Any]]:
+    """Validator pairs (a < b) agreeing on more than ``threshold`` of at least ``min_shared`` shared
+    reviews answered since ``since``, counted in the database; at most ``limit`` rows, ordered by
+    agreement, then shared reviews (both descending), then ids: the rule of domain/collusion.py.
+
+    A validator's last review of a submission counts. ``against_truth``: only shared reviews of
+    submissions with a ground truth where at least one of the pair decided against it.
+    """
+    return conn.execute(
+        "WITH latest AS MATERIALIZED ("
+        "  SELECT DISTINCT ON (submission_id, validator_id) submission_id, validator_id, decision,"
+        "   decision = 'approve' AS approves, truth"
+        "  FROM evaluations WHERE status = 'answered' AND responded_at >= %(since)s"
+        "  ORDER BY submission_id, validator_id, responded_at DESC, id DESC"
+        "), shared AS ("
+        "  SELECT x.validator_id AS a, y.validator_id AS b, count(*) AS shared,"
+        "   count(*) FILTER (WHERE x.decision = y.decision) AS agreed"
+        "  FROM latest x JOIN latest y ON y.submission_id = x.submission_id AND y.validator_id > x.validator_id"
+        "  WHERE NOT %(against)s OR (coalesce(x.truth, y.truth) IS NOT NULL"
+        "   AND NOT ((coalesce(x.truth, y.truth) = 'approved') = x.approves"
+        "            AND (coalesce(x.truth, y.truth) = 'approved') = y.approves))"
+        "  GROUP BY 1, 2"
+        "  HAVING count(*) >= %(min_shared)s"
+        "   AND count(*) FILTER (WHERE x.decision = y.decision)::float8 / count(*) > %(threshold)s"
+        ")"
+        " SELECT a::text AS a, b::text AS b, shared, agreed::float8 / shared AS agreement FROM shared"
+        " ORDER BY agreement DESC, shared DESC, a, b LIMIT %(limit)s",
+        {"since": since, "against": against_truth, "min_shared": min_shared, "threshold": threshold,
+         "limit": limit},
+    ).fetchall()
+
+
 def shadow_matrix(conn: Connection, since: datetime) -> list[dict[str, Any]]:
     """Shadow comparisons since `since` by (consensus outcome, Layer B decision): count and agreements."""
     return conn.execute(

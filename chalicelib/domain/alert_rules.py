@@ -68,6 +68,7 @@ RULES = (
 EXTERNAL_RULES = (
     "economy_ratio_out_of_band", "economy_hardship_rate", "economy_ratio_low_3_days", "economy_starter_grant_spike",
     "layer_b_budget_80", "layer_b_budget_exhausted", "privacy_retention_failing", "delivery_failed",
+    "ledger_mismatch",
 )
 
 
@@ -278,6 +279,20 @@ def late_photos(late: int, oldest_waiting_s: float | None, ids: Sequence[str] = 
     return _fire(rule, "warning", f"{late} photo{'s' if late != 1 else ''} late in the privacy stage, "
                  f"the oldest waiting {minutes:.0f} min", {"late": late, "oldest_waiting_s": oldest_waiting_s,
                                                            "evidence_ids": list(ids)})
+
+
+def ledger_mismatch(mismatches: Sequence[Mapping[str, Any]], accounts_checked: int, legs_checked: int) -> Check:
+    """The nightly full verification found the books wrong: a stored balance that is not the sum of
+    its legs, a broken chain of balances, a leg that does not move its amount, or an entry that does
+    not sum to zero. Critical: money is unaccounted for until someone explains it."""
+    rule = "ledger_mismatch"
+    if not mismatches:
+        return _ok(rule, f"{accounts_checked} accounts and {legs_checked} legs verified")
+    kinds = sorted({str(m.get("problem", "balance")) for m in mismatches})
+    return _fire(rule, "critical", f"ledger verification found {len(mismatches)} problem"
+                 f"{'s' if len(mismatches) != 1 else ''} ({', '.join(kinds)})",
+                 {"count": len(mismatches), "problems": kinds, "first": [dict(m) for m in mismatches[:10]],
+                  "accounts_checked": accounts_checked, "legs_checked": legs_checked})
 
 
 @dataclass(frozen=True)

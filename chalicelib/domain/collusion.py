@@ -17,6 +17,7 @@ from chalicelib.domain.consensus import Decision, Verdict
 
 MIN_SHARED_REVIEWS = 20
 AGREEMENT_THRESHOLD = 0.90
+MAX_PAIRS = 1000  # a report lists at most this many pairs (the worst first) and says when it stopped
 
 
 @dataclass(frozen=True)

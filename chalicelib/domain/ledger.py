@@ -5,6 +5,7 @@ from __future__ import annotations
 import zlib
 from collections.abc import Sequence
 from dataclasses import dataclass
+from datetime import timedelta
 
 
 @dataclass(frozen=True)
@@ -46,6 +47,7 @@ SINK = "system:sink"  # the one sink of old: still readable, still counted; new 
 SINK_ACCOUNTS = 16
 SINK_SHARDS: tuple[str, ...] = tuple(f"{SINK}:{n}" for n in range(SINK_ACCOUNTS))
 SINKS: tuple[str, ...] = (SINK, *SINK_SHARDS)
+SINK_SHARD_PATTERN = SINK + ":%"  # SQL LIKE: the shards of the sink
 
 
 def sink_for(key: str) -> str:
@@ -66,3 +68,21 @@ class PostedEntry:
     idempotency_key: str
     kind: str
     created: bool  # False when the key had been posted before: nothing moved this time
+
+
+# --- verification in batches ------------------------------------------------------------------------
+
+VERIFY_BATCH_LEGS = 250_000  # legs checked per statement of a full pass
+VERIFY_RECENT_LEGS = 200_000  # without a checkpoint, the API checks the chain of the latest legs only
+# A full pass checks the legs written before this long ago: by then every transaction that took a
+# lower leg id has ended (journal transactions are short), so no leg can later appear below the
+# checkpoint.
+VERIFY_SETTLE = timedelta(minutes=10)
+MAX_REPORTED_MISMATCHES = 100
+
+
+def verify_batches(after: int, upto: int, size: int = VERIFY_BATCH_LEGS) -> list[tuple[int, int]]:
+    """The leg id ranges (lo, hi] covering (after, upto] in order, each at most `size` ids wide."""
+    if size <= 0:
+        raise ValueError("a batch holds at least one leg")
+    return [(lo, min(lo + size, upto)) for lo in range(after, upto, size)]

@@ -79,6 +79,15 @@ def snapshot_economy() -> dict[str, Any]:
     return {"snapshot_id": row["id"], "window_end": row["window_end"].isoformat(), "alerts": len(row["alerts"])}
 
 
+def verify_ledger() -> dict[str, Any]:
+    """The whole journal verified in batches; a checkpoint for the API, the ledger_mismatch alert."""
+    from chalicelib.services.credits import verify_ledger_full
+
+    result = verify_ledger_full(bootstrap.unit_of_work())
+    return {"verification_id": result["verification_id"], "legs_checked": result["legs_checked"],
+            "batches": result["batches"], "mismatches": len(result["mismatches"])}
+
+
 def purge_operations_history() -> dict[str, int]:
     return operations.purge_history(bootstrap.unit_of_work(), bootstrap.clock().now())
 
@@ -127,6 +136,7 @@ JOBS: list[Job] = [
     Job("key_rotation", "rate(1 day)", 86_400, rotate_personal_data_keys),
     Job("partner_deliveries", "rate(1 minute)", 60, claim_due_deliveries),
     Job("trends_daily", "cron(15 0 * * ? *)", 86_400, aggregate_trends),
+    Job("ledger_verify", "cron(40 3 * * ? *)", 86_400, verify_ledger),
 ]
 
 

@@ -229,6 +229,7 @@ def snapshot_economy(uow: UnitOfWork, now: datetime | None = None) -> dict[str, 
     now = now or uow.clock.now()
     end = now.astimezone(UTC).replace(minute=0, second=0, microsecond=0)
     start = end - SNAPSHOT_WINDOW
+    refresh_ledger_rollup(uow, now)
     with uow:
         report = economy_health(uow, window_start=start, window_end=end)
         row, created = uow.economy.insert_snapshot(start, end, report.figures,
@@ -245,6 +246,29 @@ def snapshot_economy(uow: UnitOfWork, now: datetime | None = None) -> dict[str, 
     if created:
         logger.info("economy snapshot", extra={"window_end": end.isoformat(), "alerts": len(report.alerts)})
     return row
+
+
+def refresh_ledger_rollup(uow: UnitOfWork, now: datetime | None = None, *,
+                          max_chunks: int = economy.ROLLUP_CHUNKS_PER_RUN) -> dict[str, Any]:
+    """Roll up the settled hours of the journal not rolled up yet (the first runs backfill from the
+    first leg), one transaction per day of hours so that no transaction runs long, at most
+    `max_chunks` days per run. Idempotent: an hour rolled up twice is replaced by the same sums, and
+    the next run resumes at the watermark this one reached. Returns the hours covered, the rollup
+    rows written and the watermark."""
+    now = now or uow.clock.now()
+    with uow:
+        watermark = uow.economy.rollup_watermark()
+        start = watermark
+        if start is None:
+            first = uow.economy.journal_start()
+            start = None if first is None else economy.floor_hour(first - economy.ROLLUP_SETTLE)
+    hours = rows = 0
+    for lo, hi in [] if start is None else economy.rollup_chunks(start, now)[:max_chunks]:
+        with uow:
+            rows += uow.economy.roll_up_hours(lo, hi)
+        hours += int((hi - lo) / economy.ROLLUP_HOUR)
+        watermark = hi
+    return {"hours": hours, "rows": rows, "watermark": watermark}
 
 
 def economy_overview(uow: UnitOfWork, *, window_hours: int, days: int, now: datetime | None = None) -> dict[str, Any]:

@@ -25,21 +25,27 @@ def shadow_report(uow: UnitOfWork, *, days: int = 7, now: datetime | None = None
 
 
 def collusion_report(uow: UnitOfWork, *, days: int, against_truth: bool, now: datetime | None = None) -> dict[str, Any]:
-    """Validator pairs agreeing on more than 90 % of 20+ shared reviews in the window.
+    """Validator pairs agreeing on more than 90 % of 20+ shared reviews in the window (the rule of
+    domain/collusion.py, counted in the database), the worst 1000 at most: ``truncated`` says that
+    more pairs qualified.
 
     ``against_truth``: count only the shared reviews with a ground truth where at least one of the
     pair was wrong (honest, accurate validators agree often; they rarely err together).
     """
     now = now or uow.clock.now()
+    since = now - timedelta(days=days)
     with uow:
-        rows = uow.evaluations.shared_reviews(now - timedelta(days=days))
-    reviews = [(str(r["submission_id"]), str(r["validator_id"]), r["decision"]) for r in rows]
-    truth = {str(r["submission_id"]): r["truth"] for r in rows if r["truth"] is not None}
-    pairs = collusion.collusive_pairs(reviews, ground_truth=truth if against_truth else None)
+        uow.repeatable_read()  # the count and the pairs from one view
+        reviews = uow.evaluations.answered_since(since)
+        rows = uow.evaluations.collusive_pairs(
+            since, against_truth=against_truth, min_shared=collusion.MIN_SHARED_REVIEWS,
+            threshold=collusion.AGREEMENT_THRESHOLD, limit=collusion.MAX_PAIRS + 1)
     return {
-        "days": days, "against_truth": against_truth, "reviews": len(reviews),
+        "days": days, "against_truth": against_truth, "reviews": reviews,
         "min_shared": collusion.MIN_SHARED_REVIEWS, "threshold": collusion.AGREEMENT_THRESHOLD,
-        "pairs": [{"a": p.a, "b": p.b, "shared": p.shared, "agreement": p.agreement} for p in pairs],
+        "pairs": [{"a": r["a"], "b": r["b"], "shared": int(r["shared"]), "agreement": float(r["agreement"])}
+                  for r in rows[:collusion.MAX_PAIRS]],
+        "truncated": len(rows) > collusion.MAX_PAIRS, "max_pairs": collusion.MAX_PAIRS,
     }
 
 

@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+from typing import Any
 from uuid import UUID, uuid4
 
 import psycopg
+import pytest
 
 from tests.integration.peer_support import (
     PeerWorld,
@@ -94,3 +96,46 @@ def test_collusion_report_names_a_ring_that_errs_together(world: PeerWorld) -> N
     assert [(p["a"], p["b"], p["shared"], p["agreement"]) for p in report.data["pairs"]] == [
         (ring[0], ring[1], 25, 1.0)]
     assert report.data["reviews"] == 75
+
+
+def test_the_collusion_report_counts_in_the_database_what_the_rule_says_and_signals_its_cap(
+    world: PeerWorld, monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    import random
+
+    from chalicelib.domain import collusion
+
+    validators = [v.id for v in world.add_validators(5)]
+    rng = random.Random(15)
+    rows: list[tuple[str, str, str, str]] = []
+    with psycopg.connect(world.db, autocommit=True) as conn:
+        for sub_id in fake_reviews(world.db, 60, mode="live", layer_b="rejected"):
+            truth = rng.choice(["approved", "rejected"])
+            common = rng.choice(["approve", "reject"])
+            for i, validator_id in enumerate(validators):
+                # three copy each other most of the time; two decide on their own
+                decision = common if i < 3 and rng.random() < 0.99 else rng.choice(["approve", "reject", "flag"])
+                conn.execute(
+                    "INSERT INTO evaluations (id, submission_id, validator_id, mode, tier_at_assignment, status,"
+                    " assigned_at, expires_at, decision, confidence, safety_flagged, responded_at, closed_at,"
+                    " truth, truth_source, scored_at) VALUES (%s, %s, %s, 'live', 'apprentice', 'answered',"
+                    " now(), now(), %s, 1, false, now(), now(), %s, 'layer_b', now())",
+                    (uuid4(), sub_id, UUID(validator_id), decision, truth))
+                rows.append((str(sub_id), validator_id, decision, truth))
+    found: dict[bool, int] = {}
+    for against_truth in (False, True):
+        report = world.api.get(f"/v1/admin/validators/collusion?days=30&against_truth={str(against_truth).lower()}",
+                               key=world.admin)
+        assert report.status == 200, report.body
+        truths: dict[str, Any] = {s: t for s, _, _, t in rows}
+        expected = collusion.collusive_pairs([(s, v, d) for s, v, d, _ in rows],  # type: ignore[misc]
+                                             ground_truth=truths if against_truth else None)
+        got = [(p["a"], p["b"], p["shared"], round(p["agreement"], 9)) for p in report.data["pairs"]]
+        assert got == [(p.a, p.b, p.shared, round(p.agreement, 9)) for p in expected]
+        assert report.data["truncated"] is False and report.data["reviews"] == len(rows)
+        found[against_truth] = len(expected)
+    assert found[False] >= 2 and found[True] >= 1  # the copying ring is found both ways
+    # Given a cap below the number of qualifying pairs, the worst pairs are listed and the cut is said
+    monkeypatch.setattr(collusion, "MAX_PAIRS", 1)
+    capped = world.api.get("/v1/admin/validators/collusion?days=30", key=world.admin).data
+    assert capped["truncated"] is True and len(capped["pairs"]) == 1 and capped["max_pairs"] == 1

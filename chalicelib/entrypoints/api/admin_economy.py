@@ -82,9 +82,23 @@ class EconomyQuery(ParamsModel):
     days: Annotated[int, Field(ge=0, le=90)] = 7
 
 
+class VerificationPass(ApiModel):
+    id: int
+    upto_leg_id: int
+    finished_at: datetime
+    mismatches: int
+
+
 class LedgerVerification(ApiModel):
     accounts_checked: int
     mismatches: list[dict[str, Any]]
+    legs_checked: int = 0
+    # complete: every account's balance was checked (from a checkpoint, or the whole journal);
+    # otherwise only the chain of the latest legs (no full pass has run yet).
+    complete: bool = True
+    scope: Literal["since_checkpoint", "whole_journal", "recent_legs"] = "whole_journal"
+    checkpoint: VerificationPass | None = None
+    latest_full_pass: VerificationPass | None = None
 
 
 @api_route(bp, "GET", "/v1/admin/economy",
@@ -102,7 +116,8 @@ def economy(ctx: RequestContext) -> EconomyOut:
 
 
 @api_route(bp, "GET", "/v1/admin/ledger/verify",
-           summary="Rebuild every balance from the journal and report any difference", auth="admin", tag=TAG,
+           summary="Verify the ledger from the latest full pass's checkpoint through the legs since",
+           auth="admin", tag=TAG,
            response=LedgerVerification)
 def verify_ledger(ctx: RequestContext) -> LedgerVerification:
     return LedgerVerification.model_validate(credit_service.verify_ledger(bootstrap.unit_of_work()))

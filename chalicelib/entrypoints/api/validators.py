@@ -116,6 +116,8 @@ class CollusionReport(ApiModel):
     min_shared: int
     threshold: float
     pairs: list[CollusionPair]
+    truncated: bool = False  # more pairs qualified than the max_pairs listed (the worst first)
+    max_pairs: int = 1000
     # Sock patterns among attestations in the same window (details: GET /v1/admin/collusion/socks).
     attestation_socks: dict[str, int] = Field(default_factory=dict)
 

@@ -240,6 +240,8 @@ class CollusionReport(ApiModel):
     min_shared: int
     threshold: float
     pairs: list[CollusionPair]
+    truncated: bool = False
+    max_pairs: int = 1000
     attestation_socks: dict[str, int] | None = None
 
 
@@ -758,6 +760,11 @@ class LedgerLine(ApiModel):
 class LedgerVerification(ApiModel):
     accounts_checked: int
     mismatches: list[dict[str, Any]]
+    legs_checked: int = 0
+    complete: bool = True
+    scope: Literal['since_checkpoint', 'whole_journal', 'recent_legs'] = 'whole_journal'
+    checkpoint: VerificationPass | None = None
+    latest_full_pass: VerificationPass | None = None
 
 
 class Location(ApiModel):
@@ -1470,6 +1477,13 @@ class VerdictBody(ApiModel):
     notes: str | None = None
 
 
+class VerificationPass(ApiModel):
+    id: int
+    upto_leg_id: int
+    finished_at: _dt.datetime
+    mismatches: int
+
+
 class WorkersOut(ApiModel):
     generated_at: _dt.datetime
     outbox_oldest_unsent_age_s: float | None
@@ -1639,6 +1653,7 @@ ValidatorRow.model_rebuild()
 ValidatorStats.model_rebuild()
 Validators.model_rebuild()
 VerdictBody.model_rebuild()
+VerificationPass.model_rebuild()
 WorkersOut.model_rebuild()
 
 
@@ -1802,5 +1817,6 @@ __all__ = [
     'ValidatorStats',
     'Validators',
     'VerdictBody',
+    'VerificationPass',
     'WorkersOut',
 ]
