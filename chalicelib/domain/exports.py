@@ -15,7 +15,7 @@ from __future__ import annotations
 import csv
 import io
 import json
-from collections.abc import Iterable, Iterator, Mapping
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime
 from decimal import Decimal
@@ -118,14 +118,20 @@ def encode_rows(kind: ExportKind, rows: Iterable[Mapping[str, Any]], fmt: Export
     buffer = io.StringIO()
     writer = csv.writer(buffer, lineterminator="\r\n", quoting=csv.QUOTE_MINIMAL)
     for row in rows:
-        if fmt == "csv":
-            writer.writerow([csv_field(c, row.get(c)) for c in columns])
-        else:
-            buffer.write("\n" if first else ",\n")
-            buffer.write(json.dumps({c: plain(c, row.get(c)) for c in columns}, ensure_ascii=False,
-                                    separators=(",", ":")))
+        _write_row(buffer, writer, columns, row, fmt, first=first)
         first = False
     return buffer.getvalue()
+
+
+def _write_row(buffer: io.StringIO, writer: Any, columns: Sequence[str], row: Mapping[str, Any],
+               fmt: ExportFormat, *, first: bool) -> None:
+    """One row in the export's format: a CSV record, or a JSON object after its separator."""
+    if fmt == "csv":
+        writer.writerow([csv_field(c, row.get(c)) for c in columns])
+    else:
+        buffer.write("\n" if first else ",\n")
+        buffer.write(json.dumps({c: plain(c, row.get(c)) for c in columns}, ensure_ascii=False,
+                                separators=(",", ":")))
 
 
 def encode(kind: ExportKind, rows: Iterable[Mapping[str, Any]], fmt: ExportFormat, *,
@@ -146,12 +152,7 @@ def encode(kind: ExportKind, rows: Iterable[Mapping[str, Any]], fmt: ExportForma
     buffer.write(head(kind, fmt))
     first = True
     for row in rows:
-        if fmt == "csv":
-            writer.writerow([csv_field(c, row.get(c)) for c in columns])
-        else:
-            buffer.write("\n" if first else ",\n")
-            buffer.write(json.dumps({c: plain(c, row.get(c)) for c in columns}, ensure_ascii=False,
-                                    separators=(",", ":")))
+        _write_row(buffer, writer, columns, row, fmt, first=first)
         first = False
         tally.rows += 1
         if buffer.tell() >= chunk_bytes:
