@@ -16,7 +16,7 @@ import re
 import sys
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from logging import LogRecord
 from typing import Any
@@ -100,6 +100,9 @@ class CataloguedMetrics(Metrics):
         super().__init__(**kwargs)
         self._dimensioned: dict[tuple[str, tuple[tuple[str, str], ...]], list[float]] = {}
         self._dimensioned_lock = threading.Lock()
+        # The metric set is shared by the threads of a process (the local server's consumers): one
+        # flush at a time, and every document written as one line in one write, never interleaved.
+        self._flush_lock = threading.RLock()
 
     def add_metric(self, name: str, unit: Any, value: float, resolution: Any = 60) -> None:
         definition = CATALOGUE.get(name)
@@ -109,8 +112,13 @@ class CataloguedMetrics(Metrics):
             logger.warning("metric needs dimensions: use emit()", extra={"metric": name})
         if is_metrics_disabled():  # Powertools' own overflow flush (100 values) would print regardless
             return
-        super().add_metric(name=name, unit=definition.unit if definition else unit, value=value,
-                           resolution=resolution)
+        with self._flush_lock:
+            held = self.metric_set.get(name)
+            full = len(held["Value"]) >= self.MAX_VALUES - 1 if held else len(self.metric_set) >= self.MAX_VALUES - 1
+            super().add_metric(name=name, unit=definition.unit if definition else unit, value=value,
+                               resolution=resolution)
+        if full:  # flushed here, in one write, before Powertools' own overflow print would split the line
+            self.flush_metrics()
 
     def add_dimensioned(self, name: str, value: float, dimensions: dict[str, str]) -> None:
         if is_metrics_disabled():
@@ -129,8 +137,14 @@ class CataloguedMetrics(Metrics):
 
     def flush_metrics(self, raise_on_empty_metrics: bool = False) -> None:
         self._write_dimensioned()
-        if self.metric_set or raise_on_empty_metrics:
-            super().flush_metrics(raise_on_empty_metrics=raise_on_empty_metrics)
+        with self._flush_lock:
+            if not self.metric_set:
+                if raise_on_empty_metrics:
+                    super().flush_metrics(raise_on_empty_metrics=True)
+                return
+            document = self.serialize_metric_set()
+            self.clear_metrics()
+        _write_line(document)
 
     def _write_dimensioned(self) -> None:
         with self._dimensioned_lock:
@@ -146,7 +160,13 @@ class CataloguedMetrics(Metrics):
                     "Metrics": [{"Name": name, "Unit": CATALOGUE[name].unit}]}]},
                 "service": SERVICE, **dict(dimensions), name: values,
             }
-            sys.stdout.write(json.dumps(document, separators=(",", ":")) + "\n")
+            _write_line(document)
+
+
+def _write_line(document: Mapping[str, object]) -> None:
+    """One EMF document, one line, one write: print() writes the text and the newline apart, and
+    another thread's line can land between them."""
+    sys.stdout.write(json.dumps(document, separators=(",", ":")) + "\n")
 
 
 metrics = CataloguedMetrics(namespace=NAMESPACE, service=SERVICE)

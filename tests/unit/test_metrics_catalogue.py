@@ -218,3 +218,43 @@ def test_the_bench_runner_turns_metrics_off_unless_told_otherwise(monkeypatch: p
     assert bench_environment()["POWERTOOLS_METRICS_DISABLED"] == "true"
     monkeypatch.setenv("POWERTOOLS_METRICS_DISABLED", "false")
     assert bench_environment()["POWERTOOLS_METRICS_DISABLED"] == "false"
+
+
+def test_threads_emitting_and_flushing_at_once_write_whole_lines_and_lose_no_value(
+        capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch) -> None:
+    """The local server's consumers share one metric set: every document is one line of JSON (never
+    two run together), and every value emitted is written exactly once, past the 100-value limit too."""
+    import sys
+    import threading
+
+    from chalicelib.observability import emit, flush
+
+    monkeypatch.delenv("POWERTOOLS_METRICS_DISABLED", raising=False)
+    flush()
+    capsys.readouterr()
+    interval = sys.getswitchinterval()
+    sys.setswitchinterval(1e-6)  # threads switch between any two writes, as on a busy server
+    threads, per_thread = 8, 130
+    start = threading.Barrier(threads)
+
+    def work() -> None:
+        start.wait()
+        for i in range(per_thread):
+            emit("SlowQueries")
+            emit("Decisions", Path="peer")
+            if i % 7 == 0:
+                flush()
+
+    workers = [threading.Thread(target=work) for _ in range(threads)]
+    for worker in workers:
+        worker.start()
+    try:
+        for worker in workers:
+            worker.join()
+    finally:
+        sys.setswitchinterval(interval)
+    flush()
+    documents = [json.loads(line) for line in capsys.readouterr().out.splitlines() if line.startswith("{")]
+    assert all(len(d.get(name, [])) <= 100 for d in documents for name in ("SlowQueries", "Decisions"))
+    assert sum(len(d.get("SlowQueries", [])) for d in documents) == threads * per_thread
+    assert sum(len(d.get("Decisions", [])) for d in documents) == threads * per_thread
