@@ -14,7 +14,9 @@ would be exceeded, never under 3).
 Recall, on what this repository can label offline (no street photo dataset ships here):
 - faces: the 100 real faces of scikit-image's LFW subset pasted at 24, 32 and 48 px on real
   photos, and the two real portraits (astronaut, Grace Hopper) as they are and shrunk so that the
-  face is 24 px. A face counts as found when detector boxes cover >= 70 % of it.
+  face is 24 px. A face counts as found when detector boxes cover >= 70 % of it. The crowds of
+  12-16 px faces are also run as 12 MP photos (enlarged 3.125x), first pass alone and with the
+  zoom pass for small faces, on the set's crowds and on held-out seeds.
 - plates: synthetic plates (EU, EU yellow, US, RU designs, Hershey fonts, 4-8 degrees rotation,
   perspective skew, blur, noise) on street-like and real-photo backgrounds, by plate width. A plate
   counts as found when the boxes cover >= 90 % of its characters. The russian_plate_number
