@@ -25,6 +25,8 @@ import cv2
 import numpy as np
 from numpy.typing import NDArray
 
+from .memory import release_memory
+
 Box = tuple[int, int, int, int]  # x, y, width, height in pixels
 Rgb = NDArray[np.uint8]
 
@@ -302,6 +304,7 @@ def _zoom(rgb: Rgb, candidates: list[tuple[float, float, float]], first: float, 
     window = (int(shape[0] / scale), int(shape[1] / scale))
     out: list[Box] = []
     for x0, y0, w, h in zoom_regions(candidates, width, height, window, limit):
+        release_memory()  # the last search's freed buffers, before the next one allocates its own
         boxes, _, _ = _search(rgb[y0:y0 + h, x0:x0 + w], SEARCH_SIDE, THRESHOLD, shape=shape)
         out += [(x + x0, y + y0, bw, bh) for x, y, bw, bh in boxes]
     return out
