@@ -6,7 +6,9 @@ function's PRIVACY_FACE_MODEL setting names (`use_model_file`). It is read once 
 
 The picture is scaled to fit a fixed input shape (SEARCH_SIDE x 3/4 of it, landscape or portrait)
 and letterboxed: an OpenCV DNN net must not be reused across input shapes (it returned garbage
-boxes when it was), so each shape has its own net, created once and kept. When nothing is found,
+boxes when it was), so each shape has its own net, created once and kept. Where the first pass
+sees small-face candidates, at most ZOOM_REGIONS windows of the original picture are searched again
+at twice its scale with the same net (the zoom pass, for crowds). When nothing is found,
 the picture is searched again turned a quarter either way and upside down, on a smaller copy
 (ROTATION_SIDE): a photo stored sideways without an EXIF orientation must not hide its faces.
 
@@ -22,6 +24,8 @@ from pathlib import Path
 import cv2
 import numpy as np
 from numpy.typing import NDArray
+
+from .memory import release_memory
 
 Box = tuple[int, int, int, int]  # x, y, width, height in pixels
 Rgb = NDArray[np.uint8]
@@ -48,6 +52,17 @@ _STRIDE = 4
 # 0.18 s CPU on every faceless photo, with one false box more. Off; `rotations=True` turns it on.
 ROTATE_WHEN_NONE = False
 _ROTATIONS = (cv2.ROTATE_90_CLOCKWISE, cv2.ROTATE_90_COUNTERCLOCKWISE, cv2.ROTATE_180)
+# The zoom pass for small faces (find_faces): peaks of the heat map above ZOOM_THRESHOLD whose
+# predicted face is under ZOOM_FACE_PX on the searched copy, and the faces found under that size, are
+# grouped into at most ZOOM_REGIONS windows that are searched again at ZOOM times the first scale.
+ZOOM = 2.0
+ZOOM_MAX_SCALE = 1.0  # never beyond the original's pixels
+ZOOM_MIN_GAIN = 1.5  # no zoom when that scale is under 1.5 times the first (pictures up to ~1700 px)
+ZOOM_THRESHOLD = 0.03
+ZOOM_FACE_PX = 20
+ZOOM_REGIONS = 4
+ZOOM_MIN_WEIGHT = 0.1  # a window needs this much candidate weight (a found face is 1, a peak its score)
+ZOOM_MAX_CANDIDATES = 400
 
 
 class FaceModelUnavailable(RuntimeError):
@@ -135,10 +150,18 @@ def input_shape(width: int, height: int, side: int) -> tuple[int, int]:
 
 def search(rgb: Rgb, side: int = SEARCH_SIDE, threshold: float = THRESHOLD) -> list[Box]:
     """Faces in an RGB picture, boxes in its own coordinates (one pass, no rotation)."""
+    return _search(rgb, side, threshold)[0]
+
+
+def _search(rgb: Rgb, side: int, threshold: float, *, shape: tuple[int, int] | None = None,
+            hint: float | None = None) -> tuple[list[Box], list[tuple[float, float, float]], float]:
+    """One pass: the boxes, the small-face candidates (x, y, weight in the picture's coordinates;
+    only when `hint` is a heat-map threshold) and the scale the picture was searched at. `shape`
+    forces the net's input (a zoomed region uses the net of its photo, never a new one)."""
     height, width = rgb.shape[:2]
     if height == 0 or width == 0:
-        return []
-    in_w, in_h = input_shape(width, height, side)
+        return [], [], 1.0
+    in_w, in_h = shape or input_shape(width, height, side)
     scale = min(in_w / width, in_h / height, MAX_UPSCALE)
     new_w, new_h = max(1, min(in_w, round(width * scale))), max(1, min(in_h, round(height * scale)))
     resized = cv2.resize(rgb, (new_w, new_h), interpolation=cv2.INTER_AREA if scale < 1 else cv2.INTER_LINEAR)
@@ -151,8 +174,12 @@ def search(rgb: Rgb, side: int = SEARCH_SIDE, threshold: float = THRESHOLD) -> l
     net, lock = _loaded().net(in_w, in_h)
     with lock:
         net.setInput(blob)
-        heat, sizes, offsets, _ = (np.asarray(out, dtype=np.float32) for out in net.forward(_OUTPUTS))
-    return _decode((heat, sizes, offsets), threshold, scale=(new_w / width, new_h / height), size=(width, height))
+        heat, sizes, offsets = (np.asarray(out, dtype=np.float32) for out in net.forward(_OUTPUTS)[:3])
+    del blob
+    ratio = (new_w / width, new_h / height)
+    boxes = _decode((heat, sizes, offsets), threshold, scale=ratio, size=(width, height))
+    candidates = [] if hint is None else _candidates((heat, sizes, offsets), hint, boxes, scale=ratio)
+    return boxes, candidates, scale
 
 
 def _decode(outputs: tuple[NDArray[np.float32], NDArray[np.float32], NDArray[np.float32]], threshold: float, *,
@@ -194,10 +221,56 @@ def _unrotate(box: Box, turn: int, width: int, height: int) -> Box:
     return (width - x - w, height - y - h, w, h)
 
 
-def find_faces(rgb: Rgb, *, rotations: bool = ROTATE_WHEN_NONE) -> list[Box]:
-    """Faces in an RGB picture; when none is found upright, the picture turned a quarter either way
-    and upside down is searched too (on a copy of at most ROTATION_SIDE px)."""
-    found = search(rgb)
+def _candidates(outputs: tuple[NDArray[np.float32], NDArray[np.float32], NDArray[np.float32]], hint: float,
+                found: list[Box], *, scale: tuple[float, float]) -> list[tuple[float, float, float]]:
+    """Where small faces may be: local heat-map peaks above `hint` whose predicted face is under
+    ZOOM_FACE_PX on the searched copy (weight: the score), and the faces found under that size
+    (weight 1: small faces come in crowds). Centres in the picture's coordinates."""
+    heat, sizes, _ = outputs
+    sx, sy = scale
+    scores = heat[0, 0]
+    peaks = (scores > hint) & (scores >= cv2.dilate(scores, np.ones((3, 3), np.uint8)))
+    ys, xs = np.nonzero(peaks)
+    small = np.exp(sizes[0, 1, ys, xs]) * _STRIDE < ZOOM_FACE_PX
+    ys, xs = ys[small], xs[small]
+    order = np.argsort(-scores[ys, xs])[:ZOOM_MAX_CANDIDATES]
+    out = [(float((xs[i] + 0.5) * _STRIDE / sx), float((ys[i] + 0.5) * _STRIDE / sy), float(scores[ys[i], xs[i]]))
+           for i in order]
+    out += [(x + w / 2, y + h / 2, 1.0) for x, y, w, h in found if w * sx < ZOOM_FACE_PX]
+    return out
+
+
+def zoom_regions(candidates: list[tuple[float, float, float]], width: int, height: int,
+                 window: tuple[int, int], limit: int) -> list[Box]:
+    """At most `limit` windows of the given size inside the picture, chosen greedily: each the one
+    (centred on a candidate) that holds the most candidate weight not yet covered, while that
+    weight reaches ZOOM_MIN_WEIGHT."""
+    win_w, win_h = min(window[0], width), min(window[1], height)
+    left = list(candidates)
+    out: list[Box] = []
+    while left and len(out) < limit:
+        points = np.asarray(left, dtype=np.float64)
+        x0 = np.clip(np.round(points[:, 0] - win_w / 2), 0, width - win_w)
+        y0 = np.clip(np.round(points[:, 1] - win_h / 2), 0, height - win_h)
+        inside = ((points[None, :, 0] >= x0[:, None]) & (points[None, :, 0] < x0[:, None] + win_w)
+                  & (points[None, :, 1] >= y0[:, None]) & (points[None, :, 1] < y0[:, None] + win_h))
+        weight = inside @ points[:, 2]
+        best = int(np.argmax(weight))
+        if weight[best] < ZOOM_MIN_WEIGHT:
+            break
+        out.append((int(x0[best]), int(y0[best]), win_w, win_h))
+        left = [c for c, covered in zip(left, inside[best], strict=True) if not covered]
+    return out
+
+
+def find_faces(rgb: Rgb, *, rotations: bool = ROTATE_WHEN_NONE, zoom: int = ZOOM_REGIONS) -> list[Box]:
+    """Faces in an RGB picture; then up to `zoom` regions where small faces may be are searched
+    again from the picture at ZOOM times the first scale (see zoom_regions); when none is found
+    upright, the picture turned a quarter either way and upside down is searched too (on a copy of
+    at most ROTATION_SIDE px)."""
+    found, candidates, scale = _search(rgb, SEARCH_SIDE, THRESHOLD, hint=ZOOM_THRESHOLD if zoom else None)
+    if zoom and candidates:
+        found += _zoom(rgb, candidates, scale, zoom)
     if found or not rotations:
         return found
     height, width = rgb.shape[:2]
@@ -212,4 +285,26 @@ def find_faces(rgb: Rgb, *, rotations: bool = ROTATE_WHEN_NONE) -> list[Box]:
         for box in search(turned, side=ROTATION_SIDE):
             x, y, w, h = _unrotate(box, turn, sw, sh)
             out.append((int(x / scale), int(y / scale), int(np.ceil(w / scale)), int(np.ceil(h / scale))))
+    return out
+
+
+def zoom_scale(first: float) -> float:
+    """The scale a zoomed region is searched at: ZOOM times the first pass's, at most ZOOM_MAX_SCALE."""
+    return min(first * ZOOM, ZOOM_MAX_SCALE)
+
+
+def _zoom(rgb: Rgb, candidates: list[tuple[float, float, float]], first: float, limit: int) -> list[Box]:
+    """The regions where small faces may be, each cut from the picture (a view, no copy) to the size
+    the first pass's net input covers at zoom_scale, searched with that net, boxes mapped back."""
+    scale = zoom_scale(first)
+    if scale < first * ZOOM_MIN_GAIN:
+        return []  # the picture was already searched at (nearly) the finest scale allowed
+    height, width = rgb.shape[:2]
+    shape = input_shape(width, height, SEARCH_SIDE)
+    window = (int(shape[0] / scale), int(shape[1] / scale))
+    out: list[Box] = []
+    for x0, y0, w, h in zoom_regions(candidates, width, height, window, limit):
+        release_memory()  # the last search's freed buffers, before the next one allocates its own
+        boxes, _, _ = _search(rgb[y0:y0 + h, x0:x0 + w], SEARCH_SIDE, THRESHOLD, shape=shape)
+        out += [(x + x0, y + y0, bw, bh) for x, y, bw, bh in boxes]
     return out
