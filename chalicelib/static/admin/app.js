@@ -311,7 +311,13 @@
         { headers: { Authorization: "Bearer " + key() } });
       const type = response.headers.get("Content-Type") || "";
       let href;
-      if (type.startsWith("application/json") && !response.headers.get("Content-Disposition")) {
+      let written = "";
+      if (response.status === 202) {
+        const payload = await response.json();
+        const file = await exportJobFile(payload.data.id);  // too large to answer at once: a job writes it
+        href = file.href;
+        written = ", " + file.rows + " rows";
+      } else if (type.startsWith("application/json") && !response.headers.get("Content-Disposition")) {
         const payload = await response.json();
         if (!payload.ok) throw new Error(payload.error ? payload.error.message : "HTTP " + response.status);
         href = payload.data.url;  // a large export: a link to the stored file
@@ -326,10 +332,28 @@
       document.body.appendChild(a);
       a.click();
       a.remove();
-      $("export-status").textContent = "downloaded " + kind + " (" + r.from + " to " + r.to + ")";
+      $("export-status").textContent = "downloaded " + kind + " (" + r.from + " to " + r.to + written + ")";
     } catch (err) {
       $("export-status").textContent = "Could not export: " + err.message;
     }
+  }
+
+  // An export job: poll it until its file is written, then take its short-lived link. In AWS the link
+  // is a presigned S3 URL; locally it is the API's own file route, which wants the admin key.
+  async function exportJobFile(id) {
+    const path = "v1/admin/exports/jobs/" + encodeURIComponent(id);
+    for (;;) {
+      const job = await api("GET", path);
+      if (job.status === "succeeded") break;
+      if (job.status === "failed") throw new Error(job.error || "the export job failed");
+      $("export-status").textContent = "exporting… " + job.progress + " % (" + job.rows + " rows)";
+      await new Promise((resolve) => setTimeout(resolve, 1500));
+    }
+    const link = await api("GET", path + "/download");
+    if (new URL(link.url, location.href).origin !== location.origin) return { href: link.url, rows: link.rows };
+    const file = await fetch(link.url, { headers: { Authorization: "Bearer " + key() } });
+    if (!file.ok) throw new Error("HTTP " + file.status);
+    return { href: URL.createObjectURL(await file.blob()), rows: link.rows };
   }
 
   async function acknowledge(id, button) {
