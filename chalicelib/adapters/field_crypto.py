@@ -9,7 +9,8 @@ and the nonce, so any value can be decrypted (and re-encrypted by the rotation j
     enc1:<key id>:<wrapped data key, base64url>:<nonce + ciphertext + tag, base64url>
 
 The column name is bound as associated data: a ciphertext copied into another column does not
-decrypt. `cryptography` and boto3 are imported on first use only (Lambda cold start).
+decrypt. `cryptography` and boto3 are imported on first use only (Lambda cold start); in Lambda, `cryptography`
+comes from the crypto layer (layers/crypto/requirements.txt), not from deployment.zip.
 """
 
 from __future__ import annotations
