@@ -7,7 +7,7 @@ STAMP := $(VENV)/.installed
 
 .PHONY: run demo test lint typecheck layers unit bench chaos soak package layer face-model admin-key clean
 
-$(STAMP): requirements.txt requirements-dev.txt functions/privacy/requirements.txt layers/anthropic/requirements.txt
+$(STAMP): requirements.txt requirements-dev.txt functions/privacy/requirements.txt layers/anthropic/requirements.txt layers/crypto/requirements.txt
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install --quiet --upgrade pip
 	$(PY) -m pip install --quiet -r requirements-dev.txt

@@ -6,13 +6,13 @@
    without bytecode into build/chalice-project/, so the zip holds sources only and stays reproducible.
 1. `chalice package` once without a merge template, to read the logical names Chalice generates.
 2. Write build/chalice-merge.<stage>.json: infra/chalice-merge.yaml with the stage pinned, plus the
-   per-function patch (FunctionName, log group, the Anthropic layer, ReportBatchItemFailures and MaximumConcurrency
-   = the reservation of infra/capacity.py on every SQS event source).
+   per-function patch (FunctionName, log group, the Anthropic and crypto layers, ReportBatchItemFailures and
+   MaximumConcurrency = the reservation of infra/capacity.py on every SQS event source).
    JSON, because a YAML merge template would switch Chalice's output to sam.yaml.
 3. `chalice package --merge-template build/chalice-merge.<stage>.json` into --out (sam.json + deployment.zip).
 4. Check the result (every SQS source reports batch item failures; no dev or imaging modules in the zip),
-   write the Anthropic layer (layers/anthropic/requirements.txt, minus what deployment.zip already holds)
-   next to sam.json, write build/privacy/function.zip when functions/privacy/handler.py exists, and run
+   write the Anthropic and crypto layers (layers/<name>/requirements.txt, minus what deployment.zip already
+   holds) next to sam.json, write build/privacy/function.zip when functions/privacy/handler.py exists, and run
    cfn-lint on the stack templates and the packaged template.
 
 Needs no AWS credentials: Chalice only reads the region to name the Lambda service principal; the
@@ -52,12 +52,15 @@ PRIVACY_HANDLER = ROOT / "functions" / "privacy" / "handler.py"
 PRIVACY_ZIP = BUILD_DIR / "privacy" / "function.zip"
 ANTHROPIC_REQUIREMENTS = ROOT / "layers" / "anthropic" / "requirements.txt"
 ANTHROPIC_LAYER_ZIP = "anthropic-layer.zip"  # written next to sam.json: the template's ContentUri
-ANTHROPIC_LAYER_CACHE = BUILD_DIR / "layer-deps"
+# AES-GCM for personal columns (cryptography and cffi): a layer on every function, the API handler included.
+CRYPTO_REQUIREMENTS = ROOT / "layers" / "crypto" / "requirements.txt"
+CRYPTO_LAYER_ZIP = "crypto-layer.zip"
+LAYER_CACHE = BUILD_DIR / "layer-deps"  # one directory per layer
 # The function that does without the Anthropic layer: the API never calls Layer B (docs/scaling.md).
 WITHOUT_ANTHROPIC_LAYER = frozenset({"APIHandler"})
 # bytes, deployment.zip (docs/scaling.md, "The API package"): 13.5 MB before personal-data protection,
-# then AES-GCM (cryptography, 4.7 MB zipped, imported on first use) and the phone matcher (lite build).
-API_PACKAGE_BUDGET = 20_000_000
+# then the phone matcher (lite build); AES-GCM (cryptography, 4.7 MB zipped) lives in the crypto layer.
+API_PACKAGE_BUDGET = 15_000_000
 PRIVACY_EXCLUDED_TOP_LEVEL = frozenset({"boto3", "botocore", "s3transfer", "hyperscan", "hyperscan.libs"})
 STAGES = ("dev", "prod")
 
@@ -265,8 +268,8 @@ def generated_patch(template: dict[str, Any], stage: str) -> dict[str, Any]:
         }
         # The Ref makes CloudFormation create the group before the function can log into it.
         properties: dict[str, Any] = {"FunctionName": name, "LoggingConfig": {"LogGroup": {"Ref": log_group}}}
-        if logical_id not in WITHOUT_ANTHROPIC_LAYER:
-            properties["Layers"] = [{"Ref": "AnthropicLayer"}]
+        layers = [] if logical_id in WITHOUT_ANTHROPIC_LAYER else [{"Ref": "AnthropicLayer"}]
+        properties["Layers"] = [*layers, {"Ref": "CryptoLayer"}]  # any unit of work may touch personal columns
         resources[logical_id] = {"Properties": properties}
     limits = sqs_maximum_concurrency(stage)
     for logical_id, event_name, _ in sqs_event_sources(template):
@@ -328,23 +331,24 @@ def _project_name(top: str) -> str:
     return name.lower().replace("-", "_")
 
 
-def build_anthropic_layer(deployment_zip: Path, out: Path) -> Path:
-    """The Anthropic layer: layers/anthropic/requirements.txt built for Lambda under python/, without any
-    distribution deployment.zip already ships (Lambda puts the function's code first on sys.path, so a
-    second copy would only be dead weight, or worse, a second version).
+def build_layer(requirements_file: Path, deployment_zip: Path, out: Path) -> Path:
+    """A layer (layers/<name>/requirements.txt) built for Lambda under python/, without any distribution
+    deployment.zip already ships (Lambda puts the function's code first on sys.path, so a second copy would
+    only be dead weight, or worse, a second version).
 
     Resolved together with requirements.txt, so shared dependencies get the same pins; the site packages
-    are kept by a hash of both files (build/layer-deps/), so only the first build downloads wheels.
+    are kept by a hash of both files (build/layer-deps/<name>/), so only the first build downloads wheels.
     """
     from chalice.deploy.packager import DependencyBuilder
     from chalice.utils import OSUtils
 
-    requirements = ANTHROPIC_REQUIREMENTS.read_text() + "\n" + (ROOT / "requirements.txt").read_text()
+    requirements = requirements_file.read_text() + "\n" + (ROOT / "requirements.txt").read_text()
     key = hashlib.sha256(requirements.encode()).hexdigest()[:32]
-    site = ANTHROPIC_LAYER_CACHE / f"{key}-python{sys.version_info.major}.{sys.version_info.minor}"
+    cache = LAYER_CACHE / requirements_file.parent.name
+    site = cache / f"{key}-python{sys.version_info.major}.{sys.version_info.minor}"
     if not site.is_dir():
-        shutil.rmtree(ANTHROPIC_LAYER_CACHE, ignore_errors=True)
-        staging = ANTHROPIC_LAYER_CACHE / "staging"
+        shutil.rmtree(cache, ignore_errors=True)
+        staging = cache / "staging"
         staging.mkdir(parents=True)
         (staging / "requirements.txt").write_text(requirements)
         abi = f"cp{sys.version_info.major}{sys.version_info.minor}"
@@ -431,7 +435,8 @@ def package(stage: str = "dev", out_dir: Path = DEFAULT_OUT) -> PackageResult:
         problems += [f"must not ship in the API package: {entry}" for entry in forbidden_entries(deployment_zip)]
         if problems:
             raise PackagingError("\n".join(problems))
-        build_anthropic_layer(deployment_zip, out_dir / ANTHROPIC_LAYER_ZIP)
+        build_layer(ANTHROPIC_REQUIREMENTS, deployment_zip, out_dir / ANTHROPIC_LAYER_ZIP)
+        build_layer(CRYPTO_REQUIREMENTS, deployment_zip, out_dir / CRYPTO_LAYER_ZIP)
         privacy_zip = build_privacy_zip(deployment_zip)
     return PackageResult(stage, template_path, deployment_zip, merge_path, privacy_zip, time.monotonic() - started)
 
@@ -451,9 +456,10 @@ def main(argv: list[str] | None = None) -> int:
     functions = [k for k, v in template["Resources"].items() if v["Type"] == "AWS::Serverless::Function"]
     sources = [f"{fn}/{event}" if event else fn for fn, event, _ in sqs_event_sources(template)]
     print(f"packaged stage {result.stage} in {result.seconds:.1f} s: {result.template.relative_to(ROOT)}")
-    layer = result.deployment_zip.with_name(ANTHROPIC_LAYER_ZIP)
+    layers = "; ".join(f"{name}: {result.deployment_zip.with_name(name).stat().st_size / 1e6:.1f} MB"
+                       for name in (ANTHROPIC_LAYER_ZIP, CRYPTO_LAYER_ZIP))
     print(f"  deployment.zip: {result.zip_bytes / 1e6:.1f} MB (budget {API_PACKAGE_BUDGET / 1e6:.0f} MB); "
-          f"{ANTHROPIC_LAYER_ZIP}: {layer.stat().st_size / 1e6:.1f} MB; functions: {', '.join(functions)}")
+          f"{layers}; functions: {', '.join(functions)}")
     print(f"  SQS sources with {REPORT_BATCH_ITEM_FAILURES}: {', '.join(sources) or 'none'}")
     if result.privacy_zip:
         print(f"  privacy function code: {result.privacy_zip.relative_to(ROOT)}")

@@ -9,7 +9,8 @@ and the nonce, so any value can be decrypted (and re-encrypted by the rotation j
     enc1:<key id>:<wrapped data key, base64url>:<nonce + ciphertext + tag, base64url>
 
 The column name is bound as associated data: a ciphertext copied into another column does not
-decrypt. `cryptography` and boto3 are imported on first use only (Lambda cold start).
+decrypt. `cryptography` and boto3 are imported on first use only (Lambda cold start); in Lambda, `cryptography`
+comes from the crypto layer (layers/crypto/requirements.txt), not from deployment.zip.
 """
 
 from __future__ import annotations
@@ -67,10 +68,25 @@ def _b64d(text: str) -> bytes:
     return base64.urlsafe_b64decode(text + "=" * (-len(text) % 4))
 
 
-def _aesgcm(key: bytes) -> AESGCM:
-    from cryptography.hazmat.primitives.ciphers.aead import AESGCM
+class CryptographyMissing(ImportError):
+    """`cryptography` cannot be imported: in Lambda it ships in the crypto layer, not in deployment.zip."""
 
-    return AESGCM(key)
+
+def _cryptography() -> tuple[type[AESGCM], type[Exception]]:
+    """AES-GCM and its authentication failure, imported on first use (not at cold start)."""
+    try:
+        from cryptography.exceptions import InvalidTag
+        from cryptography.hazmat.primitives.ciphers.aead import AESGCM
+    except ImportError as exc:
+        raise CryptographyMissing(
+            "personal columns need the `cryptography` package, which Lambda functions get from the crypto "
+            "layer (CryptoLayer, layers/crypto/requirements.txt): attach it to this function") from exc
+    return AESGCM, InvalidTag
+
+
+def _aesgcm(key: bytes) -> AESGCM:
+    aesgcm, _ = _cryptography()
+    return aesgcm(key)
 
 
 def normalise_for_index(value: str) -> str:
@@ -129,7 +145,7 @@ class FieldCipher:
 
     def decrypt(self, token: str, *, context: str) -> str:
         """The plaintext of a token made by `encrypt` for the same context; DecryptionError otherwise."""
-        from cryptography.exceptions import InvalidTag
+        _, invalid_tag = _cryptography()
 
         parsed = parse_token(token)
         data_key = self._unwrap(parsed.key_id, parsed.wrapped)
@@ -138,7 +154,7 @@ class FieldCipher:
         nonce, sealed = parsed.sealed[:_NONCE_BYTES], parsed.sealed[_NONCE_BYTES:]
         try:
             raw = _aesgcm(data_key).decrypt(nonce, sealed, context.encode("utf-8"))
-        except InvalidTag as exc:
+        except invalid_tag as exc:
             raise DecryptionError("encrypted value failed authentication") from exc
         return raw.decode("utf-8")
 
@@ -265,11 +281,11 @@ class LocalKeyFile:
         return data_key, nonce + _aesgcm(self._kek(key_id)).encrypt(nonce, data_key, key_id.encode())
 
     def unwrap(self, key_id: str, wrapped: bytes) -> bytes:
-        from cryptography.exceptions import InvalidTag
+        _, invalid_tag = _cryptography()
 
         try:
             return _aesgcm(self._kek(key_id)).decrypt(wrapped[:_NONCE_BYTES], wrapped[_NONCE_BYTES:], key_id.encode())
-        except (InvalidTag, ValueError) as exc:
+        except (invalid_tag, ValueError) as exc:
             raise DecryptionError("data key failed authentication") from exc
 
     def index_key(self) -> bytes:

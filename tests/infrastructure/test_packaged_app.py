@@ -15,6 +15,7 @@ from infra import INFRA_DIR, ROOT, STACKS
 from infra.package import (
     ANTHROPIC_LAYER_ZIP,
     API_PACKAGE_BUDGET,
+    CRYPTO_LAYER_ZIP,
     WITHOUT_ANTHROPIC_LAYER,
     PackageResult,
     load_template,
@@ -177,15 +178,17 @@ def test_the_privacy_function_and_its_layers_fit_lambdas_size_limit(packaged: Pa
     if packaged.privacy_zip is None or not layer.exists():
         pytest.skip("needs functions/privacy/handler.py and `make layer`")
     anthropic = packaged.deployment_zip.with_name(ANTHROPIC_LAYER_ZIP)
-    total = unzipped_bytes(packaged.privacy_zip) + unzipped_bytes(layer) + unzipped_bytes(anthropic)
+    crypto = packaged.deployment_zip.with_name(CRYPTO_LAYER_ZIP)
+    total = sum(unzipped_bytes(z) for z in (packaged.privacy_zip, layer, anthropic, crypto))
     assert total < LAMBDA_UNZIPPED_LIMIT
 
 
-# --- the API package's budget and the Anthropic layer (docs/scaling.md, "The API package") ---------------
+# --- the API package's budget, the Anthropic and crypto layers (docs/scaling.md, "The API package") -------
 
 # What the Lambda runtime provides (boto3, botocore and theirs) or what lives in a layer never ships in the
-# package: botocore alone was 17 MB of it, brought in by the X-Ray SDK.
-NOT_SHIPPED = ("boto3", "botocore", "s3transfer", "aws_xray_sdk", "anthropic", "httpx2", "httpcore2")
+# package: botocore alone was 17 MB of it, brought in by the X-Ray SDK; cryptography 4.7 MB.
+NOT_SHIPPED = ("boto3", "botocore", "s3transfer", "aws_xray_sdk", "anthropic", "httpx2", "httpcore2",
+               "cryptography", "cffi", "pycparser")
 
 
 def distributions(path: Path, prefix: str = "") -> set[str]:
@@ -203,44 +206,73 @@ def test_the_api_package_stays_within_its_size_budget(packaged: PackageResult) -
     assert distributions(packaged.deployment_zip) & set(NOT_SHIPPED) == set()
 
 
-def test_every_function_but_the_api_handler_carries_the_anthropic_layer(app_template: dict[str, Any]) -> None:
+def test_every_function_carries_the_crypto_layer_and_all_but_the_api_handler_the_anthropic_one(
+    app_template: dict[str, Any],
+) -> None:
     functions = resources_of_type(app_template, "AWS::Serverless::Function")
     assert set(functions) >= WITHOUT_ANTHROPIC_LAYER
     for logical_id, function in functions.items():
         layers = function["Properties"].get("Layers", [])
-        expected = [] if logical_id in WITHOUT_ANTHROPIC_LAYER else [{"Ref": "AnthropicLayer"}]
-        assert layers == expected, logical_id
-    layer = app_template["Resources"]["AnthropicLayer"]["Properties"]
-    assert layer["ContentUri"] == f"./{ANTHROPIC_LAYER_ZIP}"
+        anthropic = [] if logical_id in WITHOUT_ANTHROPIC_LAYER else [{"Ref": "AnthropicLayer"}]
+        assert layers == [*anthropic, {"Ref": "CryptoLayer"}], logical_id
+    for logical_id, zip_name in (("AnthropicLayer", ANTHROPIC_LAYER_ZIP), ("CryptoLayer", CRYPTO_LAYER_ZIP)):
+        assert app_template["Resources"][logical_id]["Properties"]["ContentUri"] == f"./{zip_name}"
+    # The privacy function (its own stack) takes both through the exports
+    assert {f"peerguard-{STAGE}-AnthropicLayerArn", f"peerguard-{STAGE}-CryptoLayerArn"} <= exports(app_template)
 
 
-def test_the_anthropic_layer_holds_only_what_the_package_lacks(packaged: PackageResult) -> None:
-    layer = packaged.deployment_zip.with_name(ANTHROPIC_LAYER_ZIP)
+@pytest.mark.parametrize(("zip_name", "expected"), [
+    (ANTHROPIC_LAYER_ZIP, {"anthropic"}),
+    (CRYPTO_LAYER_ZIP, {"cryptography", "cffi"}),  # cryptography's Rust bindings load _cffi_backend
+])
+def test_each_layer_holds_only_what_the_package_lacks(
+    packaged: PackageResult, zip_name: str, expected: set[str],
+) -> None:
+    layer = packaged.deployment_zip.with_name(zip_name)
     with zipfile.ZipFile(layer) as archive:
         assert all(name.startswith("python/") for name in archive.namelist())  # Lambda's /opt/python
     in_layer = distributions(layer, "python/")
-    assert "anthropic" in in_layer
+    assert expected <= in_layer
     assert in_layer & distributions(packaged.deployment_zip) == set()  # no second pydantic
 
 
-def test_the_package_and_its_layer_import_on_a_bare_interpreter(packaged: PackageResult, tmp_path: Path) -> None:
-    """Only the zips on the path, as in Lambda (minus its boto3, which nothing may need at import): the API
-    handler's package alone imports the app; with the layer, the Layer B adapters import too."""
+def test_the_two_layers_share_no_distribution(packaged: PackageResult) -> None:
+    # Both unpack into /opt/python: a shared one would be overwritten by whichever layer comes last
+    anthropic = distributions(packaged.deployment_zip.with_name(ANTHROPIC_LAYER_ZIP), "python/")
+    crypto = distributions(packaged.deployment_zip.with_name(CRYPTO_LAYER_ZIP), "python/")
+    assert anthropic & crypto == set()
+
+
+def test_the_package_and_its_layers_import_on_a_bare_interpreter(packaged: PackageResult, tmp_path: Path) -> None:
+    """Only the zips on the path, as in Lambda (minus its boto3, which nothing may need at import): the package
+    alone imports the app without cryptography (imported on first use); with the Anthropic layer, the Layer B
+    adapters import too; personal columns seal and open with the crypto layer, and without it fail naming it."""
     import subprocess
     import sys
 
-    task, opt = tmp_path / "task", tmp_path / "opt"
+    # (not importable names: the interpreter's current directory is tmp_path)
+    task, anthropic, crypto = tmp_path / "task", tmp_path / "layer-anthropic", tmp_path / "layer-crypto"
     zipfile.ZipFile(packaged.deployment_zip).extractall(task)
-    zipfile.ZipFile(packaged.deployment_zip.with_name(ANTHROPIC_LAYER_ZIP)).extractall(opt)
+    zipfile.ZipFile(packaged.deployment_zip.with_name(ANTHROPIC_LAYER_ZIP)).extractall(anthropic)
+    zipfile.ZipFile(packaged.deployment_zip.with_name(CRYPTO_LAYER_ZIP)).extractall(crypto)
     bare = Path(sys.base_prefix) / "bin" / f"python{sys.version_info.major}.{sys.version_info.minor}"
     code = (
         "import importlib, sys\n"
         "import app\n"
         "from chalicelib.entrypoints import workers, schedules, maintenance\n"
+        "cold = sorted({'boto3', 'botocore', 'cryptography'} & set(sys.modules))\n"
         "layer = importlib.util.find_spec('anthropic') is not None\n"
         "if layer:\n"
         "    import anthropic, chalicelib.adapters.anthropic.classifier, chalicelib.adapters.anthropic.vision\n"
-        "print(layer, sorted({'boto3', 'botocore'} & set(sys.modules)))\n"
+        "from chalicelib.adapters.field_crypto import CryptographyMissing, FieldCipher, LocalKeyFile\n"
+        "cipher = FieldCipher(LocalKeyFile('keys.json'))\n"
+        "try:\n"
+        "    token = cipher.encrypt('Zofia', context='humans.name')\n"
+        "    sealed = cipher.decrypt(token, context='humans.name') == 'Zofia' and 'Zofia' not in token\n"
+        "except CryptographyMissing as missing:\n"
+        "    sealed = 'CryptoLayer' in str(missing)\n"
+        "    sealed = f'missing, named: {sealed}'\n"
+        "print(layer, sealed, cold)\n"
     )
 
     def run(*path: Path) -> str:
@@ -250,5 +282,6 @@ def test_the_package_and_its_layer_import_on_a_bare_interpreter(packaged: Packag
         assert done.returncode == 0, done.stderr[-3000:]
         return done.stdout.strip()
 
-    assert run(task) == "False []"
-    assert run(task, opt / "python") == "True []"
+    assert run(task) == "False missing, named: True []"
+    assert run(task, crypto / "python") == "False True []"  # the API handler
+    assert run(task, anthropic / "python", crypto / "python") == "True True []"  # every other function

@@ -87,9 +87,11 @@ def test_the_privacy_function_reports_batch_failures_and_runs_the_handler_that_e
     assert substitute(source["EventSourceArn"]["Fn::ImportValue"]) == f"peerguard-{STAGE}-PrivacyQueueArn"
     properties = function["Properties"]
     assert (properties["Runtime"], properties["Timeout"], properties["MemorySize"]) == ("python3.11", 120, 2048)
-    # The imaging layer, and the app stack's Anthropic layer for the before/after vision check
+    # The imaging layer, and the app stack's Anthropic layer for the before/after vision check and crypto
+    # layer for the personal columns its unit of work stores
     assert properties["Layers"] == [
         {"Ref": "ImagingLayer"}, {"Fn::ImportValue": {"Fn::Sub": "peerguard-${Stage}-AnthropicLayerArn"}},
+        {"Fn::ImportValue": {"Fn::Sub": "peerguard-${Stage}-CryptoLayerArn"}},
     ]
     module, _, attribute = properties["Handler"].rpartition(".")
     handler_file = ROOT / f"{module}.py"

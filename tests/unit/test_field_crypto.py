@@ -3,6 +3,7 @@ column, rotated to a new key without loss; keyed blind indexes. Local key file a
 
 from __future__ import annotations
 
+import sys
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -12,6 +13,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from chalicelib.adapters.field_crypto import (
+    CryptographyMissing,
     DecryptionError,
     FieldCipher,
     KmsKeySource,
@@ -150,3 +152,18 @@ def test_kms_refuses_a_wrapped_key_that_is_not_its_own(kms: Any) -> None:
     _, key_id, _wrapped, sealed = token.split(":")
     with pytest.raises(DecryptionError):
         cipher.decrypt(f"enc1:{key_id}:QUFBQUFBQUFBQUFB:{sealed}", context="c")
+
+
+def test_without_cryptography_sealing_fails_naming_the_layer_that_brings_it(
+    local: tuple[FieldCipher, LocalKeyFile], monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    # Given a function deployed without the crypto layer (None in sys.modules makes the import fail)
+    cipher, _ = local
+    token = cipher.encrypt("Ana María Pérez", context="agents.name_enc")
+    for module in ("cryptography.exceptions", "cryptography.hazmat.primitives.ciphers.aead"):
+        monkeypatch.setitem(sys.modules, module, None)
+    # Then sealing and opening say what is missing and where it comes from
+    for attempt in (lambda: cipher.encrypt("x", context="agents.name_enc"),
+                    lambda: cipher.decrypt(token, context="agents.name_enc")):
+        with pytest.raises(CryptographyMissing, match="crypto layer"):
+            attempt()
