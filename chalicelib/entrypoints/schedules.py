@@ -14,6 +14,7 @@ from chalicelib.observability import bind, emit, flush, logger
 from chalicelib.services import (
     alerts,
     consensus,
+    credits,
     economy,
     health,
     operations,
@@ -81,9 +82,7 @@ def snapshot_economy() -> dict[str, Any]:
 
 def verify_ledger() -> dict[str, Any]:
     """The whole journal verified in batches; a checkpoint for the API, the ledger_mismatch alert."""
-    from chalicelib.services.credits import verify_ledger_full
-
-    result = verify_ledger_full(bootstrap.unit_of_work())
+    result = credits.verify_ledger_full(bootstrap.unit_of_work())
     return {"verification_id": result["verification_id"], "legs_checked": result["legs_checked"],
             "batches": result["batches"], "mismatches": len(result["mismatches"])}
 

@@ -13,7 +13,7 @@ from pydantic import BaseModel, ConfigDict
 
 from chalicelib import bootstrap
 from chalicelib.observability import bind, logger, metrics
-from chalicelib.services import consensus, guardrail, privacy_job, privacy_jobs, spot_checks
+from chalicelib.services import consensus, export_jobs, guardrail, privacy_job, privacy_jobs, spot_checks
 from chalicelib.services.partner_deliveries import run_delivery
 
 if TYPE_CHECKING:
@@ -150,8 +150,6 @@ def delivery_worker(event: SQSEvent) -> dict[str, Any]:
 
 
 def handle_export_job(record: SQSRecord, time_left: Callable[[], float]) -> None:
-    from chalicelib.services import export_jobs
-
     message = ExportJobMessage.model_validate(json.loads(record.body))
     # Idempotent: the job row is the checkpoint; a finished job ignores every later delivery.
     outcome = export_jobs.run_job(bootstrap.unit_of_work(), bootstrap.export_store(), bootstrap.job_locks(),
